@@ -1,0 +1,83 @@
+//! Errors of the core, one enum per concern.
+//!
+//! Every refusal carries a machine code (snake_case, stable: apps branch on
+//! it and the server puts it on the wire), a message for people (zh-CN first)
+//! and, where one field is at fault, its path (`quantity.value`).
+
+use serde::Serialize;
+
+/// One field of an input is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message} ({code})")]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.into(), message: message.into() }
+    }
+
+    /// The same error under a parent path: `quantity` + `value` → `quantity.value`.
+    pub fn under(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
+        self
+    }
+}
+
+/// Why a well-formed event cannot be recorded (it breaks a rule that makes it
+/// meaningless, e.g. voiding another merchant's entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RuleError {
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+    /// The closest HTTP-like class: `conflict` (409), `forbidden` (403),
+    /// `not_found` (404) or `unprocessable` (422).
+    pub class: ErrorClass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+}
+
+impl RuleError {
+    pub fn new(class: ErrorClass, code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into(), field: None, class }
+    }
+
+    pub fn at(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+}
+
+/// Everything that can refuse a ledger event.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+}
+
+impl LedgerError {
+    /// The machine code of the refusal.
+    pub fn code(&self) -> &str {
+        match self {
+            LedgerError::Invalid(e) => &e.code,
+            LedgerError::Rule(e) => &e.code,
+            LedgerError::Storage(_) => "storage_error",
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! shian-core: the shared brain of Shian (食安), used on devices and by the server.
+//!
+//! One implementation of every rule lives here, so a phone offline and the
+//! server re-checking the same event reach the same verdict.
+
+pub mod category;
+pub mod codes;
+pub mod error;
+pub mod event;
+pub mod fields;
+pub mod generator;
+pub mod inspection;
+pub mod ledger;
+pub mod quantity;
+pub mod rules;
+pub mod store;
+pub mod sync;
+pub mod trace;

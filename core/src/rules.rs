@@ -1,0 +1,332 @@
+//! The ledger rules, all in one place, each with the provision it comes from.
+//!
+//! A purchase without the certificate its category needs, a sale beyond what
+//! the batch holds (goods of unknown origin, 来源不明 — how smuggled frozen
+//! beef shows up in seed 000) and a sale after the expiry date are recorded
+//! and raise a warning: the goods are already in the cold store and the
+//! record is evidence. Events that would make the ledger meaningless
+//! (voiding another merchant's entry, selling kilograms from a batch kept in
+//! boxes) are refused.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::category::{Category, CertificateKind};
+use crate::error::{ErrorClass, FieldError, LedgerError, RuleError};
+use crate::event::{Buyer, LedgerEvent, Purchase, Sale, Supplier, PURCHASE, VOID};
+use crate::ledger::{BatchInfo, LedgerView, Warning};
+use crate::quantity::Quantity;
+
+/// Versioned, per-province ledger configuration (core/data/ledger/*.json).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerRules {
+    pub version: String,
+    pub source: String,
+    /// Per category, groups of certificate kinds: every group must be met by
+    /// at least one of its kinds. Meat and poultry need 动物检疫合格证明
+    /// (《动物防疫法》第五十一条, 《食品安全法》第五十三条); imported cold-chain
+    /// food its entry inspection certificate (《食品安全法》第九十二条); fresh farm
+    /// produce an origin certificate, a 承诺达标合格证 or a test report (总局令第81号
+    /// 第十二条).
+    pub required_certificates: BTreeMap<Category, Vec<Vec<CertificateKind>>>,
+    /// A market may make a missing certificate a refusal instead of a warning.
+    pub reject_missing_certificates: bool,
+    /// How far a device clock may run ahead before a time counts as future.
+    pub future_tolerance_seconds: i64,
+    /// Older entries are typos (or forged back-dating).
+    pub max_backdate_days: i64,
+    pub max_name_chars: usize,
+    pub max_reason_chars: usize,
+    pub max_certificates: usize,
+    pub max_unit_price_fen: i64,
+}
+
+const DEFAULT_RULES: &str = include_str!("../data/ledger/rules-v1.json");
+
+impl LedgerRules {
+    /// The rules shipped with this build.
+    pub fn builtin() -> Self {
+        // The embedded file is checked by the test `builtin_rules_parse`;
+        // should it ever be broken the fallback is the strictest reading.
+        serde_json::from_str(DEFAULT_RULES).unwrap_or_else(|_| Self::fallback())
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    fn fallback() -> Self {
+        Self {
+            version: "fallback".into(),
+            source: String::new(),
+            required_certificates: BTreeMap::new(),
+            reject_missing_certificates: false,
+            future_tolerance_seconds: 300,
+            max_backdate_days: 3660,
+            max_name_chars: 100,
+            max_reason_chars: 500,
+            max_certificates: 20,
+            max_unit_price_fen: 10_000_000_000,
+        }
+    }
+
+    /// Certificate groups the purchase does not meet.
+    pub fn missing_certificates(&self, p: &Purchase) -> Vec<Vec<CertificateKind>> {
+        self.required_certificates
+            .get(&p.product.category)
+            .map(|groups| {
+                groups
+                    .iter()
+                    .filter(|g| !g.iter().any(|k| p.certificates.iter().any(|c| c.kind == *k)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl From<Infallible> for LedgerError {
+    fn from(e: Infallible) -> Self {
+        match e {}
+    }
+}
+
+/// The calendar day of a time on screens and in rules about dates
+/// (expiry dates are printed as local dates in China).
+fn shanghai_date(t: DateTime<FixedOffset>) -> NaiveDate {
+    // +08:00 always exists.
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap_or(*t.offset());
+    t.with_timezone(&cst).date_naive()
+}
+
+fn check_time(t: DateTime<FixedOffset>, field: &str, now: DateTime<Utc>, rules: &LedgerRules) -> Result<(), FieldError> {
+    if t.with_timezone(&Utc) > now + Duration::seconds(rules.future_tolerance_seconds) {
+        return Err(FieldError::new(field, "future_time", "时间晚于当前时间 (time is in the future)"));
+    }
+    if t.with_timezone(&Utc) < now - Duration::days(rules.max_backdate_days) {
+        return Err(FieldError::new(field, "time_too_old", "时间过早，请检查 (implausibly old)"));
+    }
+    Ok(())
+}
+
+/// Checks an event against the rules and what is recorded. `Ok` carries the
+/// warnings the accepted event raises; `Err` refuses it.
+pub fn check<V>(event: &LedgerEvent, view: &V, rules: &LedgerRules, now: DateTime<Utc>) -> Result<Vec<Warning>, LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+{
+    let time_field = match event {
+        LedgerEvent::Purchase(_) => "received_at",
+        LedgerEvent::Sale(_) => "sold_at",
+        _ => "at",
+    };
+    check_time(event.at(), time_field, now, rules)?;
+    if view.entry(&event.entry_id())?.is_some() {
+        return Err(RuleError::new(ErrorClass::Conflict, "entry_exists", "该记录编号已存在 (entry_id already recorded)").at("entry_id").into());
+    }
+    match event {
+        LedgerEvent::Purchase(p) => check_purchase(p, view, rules),
+        LedgerEvent::Sale(s) => check_sale(s, view),
+        LedgerEvent::Void(v) => {
+            if v.voided_entry_id == v.entry_id {
+                return Err(FieldError::new("voided_entry_id", "void_of_self", "不能作废自身").into());
+            }
+            let Some(target) = view.entry(&v.voided_entry_id)? else {
+                return not_found_unless_device(view, "unknown_entry", "被作废的记录不存在", "voided_entry_id");
+            };
+            if target.merchant_id != v.merchant_id {
+                return Err(RuleError::new(ErrorClass::Forbidden, "not_your_entry", "不能作废其他经营户的记录").at("voided_entry_id").into());
+            }
+            if target.kind == VOID {
+                return Err(RuleError::new(ErrorClass::Unprocessable, "cannot_void_a_void", "不能作废一条作废记录；请重新录入").at("voided_entry_id").into());
+            }
+            if target.voided {
+                return Err(RuleError::new(ErrorClass::Conflict, "already_voided", "该记录已作废").at("voided_entry_id").into());
+            }
+            if target.kind == PURCHASE {
+                if let Some(b) = target.trace_code.as_deref().map(|c| view.batch(c)).transpose()?.flatten() {
+                    if b.active_movements > 0 {
+                        return Err(RuleError::new(
+                            ErrorClass::Conflict,
+                            "batch_has_movements",
+                            "该批次已有销售或处置记录，请先作废这些记录",
+                        )
+                        .at("voided_entry_id")
+                        .into());
+                    }
+                }
+            }
+            Ok(Vec::new())
+        }
+        LedgerEvent::Adjust(a) => {
+            let Some(b) = own_batch(view, &a.trace_code, &a.merchant_id, a.delta, "delta")? else { return Ok(Vec::new()) };
+            let mut w = Vec::new();
+            if b.held() + a.delta.amount < 0 {
+                w.push(Warning::new(
+                    "negative_stock",
+                    "盘点调整后库存为负，请核查",
+                    json!({"trace_code": b.trace_code, "held": b.held(), "delta": a.delta.amount, "unit": b.unit.as_str()}),
+                ));
+            }
+            Ok(w)
+        }
+        LedgerEvent::Dispose(d) => {
+            let Some(b) = own_batch(view, &d.trace_code, &d.merchant_id, d.quantity, "quantity")? else { return Ok(Vec::new()) };
+            let mut w = Vec::new();
+            if d.quantity.amount > b.held() {
+                w.push(Warning::new(
+                    "dispose_exceeds_stock",
+                    "处置数量超过批次结存",
+                    json!({"trace_code": b.trace_code, "held": b.held(), "disposed": d.quantity.amount, "unit": b.unit.as_str()}),
+                ));
+            }
+            Ok(w)
+        }
+    }
+}
+
+fn not_found_unless_device<V: LedgerView>(view: &V, code: &str, msg: &str, field: &str) -> Result<Vec<Warning>, LedgerError> {
+    if view.is_authoritative() {
+        Err(RuleError::new(ErrorClass::NotFound, code, msg).at(field).into())
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// The merchant's own, live batch in the same unit as `q`; `None` on a device
+/// that has not seen the batch yet (the server decides).
+fn own_batch<V>(view: &V, trace_code: &str, merchant_id: &str, q: Quantity, qfield: &str) -> Result<Option<BatchInfo>, LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+{
+    let Some(b) = view.batch(trace_code)? else {
+        return not_found_unless_device(view, "unknown_batch", "追溯码对应的批次不存在", "trace_code").map(|_| None);
+    };
+    if b.merchant_id != merchant_id {
+        return Err(RuleError::new(ErrorClass::Forbidden, "not_your_batch", "该批次不属于本经营户").at("trace_code").into());
+    }
+    if b.voided {
+        return Err(RuleError::new(ErrorClass::Conflict, "batch_voided", "该批次的进货记录已作废").at("trace_code").into());
+    }
+    if b.unit != q.unit {
+        return Err(RuleError::new(
+            ErrorClass::Unprocessable,
+            "unit_mismatch",
+            format!("批次以「{}」计量，不能按其他单位出库 (count and mass units never convert)", b.unit.zh()),
+        )
+        .at(&format!("{qfield}.unit"))
+        .into());
+    }
+    Ok(Some(b))
+}
+
+fn check_purchase<V>(p: &Purchase, view: &V, rules: &LedgerRules) -> Result<Vec<Warning>, LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+{
+    let mut warnings = Vec::new();
+    if let Supplier::Merchant { merchant_id } = &p.supplier {
+        if *merchant_id == p.merchant_id {
+            return Err(FieldError::new("supplier.merchant_id", "self_trade", "供货方不能是本经营户").into());
+        }
+    }
+    if let Some(code) = &p.trace_code {
+        if view.code_in_use(code)? {
+            return Err(RuleError::new(ErrorClass::Conflict, "trace_code_taken", "追溯码已被使用").at("trace_code").into());
+        }
+    }
+    if let Some(code) = &p.voucher_code {
+        match view.voucher(code)? {
+            Some(v) => {
+                if v.buyer_merchant_id != p.merchant_id {
+                    return Err(RuleError::new(ErrorClass::Forbidden, "voucher_not_for_you", "该上市凭证开给其他经营户").at("voucher_code").into());
+                }
+                if v.redeemed_by.is_some() {
+                    return Err(RuleError::new(ErrorClass::Conflict, "voucher_already_redeemed", "该上市凭证已被收货使用").at("voucher_code").into());
+                }
+                if v.quantity.unit != p.quantity.unit {
+                    return Err(RuleError::new(ErrorClass::Unprocessable, "unit_mismatch", "收货单位与凭证单位不一致").at("quantity.unit").into());
+                }
+                if v.quantity.amount != p.quantity.amount {
+                    warnings.push(Warning::new(
+                        "voucher_quantity_mismatch",
+                        "收货数量与上市凭证数量不一致",
+                        json!({"voucher_code": code, "voucher": v.quantity.amount, "received": p.quantity.amount, "unit": p.quantity.unit.as_str()}),
+                    ));
+                }
+            }
+            None if view.is_authoritative() => warnings.push(Warning::new(
+                "voucher_not_yet_known",
+                "上市凭证尚未同步到平台，待卖方同步后自动关联",
+                json!({"voucher_code": code}),
+            )),
+            None => {}
+        }
+    }
+    let missing = rules.missing_certificates(p);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|g| g.iter().map(|k| k.zh()).collect::<Vec<_>>().join("或")).collect();
+        let message = format!("{}进货缺少{}（索证索票）", p.product.category.zh(), names.join("、"));
+        if rules.reject_missing_certificates {
+            return Err(RuleError::new(ErrorClass::Unprocessable, "missing_certificate", message).at("certificates").into());
+        }
+        warnings.push(Warning::new(
+            "missing_certificate",
+            message,
+            json!({"category": p.product.category.as_str(), "missing": missing, "rules": rules.version}),
+        ));
+    }
+    if let Some(expiry) = p.expiry_date {
+        if expiry < shanghai_date(p.received_at) {
+            warnings.push(Warning::new(
+                "expired_on_receipt",
+                "进货时已超过保质期",
+                json!({"expiry_date": expiry.to_string(), "received_at": p.received_at.to_rfc3339()}),
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+fn check_sale<V>(s: &Sale, view: &V) -> Result<Vec<Warning>, LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+{
+    if let Buyer::Merchant { merchant_id } = &s.buyer {
+        if *merchant_id == s.merchant_id {
+            return Err(FieldError::new("buyer.merchant_id", "self_trade", "买方不能是本经营户").into());
+        }
+    }
+    if let Some(code) = &s.voucher_code {
+        if view.code_in_use(code)? {
+            return Err(RuleError::new(ErrorClass::Conflict, "voucher_code_taken", "凭证码已被使用").at("voucher_code").into());
+        }
+    }
+    let Some(b) = own_batch(view, &s.trace_code, &s.merchant_id, s.quantity, "quantity")? else { return Ok(Vec::new()) };
+    let mut warnings = Vec::new();
+    if s.quantity.amount > b.held() {
+        warnings.push(Warning::new(
+            "sale_exceeds_stock",
+            "销售数量超过批次结存：货物来源不明",
+            json!({"trace_code": b.trace_code, "held": b.held(), "sold": s.quantity.amount, "unit": b.unit.as_str()}),
+        ));
+    }
+    if let Some(expiry) = b.expiry_date {
+        if shanghai_date(s.sold_at) > expiry {
+            warnings.push(Warning::new(
+                "sold_after_expiry",
+                "销售超过保质期的食品",
+                json!({"trace_code": b.trace_code, "expiry_date": expiry.to_string(), "sold_at": s.sold_at.to_rfc3339()}),
+            ));
+        }
+    }
+    Ok(warnings)
+}
