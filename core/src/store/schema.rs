@@ -120,7 +120,16 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The version of `component` recorded in the file (0 when new).
 pub fn version(conn: &Connection, component: &str) -> rusqlite::Result<usize> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))")?;
+    // The same bookkeeping table as the server's migrator (server/src/db/migrate.rs).
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            component  TEXT    NOT NULL,
+            version    INTEGER NOT NULL,
+            name       TEXT    NOT NULL DEFAULT '',
+            applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            PRIMARY KEY (component, version)
+        )",
+    )?;
     let v: Option<i64> = conn
         .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
         .optional()?

@@ -1,0 +1,784 @@
+//! Risk grades A/B/C/D (风险分级) per the 2016 rules.
+//!
+//! 《食品生产经营风险分级管理办法（试行）》 (食药监食监一〔2016〕115号, in force
+//! 2016-12-01; regulation.md §1): a static score (静态风险因素, ≤ 40: business
+//! type, food categories, scale) plus a dynamic score (动态风险因素, ≤ 60: how
+//! the operator actually behaves) gives 0–100; ≤ 30 is A, ≤ 45 B, ≤ 60 C, above
+//! 60 D (upper bounds inclusive). The grade sets the minimum inspections a year:
+//! A ≥ 1, B 1–2, C 2–3, D 3–4; the policy minimum here is the upper bound of
+//! each range (1/2/3/4), set in config.
+//!
+//! Within one static factor the highest applicable tier counts (就高不就低);
+//! factors add up. New operators without a dynamic history get a dynamic score
+//! scaled from the static one (the 2016 rules scale the static score for them).
+//!
+//! Every weight, tier, cap and cut-off is in `core/data/rules/risk-v1.json`.
+//! [`RiskGrader`] compiles that file into flat integer tables (scores in tenths
+//! of a point, so `30.1` is exact) so grading 840,000 merchants (Fuzhou scale,
+//! seed 004) takes milliseconds: [`MerchantFacts`] and [`RiskAssessment`] are
+//! `Copy` and grading allocates nothing.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{config_error, InspectionError};
+use crate::category::Category;
+
+/// Risk grade; A is the lowest risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RiskGrade {
+    A,
+    B,
+    C,
+    D,
+}
+
+impl RiskGrade {
+    /// All grades, lowest risk first.
+    pub const ALL: [RiskGrade; 4] = [RiskGrade::A, RiskGrade::B, RiskGrade::C, RiskGrade::D];
+
+    /// `"A"` … `"D"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskGrade::A => "A",
+            RiskGrade::B => "B",
+            RiskGrade::C => "C",
+            RiskGrade::D => "D",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Main business type (主体业态); each has its own static table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessType {
+    /// 食品销售 (market stalls, supermarkets, wholesalers).
+    #[default]
+    FoodSales,
+    /// 餐饮服务 (restaurants, canteens, central kitchens).
+    Catering,
+}
+
+/// A set of ledger [`Category`] values as a bit set (serialised as a list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Category>", into = "Vec<Category>")]
+pub struct CategorySet(pub u32);
+
+impl CategorySet {
+    fn bit(c: Category) -> u32 {
+        1u32.checked_shl(c as u32).unwrap_or(0)
+    }
+    pub fn insert(&mut self, c: Category) {
+        self.0 |= Self::bit(c);
+    }
+    pub fn contains(self, c: Category) -> bool {
+        self.0 & Self::bit(c) != 0
+    }
+    fn intersects(self, mask: u32) -> bool {
+        self.0 & mask != 0
+    }
+}
+
+impl From<Vec<Category>> for CategorySet {
+    fn from(v: Vec<Category>) -> Self {
+        v.into_iter().collect()
+    }
+}
+impl From<CategorySet> for Vec<Category> {
+    fn from(s: CategorySet) -> Self {
+        Category::ALL.into_iter().filter(|c| s.contains(*c)).collect()
+    }
+}
+impl FromIterator<Category> for CategorySet {
+    fn from_iter<I: IntoIterator<Item = Category>>(it: I) -> Self {
+        let mut s = CategorySet::default();
+        for c in it {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+/// Yes/no static facts about a merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactFlag {
+    /// 散装食品 (not ready to eat).
+    BulkFood,
+    /// 散装熟食等直接入口散装食品.
+    BulkReadyToEat,
+    /// 保健食品.
+    HealthFood,
+    /// 婴幼儿配方食品、特殊医学用途配方食品.
+    SpecialFood,
+    /// 裱花蛋糕.
+    DecoratedCakes,
+    /// 食盐.
+    Salt,
+    /// 冷食类 (cold dishes).
+    ColdDishes,
+    /// 生食类 (raw seafood etc.).
+    RawFood,
+    /// 自制饮品.
+    SelfMadeDrinks,
+    /// 学校、托幼机构食堂.
+    SchoolCanteen,
+    /// 其他单位食堂、养老机构食堂.
+    CollectiveCanteen,
+    /// 集体用餐配送单位.
+    GroupMealDelivery,
+    /// 中央厨房.
+    CentralKitchen,
+}
+
+const ALL_FLAGS: [FactFlag; 13] = [
+    FactFlag::BulkFood,
+    FactFlag::BulkReadyToEat,
+    FactFlag::HealthFood,
+    FactFlag::SpecialFood,
+    FactFlag::DecoratedCakes,
+    FactFlag::Salt,
+    FactFlag::ColdDishes,
+    FactFlag::RawFood,
+    FactFlag::SelfMadeDrinks,
+    FactFlag::SchoolCanteen,
+    FactFlag::CollectiveCanteen,
+    FactFlag::GroupMealDelivery,
+    FactFlag::CentralKitchen,
+];
+
+/// A set of [`FactFlag`] as a bit set (serialised as a list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<FactFlag>", into = "Vec<FactFlag>")]
+pub struct FlagSet(pub u32);
+
+impl FlagSet {
+    fn bit(f: FactFlag) -> u32 {
+        1u32.checked_shl(f as u32).unwrap_or(0)
+    }
+    pub fn insert(&mut self, f: FactFlag) {
+        self.0 |= Self::bit(f);
+    }
+    pub fn contains(self, f: FactFlag) -> bool {
+        self.0 & Self::bit(f) != 0
+    }
+}
+impl From<Vec<FactFlag>> for FlagSet {
+    fn from(v: Vec<FactFlag>) -> Self {
+        v.into_iter().collect()
+    }
+}
+impl From<FlagSet> for Vec<FactFlag> {
+    fn from(s: FlagSet) -> Self {
+        ALL_FLAGS.into_iter().filter(|f| s.contains(*f)).collect()
+    }
+}
+impl FromIterator<FactFlag> for FlagSet {
+    fn from_iter<I: IntoIterator<Item = FactFlag>>(it: I) -> Self {
+        let mut s = FlagSet::default();
+        for f in it {
+            s.insert(f);
+        }
+        s
+    }
+}
+
+/// Numeric static facts a tier can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumFact {
+    AreaM2,
+    PrepackagedLines,
+    OnSiteLines,
+    Suppliers,
+    RentedCounters,
+    DailyMeals,
+}
+
+/// What is known about one merchant. Dynamic counts cover the rules'
+/// `dynamic.period_days` (365) before the grading date; the caller counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MerchantFacts {
+    pub business_type: BusinessType,
+    /// 经营场所面积, m².
+    pub area_m2: u32,
+    /// 预包装食品单品数.
+    pub prepackaged_lines: u32,
+    /// 现场制售品种数.
+    pub on_site_lines: u32,
+    /// 供货者数量.
+    pub suppliers: u32,
+    /// 出租柜台/摊位数 (market operators).
+    pub rented_counters: u32,
+    /// 日供餐人次 (catering).
+    pub daily_meals: u32,
+    pub flags: FlagSet,
+    pub categories: CategorySet,
+    /// Opened recently, no dynamic history yet.
+    pub new_operator: bool,
+    pub inspections_non_compliant: u16,
+    pub inspections_basically_compliant: u16,
+    pub inspections_compliant: u16,
+    /// Lab-confirmed failures only (a rapid positive is not one).
+    pub confirmed_test_failures: u16,
+    pub complaints: u16,
+    pub ledger_warnings: u16,
+    /// Inspections done so far this calendar year (for `inspections_due`).
+    pub inspections_this_year: u16,
+}
+
+impl MerchantFacts {
+    fn num(&self, f: NumFact) -> u32 {
+        match f {
+            NumFact::AreaM2 => self.area_m2,
+            NumFact::PrepackagedLines => self.prepackaged_lines,
+            NumFact::OnSiteLines => self.on_site_lines,
+            NumFact::Suppliers => self.suppliers,
+            NumFact::RentedCounters => self.rented_counters,
+            NumFact::DailyMeals => self.daily_meals,
+        }
+    }
+}
+
+/// The grade of one merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RiskAssessment {
+    pub grade: RiskGrade,
+    /// static + dynamic, 0–100, one decimal.
+    pub score: f64,
+    pub static_score: f64,
+    pub dynamic_score: f64,
+    /// The policy minimum for the grade (A 1, B 2, C 3, D 4).
+    pub inspections_per_year: u8,
+    /// Still due this year: `inspections_per_year − inspections_this_year`, ≥ 0.
+    pub inspections_due: u8,
+}
+
+// ---------------------------------------------------------------- config
+
+/// One tier of a static factor: exactly one condition, and its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaticTier {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fact: Option<NumFact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<FactFlag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any_category: Option<Vec<Category>>,
+    pub score: f64,
+}
+
+/// A static risk factor (one row of the 静态风险因素量化分值表).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaticFactor {
+    pub id: String,
+    pub name_zh: String,
+    pub max: f64,
+    pub tiers: Vec<StaticTier>,
+}
+
+/// Static tables per business type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaticTables {
+    pub food_sales: Vec<StaticFactor>,
+    pub catering: Vec<StaticFactor>,
+}
+
+/// Points per event, capped per component.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DynamicComponent {
+    pub points: f64,
+    pub cap: f64,
+}
+
+/// Dynamic scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicRules {
+    /// The window the caller counts events in.
+    pub period_days: u32,
+    pub inspection_non_compliant: DynamicComponent,
+    pub inspection_basically_compliant: DynamicComponent,
+    pub confirmed_test_failure: DynamicComponent,
+    pub complaint: DynamicComponent,
+    pub ledger_warning: DynamicComponent,
+}
+
+/// A grade's cut-off and inspection frequency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeBand {
+    pub grade: RiskGrade,
+    /// Highest score (inclusive) of the grade; `None` for D.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<f64>,
+    pub min_inspections_per_year: u8,
+    #[serde(default)]
+    pub frequency_zh: String,
+}
+
+/// The versioned risk rules (`risk-v1.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskRules {
+    /// `"risk"`.
+    pub id: String,
+    pub version: u32,
+    #[serde(default)]
+    pub source: String,
+    /// 40.
+    pub static_max: f64,
+    /// 60.
+    pub dynamic_max: f64,
+    /// Dynamic points per static point for a new operator (1.5: the total is the
+    /// static score scaled from 40 to 100).
+    pub new_operator_dynamic_per_static_point: f64,
+    pub static_tables: StaticTables,
+    pub dynamic: DynamicRules,
+    pub grades: Vec<GradeBand>,
+}
+
+impl RiskRules {
+    /// Parses a rules file (validated when compiled into a [`RiskGrader`]).
+    pub fn from_json(json: &str) -> Result<Self, InspectionError> {
+        serde_json::from_str(json).map_err(|e| config_error("risk", "", e.to_string()))
+    }
+}
+
+// ---------------------------------------------------------------- compiled
+
+#[derive(Debug, Clone, Copy)]
+enum Cond {
+    AtLeast(NumFact, u32),
+    Flag(u32),
+    AnyCategory(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CTier {
+    cond: Cond,
+    score: u32,
+}
+
+#[derive(Debug, Clone)]
+struct CFactor {
+    max: u32,
+    tiers: Vec<CTier>,
+}
+
+/// The compiled grader: integer tables in tenths of a point.
+#[derive(Debug, Clone)]
+pub struct RiskGrader {
+    rules: RiskRules,
+    food_sales: Vec<CFactor>,
+    catering: Vec<CFactor>,
+    static_max: u32,
+    dynamic_max: u32,
+    new_operator_milli: u32,
+    /// (points, cap) for: non-compliant, basically compliant, test failure,
+    /// complaint, ledger warning.
+    dynamic: [(u32, u32); 5],
+    /// Inclusive maxima of A, B, C.
+    cutoffs: [u32; 3],
+    per_year: [u8; 4],
+}
+
+/// Score → tenths, validated as finite and within `0..=limit`.
+fn tenths(field: &str, x: f64, limit: f64) -> Result<u32, InspectionError> {
+    if !x.is_finite() || x < 0.0 || x > limit {
+        return Err(config_error("risk", field, format!("须为 0–{limit} 之间的数")));
+    }
+    Ok((x * 10.0).round() as u32)
+}
+
+fn compile_table(name: &str, factors: &[StaticFactor], static_max: f64) -> Result<Vec<CFactor>, InspectionError> {
+    if factors.is_empty() {
+        return Err(config_error("risk", format!("static_tables.{name}"), "静态因素表不能为空"));
+    }
+    let mut out = Vec::with_capacity(factors.len());
+    for (fi, f) in factors.iter().enumerate() {
+        let path = format!("static_tables.{name}[{fi}]");
+        if f.id.trim().is_empty() || factors[..fi].iter().any(|g| g.id == f.id) {
+            return Err(config_error("risk", format!("{path}.id"), "因素编号为空或重复"));
+        }
+        let max = tenths(&format!("{path}.max"), f.max, static_max)?;
+        let mut tiers = Vec::with_capacity(f.tiers.len());
+        for (ti, t) in f.tiers.iter().enumerate() {
+            let tpath = format!("{path}.tiers[{ti}]");
+            let score = tenths(&format!("{tpath}.score"), t.score, f.max)?;
+            let cond = match (t.fact, t.at_least, t.flag, &t.any_category) {
+                (Some(fact), Some(n), None, None) => Cond::AtLeast(fact, n),
+                (None, None, Some(flag), None) => Cond::Flag(FlagSet::bit(flag)),
+                (None, None, None, Some(cats)) if !cats.is_empty() => {
+                    Cond::AnyCategory(cats.iter().copied().collect::<CategorySet>().0)
+                }
+                _ => {
+                    return Err(config_error(
+                        "risk",
+                        tpath,
+                        "每档须且只须有一个条件：fact+at_least、flag 或 any_category",
+                    ))
+                }
+            };
+            tiers.push(CTier { cond, score });
+        }
+        out.push(CFactor { max, tiers });
+    }
+    Ok(out)
+}
+
+impl RiskGrader {
+    /// Validates and compiles rules.
+    pub fn new(rules: RiskRules) -> Result<Self, InspectionError> {
+        if rules.id != "risk" || rules.version == 0 {
+            return Err(config_error("risk", "id", "须为 risk，版本号从 1 开始"));
+        }
+        let static_max = tenths("static_max", rules.static_max, 100.0)?;
+        let dynamic_max = tenths("dynamic_max", rules.dynamic_max, 100.0)?;
+        if static_max + dynamic_max > 1000 {
+            return Err(config_error("risk", "static_max", "静态与动态满分之和不能超过 100"));
+        }
+        let m = rules.new_operator_dynamic_per_static_point;
+        if !m.is_finite() || !(0.0..=10.0).contains(&m) {
+            return Err(config_error("risk", "new_operator_dynamic_per_static_point", "须为 0–10"));
+        }
+        let food_sales = compile_table("food_sales", &rules.static_tables.food_sales, rules.static_max)?;
+        let catering = compile_table("catering", &rules.static_tables.catering, rules.static_max)?;
+        let d = &rules.dynamic;
+        let comp = |name: &str, c: DynamicComponent| -> Result<(u32, u32), InspectionError> {
+            Ok((
+                tenths(&format!("dynamic.{name}.points"), c.points, rules.dynamic_max)?,
+                tenths(&format!("dynamic.{name}.cap"), c.cap, rules.dynamic_max)?,
+            ))
+        };
+        let dynamic = [
+            comp("inspection_non_compliant", d.inspection_non_compliant)?,
+            comp("inspection_basically_compliant", d.inspection_basically_compliant)?,
+            comp("confirmed_test_failure", d.confirmed_test_failure)?,
+            comp("complaint", d.complaint)?,
+            comp("ledger_warning", d.ledger_warning)?,
+        ];
+        if rules.grades.len() != 4 || rules.grades.iter().zip(RiskGrade::ALL).any(|(b, g)| b.grade != g) {
+            return Err(config_error("risk", "grades", "须依次列出 A、B、C、D 四级"));
+        }
+        let mut cutoffs = [0u32; 3];
+        let mut per_year = [0u8; 4];
+        let mut prev: Option<u32> = None;
+        for (i, b) in rules.grades.iter().enumerate() {
+            per_year[i] = b.min_inspections_per_year;
+            if b.min_inspections_per_year == 0 || (i > 0 && per_year[i] < per_year[i - 1]) {
+                return Err(config_error("risk", format!("grades[{i}].min_inspections_per_year"), "须 ≥ 1 且随风险等级不减"));
+            }
+            match (i, b.max_score) {
+                (3, None) => {}
+                (3, Some(_)) => return Err(config_error("risk", "grades[3].max_score", "D 级无上限")),
+                (_, Some(x)) => {
+                    let t = tenths(&format!("grades[{i}].max_score"), x, 100.0)?;
+                    if prev.is_some_and(|p| t <= p) {
+                        return Err(config_error("risk", format!("grades[{i}].max_score"), "分界须递增"));
+                    }
+                    cutoffs[i] = t;
+                    prev = Some(t);
+                }
+                (_, None) => return Err(config_error("risk", format!("grades[{i}].max_score"), "A–C 级须有上限")),
+            }
+        }
+        Ok(Self {
+            new_operator_milli: (m * 1000.0).round() as u32,
+            rules,
+            food_sales,
+            catering,
+            static_max,
+            dynamic_max,
+            dynamic,
+            cutoffs,
+            per_year,
+        })
+    }
+
+    /// The built-in rules (`core/data/rules/risk-v1.json`), compiled once.
+    pub fn builtin() -> Result<&'static RiskGrader, InspectionError> {
+        static GRADER: OnceLock<Result<RiskGrader, InspectionError>> = OnceLock::new();
+        GRADER
+            .get_or_init(|| RiskGrader::new(RiskRules::from_json(include_str!("../../data/rules/risk-v1.json"))?))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The rules this grader was compiled from.
+    pub fn rules(&self) -> &RiskRules {
+        &self.rules
+    }
+
+    /// Static score in tenths (就高不就低 within a factor, capped per factor and
+    /// in total).
+    fn static_tenths(&self, f: &MerchantFacts) -> u32 {
+        let table = match f.business_type {
+            BusinessType::FoodSales => &self.food_sales,
+            BusinessType::Catering => &self.catering,
+        };
+        let mut sum = 0u32;
+        for factor in table {
+            let mut best = 0u32;
+            for t in &factor.tiers {
+                if t.score > best {
+                    let holds = match t.cond {
+                        Cond::AtLeast(fact, n) => f.num(fact) >= n,
+                        Cond::Flag(mask) => f.flags.0 & mask != 0,
+                        Cond::AnyCategory(mask) => f.categories.intersects(mask),
+                    };
+                    if holds {
+                        best = t.score;
+                    }
+                }
+            }
+            sum += best.min(factor.max);
+        }
+        sum.min(self.static_max)
+    }
+
+    fn dynamic_tenths(&self, f: &MerchantFacts, static_t: u32) -> u32 {
+        let counts = [
+            f.inspections_non_compliant,
+            f.inspections_basically_compliant,
+            f.confirmed_test_failures,
+            f.complaints,
+            f.ledger_warnings,
+        ];
+        let mut events = 0u32;
+        for (&(points, cap), &n) in self.dynamic.iter().zip(counts.iter()) {
+            events += points.saturating_mul(u32::from(n)).min(cap);
+        }
+        let d = if f.new_operator {
+            events.max(static_t.saturating_mul(self.new_operator_milli) / 1000)
+        } else {
+            events
+        };
+        d.min(self.dynamic_max)
+    }
+
+    /// The grade for a score in tenths of a point (≤ 300 A, ≤ 450 B, ≤ 600 C,
+    /// else D with the built-in rules).
+    pub fn grade_for_tenths(&self, score_tenths: u32) -> RiskGrade {
+        if score_tenths <= self.cutoffs[0] {
+            RiskGrade::A
+        } else if score_tenths <= self.cutoffs[1] {
+            RiskGrade::B
+        } else if score_tenths <= self.cutoffs[2] {
+            RiskGrade::C
+        } else {
+            RiskGrade::D
+        }
+    }
+
+    /// Grades one merchant. No allocation.
+    pub fn grade(&self, f: &MerchantFacts) -> RiskAssessment {
+        let s = self.static_tenths(f);
+        let d = self.dynamic_tenths(f, s);
+        let total = s + d;
+        let grade = self.grade_for_tenths(total);
+        let per_year = self.per_year[grade.index()];
+        let done = u8::try_from(f.inspections_this_year).unwrap_or(u8::MAX);
+        RiskAssessment {
+            grade,
+            score: f64::from(total) / 10.0,
+            static_score: f64::from(s) / 10.0,
+            dynamic_score: f64::from(d) / 10.0,
+            inspections_per_year: per_year,
+            inspections_due: per_year.saturating_sub(done),
+        }
+    }
+
+    /// Grades many merchants into `out` (cleared first; one allocation at most).
+    pub fn grade_all(&self, facts: &[MerchantFacts], out: &mut Vec<RiskAssessment>) {
+        out.clear();
+        out.reserve(facts.len());
+        out.extend(facts.iter().map(|f| self.grade(f)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grader() -> &'static RiskGrader {
+        match RiskGrader::builtin() {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A stall with a static score of exactly 30: every food-sales factor at
+    /// its maximum except prepackaged (0), farm imported (0), salt (1 → 0),
+    /// rented counters (0): 40 − 3 − 2 − 1 − 4 = 30.
+    fn stall_30() -> MerchantFacts {
+        MerchantFacts {
+            area_m2: 1000,
+            on_site_lines: 10,
+            suppliers: 100,
+            flags: [FactFlag::BulkReadyToEat, FactFlag::SpecialFood, FactFlag::DecoratedCakes].into_iter().collect(),
+            categories: [Category::Aquatic].into_iter().collect(),
+            ..MerchantFacts::default()
+        }
+    }
+
+    #[test]
+    fn grade_boundaries() {
+        let g = grader();
+        assert_eq!(g.grade_for_tenths(0), RiskGrade::A);
+        assert_eq!(g.grade_for_tenths(300), RiskGrade::A);
+        assert_eq!(g.grade_for_tenths(301), RiskGrade::B);
+        assert_eq!(g.grade_for_tenths(450), RiskGrade::B);
+        assert_eq!(g.grade_for_tenths(451), RiskGrade::C);
+        assert_eq!(g.grade_for_tenths(600), RiskGrade::C);
+        assert_eq!(g.grade_for_tenths(601), RiskGrade::D);
+        assert_eq!(g.grade_for_tenths(610), RiskGrade::D);
+    }
+
+    #[test]
+    fn static_30_is_a_and_one_warning_makes_b() {
+        let g = grader();
+        let a = g.grade(&stall_30());
+        assert_eq!((a.static_score, a.dynamic_score, a.score, a.grade), (30.0, 0.0, 30.0, RiskGrade::A));
+        assert_eq!((a.inspections_per_year, a.inspections_due), (1, 1));
+
+        // A fractional weight gives 30.5: B.
+        let mut rules = g.rules().clone();
+        rules.dynamic.ledger_warning.points = 0.5;
+        let g2 = RiskGrader::new(rules);
+        let Ok(g2) = g2 else { panic!("{g2:?}") };
+        let mut f = stall_30();
+        f.ledger_warnings = 1;
+        let b = g2.grade(&f);
+        assert_eq!((b.score, b.grade), (30.5, RiskGrade::B));
+    }
+
+    #[test]
+    fn totals_at_45_60_61() {
+        let g = grader();
+        let mut f = stall_30();
+        f.inspections_basically_compliant = 3; // 15 (cap 15)
+        let r = g.grade(&f);
+        assert_eq!((r.score, r.grade, r.inspections_per_year), (45.0, RiskGrade::B, 2));
+        f.inspections_non_compliant = 1; // +15 → 60
+        let r = g.grade(&f);
+        assert_eq!((r.score, r.grade, r.inspections_per_year), (60.0, RiskGrade::C, 3));
+        f.ledger_warnings = 1; // +1 → 61
+        f.inspections_this_year = 1;
+        let r = g.grade(&f);
+        assert_eq!((r.score, r.grade, r.inspections_per_year, r.inspections_due), (61.0, RiskGrade::D, 4, 3));
+    }
+
+    #[test]
+    fn highest_tier_counts_and_caps_hold() {
+        let g = grader();
+        let mut f = MerchantFacts {
+            flags: [FactFlag::BulkFood, FactFlag::BulkReadyToEat].into_iter().collect(),
+            categories: [Category::Vegetable, Category::LivestockMeat].into_iter().collect(),
+            ..MerchantFacts::default()
+        };
+        // bulk: max(3, 5) = 5, farm: max(2, 4) = 4 (就高不就低, not 3 + 5, 2 + 4).
+        assert_eq!(g.grade(&f).static_score, 9.0);
+        f.confirmed_test_failures = 100;
+        f.complaints = 100;
+        f.inspections_non_compliant = 100;
+        f.inspections_basically_compliant = 100;
+        f.ledger_warnings = 100;
+        let r = g.grade(&f);
+        assert_eq!(r.dynamic_score, 60.0);
+        assert_eq!(r.grade, RiskGrade::D);
+        let max = MerchantFacts {
+            area_m2: u32::MAX,
+            prepackaged_lines: u32::MAX,
+            on_site_lines: u32::MAX,
+            suppliers: u32::MAX,
+            rented_counters: u32::MAX,
+            flags: FlagSet(u32::MAX),
+            categories: CategorySet(u32::MAX),
+            ..MerchantFacts::default()
+        };
+        assert_eq!(g.grade(&max).static_score, 40.0);
+    }
+
+    #[test]
+    fn new_operator_scales_static() {
+        let g = grader();
+        let mut f = MerchantFacts { area_m2: 50, suppliers: 5, ..MerchantFacts::default() }; // 1 + 1 = 2
+        f.new_operator = true;
+        let r = g.grade(&f);
+        assert_eq!((r.static_score, r.dynamic_score, r.score), (2.0, 3.0, 5.0));
+    }
+
+    #[test]
+    fn catering_table_applies() {
+        let g = grader();
+        let f = MerchantFacts {
+            business_type: BusinessType::Catering,
+            area_m2: 600,
+            daily_meals: 1200,
+            flags: [FactFlag::SchoolCanteen, FactFlag::ColdDishes].into_iter().collect(),
+            categories: [Category::Poultry].into_iter().collect(),
+            suppliers: 30,
+            ..MerchantFacts::default()
+        };
+        // 6 + 6 + 8 + 8 + 3 + 2 = 33
+        let r = g.grade(&f);
+        assert_eq!((r.static_score, r.grade), (33.0, RiskGrade::B));
+    }
+
+    #[test]
+    fn facts_serde_uses_lists() {
+        let f = stall_30();
+        let v = serde_json::to_value(f).unwrap_or_default();
+        assert_eq!(v["flags"], serde_json::json!(["bulk_ready_to_eat", "special_food", "decorated_cakes"]));
+        assert_eq!(v["categories"], serde_json::json!(["aquatic"]));
+        let back: Result<MerchantFacts, _> = serde_json::from_value(v);
+        assert_eq!(back.ok(), Some(f));
+        let partial: Result<MerchantFacts, _> = serde_json::from_str("{\"business_type\":\"catering\"}");
+        assert_eq!(partial.map(|f| f.business_type).ok(), Some(BusinessType::Catering));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let base = grader().rules().clone();
+        let mut r = base.clone();
+        r.grades.swap(0, 1);
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base.clone();
+        r.static_tables.food_sales[0].tiers[0].score = 99.0;
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base.clone();
+        r.static_tables.food_sales[0].tiers[0].flag = Some(FactFlag::Salt);
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base.clone();
+        r.grades[1].max_score = Some(20.0);
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base;
+        r.dynamic.complaint.cap = f64::NAN;
+        assert_eq!(RiskGrader::new(r).err().map(|e| e.code()), Some("invalid_config"));
+    }
+
+    #[test]
+    fn grade_all_many() {
+        let g = grader();
+        let facts: Vec<MerchantFacts> = (0..10_000u32)
+            .map(|i| MerchantFacts {
+                area_m2: i % 2000,
+                suppliers: i % 120,
+                complaints: (i % 7) as u16,
+                inspections_non_compliant: (i % 5 == 0) as u16,
+                business_type: if i % 3 == 0 { BusinessType::Catering } else { BusinessType::FoodSales },
+                ..MerchantFacts::default()
+            })
+            .collect();
+        let mut out = Vec::new();
+        g.grade_all(&facts, &mut out);
+        assert_eq!(out.len(), facts.len());
+        assert!(out.iter().all(|r| r.score == r.static_score + r.dynamic_score || (r.score - r.static_score - r.dynamic_score).abs() < 1e-9));
+    }
+}

@@ -1,0 +1,95 @@
+//! `shian-server admin …`: account administration straight on the database
+//! file. It opens the same SQLite file as a running server (WAL with a busy
+//! timeout, so both can write), so no HTTP admin session is needed to create
+//! the first admin.
+
+use crate::auth::{hash_password_async, PasswordError};
+use crate::cli::CreateUserArgs;
+use crate::db::{NewUser, Role, Store, StoreError, User};
+use crate::validate;
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A username: 1–64 letters, digits or `._@-` (no spaces: they get lost
+/// when people copy a login from a message).
+pub fn validate_username(u: &str) -> Result<String, AdminError> {
+    let ok = !u.is_empty()
+        && u.chars().count() <= 64
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(u.to_owned())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "用户名「{u}」无效：1–64 个字母、数字或 ._@- (invalid username)"
+        )))
+    }
+}
+
+/// Checks the role's scope rules and creates the account.
+pub async fn create_user(store: &dyn Store, args: CreateUserArgs) -> Result<User, AdminError> {
+    let username = validate_username(args.username.trim())?;
+    let regions = args
+        .regions
+        .iter()
+        .map(|r| {
+            validate::validate_region_code(r, "region")
+                .map_err(|e| AdminError::Invalid(format!("--region {r}: {}", e.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match args.role {
+        Role::Merchant => {
+            let Some(id) = args.merchant_id.as_deref() else {
+                return Err(AdminError::Invalid(
+                    "商户账户须指定 --merchant-id (merchant accounts need --merchant-id)".into(),
+                ));
+            };
+            if store.merchant(id.to_owned()).await?.is_none() {
+                return Err(AdminError::Invalid(format!(
+                    "商户 {id} 不存在 (no such merchant)"
+                )));
+            }
+        }
+        _ if args.merchant_id.is_some() => {
+            return Err(AdminError::Invalid(
+                "只有商户账户可指定 --merchant-id (only merchant accounts take --merchant-id)"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    match args.role {
+        Role::Inspector if regions.is_empty() => {
+            return Err(AdminError::Invalid(
+                "监管人员账户须指定至少一个 --region (inspectors need --region)".into(),
+            ));
+        }
+        Role::Inspector => {}
+        _ if !regions.is_empty() => {
+            return Err(AdminError::Invalid(
+                "只有监管人员账户可指定 --region (only inspectors take --region)".into(),
+            ));
+        }
+        _ => {}
+    }
+    let password_hash = hash_password_async(args.password).await?;
+    let user = store
+        .create_user(NewUser {
+            username,
+            password_hash,
+            role: args.role,
+            merchant_id: args.merchant_id,
+            regions,
+        })
+        .await?;
+    Ok(user)
+}

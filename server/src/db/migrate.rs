@@ -1,0 +1,182 @@
+//! Versioned schema migrations, per component.
+//!
+//! One SQLite file holds several schemas: the server's own tables (component
+//! `"server"`) and core's ledger (component `"ledger"`). Each component
+//! numbers its migrations 1, 2, 3…; `schema_migrations(component, version)`
+//! records what is applied, so components evolve independently. A migration
+//! runs in an IMMEDIATE transaction and re-reads the applied version inside
+//! it, so a server and an `admin` CLI starting at the same moment cannot
+//! apply one twice. A file migrated by a newer binary is refused rather than
+//! misread.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::StoreError;
+
+/// One step of a component's schema.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// 1, 2, 3… without gaps.
+    pub version: i64,
+    /// Short description, recorded beside the version.
+    pub name: &'static str,
+    /// SQL run with `execute_batch` inside the migration's transaction.
+    pub sql: &'static str,
+}
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    component  TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    name       TEXT    NOT NULL DEFAULT '',
+    applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    PRIMARY KEY (component, version)
+)";
+
+/// The highest applied version of `component` (0 when none).
+pub fn current_version(conn: &Connection, component: &str) -> Result<i64, StoreError> {
+    conn.execute_batch(BOOKKEEPING)?;
+    let v: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(version) FROM schema_migrations WHERE component = ?1",
+            [component],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(v.unwrap_or(0))
+}
+
+/// Applies the pending migrations of `component`, each in its own
+/// transaction; returns the version reached.
+pub fn apply(
+    conn: &mut Connection,
+    component: &str,
+    migrations: &[Migration],
+) -> Result<i64, StoreError> {
+    conn.execute_batch(BOOKKEEPING)?;
+    let err = |version: i64, message: String| StoreError::Migration {
+        component: component.to_owned(),
+        version,
+        message,
+    };
+    for (i, m) in migrations.iter().enumerate() {
+        if m.version != i as i64 + 1 {
+            return Err(err(
+                m.version,
+                format!(
+                    "versions must be 1, 2, 3… (found {} at position {})",
+                    m.version,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    let known = migrations.len() as i64;
+    let applied = current_version(conn, component)?;
+    if applied > known {
+        return Err(err(applied, format!("database is at version {applied}, this binary knows only {known}; upgrade the binary")));
+    }
+    for m in migrations.iter().filter(|m| m.version > applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Someone else may have applied it between our read and our lock.
+        if current_version(&tx, component)? >= m.version {
+            continue;
+        }
+        tx.execute_batch(m.sql)
+            .map_err(|e| err(m.version, e.to_string()))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (component, version, name) VALUES (?1, ?2, ?3)",
+            rusqlite::params![component, m.version, m.name],
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            component,
+            version = m.version,
+            name = m.name,
+            "applied migration"
+        );
+    }
+    Ok(known)
+}
+
+/// The server's own tables.
+pub const SERVER: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts, devices, markets, merchants",
+    sql: r#"
+CREATE TABLE markets (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    address     TEXT,
+    created_at  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE merchants (
+    id                TEXT PRIMARY KEY,
+    market_id         TEXT REFERENCES markets(id),
+    name              TEXT NOT NULL,
+    uscc              TEXT NOT NULL,
+    uscc_acknowledged INTEGER NOT NULL DEFAULT 0,
+    licence_no        TEXT,
+    licence_expiry    TEXT,
+    business_type     TEXT,
+    categories        TEXT NOT NULL DEFAULT '[]',
+    stall             TEXT,
+    contact           TEXT,
+    region_code       TEXT NOT NULL,
+    shop_code         TEXT NOT NULL UNIQUE,
+    created_at        TEXT NOT NULL
+) STRICT;
+-- A licence covers one business premises: the same number twice is a
+-- double registration (e.g. an import run twice).
+CREATE UNIQUE INDEX merchants_licence ON merchants(licence_no) WHERE licence_no IS NOT NULL;
+CREATE INDEX merchants_market ON merchants(market_id);
+CREATE INDEX merchants_region ON merchants(region_code);
+CREATE INDEX merchants_uscc ON merchants(uscc);
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'inspector', 'merchant')),
+    merchant_id   TEXT REFERENCES merchants(id),
+    regions       TEXT NOT NULL DEFAULT '[]',
+    created_at    TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT
+) STRICT;
+
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen  TEXT
+) STRICT;
+CREATE INDEX devices_user ON devices(user_id);
+"#,
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_once_and_refuses_newer() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 1);
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 1);
+        assert_eq!(current_version(&conn, "server").unwrap(), 1);
+        assert_eq!(current_version(&conn, "ledger").unwrap(), 0);
+        conn.execute(
+            "INSERT INTO schema_migrations (component, version) VALUES ('server', 2)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            apply(&mut conn, "server", SERVER),
+            Err(StoreError::Migration { .. })
+        ));
+    }
+}

@@ -1,0 +1,604 @@
+//! The embedded SQLite backend: one file, WAL, one writer thread, a read pool.
+//!
+//! Pragmas and why: WAL lets readers work while the writer commits;
+//! `synchronous=NORMAL` in WAL mode loses no committed transaction when the
+//! process is killed (only on power loss may the last commits roll back);
+//! `busy_timeout` makes a second process (the `admin` CLI) wait for the lock
+//! instead of failing; foreign keys keep users pointing at real merchants.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use super::migrate;
+use super::readers::Readers;
+use super::writer::Writer;
+use super::*;
+
+/// Tuning of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Read-only connections in the pool.
+    pub readers: usize,
+    /// How long a statement waits for another process's lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite store. Clone the `Arc<dyn Store>` that holds it, not this.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+}
+
+fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory if needed) and migrates the
+    /// server schema. Blocking: call it before serving or from a blocking
+    /// thread.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn, options.busy_timeout)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "could not switch {} to WAL (journal_mode={mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate::apply(&mut conn, "server", migrate::SERVER)?;
+        // Core's ledger tables and the sync op log live in the same file.
+        shian_core::store::schema::migrate(&mut conn)?;
+        migrate::apply(&mut conn, "sync", crate::sync::sql::MIGRATIONS)?;
+        let writer = Writer::spawn(conn)?;
+
+        let mut pool = Vec::with_capacity(options.readers.max(1));
+        for _ in 0..options.readers.max(1) {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI;
+            let r = Connection::open_with_flags(path, flags)?;
+            configure(&r, options.busy_timeout)?;
+            pool.push(r);
+        }
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers: Readers::new(pool),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The single writer: `store.writer().call(|conn| …).await`.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// The read pool: `store.readers().call(|conn| …).await`.
+    pub fn readers(&self) -> &Readers {
+        &self.readers
+    }
+
+    /// Applies another component's migrations (e.g. core's `"ledger"`) on
+    /// the writer.
+    pub async fn migrate(
+        &self,
+        component: &'static str,
+        migrations: &'static [migrate::Migration],
+    ) -> Result<i64, StoreError> {
+        self.writer
+            .call(move |conn| migrate::apply(conn, component, migrations))
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Row mapping
+// ---------------------------------------------------------------------------
+//
+// Stored text that does not parse back (a JSON list, a timestamp) becomes
+// rusqlite's conversion error: the row is corrupt, a 500 and a log line.
+
+fn conversion(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn ts_col(r: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = r.get(i)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| conversion(i, e))
+}
+
+fn opt_ts_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = r.get(i)?;
+    s.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| conversion(i, e))
+    })
+    .transpose()
+}
+
+fn list_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
+    let s: String = r.get(i)?;
+    serde_json::from_str(&s).map_err(|e| conversion(i, e))
+}
+
+fn to_json_list(v: &[String]) -> String {
+    serde_json::Value::from(v.to_vec()).to_string()
+}
+
+const USER_COLS: &str = "id, username, role, merchant_id, regions, created_at, password_hash, failed_logins, locked_until";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
+    let role_s: String = r.get(2)?;
+    let role = Role::parse(&role_s)
+        .ok_or_else(|| conversion(2, StoreError::Corrupt(format!("role '{role_s}'"))))?;
+    Ok(UserCredentials {
+        user: User {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            role,
+            merchant_id: r.get(3)?,
+            regions: list_col(r, 4)?,
+            created_at: ts_col(r, 5)?,
+        },
+        password_hash: r.get(6)?,
+        failed_logins: r.get(7)?,
+        locked_until: opt_ts_col(r, 8)?,
+    })
+}
+
+fn query_user(
+    conn: &Connection,
+    where_clause: &str,
+    key: &str,
+) -> Result<Option<UserCredentials>, StoreError> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE {where_clause}");
+    Ok(conn.query_row(&sql, [key], user_row).optional()?)
+}
+
+const MARKET_COLS: &str = "id, name, region_code, address, created_at";
+
+fn market_row(r: &Row<'_>) -> rusqlite::Result<Market> {
+    Ok(Market {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        region_code: r.get(2)?,
+        address: r.get(3)?,
+        created_at: ts_col(r, 4)?,
+    })
+}
+
+const MERCHANT_COLS: &str =
+    "id, market_id, name, uscc, uscc_acknowledged, licence_no, licence_expiry, business_type, \
+     categories, stall, contact, region_code, shop_code, created_at";
+
+fn merchant_row(r: &Row<'_>) -> rusqlite::Result<Merchant> {
+    let expiry: Option<String> = r.get(6)?;
+    Ok(Merchant {
+        id: r.get(0)?,
+        market_id: r.get(1)?,
+        name: r.get(2)?,
+        uscc: r.get(3)?,
+        uscc_acknowledged: r.get(4)?,
+        licence_no: r.get(5)?,
+        licence_expiry: expiry
+            .map(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| conversion(6, e)))
+            .transpose()?,
+        business_type: r.get(7)?,
+        categories: list_col(r, 8)?,
+        stall: r.get(9)?,
+        contact: r.get(10)?,
+        region_code: r.get(11)?,
+        shop_code: r.get(12)?,
+        created_at: ts_col(r, 13)?,
+    })
+}
+
+fn query_merchant(
+    conn: &Connection,
+    where_clause: &str,
+    key: &str,
+) -> Result<Option<Merchant>, StoreError> {
+    let sql = format!("SELECT {MERCHANT_COLS} FROM merchants WHERE {where_clause}");
+    Ok(conn.query_row(&sql, [key], merchant_row).optional()?)
+}
+
+/// Turns a unique-constraint failure into a named conflict.
+fn merchant_conflict(e: rusqlite::Error, m: &Merchant) -> StoreError {
+    let text = e.to_string();
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+        if text.contains("licence_no") {
+            return StoreError::conflict(
+                "duplicate_licence",
+                format!(
+                    "许可证号 {} 已登记 (licence already registered)",
+                    m.licence_no.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        if text.contains("shop_code") {
+            return StoreError::conflict(
+                "duplicate_shop_code",
+                "店码冲突，请重试 (shop code collision, retry)",
+            );
+        }
+        if text.contains("FOREIGN KEY") {
+            return StoreError::NotFound("市场");
+        }
+    }
+    e.into()
+}
+
+fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO merchants (id, market_id, name, uscc, uscc_acknowledged, licence_no, licence_expiry, business_type, \
+         categories, stall, contact, region_code, shop_code, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        m.id,
+        m.market_id,
+        m.name,
+        m.uscc,
+        m.uscc_acknowledged,
+        m.licence_no,
+        m.licence_expiry.map(|d| d.format("%Y-%m-%d").to_string()),
+        m.business_type,
+        to_json_list(&m.categories),
+        m.stall,
+        m.contact,
+        m.region_code,
+        m.shop_code,
+        ts(&m.created_at),
+    ])
+    .map_err(|e| merchant_conflict(e, m))?;
+    // The merchant reaches the devices of its district and itself by sync,
+    // and its name labels traces.
+    let card = serde_json::json!({
+        "id": m.id, "name": m.name, "region_code": m.region_code, "market_id": m.market_id,
+        "licence_no": m.licence_no, "licence_expiry": m.licence_expiry, "stall": m.stall,
+        "categories": m.categories, "shop_code": m.shop_code,
+    });
+    crate::sync::sql::publish(conn, "merchant", None, Some(&m.region_code), None, &card)?;
+    crate::sync::sql::publish(conn, "merchant", Some(&m.id), None, None, &card)?;
+    conn.prepare_cached("INSERT OR REPLACE INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)")?
+        .execute(params![m.id, m.name, card.to_string()])?;
+    Ok(())
+}
+
+/// `LIKE` pattern for a substring, with the wildcards of the input escaped
+/// (a search for `100%` must not match everything).
+fn like_substring(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The prefix of a GB/T 2260 code that everything under it shares.
+fn region_prefix(code: &str) -> &str {
+    if code.len() == 6 && code.ends_with("0000") {
+        &code[..2]
+    } else if code.len() == 6 && code.ends_with("00") {
+        &code[..4]
+    } else {
+        code
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The trait
+// ---------------------------------------------------------------------------
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn health(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.readers
+                .call(|c| {
+                    c.query_row("SELECT COUNT(*) FROM schema_migrations", [], |_| Ok(()))
+                        .map_err(StoreError::from)
+                })
+                .await?;
+            self.writer
+                .call(|c| {
+                    c.query_row("SELECT 1", [], |_| Ok(()))
+                        .map_err(StoreError::from)
+                })
+                .await
+        })
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.readers.close();
+            self.writer.close().await
+        })
+    }
+
+    fn create_user(&self, u: NewUser) -> StoreFuture<'_, User> {
+        Box::pin(self.writer.call(move |conn| {
+            let user = User {
+                id: uuid::Uuid::now_v7().to_string(),
+                username: u.username,
+                role: u.role,
+                merchant_id: u.merchant_id,
+                regions: u.regions,
+                created_at: now(),
+            };
+            let r = conn.execute(
+                "INSERT INTO users (id, username, password_hash, role, merchant_id, regions, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user.id,
+                    user.username,
+                    u.password_hash,
+                    user.role.as_str(),
+                    user.merchant_id,
+                    to_json_list(&user.regions),
+                    ts(&user.created_at)
+                ],
+            );
+            match r {
+                Ok(_) => Ok(user),
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    if e.to_string().contains("username") {
+                        Err(StoreError::conflict("username_taken", format!("用户名 {} 已存在 (username taken)", user.username)))
+                    } else {
+                        Err(StoreError::NotFound("商户"))
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        }))
+    }
+
+    fn user(&self, id: String) -> StoreFuture<'_, Option<User>> {
+        Box::pin(async move {
+            let c = self
+                .readers
+                .call(move |conn| query_user(conn, "id = ?1", &id))
+                .await?;
+            Ok(c.map(|c| c.user))
+        })
+    }
+
+    fn user_credentials(&self, username: String) -> StoreFuture<'_, Option<UserCredentials>> {
+        Box::pin(
+            self.readers
+                .call(move |conn| query_user(conn, "username = ?1", &username)),
+        )
+    }
+
+    fn record_login_failure(
+        &self,
+        user_id: String,
+        now: DateTime<Utc>,
+        max_failures: u32,
+        lock_for: chrono::Duration,
+    ) -> StoreFuture<'_, LoginFailure> {
+        Box::pin(self.writer.call(move |conn| {
+            let tx = conn.transaction()?;
+            let failed: u32 = tx.query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
+                [&user_id],
+                |r| r.get(0),
+            )?;
+            let outcome = if failed >= max_failures {
+                let until = now + lock_for;
+                tx.execute(
+                    "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
+                    params![user_id, ts(&until)],
+                )?;
+                LoginFailure { failed_logins: failed, locked_until: Some(until) }
+            } else {
+                LoginFailure { failed_logins: failed, locked_until: None }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        }))
+    }
+
+    fn record_login_success(&self, user_id: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.writer.call(move |conn| {
+            conn.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL \
+                 WHERE id = ?1 AND (failed_logins != 0 OR locked_until IS NOT NULL)",
+                [&user_id],
+            )?;
+            Ok(())
+        }))
+    }
+
+    fn create_device(&self, d: Device) -> StoreFuture<'_, Device> {
+        Box::pin(self.writer.call(move |conn| {
+            conn.execute(
+                "INSERT INTO devices (id, user_id, name, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.id, d.user_id, d.name, ts(&d.created_at), d.last_seen.as_ref().map(ts)],
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) if e.to_string().contains("FOREIGN KEY") => StoreError::NotFound("用户"),
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::conflict("duplicate_device", "设备已登记 (device exists)"),
+                _ => e.into(),
+            })?;
+            Ok(d)
+        }))
+    }
+
+    fn device(&self, id: String) -> StoreFuture<'_, Option<Device>> {
+        Box::pin(self.readers.call(move |conn| {
+            let sql = "SELECT id, user_id, name, created_at, last_seen FROM devices WHERE id = ?1";
+            let device = conn
+                .query_row(sql, [&id], |r| {
+                    Ok(Device {
+                        id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        name: r.get(2)?,
+                        created_at: ts_col(r, 3)?,
+                        last_seen: opt_ts_col(r, 4)?,
+                    })
+                })
+                .optional()?;
+            Ok(device)
+        }))
+    }
+
+    fn touch_device(&self, id: String, at: DateTime<Utc>) -> StoreFuture<'_, ()> {
+        Box::pin(self.writer.call(move |conn| {
+            conn.execute(
+                "UPDATE devices SET last_seen = ?2 WHERE id = ?1",
+                params![id, ts(&at)],
+            )?;
+            Ok(())
+        }))
+    }
+
+    fn create_market(&self, m: Market) -> StoreFuture<'_, Market> {
+        Box::pin(self.writer.call(move |conn| {
+            conn.execute(
+                "INSERT INTO markets (id, name, region_code, address, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.id, m.name, m.region_code, m.address, ts(&m.created_at)],
+            )?;
+            Ok(m)
+        }))
+    }
+
+    fn market(&self, id: String) -> StoreFuture<'_, Option<Market>> {
+        Box::pin(self.readers.call(move |conn| {
+            let sql = format!("SELECT {MARKET_COLS} FROM markets WHERE id = ?1");
+            Ok(conn.query_row(&sql, [&id], market_row).optional()?)
+        }))
+    }
+
+    fn list_markets(&self, limit: u32, offset: u32) -> StoreFuture<'_, Page<Market>> {
+        Box::pin(self.readers.call(move |conn| {
+            let total: u64 = conn.query_row("SELECT COUNT(*) FROM markets", [], |r| r.get(0))?;
+            let sql = format!("SELECT {MARKET_COLS} FROM markets ORDER BY id LIMIT ?1 OFFSET ?2");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let items = stmt
+                .query_map(params![limit, offset], market_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
+        }))
+    }
+
+    fn create_merchant(&self, m: Merchant) -> StoreFuture<'_, Merchant> {
+        Box::pin(self.writer.call(move |conn| {
+            insert_merchant(conn, &m)?;
+            Ok(m)
+        }))
+    }
+
+    fn merchant(&self, id: String) -> StoreFuture<'_, Option<Merchant>> {
+        Box::pin(
+            self.readers
+                .call(move |conn| query_merchant(conn, "id = ?1", &id)),
+        )
+    }
+
+    fn merchant_by_shop_code(&self, shop_code: String) -> StoreFuture<'_, Option<Merchant>> {
+        Box::pin(
+            self.readers
+                .call(move |conn| query_merchant(conn, "shop_code = ?1", &shop_code)),
+        )
+    }
+
+    fn list_merchants(&self, f: MerchantFilter) -> StoreFuture<'_, Page<Merchant>> {
+        Box::pin(self.readers.call(move |conn| {
+            // Only fixed clauses are concatenated; every value is bound.
+            let mut clauses: Vec<&str> = Vec::new();
+            let mut values: Vec<String> = Vec::new();
+            if let Some(market) = &f.market_id {
+                values.push(market.clone());
+                clauses.push("market_id = ?");
+            }
+            if let Some(region) = &f.region {
+                values.push(format!("{}%", region_prefix(region)));
+                clauses.push("region_code LIKE ?");
+            }
+            if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                let upper = crate::validate::normalize(q);
+                values.extend([like_substring(q), like_substring(q), upper.clone(), upper]);
+                clauses.push("(name LIKE ? ESCAPE '\\' OR stall LIKE ? ESCAPE '\\' OR uscc = ? OR licence_no = ?)");
+            }
+            let where_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+            let total: u64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM merchants{where_sql}"),
+                rusqlite::params_from_iter(values.iter()),
+                |r| r.get(0),
+            )?;
+            let sql = format!("SELECT {MERCHANT_COLS} FROM merchants{where_sql} ORDER BY id LIMIT {} OFFSET {}", f.limit, f.offset);
+            let mut stmt = conn.prepare(&sql)?;
+            let items = stmt
+                .query_map(rusqlite::params_from_iter(values.iter()), merchant_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, total, limit: f.limit, offset: f.offset })
+        }))
+    }
+
+    fn existing_licences(&self, licences: Vec<String>) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(self.readers.call(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM merchants WHERE licence_no = ?1")?;
+            let mut found = Vec::new();
+            for l in licences {
+                if stmt.exists([&l])? {
+                    found.push(l);
+                }
+            }
+            Ok(found)
+        }))
+    }
+
+    fn import_merchants(&self, merchants: Vec<Merchant>) -> StoreFuture<'_, usize> {
+        Box::pin(self.writer.call(move |conn| {
+            let tx = conn.transaction()?;
+            for m in &merchants {
+                insert_merchant(&tx, m)?;
+            }
+            tx.commit()?;
+            Ok(merchants.len())
+        }))
+    }
+}

@@ -1,0 +1,224 @@
+//! shian-server: the lean sync server of Shian (食安), its public pages and
+//! console.
+//!
+//! The server is stateless apart from its database: everything it knows is
+//! in the [`db::Store`] and the key files beside it, so any number of
+//! instances can run behind a load balancer. [`app`] builds the router from
+//! an [`AppState`]; integration tests call it on `127.0.0.1:0`.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod demo;
+pub mod errors;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod logging;
+pub mod metrics;
+pub mod openapi;
+pub mod registry;
+pub mod shutdown;
+pub mod sync;
+pub mod validate;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::cli::ServeArgs;
+use crate::db::{SqliteOptions, SqliteStore, Store, StoreError};
+use crate::extract::BodyLimit;
+use crate::keys::{KeyError, Keys};
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body (413 above it).
+    pub body_limit: usize,
+    /// Lifetime of login tokens.
+    pub token_ttl: chrono::Duration,
+    /// Consecutive wrong passwords that lock an account.
+    pub login_max_failures: u32,
+    /// How long a lock lasts.
+    pub login_lock: chrono::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            body_limit: extract::DEFAULT_BODY_LIMIT,
+            token_ttl: chrono::Duration::hours(12),
+            login_max_failures: 5,
+            login_lock: chrono::Duration::seconds(60),
+        }
+    }
+}
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keys>,
+    pub config: Arc<Config>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.backend())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("数据库 (database): {0}")]
+    Store(#[from] StoreError),
+    #[error("密钥 (keys): {0}")]
+    Keys(#[from] KeyError),
+    #[error("无法监听 (cannot listen on) {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("演示数据 (demo data): {0}")]
+    Demo(#[from] admin::AdminError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// Opens (or creates) the SQLite store at `db_path` and the keys beside
+    /// it. Blocking work runs on the blocking pool.
+    pub async fn open(
+        db_path: &Path,
+        config: Config,
+        sqlite: SqliteOptions,
+    ) -> Result<AppState, StartError> {
+        let path = db_path.to_owned();
+        let (store, keys) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            let store = SqliteStore::open(&path, &sqlite)?;
+            let keys = Keys::load_or_create(&path)?;
+            Ok((store, keys))
+        })
+        .await
+        .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        Ok(AppState {
+            store: Arc::new(store),
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Every API route with its OpenAPI operation.
+///
+/// To add routes: write the handler with `#[utoipa::path(…)]` and add
+/// `.routes(routes!(module::handler))` here (handlers sharing one path go in
+/// one `routes!`, e.g. `routes!(get_x, post_x)`).
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::register_device))
+        .routes(routes!(registry::create_market, registry::list_markets))
+        .routes(routes!(registry::create_merchant, registry::list_merchants))
+        .routes(routes!(registry::get_merchant))
+        .routes(routes!(registry::import::import_merchants))
+        .routes(routes!(sync::push))
+        .routes(routes!(sync::pull))
+        .routes(routes!(keys::well_known))
+        .routes(routes!(health::healthz))
+        .routes(routes!(metrics::metrics_handler))
+}
+
+/// The OpenAPI document of [`api_router`].
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    metrics::register_defaults();
+    let limit = state.config.body_limit;
+    let (router, doc) = api_router().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
+        // Count and time matched routes by their template.
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .fallback(errors::not_found_fallback)
+        .method_not_allowed_fallback(errors::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(BodyLimit(limit)))
+        // Last resort: a panic becomes a JSON 500, the connection and the
+        // server survive.
+        .layer(CatchPanicLayer::custom(errors::panic_response))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish and closes the store.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "closing the store");
+    }
+    Ok(())
+}
+
+/// `shian-server serve`.
+pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
+    let config = Config {
+        body_limit: args.body_limit,
+        token_ttl: chrono::Duration::seconds(
+            i64::try_from(args.token_ttl)
+                .unwrap_or(i64::MAX / 1000)
+                .min(365 * 24 * 3600),
+        ),
+        login_max_failures: args.login_max_failures.max(1),
+        login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
+    };
+    let sqlite = SqliteOptions {
+        readers: args.db_readers.clamp(1, 64),
+        ..SqliteOptions::default()
+    };
+    let state = AppState::open(&args.db, config, sqlite).await?;
+    if args.demo {
+        let summary = demo::load(state.store.as_ref()).await?;
+        demo::print(&summary);
+    }
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: args.addr.clone(),
+            source,
+        })?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, db = %args.db.display(), kid = state.keys.kid(), "shian-server listening");
+    println!("shian-server listening on http://{local}");
+    serve(listener, state, shutdown::signal()).await?;
+    tracing::info!("shian-server stopped");
+    Ok(())
+}

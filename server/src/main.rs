@@ -1,0 +1,56 @@
+//! `shian-server`: see [`shian_server::cli`] for the commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use shian_server::cli::{AdminCommand, Cli, Command};
+use shian_server::db::{SqliteOptions, SqliteStore, Store};
+use shian_server::{admin, logging, run_serve};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("错误 (error): cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => run_serve(args).await.map_err(|e| e.to_string()),
+            Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误 (error): {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_user(args: shian_server::cli::CreateUserArgs) -> Result<(), String> {
+    let path = args.db.clone();
+    let opts = SqliteOptions {
+        readers: 1,
+        ..SqliteOptions::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &opts))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("数据库 (database) {}: {e}", args.db.display()))?;
+    let result = admin::create_user(&store, args).await;
+    let _ = store.close().await;
+    let user = result.map_err(|e| e.to_string())?;
+    println!(
+        "created user {} ({}) id {}",
+        user.username, user.role, user.id
+    );
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `POST /v1/sync/push` and `GET /v1/sync/pull`: the HTTP side of sync.
+//! The rules are core's; the op log and change feed are in [`sql`].
+
+pub mod sql;
+
+use axum::extract::State;
+use serde::Deserialize;
+use shian_core::sync::protocol::{PullResponse, PushRequest, PushResponse, MAX_OPS_PER_PUSH};
+use utoipa::IntoParams;
+
+use crate::auth::Auth;
+use crate::db::Role;
+use crate::errors::{ApiError, ErrorResponse};
+use crate::extract::{Json, Query};
+use crate::metrics;
+use crate::AppState;
+
+pub use sql::{Caller, PullError};
+
+fn caller(auth: &Auth) -> Caller {
+    Caller {
+        user_id: auth.user_id.clone(),
+        role: auth.role.as_str().to_owned(),
+        merchant_id: auth.scope.merchant_id.clone(),
+        regions: auth.scope.regions.clone(),
+    }
+}
+
+fn valid_device_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+/// Pushes a batch of events. Every op gets an outcome: `accepted`,
+/// `duplicate` (with the original outcome) or `rejected` with a
+/// machine-readable reason.
+#[utoipa::path(
+    post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "{device_id, ops:[{op_id, kind, at, payload}]}; kinds ledger.purchase|sale|void|adjust|dispose"),
+    responses(
+        (status = 200, description = "{results:[{op_id, status, error?, result?}], cursor}", body = Object),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 413, description = "more than 1,000 ops or too many bytes", body = ErrorResponse),
+    )
+)]
+pub async fn push(State(state): State<AppState>, auth: Auth, Json(req): Json<PushRequest>) -> Result<Json<PushResponse>, ApiError> {
+    auth.require(&[Role::Merchant, Role::Inspector])?;
+    if !valid_device_id(&req.device_id) {
+        return Err(ApiError::invalid("device_id", "invalid_device_id", "设备标识应为 1–64 位字母、数字、下划线或连字符"));
+    }
+    if req.ops.len() > MAX_OPS_PER_PUSH {
+        return Err(ApiError::payload_too_large(state.config.body_limit)
+            .with_extra("max_ops", serde_json::json!(MAX_OPS_PER_PUSH)));
+    }
+    state.store.claim_device(req.device_id.clone(), auth.user_id.clone()).await?;
+    let (results, cursor) = state.store.sync_push(caller(&auth), req.device_id, req.ops).await?;
+    for r in &results {
+        let outcome = match r.status {
+            shian_core::sync::protocol::OpStatus::Accepted => "accepted",
+            shian_core::sync::protocol::OpStatus::Duplicate => "duplicate",
+            shian_core::sync::protocol::OpStatus::Rejected => "rejected",
+        };
+        metrics::sync_ops(outcome).inc();
+    }
+    Ok(Json(PushResponse { results, cursor }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The opaque cursor of the previous page; empty or absent for the start.
+    pub cursor: Option<String>,
+    /// Changes per page, 1–5,000 (default 1,000).
+    pub limit: Option<u32>,
+}
+
+/// The caller's changes after a cursor: a merchant its own records and the
+/// notices addressed to it; an inspector the registry and tasks of its
+/// district; everyone the templates and keys.
+#[utoipa::path(
+    get, path = "/v1/sync/pull", tag = "sync", params(PullQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "{changes:[{seq, kind, payload}], cursor, has_more}", body = Object),
+        (status = 400, description = "invalid_cursor", body = ErrorResponse), (status = 401, body = ErrorResponse),
+    )
+)]
+pub async fn pull(State(state): State<AppState>, auth: Auth, Query(q): Query<PullQuery>) -> Result<Json<PullResponse>, ApiError> {
+    auth.require(&[Role::Merchant, Role::Inspector])?;
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > shian_core::sync::protocol::MAX_PULL_LIMIT {
+        return Err(ApiError::invalid("limit", "invalid_limit", "limit 应在 1 到 5000 之间"));
+    }
+    let page = state.store.sync_pull(caller(&auth), q.cursor.unwrap_or_default(), limit).await?;
+    page.map(Json).map_err(|_| ApiError::invalid("cursor", "invalid_cursor", "同步游标无效 (malformed cursor)"))
+}

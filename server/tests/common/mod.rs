@@ -1,0 +1,185 @@
+//! A real server on loopback over a real SQLite file in a temp dir.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use shian_server::db::{NewUser, Role, SqliteOptions, Store};
+use shian_server::{AppState, Config};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub base: String,
+    pub db: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub state: AppState,
+    pub http: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(config: Config) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data").join("shian.db");
+        let state = AppState::open(&db, config, SqliteOptions::default())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(shian_server::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base: format!("http://{addr}"),
+            db,
+            store: state.store.clone(),
+            state,
+            http: Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an account straight in the store.
+    pub async fn user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        merchant_id: Option<&str>,
+        regions: &[&str],
+    ) -> String {
+        let hash = shian_server::auth::hash_password(password).unwrap();
+        let u = self
+            .store
+            .create_user(NewUser {
+                username: username.into(),
+                password_hash: hash,
+                role,
+                merchant_id: merchant_id.map(str::to_owned),
+                regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            })
+            .await
+            .unwrap();
+        u.id
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let res = self.login(username, password).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An admin account and its token.
+    pub async fn admin(&self) -> String {
+        self.user("root", "root-password-1", Role::Admin, None, &[])
+            .await;
+        self.token("root", "root-password-1").await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_market(&self, token: &str) -> String {
+        let res = self
+            .post(
+                "/v1/markets",
+                token,
+                json!({"name": "测试市场", "region_code": "350203"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The server answers /healthz; call at the end of every test.
+    pub async fn assert_healthy(&self) {
+        let res = self.http.get(self.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["status"], "ok");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Asserts the contract's error shape and returns the body.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
+    let got = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "status for {code}: body {text}");
+    assert!(
+        ct.starts_with("application/json"),
+        "content-type {ct} body {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v["error"]["code"], code, "{text}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{text}"
+    );
+    v
+}
+
+/// A valid USCC with both check characters, from a 16-character stem.
+pub fn uscc(stem: &str) -> String {
+    shian_server::validate::complete_uscc(stem).unwrap()
+}
