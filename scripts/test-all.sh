@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every test of Shian, on a fresh machine: installs what the tests need
+# (Debian packages, the Kotlin compiler from npm), then runs the Rust tests
+# (core, server, end-to-end and fault tests), the Python and Kotlin binding
+# tests and the mobile-shell tests. Ends with one line "total: N passed, N failed".
+#
+# Usage: scripts/test-all.sh
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+
+log() { printf '\n[test-all] %s\n' "$*"; }
+t0="$(now)"
+passed=0
+failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+log "installing test dependencies"
+bash scripts/install-test-deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
+
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+
+log "Rust tests (cargo test --workspace)"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
+rust_status=${PIPESTATUS[0]}
+p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$out" | awk '{s+=$1} END {print s+0}')
+if [ "$rust_status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a build error
+add "$p" "$f"
+
+for suite in python kotlin; do
+    log "$suite binding and mobile-shell tests"
+    bash "scripts/test-$suite.sh" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1)"
+    p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+    f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    p=${p:-0}; f=${f:-0}
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "$p" "$f"
+done
+
+log "finished in $(elapsed "$t0") s"
+echo "total: ${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Generates the bindings and runs the Python binding tests (tests/python/test_*.py,
+# plain unittest) against the real library. Ends with "N passed, N failed".
+#
+# Usage: scripts/test-python.sh [PROFILE] [unittest args...]   PROFILE default: dev
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PROFILE="${1:-dev}"
+shift || true
+"$ROOT/scripts/gen-bindings.sh" "$PROFILE"
+
+export PYTHONPATH="$BINDINGS_DIR/python${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
+SHIAN_EXPECTED_VERSION="$(workspace_version)"
+export SHIAN_EXPECTED_VERSION
+
+cd "$ROOT/tests/python"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+if [ "$#" -gt 0 ]; then
+    python3 -m unittest -v "$@" 2>&1 | tee "$log" || status=$?
+else
+    python3 -m unittest discover -v -s . -p 'test_*.py' 2>&1 | tee "$log" || status=$?
+fi
+
+# unittest prints "Ran N tests" and "OK" or "FAILED (failures=a, errors=b, skipped=c)".
+ran="$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$log" | tail -n1)"
+summary="$(grep -E '^(OK|FAILED)' "$log" | tail -n1 || true)"
+count() { printf '%s' "$summary" | sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
+failures="$(count failures)"; errors="$(count errors)"; skipped="$(count skipped)"
+ran="${ran:-0}"
+failed=$(( ${failures:-0} + ${errors:-0} ))
+passed=$(( ran - failed - ${skipped:-0} ))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # import error, crash
+if [ "$ran" -eq 0 ] && [ "$status" -eq 0 ]; then echo "no Python tests ran" >&2; failed=1; fi
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
