@@ -1,22 +1,27 @@
-//! `serve --demo`: a ready-to-try server. Creates demo accounts for every
-//! role, a market and a few merchants, and prints the logins. Idempotent: a
-//! second start finds them and prints the same logins.
+//! `serve --demo`: a ready-to-try server. Generates the frozen-food market of
+//! seed 000 (478 merchants, outside suppliers, multi-hop wholesale chains,
+//! some missing certificates, sales beyond stock and expired goods) with
+//! core's deterministic generator, loads its ledger through core's rules,
+//! creates demo accounts for every role and prints the logins, the counts
+//! and a sample forward and backward trace. Idempotent: a second start finds
+//! the data and prints the same.
 //!
 //! The passwords are fixed and printed on purpose — this is a demo; never
 //! start a public server with `--demo`.
-//!
-//! Extension point: generated ledger data (purchases, sales, vouchers) is to
-//! be added at the end of [`load`].
 
-use chrono::NaiveDate;
+use shian_core::generator::{GenConfig, Generator};
+use shian_core::quantity::Quantity;
 
 use crate::admin::AdminError;
 use crate::auth::hash_password_async;
-use crate::db::{Market, Merchant, MerchantFilter, NewUser, Role, Store, StoreError};
-use crate::validate;
+use crate::db::ledger::{LedgerCounts, Showcase};
+use crate::db::{Market, Merchant, NewUser, Role, Store, StoreError};
 
-/// Demo market region: Xiamen, Siming district (GB/T 2260 350203).
-const REGION: &str = "350203";
+/// The generator's seed: the same demo on every machine.
+const SEED: u64 = 20_261_122;
+/// Days of trading generated: enough for multi-hop chains and warnings,
+/// quick to load on first start.
+const DAYS: u32 = 30;
 
 /// One demo login, as printed.
 #[derive(Debug, Clone)]
@@ -30,79 +35,11 @@ pub struct DemoLogin {
 /// What `--demo` loaded.
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
-    pub market_id: String,
-    pub merchant_ids: Vec<String>,
+    pub markets: usize,
+    pub merchants: usize,
+    pub counts: LedgerCounts,
+    pub showcase: Option<Showcase>,
     pub logins: Vec<DemoLogin>,
-}
-
-struct DemoMerchant {
-    name: &'static str,
-    org_body: &'static str,
-    licence: &'static str,
-    stall: &'static str,
-    categories: &'static [&'static str],
-}
-
-const MERCHANTS: [DemoMerchant; 3] = [
-    DemoMerchant {
-        name: "鑫海冻品商行",
-        org_body: "MA2XK001",
-        licence: "JY13502030000011",
-        stall: "A区-01",
-        categories: &["frozen", "imported_cold_chain"],
-    },
-    DemoMerchant {
-        name: "闽南鲜肉铺",
-        org_body: "MA2XK002",
-        licence: "JY13502030000022",
-        stall: "B区-12",
-        categories: &["livestock_meat", "poultry"],
-    },
-    DemoMerchant {
-        name: "同安绿色蔬菜摊",
-        org_body: "MA2XK003",
-        licence: "JY13502030000033",
-        stall: "C区-07",
-        categories: &["vegetable", "fruit"],
-    },
-];
-
-async fn demo_merchant(
-    store: &dyn Store,
-    market: &Market,
-    d: &DemoMerchant,
-) -> Result<String, AdminError> {
-    let existing = store
-        .list_merchants(MerchantFilter {
-            q: Some(d.licence.to_owned()),
-            limit: 1,
-            ..MerchantFilter::default()
-        })
-        .await?;
-    if let Some(m) = existing.items.into_iter().next() {
-        return Ok(m.id);
-    }
-    // 92 = individual business (个体工商户) registered by market regulation.
-    let uscc = validate::complete_uscc(&format!("92{REGION}{}", d.org_body)).ok_or_else(|| {
-        AdminError::Invalid(format!("demo USCC for {} does not complete", d.name))
-    })?;
-    let m = Merchant {
-        id: uuid::Uuid::now_v7().to_string(),
-        market_id: Some(market.id.clone()),
-        name: d.name.to_owned(),
-        uscc,
-        uscc_acknowledged: false,
-        licence_no: Some(d.licence.to_owned()),
-        licence_expiry: NaiveDate::from_ymd_opt(2029, 12, 31),
-        business_type: Some("批发".to_owned()),
-        categories: d.categories.iter().map(|c| (*c).to_owned()).collect(),
-        stall: Some(d.stall.to_owned()),
-        contact: None,
-        region_code: REGION.to_owned(),
-        shop_code: validate::new_code(&mut rand::rng()),
-        created_at: crate::db::now(),
-    };
-    Ok(store.create_merchant(m).await?.id)
 }
 
 async fn demo_user(
@@ -132,106 +69,135 @@ async fn demo_user(
     }
 }
 
+/// Registers the generated markets and merchants and loads their ledger,
+/// unless an earlier start did.
+async fn load_market(store: &dyn Store) -> Result<(usize, usize), AdminError> {
+    let config = GenConfig { days: DAYS, ..GenConfig::frozen_market(SEED) };
+    let mut generator = Generator::new(config);
+    let (n_markets, n_merchants) = (generator.markets().len(), generator.merchants().len());
+    if store.ledger_counts().await?.entries > 0 {
+        return Ok((n_markets, n_merchants));
+    }
+    for m in generator.markets() {
+        let market = Market {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            region_code: m.region_code.clone(),
+            address: Some(m.address.clone()),
+            created_at: crate::db::now(),
+        };
+        match store.create_market(market).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let merchants: Vec<Merchant> = generator
+        .merchants()
+        .iter()
+        .map(|g| Merchant {
+            id: g.id.clone(),
+            market_id: Some(g.market_id.clone()),
+            name: g.name.clone(),
+            uscc: g.uscc.clone(),
+            uscc_acknowledged: false,
+            licence_no: Some(g.licence_no.clone()),
+            licence_expiry: Some(g.licence_expiry),
+            business_type: Some(g.business_type.to_owned()),
+            categories: g.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            stall: Some(g.stall.clone()),
+            contact: None,
+            region_code: g.region_code.clone(),
+            shop_code: shian_core::codes::new_code(&mut rand::rng()),
+            created_at: crate::db::now(),
+        })
+        .collect();
+    store.import_merchants(merchants).await?;
+    println!("生成演示台账 Generating the demo ledger ({DAYS} days of a {n_merchants}-merchant cold-chain market)…");
+    generator.progress(true);
+    let counts = store.load_ledger(Box::new(generator)).await?;
+    if counts.refused > 0 {
+        tracing::warn!(refused = counts.refused, "some generated events were refused");
+    }
+    Ok((n_markets, n_merchants))
+}
+
 /// Loads the demo data into `store` and returns what to print.
 pub async fn load(store: &dyn Store) -> Result<DemoSummary, AdminError> {
-    const MARKET_NAME: &str = "示范冷链批发市场 (Demo cold-chain market)";
-    let markets = store.list_markets(crate::registry::MAX_PAGE, 0).await?;
-    let market = match markets.items.into_iter().find(|m| m.name == MARKET_NAME) {
-        Some(m) => m,
-        None => {
-            let m = Market {
-                id: uuid::Uuid::now_v7().to_string(),
-                name: MARKET_NAME.to_owned(),
-                region_code: REGION.to_owned(),
-                address: Some("福建省厦门市思明区示范路 1 号".to_owned()),
-                created_at: crate::db::now(),
-            };
-            store.create_market(m).await?
-        }
-    };
-    let mut merchant_ids = Vec::new();
-    for d in &MERCHANTS {
-        merchant_ids.push(demo_merchant(store, &market, d).await?);
+    let (markets, merchants) = load_market(store).await?;
+    let showcase = store.showcase_batch().await?;
+    let region = match &showcase {
+        Some(s) => store.merchant(s.merchant_id.clone()).await?.map(|m| m.region_code),
+        None => None,
     }
-
-    let login = |username, password, role, note: String| DemoLogin {
-        username,
-        password,
-        role,
-        note,
-    };
+    .unwrap_or_else(|| "350203".to_owned());
+    let login = |username, password, role, note: String| DemoLogin { username, password, role, note };
     let logins = vec![
-        login(
-            "admin",
-            "demo-admin-pass",
-            Role::Admin,
-            "管理员 administrator".into(),
-        ),
-        login(
-            "analyst",
-            "demo-analyst-pass",
-            Role::Analyst,
-            "监管分析 regulator".into(),
-        ),
-        login(
-            "inspector1",
-            "demo-inspector1-pass",
-            Role::Inspector,
-            format!("监管人员 inspector, region {REGION}"),
-        ),
-        login(
-            "inspector2",
-            "demo-inspector2-pass",
-            Role::Inspector,
-            "监管人员 inspector, region 350200 (Xiamen)".into(),
-        ),
-        login(
-            "merchant1",
-            "demo-merchant1-pass",
-            Role::Merchant,
-            format!("经营户 {}", MERCHANTS[0].name),
-        ),
-        login(
-            "merchant2",
-            "demo-merchant2-pass",
-            Role::Merchant,
-            format!("经营户 {}", MERCHANTS[1].name),
-        ),
+        login("admin", "demo-admin-pass", Role::Admin, "管理员 administrator".into()),
+        login("analyst", "demo-analyst-pass", Role::Analyst, "监管分析 regulator".into()),
+        login("inspector1", "demo-inspector1-pass", Role::Inspector, format!("监管人员 inspector, region {region}")),
+        login("inspector2", "demo-inspector2-pass", Role::Inspector, format!("监管人员 inspector, region {region}")),
+        login("merchant1", "demo-merchant1-pass", Role::Merchant, "经营户 merchant: the showcase batch's seller".into()),
+        login("merchant2", "demo-merchant2-pass", Role::Merchant, "经营户 merchant: its first buyer".into()),
     ];
     for l in &logins {
         let (merchant_id, regions) = match l.username {
-            "inspector1" => (None, vec![REGION.to_owned()]),
-            "inspector2" => (None, vec!["350200".to_owned()]),
-            "merchant1" => (merchant_ids.first().cloned(), vec![]),
-            "merchant2" => (merchant_ids.get(1).cloned(), vec![]),
+            "inspector1" | "inspector2" => (None, vec![region.clone()]),
+            "merchant1" => (showcase.as_ref().map(|s| s.merchant_id.clone()), vec![]),
+            "merchant2" => (showcase.as_ref().map(|s| s.buyer_merchant_id.clone()), vec![]),
             _ => (None, vec![]),
         };
         demo_user(store, l, merchant_id, regions).await?;
     }
-    // Generated ledger data goes here.
-    Ok(DemoSummary {
-        market_id: market.id,
-        merchant_ids,
-        logins,
-    })
+    Ok(DemoSummary { markets, merchants, counts: store.ledger_counts().await?, showcase, logins })
 }
 
-/// The logins as a table for the terminal.
-pub fn print(summary: &DemoSummary) {
-    println!("\n演示账户 Demo logins (仅供演示 demo only):");
-    println!(
-        "  {:<12} {:<22} {:<10} note",
-        "username", "password", "role"
-    );
-    for l in &summary.logins {
-        println!(
-            "  {:<12} {:<22} {:<10} {}",
-            l.username, l.password, l.role, l.note
-        );
+fn qty(q: Quantity) -> String {
+    q.display_zh()
+}
+
+/// Prints what the demo holds and a sample trace, read back through the
+/// same engine the API uses.
+pub async fn print_traces(store: &dyn Store, summary: &DemoSummary) -> Result<(), AdminError> {
+    let Some(show) = &summary.showcase else { return Ok(()) };
+    if let Ok(f) = store.trace_forward(show.trace_code.clone()).await? {
+        println!("正向追溯 Forward trace of {} ({}):", show.trace_code, f.root.merchant_name.clone().unwrap_or_default());
+        println!("  {} 个下游批次 downstream batches; 零售售出 retail sold {}; 仍在库 still held {}", f.holders.len(), qty(f.retail_sold), qty(f.held));
+        for h in f.holders.iter().take(8) {
+            println!(
+                "  {}深度 depth {} {} {} 收货 received {}",
+                "  ".repeat(h.depth.saturating_sub(1) as usize),
+                h.depth,
+                h.trace_code,
+                h.merchant_name.clone().unwrap_or_else(|| h.merchant_id.clone()),
+                qty(h.received)
+            );
+        }
+        if f.holders.len() > 8 {
+            println!("  … GET /v1/trace/{}/forward lists all {}", show.trace_code, f.holders.len());
+        }
+        if let Some(deepest) = f.holders.iter().max_by_key(|h| h.depth) {
+            if let Ok(b) = store.trace_backward(deepest.trace_code.clone()).await? {
+                println!("反向追溯 Backward trace of {} ({} steps to the origin):", deepest.trace_code, b.chain.len());
+                for s in &b.chain {
+                    println!("  {} {} {}", s.trace_code, s.merchant_name.clone().unwrap_or_else(|| s.merchant_id.clone()), qty(s.received));
+                }
+            }
+        }
     }
-    println!(
-        "  market {}; merchants {}\n",
-        summary.market_id,
-        summary.merchant_ids.join(", ")
-    );
+    Ok(())
+}
+
+/// The logins and the counts, for the terminal.
+pub fn print(summary: &DemoSummary) {
+    println!("\n演示数据 Demo data: {} 个市场 markets, {} 户经营户 merchants", summary.markets, summary.merchants);
+    let c = &summary.counts;
+    println!("  台账 ledger: {} 条记录 entries, {} 个批次 batches, {} 条出库 movements", c.entries, c.batches, c.movements);
+    let warnings: Vec<String> = c.warnings.iter().map(|(code, n)| format!("{code} {n}")).collect();
+    println!("  预警 warnings: {}", warnings.join(", "));
+    println!("\n演示账户 Demo logins (仅供演示 demo only):");
+    println!("  {:<12} {:<22} {:<10} note", "username", "password", "role");
+    for l in &summary.logins {
+        println!("  {:<12} {:<22} {:<10} {}", l.username, l.password, l.role, l.note);
+    }
+    println!();
 }

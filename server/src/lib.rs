@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod errors;
 pub mod extract;
+pub mod field;
 pub mod health;
 pub mod keys;
 pub mod logging;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod registry;
 pub mod shutdown;
 pub mod sync;
+pub mod trace;
 pub mod validate;
 
 use std::future::Future;
@@ -138,6 +140,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(registry::import::import_merchants))
         .routes(routes!(sync::push))
         .routes(routes!(sync::pull))
+        .routes(routes!(trace::forward))
+        .routes(routes!(trace::backward))
+        .routes(routes!(field::checklists::list_checklists))
+        .routes(routes!(field::record::inspection_record))
+        .routes(routes!(field::attachments::put_attachment, field::attachments::get_attachment))
+        .routes(routes!(field::risk::risk_merchants))
+        .routes(routes!(field::draws::create_draw))
+        .routes(routes!(field::draws::public_draw))
+        .routes(routes!(field::stats::inspection_stats))
         .routes(routes!(keys::well_known))
         .routes(routes!(health::healthz))
         .routes(routes!(metrics::metrics_handler))
@@ -208,6 +219,8 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.demo {
         let summary = demo::load(state.store.as_ref()).await?;
         demo::print(&summary);
+        demo::print_traces(state.store.as_ref(), &summary).await?;
+        println!("API: /openapi.json  健康 /healthz  指标 /metrics");
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::store::LocalStore;
-use crate::sync::protocol::{PullResponse, PushRequest, PushResponse};
+use crate::sync::protocol::{OpError, OpResult, OpStatus, PullResponse, PushRequest, PushResponse};
 
 /// What the host app passes in; the core reads no files of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +176,15 @@ impl SyncClient {
                 // Too large for the server's body limit: halve and go on.
                 Err(SyncError::Server { status: 413, .. }) if batch > 1 => {
                     batch /= 2;
+                    continue;
+                }
+                // One op alone is too large: park it with the reason rather
+                // than wedge every op behind it, and go on at full size.
+                Err(SyncError::Server { status: 413, code, message }) => {
+                    let error = OpError { code, message, field: None, retryable: false };
+                    let refused = OpResult { op_id: body.ops[0].op_id.clone(), status: OpStatus::Rejected, error: Some(error), result: None };
+                    report.rejected += lock(store)?.settle(&[refused])?.2;
+                    batch = self.config.push_batch.clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
                     continue;
                 }
                 other => other?,

@@ -2,7 +2,10 @@
 //! the console read. A separate trait from [`super::Store`]'s registry and
 //! accounts so each backend file stays small; `Store` requires it.
 
+use serde::Serialize;
+use shian_core::event::LedgerEvent;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
+use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
 
 use super::{StoreError, StoreFuture};
 use crate::sync::{Caller, PullError};
@@ -17,6 +20,41 @@ pub trait LedgerStore {
 
     /// One page of the caller's changes after `cursor`.
     fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>>;
+
+    /// Every downstream holder of a batch (core's engine over this store).
+    fn trace_forward(&self, trace_code: String) -> StoreFuture<'_, Result<ForwardTrace, TraceError>>;
+
+    /// The chain of custody of a batch back to its origin.
+    fn trace_backward(&self, trace_code: String) -> StoreFuture<'_, Result<BackwardTrace, TraceError>>;
+
+    /// Applies generated ledger events (the demo) through core's rules in
+    /// large transactions, each published to its merchant's devices.
+    fn load_ledger(&self, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> StoreFuture<'_, LedgerCounts>;
+
+    /// Row counts of the ledger and its warnings by code.
+    fn ledger_counts(&self) -> StoreFuture<'_, LedgerCounts>;
+
+    /// The origin batch with the most downstream sales to merchants, and
+    /// the first merchant it sold to: a showcase for the demo.
+    fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>>;
+}
+
+/// What the ledger holds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LedgerCounts {
+    pub entries: i64,
+    pub batches: i64,
+    pub movements: i64,
+    /// Accepted when loading; refused events (none expected) counted here.
+    pub refused: i64,
+    pub warnings: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Showcase {
+    pub trace_code: String,
+    pub merchant_id: String,
+    pub buyer_merchant_id: String,
 }
 
 /// Maps a pull's storage failure to a store error and keeps a bad cursor as

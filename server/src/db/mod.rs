@@ -9,11 +9,13 @@
 //! `async fn`, because handlers hold it as `Arc<dyn Store>` and `async fn` in
 //! traits is not object-safe.
 
+pub mod field;
 pub mod ledger;
 pub mod migrate;
 pub mod model;
 pub mod readers;
 pub mod sqlite;
+mod sqlite_field;
 mod sqlite_ledger;
 pub mod writer;
 
@@ -90,7 +92,7 @@ impl From<rusqlite::Error> for StoreError {
 /// To add a method: declare it here, implement it in `sqlite.rs` with
 /// `self.writer().call(|conn| …)` for writes or `self.readers().call(|conn| …)`
 /// for reads.
-pub trait Store: ledger::LedgerStore + Send + Sync + 'static {
+pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static {
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;
 

@@ -71,6 +71,7 @@ impl SqliteStore {
         // Core's ledger tables and the sync op log live in the same file.
         shian_core::store::schema::migrate(&mut conn)?;
         migrate::apply(&mut conn, "sync", crate::sync::sql::MIGRATIONS)?;
+        super::sqlite_field::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));

@@ -7,7 +7,10 @@ use rusqlite::{params, OptionalExtension};
 use shian_core::rules::LedgerRules;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 
-use super::ledger::{split_pull, LedgerStore};
+use shian_core::event::LedgerEvent;
+use shian_core::trace::{self, BackwardTrace, ForwardTrace, SqlGraph, TraceError};
+
+use super::ledger::{split_pull, LedgerCounts, LedgerStore, Showcase};
 use super::sqlite::SqliteStore;
 use super::{ts, StoreError, StoreFuture};
 use crate::sync::{sql, Caller, PullError};
@@ -50,4 +53,75 @@ impl LedgerStore for SqliteStore {
     fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>> {
         Box::pin(self.readers().call(move |conn| split_pull(sql::pull(conn, &caller, &cursor, limit))))
     }
+
+    fn trace_forward(&self, trace_code: String) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
+        Box::pin(self.readers().call(move |conn| -> Result<_, StoreError> { Ok(trace::forward(&SqlGraph::new(conn), &trace_code)) }))
+    }
+
+    fn trace_backward(&self, trace_code: String) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
+        Box::pin(self.readers().call(move |conn| -> Result<_, StoreError> { Ok(trace::backward(&SqlGraph::new(conn), &trace_code)) }))
+    }
+
+    fn load_ledger(&self, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> StoreFuture<'_, LedgerCounts> {
+        Box::pin(self.writer().call(move |conn| -> Result<_, StoreError> {
+            /// Events per transaction: large enough to amortise the commit,
+            /// small enough not to hold the writer for long.
+            const CHUNK: usize = 20_000;
+            let mut rng = rand::rng();
+            let mut refused = 0;
+            let mut events = events.peekable();
+            while events.peek().is_some() {
+                let tx = conn.transaction()?;
+                for mut event in events.by_ref().take(CHUNK) {
+                    tx.execute_batch("SAVEPOINT demo")?;
+                    let now = Utc::now();
+                    match shian_core::store::apply::apply(&tx, &mut event, rules(), now, true, &mut rng) {
+                        Ok(_) => {
+                            sql::publish(&tx, event.kind(), Some(event.merchant_id()), None, None, &event.to_wire())?;
+                            tx.execute_batch("RELEASE demo")?;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
+                            refused += 1;
+                            tx.execute_batch("ROLLBACK TO demo; RELEASE demo")?;
+                        }
+                    }
+                }
+                tx.commit()?;
+            }
+            let mut counts = counts(conn)?;
+            counts.refused = refused;
+            Ok(counts)
+        }))
+    }
+
+    fn ledger_counts(&self) -> StoreFuture<'_, LedgerCounts> {
+        Box::pin(self.readers().call(|conn| counts(conn)))
+    }
+
+    fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
+        Box::pin(self.readers().call(|conn| -> Result<_, StoreError> {
+            Ok(conn
+                .query_row(
+                    "SELECT b.trace_code, b.merchant_id, MIN(m.buyer_merchant_id), COUNT(*) AS n
+                     FROM batches b JOIN movements m ON m.trace_code = b.trace_code AND m.kind = 'sale_merchant' AND m.voided = 0
+                     WHERE b.voucher_code IS NULL AND b.voided = 0
+                     GROUP BY b.trace_code ORDER BY n DESC, b.trace_code LIMIT 1",
+                    [],
+                    |r| Ok(Showcase { trace_code: r.get(0)?, merchant_id: r.get(1)?, buyer_merchant_id: r.get(2)? }),
+                )
+                .optional()?)
+        }))
+    }
+}
+
+fn counts(conn: &rusqlite::Connection) -> Result<LedgerCounts, StoreError> {
+    let (entries, batches, movements) = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM entries), (SELECT COUNT(*) FROM batches), (SELECT COUNT(*) FROM movements)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut st = conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;
+    let warnings = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(LedgerCounts { entries, batches, movements, refused: 0, warnings })
 }

@@ -113,11 +113,18 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op],
     {
         let mut known = KnownMerchants { conn: &tx, cache: HashMap::new() };
         for op in ops {
-            let logged: Option<(String, String)> = tx
-                .prepare_cached("SELECT status, outcome FROM ops WHERE op_id = ?1")?
-                .query_row([&op.op_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            let logged: Option<(String, String, String)> = tx
+                .prepare_cached("SELECT status, outcome, user_id FROM ops WHERE op_id = ?1")?
+                .query_row([&op.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            if let Some((status, outcome)) = logged {
+            if let Some((_, _, owner)) = logged.as_ref().filter(|l| l.2 != caller.user_id) {
+                // Another account's op: reveal nothing of its outcome.
+                tracing::warn!(op_id = %op.op_id, owner = %owner, user = %caller.user_id, "op_id of another account");
+                let e = op_error("op_id_taken", "op_id 已被其他账号使用 (op_id used by another account)", Some("op_id".into()));
+                results.push(OpResult { op_id: op.op_id.clone(), status: OpStatus::Rejected, error: Some(e), result: None });
+                continue;
+            }
+            if let Some((status, outcome, _)) = logged {
                 let outcome: Value = serde_json::from_str(&outcome).unwrap_or_default();
                 results.push(OpResult {
                     op_id: op.op_id.clone(),
@@ -170,6 +177,9 @@ fn apply_op(
 ) -> rusqlite::Result<Result<Value, OpError>> {
     if op.op_id.is_empty() || op.op_id.len() > 64 {
         return Ok(Err(op_error("invalid_op_id", "op_id 应为 1–64 个字符", Some("op_id".into()))));
+    }
+    if crate::field::handles(&op.kind) {
+        return crate::field::apply_op(tx, caller, op, now);
     }
     if !LedgerEvent::is_ledger_kind(&op.kind) {
         return Ok(Err(op_error("unknown_kind", format!("不支持的事件类型 '{}'", op.kind), Some("kind".into()))));
@@ -244,13 +254,16 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
     let limit = limit.clamp(1, shian_core::sync::protocol::MAX_PULL_LIMIT);
     // One more than asked tells whether there is more.
     let fetch = i64::from(limit) + 1;
-    let regions = serde_json::to_string(&caller.regions).unwrap_or_else(|_| "[]".into());
+    // A region covers the codes under it (350000 a province, 350200 a city),
+    // as the registry reads it (`validate::region_covers`): match prefixes.
+    let prefixes: Vec<&str> = caller.regions.iter().filter_map(|r| region_prefix(r)).collect();
+    let regions = serde_json::to_string(&prefixes).unwrap_or_else(|_| "[]".into());
     let mut st = conn.prepare_cached(
         "SELECT seq, kind, payload FROM changes
          WHERE seq > ?1 AND (
                (merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL)
             OR (?2 IS NOT NULL AND merchant_id = ?2)
-            OR (region_code IN (SELECT value FROM json_each(?3)) AND ?4)
+            OR (?4 AND EXISTS (SELECT 1 FROM json_each(?3) r WHERE substr(changes.region_code, 1, length(r.value)) = r.value))
             OR user_id = ?5)
          ORDER BY seq LIMIT ?6",
     )?;
@@ -266,6 +279,20 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
     changes.truncate(limit as usize);
     let next = changes.last().map(|c| c.seq).unwrap_or(after);
     Ok(PullResponse { changes, cursor: encode_cursor(next), has_more })
+}
+
+/// The code prefix a GB/T 2260 scope covers; `None` for a malformed one.
+fn region_prefix(scope: &str) -> Option<&str> {
+    if scope.len() != 6 || !scope.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(if scope.ends_with("0000") {
+        &scope[..2]
+    } else if scope.ends_with("00") {
+        &scope[..4]
+    } else {
+        scope
+    })
 }
 
 /// Appends a change addressed by scope (registry updates, tasks, notices).

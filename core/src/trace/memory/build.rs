@@ -1,0 +1,184 @@
+//! Adding facts to the graph: purchases, movements and voids, from events
+//! ([`MemoryGraph::apply`]) or ledger rows ([`MemoryGraph::load`]).
+
+use std::borrow::Cow;
+
+use uuid::Uuid;
+
+use super::moves::ID_LIMIT;
+use super::records::{BatchRec, Kind, MovRec, VoucherRec, INDEX_MASK, NONE};
+use super::{code, GraphError, MemoryGraph};
+use crate::quantity::Quantity;
+use crate::trace::SupplierRef;
+
+/// A purchase as the graph keeps it.
+pub(super) struct PurchaseIn<'a> {
+    pub entry: u128,
+    pub trace_code: u128,
+    pub merchant: &'a str,
+    pub product: &'a str,
+    pub received: Quantity,
+    pub voucher: Option<u128>,
+    pub supplier: SupplierRef,
+    pub received_at_ms: i64,
+    pub voided: bool,
+}
+
+/// A movement as the graph keeps it.
+pub(super) struct MovementIn<'a> {
+    pub entry: u128,
+    pub trace_code: u128,
+    pub amount: i64,
+    pub kind: KindIn<'a>,
+    pub voided: bool,
+}
+
+pub(super) enum KindIn<'a> {
+    SaleMerchant { voucher: u128, seller: &'a str, buyer: Cow<'a, str>, sold_at_ms: i64 },
+    SaleNamed { buyer_name: Cow<'a, str> },
+    Plain(Kind),
+}
+
+impl MemoryGraph {
+    pub(super) fn merchant(&mut self, id: &str) -> Result<u32, GraphError> {
+        let m = self.merchants.intern(id)?;
+        if self.merchant_names.len() <= m as usize {
+            self.merchant_names.resize(m as usize + 1, None);
+        }
+        Ok(m)
+    }
+
+    pub(super) fn find_batch(&self, code: u128) -> Option<u32> {
+        let batches = &self.batches;
+        self.batch_index.find(code::hash(code), |b| batches.get(b as usize).is_some_and(|r| r.code == code))
+    }
+
+    fn batch_slot(&mut self, code: u128) -> Result<u32, GraphError> {
+        if let Some(b) = self.find_batch(code) {
+            return Ok(b);
+        }
+        let b = u32::try_from(self.batches.len()).ok().filter(|&b| b <= INDEX_MASK).ok_or(GraphError::Full)?;
+        self.batches.push(BatchRec::placeholder(code));
+        self.batch_entry.push(0);
+        let batches = &self.batches;
+        self.batch_index.insert(code::hash(code), b, |s| code::hash(batches.get(s as usize).map_or(0, |r| r.code)));
+        Ok(b)
+    }
+
+    pub(super) fn find_voucher(&self, code: u128) -> Option<u32> {
+        let vouchers = &self.vouchers;
+        self.voucher_index.find(code::hash(code), |v| vouchers.get(v as usize).is_some_and(|r| r.code == code))
+    }
+
+    fn voucher_slot(&mut self, code: u128) -> Result<u32, GraphError> {
+        if let Some(v) = self.find_voucher(code) {
+            return Ok(v);
+        }
+        let v = u32::try_from(self.vouchers.len()).ok().filter(|&v| v <= INDEX_MASK).ok_or(GraphError::Full)?;
+        self.vouchers.push(VoucherRec::placeholder(code));
+        let vouchers = &self.vouchers;
+        self.voucher_index.insert(code::hash(code), v, |s| code::hash(vouchers.get(s as usize).map_or(0, |r| r.code)));
+        Ok(v)
+    }
+
+    fn entry_id_of(&self, r: u32) -> Option<u128> {
+        if r & ID_LIMIT != 0 {
+            self.moves.entry(r & !ID_LIMIT)
+        } else {
+            self.batch_entry.get(r as usize).copied()
+        }
+    }
+
+    fn find_entry(&self, entry: u128) -> Option<u32> {
+        self.entry_index.find(code::hash(entry), |r| self.entry_id_of(r) == Some(entry))
+    }
+
+    /// Indexes an entry the caller has checked is new.
+    fn index_entry(&mut self, entry: u128, r: u32) {
+        let (moves, batches) = (&self.moves, &self.batch_entry);
+        self.entry_index.insert(code::hash(entry), r, |s| {
+            let id = if s & ID_LIMIT != 0 { moves.entry(s & !ID_LIMIT) } else { batches.get(s as usize).copied() };
+            code::hash(id.unwrap_or_default())
+        });
+    }
+
+    pub(super) fn add_purchase(&mut self, p: PurchaseIn<'_>) -> Result<(), GraphError> {
+        if self.find_entry(p.entry).is_some() {
+            return Err(GraphError::DuplicateEntry(Uuid::from_u128(p.entry).to_string()));
+        }
+        let b = self.batch_slot(p.trace_code)?;
+        if self.batches.get(b as usize).is_some_and(BatchRec::known) {
+            return Err(GraphError::DuplicateTraceCode(code::unpack(p.trace_code)));
+        }
+        let merchant = self.merchant(p.merchant)?;
+        let product = self.products.intern(p.product)?;
+        if product > INDEX_MASK {
+            return Err(GraphError::Full);
+        }
+        let supplier = self.suppliers.intern(&p.supplier)?;
+        let voucher = match p.voucher {
+            Some(code) => {
+                let v = self.voucher_slot(code)?;
+                if !self.vouchers.get_mut(v as usize).is_some_and(|rec| rec.redeem(b)) {
+                    self.extra_redeemers.entry(v).or_default().push(b);
+                }
+                v
+            }
+            None => NONE,
+        };
+        if let (Some(rec), Some(entry)) = (self.batches.get_mut(b as usize), self.batch_entry.get_mut(b as usize)) {
+            rec.received = p.received.amount;
+            rec.received_at = p.received_at_ms;
+            rec.merchant = merchant;
+            rec.supplier = supplier;
+            rec.voucher = voucher;
+            rec.fill(product, p.received.unit, p.voided);
+            *entry = p.entry;
+        }
+        self.index_entry(p.entry, b);
+        Ok(())
+    }
+
+    pub(super) fn insert_movement(&mut self, m: MovementIn<'_>) -> Result<(), GraphError> {
+        if self.find_entry(m.entry).is_some() {
+            return Err(GraphError::DuplicateEntry(Uuid::from_u128(m.entry).to_string()));
+        }
+        let batch = self.batch_slot(m.trace_code)?;
+        let (kind, aux) = match m.kind {
+            KindIn::SaleMerchant { voucher, seller, buyer, sold_at_ms } => {
+                let v = self.voucher_slot(voucher)?;
+                if self.vouchers.get(v as usize).is_some_and(VoucherRec::issued) {
+                    return Err(GraphError::DuplicateVoucher(code::unpack(voucher)));
+                }
+                let (seller, buyer) = (self.merchant(seller)?, self.merchant(&buyer)?);
+                if let Some(rec) = self.vouchers.get_mut(v as usize) {
+                    rec.issue(batch, seller, buyer, m.amount, sold_at_ms, m.voided);
+                }
+                (Kind::SaleMerchant, v)
+            }
+            KindIn::SaleNamed { buyer_name } => (Kind::SaleNamed, self.buyer_names.intern(&buyer_name)?),
+            KindIn::Plain(kind) => (kind, NONE),
+        };
+        let id = self.moves.push(m.entry, batch, MovRec::new(kind, m.amount, aux, m.voided), self.batches.len())?;
+        self.index_entry(m.entry, id | ID_LIMIT);
+        Ok(())
+    }
+
+    /// Marks an entry voided; unknown entries are ignored (as in SQL).
+    pub(super) fn void(&mut self, entry: u128) {
+        let Some(r) = self.find_entry(entry) else { return };
+        if r & ID_LIMIT == 0 {
+            if let Some(b) = self.batches.get_mut(r as usize) {
+                b.void();
+            }
+            return;
+        }
+        if let Some(rec) = self.moves.void(r & !ID_LIMIT) {
+            if rec.kind() == Kind::SaleMerchant {
+                if let Some(v) = self.vouchers.get_mut(rec.aux as usize) {
+                    v.void();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The trace engine: forward (every downstream holder of a batch, at any
+//! depth, with an exact mass balance) and backward (the chain of custody up
+//! to the origin).
+//!
+//! One engine runs on any store through the small [`TraceGraph`] trait: the
+//! device's SQLite file ([`SqlGraph`]), the server's SQLite or PostgreSQL
+//! ledger, or the compact in-memory index ([`MemoryGraph`]) the server keeps
+//! to answer a recall in microseconds. The trait speaks in the facts the
+//! ledger tables hold (batches, their non-voided movements, and the voucher
+//! join that links a buyer's batch to the seller's sale), so a new store
+//! needs five lookups and no trace logic of its own.
+
+mod backward;
+mod forward;
+pub mod memory;
+pub mod sql;
+mod wire;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::quantity::Quantity;
+
+pub use backward::{backward, BackwardStep, BackwardTrace, ChainEnd};
+pub use forward::{forward, ForwardTrace, InTransit, NamedBuyer, TraceNode, UnitTotals};
+pub use memory::{GraphError, MemoryGraph, MemoryStats};
+pub use sql::SqlGraph;
+
+/// The deepest chain a trace follows. Real chains are a handful of hops
+/// (importer → wholesaler → stall → canteen); a longer one is corrupt or
+/// malicious data, and a trace must answer instead of running away.
+pub const MAX_DEPTH: u32 = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// No recorded, non-voided batch has this trace code.
+    #[error("追溯码 {trace_code} 对应的批次不存在 (no such batch)")]
+    NotFound { trace_code: String },
+    /// The code is malformed or its check character does not match (a typo).
+    #[error("追溯码 {trace_code} 无效: {reason}")]
+    InvalidCode { trace_code: String, reason: String },
+    /// The store failed or holds a row the engine cannot read.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<rusqlite::Error> for TraceError {
+    fn from(e: rusqlite::Error) -> Self {
+        TraceError::Storage(e.to_string())
+    }
+}
+
+/// Where a batch came from, as its purchase recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum SupplierRef {
+    /// A merchant on the platform (the link is the voucher, when scanned).
+    Merchant { merchant_id: String },
+    /// A farm, slaughterhouse, importer or trader off the platform.
+    External {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uscc: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region_code: Option<String>,
+    },
+}
+
+/// A batch: what one purchase brought in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchNode {
+    pub trace_code: String,
+    pub merchant_id: String,
+    /// From the store's directory, where it has one. Carried on the node so
+    /// that a trace needs no extra lookup per holder.
+    pub merchant_name: Option<String>,
+    pub product_name: String,
+    /// What the purchase recorded, in the batch's unit.
+    pub received: Quantity,
+    /// The upstream voucher scanned on receipt, linking to the seller's sale.
+    pub voucher_code: Option<String>,
+    /// Device time of the purchase, in UTC, to the millisecond.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One non-voided movement out of (or correction of) a batch, in the batch's
+/// unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    /// Positive for sales and disposals; signed for adjustments.
+    pub amount: i64,
+    pub kind: MovementKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MovementKind {
+    /// A sale to a platform merchant, who receives it by scanning the
+    /// voucher (the rest of the sale is in [`TraceGraph::voucher_sale`]).
+    SaleMerchant { voucher_code: String },
+    /// A sale to a named buyer off the platform (a canteen, a trader).
+    SaleNamed { buyer_name: String },
+    SaleRetail,
+    Destroyed,
+    Returned,
+    /// A stock-count correction (signed).
+    Adjust,
+}
+
+/// The sale that issued a voucher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoucherSale {
+    pub voucher_code: String,
+    /// The seller's batch the goods left.
+    pub from_trace_code: String,
+    pub seller_merchant_id: String,
+    pub buyer_merchant_id: String,
+    /// In the seller's batch unit.
+    pub amount: i64,
+    pub sold_at: DateTime<Utc>,
+}
+
+/// The lookups the engine needs from a store. Voided rows are invisible
+/// through every method: a void is a correction, and a trace shows the
+/// corrected ledger.
+pub trait TraceGraph {
+    /// The batch with this (canonical) trace code.
+    fn batch(&self, trace_code: &str) -> Result<Option<BatchNode>, TraceError>;
+    /// The batch's movements, oldest first.
+    fn movements(&self, trace_code: &str) -> Result<Vec<Movement>, TraceError>;
+    /// The batches that received a voucher, oldest first. Normally one; the
+    /// rules refuse a second redemption once the voucher is known, but two
+    /// purchases that scanned it before the sale reached the store both
+    /// stand, and a recall must reach both.
+    fn redeemed_by(&self, voucher_code: &str) -> Result<Vec<BatchNode>, TraceError>;
+    /// The sale that issued a voucher.
+    fn voucher_sale(&self, voucher_code: &str) -> Result<Option<VoucherSale>, TraceError>;
+    /// Where a batch came from (asked only by the backward trace, so that
+    /// the forward trace does not carry it through every holder).
+    fn supplier(&self, trace_code: &str) -> Result<Option<SupplierRef>, TraceError>;
+    /// A merchant's display name, where the store has a directory (for
+    /// buyers of goods in transit, who hold no batch yet).
+    fn merchant_name(&self, _merchant_id: &str) -> Result<Option<String>, TraceError> {
+        Ok(None)
+    }
+}
+
+/// Canonicalises a code typed or scanned by a person (case, width, dashes,
+/// look-alikes) so every store is asked the same question.
+fn canonical(trace_code: &str) -> Result<String, TraceError> {
+    crate::codes::parse_code(trace_code, "trace_code")
+        .map_err(|e| TraceError::InvalidCode { trace_code: trace_code.to_owned(), reason: e.message })
+}
