@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Generates the bindings, compiles the generated Kotlin + mobile-shell/src + tests/kotlin
-# into one jar with kotlinc, and runs the tests on the JVM with JNA against the real
-# library. The runner prints each result and ends with "N passed, N failed".
+# Generates the bindings, builds the server, compiles the generated Kotlin +
+# mobile-shell/src + tests/kotlin into one jar with kotlinc, and runs the tests on
+# the JVM with JNA against the real library; tests that need a server start
+# target/debug/shian-server on a free loopback port (tests/kotlin/Harness.kt).
+# The runner prints each result and ends with "N passed, N failed".
 #
 # Usage: scripts/test-kotlin.sh [PROFILE] [test-name-filter...]   PROFILE default: dev
 # Needs scripts/install-test-deps.sh (kotlinc under .tools/, /usr/share/java/jna.jar).
@@ -18,6 +20,8 @@ for f in "$KOTLINC" "$JNA_JAR"; do
 done
 
 "$ROOT/scripts/gen-bindings.sh" "$PROFILE"
+(cd "$ROOT" && cargo build -p shian-server)
+export SHIAN_SERVER_BIN="$TARGET_DIR/debug/shian-server"
 
 OUT="$TARGET_DIR/kotlin"
 APP_JAR="$OUT/app.jar"

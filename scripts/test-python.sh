@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Generates the bindings and runs the Python binding tests (tests/python/test_*.py,
-# plain unittest) against the real library. Ends with "N passed, N failed".
+# Generates the bindings, builds the server, and runs the Python binding tests
+# (tests/python/test_*.py, plain unittest) against the real library; the tests
+# start target/debug/shian-server on a free loopback port with a temporary
+# database (tests/python/harness.py). Ends with "N passed, N failed".
 #
 # Usage: scripts/test-python.sh [PROFILE] [unittest args...]   PROFILE default: dev
 set -euo pipefail
@@ -9,6 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PROFILE="${1:-dev}"
 shift || true
 "$ROOT/scripts/gen-bindings.sh" "$PROFILE"
+(cd "$ROOT" && cargo build -p shian-server)
+export SHIAN_SERVER_BIN="$TARGET_DIR/debug/shian-server"
 
 export PYTHONPATH="$BINDINGS_DIR/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1

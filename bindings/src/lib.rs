@@ -14,8 +14,40 @@
 uniffi::setup_scaffolding!("shian");
 
 mod error;
+mod inspection;
+mod ledger;
+mod store;
+mod trace;
 
 pub use error::ShianError;
+pub use inspection::*;
+pub use ledger::*;
+pub use store::*;
+pub use trace::*;
+
+/// Checks a scanned or typed trace / voucher / shop code offline and returns
+/// its canonical form (upper case, look-alikes folded). A mistyped code fails
+/// its check character: `ShianError.Validation` with code `code_check_mismatch`
+/// (or `invalid_code` for a wrong length or symbol) on field `code`.
+#[uniffi::export]
+pub fn verify_code(code: String) -> Result<String, ShianError> {
+    Ok(shian_core::codes::parse_code(&code, "code")?)
+}
+
+/// Checks a unified social credit code (统一社会信用代码, GB 32100) and returns
+/// it canonical. A check-character mismatch is refused (`uscc_check_mismatch`)
+/// unless `acknowledge_mismatch` (a few lawful early codes fail the check).
+#[uniffi::export]
+pub fn validate_uscc(code: String, acknowledge_mismatch: bool) -> Result<String, ShianError> {
+    Ok(shian_core::codes::validate_uscc(&code, "uscc", acknowledge_mismatch)?.code)
+}
+
+/// A fresh UUIDv7 for an entry or inspection made on this device (pass it as
+/// `entry_id` to make a retried call idempotent).
+#[uniffi::export]
+pub fn new_id() -> String {
+    ledger::new_id()
+}
 
 /// The version of the Shian library (the workspace version), e.g. "0.1.0".
 #[uniffi::export]

@@ -3,7 +3,10 @@ package cn.shian.tests
 
 import cn.shian.core.ShianException
 import cn.shian.core.coreVersion
+import cn.shian.core.newId
 import cn.shian.core.validateNonempty
+import cn.shian.core.validateUscc
+import cn.shian.core.verifyCode
 
 object CoreBindingTests : Suite("core") {
     init {
@@ -28,12 +31,25 @@ object CoreBindingTests : Suite("core") {
             val kind = when (e) {
                 is ShianException.Validation -> "validation"
                 is ShianException.Auth -> "auth"
+                is ShianException.Forbidden -> "forbidden"
                 is ShianException.Network -> "network"
                 is ShianException.Conflict -> "conflict"
                 is ShianException.Storage -> "storage"
                 is ShianException.NotFound -> "not_found"
             }
             expectEquals("validation", kind, "variant")
+        }
+
+        test("codes_are_verified_offline") {
+            val id = newId()
+            expectEquals(36, id.length, "uuid length")
+            expectEquals('7', id[14], "UUID version 7")
+            val e = expectThrows<ShianException.Validation> { verifyCode("0123456789ABCDEF") }
+            expectEquals("code", e.field, "field")
+            expectTrue(e.code == "code_check_mismatch" || e.code == "invalid_code", "check code: ${e.code}")
+            expectEquals("invalid_code", expectThrows<ShianException.Validation> { verifyCode("short") }.code, "short code")
+            expectEquals("91310110666007217T", validateUscc("９１３１０１１０６６６００７２１７ｔ", false), "full width folded")
+            expectEquals("uscc_check_mismatch", expectThrows<ShianException.Validation> { validateUscc("91310110666007217A", false) }.code, "uscc")
         }
     }
 }

@@ -2,6 +2,7 @@
 package cn.shian.tests
 
 import cn.shian.core.validateNonempty
+import cn.shian.shell.common.Json
 import cn.shian.shell.common.UserError
 import cn.shian.shell.common.UserErrorException
 import cn.shian.shell.common.attempt
@@ -16,6 +17,16 @@ object ShellCommonTests : Suite("shell.common") {
             expectEquals("required", error.code, "code")
             expectEquals("quantity.value", error.field, "field")
             expectTrue(!error.retryable, "validation errors are not retryable")
+        }
+
+        test("json_round_trips") {
+            val text = """{"a":[1,2.5,"x\"y",true,null],"b":{"c":"中文\n"},"d":-3}"""
+            val v = Json.obj(text)
+            expectEquals(listOf(1L, 2.5, "x\"y", true, null), v["a"], "array")
+            expectEquals("中文\n", (v["b"] as Map<*, *>)["c"], "nested")
+            expectEquals(-3L, v["d"], "negative")
+            expectEquals(v, Json.obj(Json.write(v)), "round trip")
+            expectThrows<IllegalArgumentException> { Json.parse("{\"a\":}") }
         }
 
         test("success_passes_through") {

@@ -31,7 +31,7 @@ class TypedErrorTest(unittest.TestCase):
 
     def test_variants_are_subclasses_of_shian_error(self):
         self.assertTrue(issubclass(shian.ShianError, Exception))
-        for variant in ("Validation", "Auth", "Network", "Conflict", "Storage", "NotFound"):
+        for variant in ("Validation", "Auth", "Forbidden", "Network", "Conflict", "Storage", "NotFound"):
             self.assertTrue(issubclass(getattr(shian.ShianError, variant), shian.ShianError), variant)
         with self.assertRaises(shian.ShianError):
             shian.validate_nonempty("buyer.name", "")
