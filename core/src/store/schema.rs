@@ -113,6 +113,10 @@ pub const LEDGER: &[&str] = &[
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Pulled pages apply each change in a savepoint: keep the sub-journal in
+    // memory (by default it spills to a temp file after 64 KiB, a pwrite per
+    // page per change; Android's own SQLite builds keep temp in memory).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

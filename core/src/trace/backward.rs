@@ -75,54 +75,60 @@ pub enum ChainEnd {
 /// The chain of custody of `trace_code` back to its origin.
 pub fn backward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<BackwardTrace, TraceError> {
     let code = canonical(trace_code)?;
-    let mut batch = graph.batch(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
-    let mut visited = HashSet::from([batch.trace_code.clone()]);
+    let mut handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
+    let mut batch = graph.batch(&handle)?;
+    let mut visited = HashSet::from([handle.clone()]);
     let mut chain = Vec::new();
     let end = loop {
-        let mut step = step(graph, &batch, chain.len() as u32)?;
-        let Some(voucher) = batch.voucher_code.clone() else {
-            let supplier = step.supplier.clone();
-            chain.push(step);
-            break match supplier {
-                SupplierRef::Merchant { merchant_id } => ChainEnd::UnlinkedMerchantSupplier { trace_code: batch.trace_code, merchant_id },
-                supplier @ SupplierRef::External { .. } => ChainEnd::Origin { trace_code: batch.trace_code, supplier },
+        let mut step = step(graph, &handle, batch, chain.len() as u32)?;
+        let Some(voucher) = graph.received_with(&handle)? else {
+            let end = match &step.supplier {
+                SupplierRef::Merchant { merchant_id } => {
+                    ChainEnd::UnlinkedMerchantSupplier { trace_code: step.trace_code.clone(), merchant_id: merchant_id.clone() }
+                }
+                supplier @ SupplierRef::External { .. } => {
+                    ChainEnd::Origin { trace_code: step.trace_code.clone(), supplier: supplier.clone() }
+                }
             };
+            chain.push(step);
+            break end;
         };
         let Some(sale) = graph.voucher_sale(&voucher)? else {
+            // A store knows a voucher handle only for a batch that has a code.
+            let voucher_code = step.voucher_code.clone().unwrap_or_default();
             chain.push(step);
-            break ChainEnd::VoucherNotFound { voucher_code: voucher };
+            break ChainEnd::VoucherNotFound { voucher_code };
         };
         step.sold_at = Some(sale.sold_at);
-        let Some(upstream) = graph.batch(&sale.from_trace_code)? else {
+        let Some(up) = sale.from else {
             chain.push(step);
             break ChainEnd::UpstreamBatchMissing { trace_code: sale.from_trace_code };
         };
+        let upstream = graph.batch(&up)?;
         step.voucher_quantity = Some(Quantity::new(sale.amount, upstream.received.unit));
         chain.push(step);
-        if !visited.insert(upstream.trace_code.clone()) {
+        if !visited.insert(up.clone()) {
             break ChainEnd::Cycle { trace_code: upstream.trace_code };
         }
         if chain.len() as u32 > MAX_DEPTH {
             break ChainEnd::DepthLimit;
         }
-        batch = upstream;
+        (handle, batch) = (up, upstream);
     };
     Ok(BackwardTrace { trace_code: code, chain, end })
 }
 
-fn step<G: TraceGraph + ?Sized>(graph: &G, batch: &BatchNode, depth: u32) -> Result<BackwardStep, TraceError> {
+fn step<G: TraceGraph + ?Sized>(graph: &G, handle: &G::Batch, batch: BatchNode, depth: u32) -> Result<BackwardStep, TraceError> {
     Ok(BackwardStep {
         depth,
-        merchant_id: batch.merchant_id.clone(),
-        merchant_name: batch.merchant_name.clone(),
-        trace_code: batch.trace_code.clone(),
-        product_name: batch.product_name.clone(),
+        supplier: graph.supplier(handle)?,
+        merchant_id: batch.merchant_id,
+        merchant_name: batch.merchant_name,
+        trace_code: batch.trace_code,
+        product_name: batch.product_name,
         received: batch.received,
         received_at: batch.received_at,
-        supplier: graph
-            .supplier(&batch.trace_code)?
-            .ok_or_else(|| TraceError::Storage(format!("batch {} has no supplier", batch.trace_code)))?,
-        voucher_code: batch.voucher_code.clone(),
+        voucher_code: batch.voucher_code,
         sold_at: None,
         voucher_quantity: None,
     })

@@ -7,7 +7,7 @@
 //! able to say where every kilogram of a bad batch is, and a gap in the sum
 //! is itself a finding (a buyer who received more than the voucher said).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -172,18 +172,10 @@ impl UnitTotals {
     /// The identity in the type's documentation.
     pub fn balances(&self) -> bool {
         let came = i128::from(self.entered.amount) + i128::from(self.adjusted.amount) + i128::from(self.receipt_difference.amount);
-        let went = [
-            self.retail_sold,
-            self.named_sold,
-            self.destroyed,
-            self.returned,
-            self.held,
-            self.in_transit,
-            self.converted_out,
-        ]
-        .iter()
-        .map(|q| i128::from(q.amount))
-        .sum::<i128>();
+        let went = [self.retail_sold, self.named_sold, self.destroyed, self.returned, self.held, self.in_transit, self.converted_out]
+            .iter()
+            .map(|q| i128::from(q.amount))
+            .sum::<i128>();
         came == went
     }
 }
@@ -211,140 +203,177 @@ impl Ledger {
     }
 }
 
-/// A batch waiting in the breadth-first queue.
-struct Pending {
-    batch: BatchNode,
-    parent: Option<String>,
-    depth: u32,
+/// A node of the trace, before its movements are read.
+fn node(batch: BatchNode, parent: Option<String>, depth: u32) -> TraceNode {
+    let zero = Quantity::new(0, batch.received.unit);
+    TraceNode {
+        merchant_id: batch.merchant_id,
+        merchant_name: batch.merchant_name,
+        trace_code: batch.trace_code,
+        parent_trace_code: parent,
+        voucher_code: batch.voucher_code,
+        depth,
+        product_name: batch.product_name,
+        received_at: batch.received_at,
+        received: batch.received,
+        retail_sold: zero,
+        named_sold: zero,
+        sold_to_merchants: zero,
+        destroyed: zero,
+        returned: zero,
+        adjusted: zero,
+        held: zero,
+        named_buyers: Vec::new(),
+    }
+}
+
+/// What left one batch, summed while its movements are read.
+#[derive(Default)]
+struct Flows {
+    retail: i64,
+    named: i64,
+    merchants: i64,
+    destroyed: i64,
+    returned: i64,
+    adjusted: i64,
+}
+
+impl Flows {
+    fn record(node: &mut TraceNode, flows: Flows, named: BTreeMap<String, i64>) {
+        let unit = node.received.unit;
+        let q = |amount| Quantity::new(amount, unit);
+        node.retail_sold = q(flows.retail);
+        node.named_sold = q(flows.named);
+        node.sold_to_merchants = q(flows.merchants);
+        node.destroyed = q(flows.destroyed);
+        node.returned = q(flows.returned);
+        node.adjusted = q(flows.adjusted);
+        let left =
+            [flows.retail, flows.named, flows.merchants, flows.destroyed, flows.returned].iter().fold(0i64, |a, b| a.saturating_add(*b));
+        node.held = q(node.received.amount.saturating_add(flows.adjusted).saturating_sub(left));
+        node.named_buyers = named.into_iter().map(|(name, amount)| NamedBuyer { name, quantity: q(amount) }).collect();
+    }
+}
+
+fn add_to(sum: &mut i64, amount: i64) {
+    *sum = sum.saturating_add(amount);
 }
 
 /// A voucher nobody has scanned, with its buyer from the voucher's sale.
 fn in_transit_row<G: TraceGraph + ?Sized>(
     graph: &G,
     seller: &TraceNode,
-    voucher_code: String,
+    voucher: &G::Voucher,
     quantity: Quantity,
 ) -> Result<InTransit, TraceError> {
     let sale = graph
-        .voucher_sale(&voucher_code)?
-        .ok_or_else(|| TraceError::Storage(format!("voucher {voucher_code} has a live sale but no sale record")))?;
+        .voucher_sale(voucher)?
+        .ok_or_else(|| TraceError::Storage(format!("a live sale of batch {} has no voucher record", seller.trace_code)))?;
     Ok(InTransit {
         from_trace_code: seller.trace_code.clone(),
         seller_merchant_id: seller.merchant_id.clone(),
         buyer_merchant_name: graph.merchant_name(&sale.buyer_merchant_id)?,
         buyer_merchant_id: sale.buyer_merchant_id,
-        voucher_code,
+        voucher_code: sale.voucher_code,
         quantity,
         sold_at: sale.sold_at,
     })
 }
 
 /// Every downstream holder of `trace_code`, with the exact balance.
+///
+/// Breadth first: `nodes[i]` is the i-th batch reached and `handles[i]` its
+/// handle in the store; a batch is read once however it is reached.
 pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<ForwardTrace, TraceError> {
     let code = canonical(trace_code)?;
-    let root = graph.batch(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
+    let handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
+    let root = graph.batch(&handle)?;
     let root_unit = root.received.unit;
     let mut totals = Ledger(vec![UnitTotals::new(root_unit)]);
     add(&mut totals.unit(root_unit).entered, root.received.amount);
 
-    let mut visited: HashSet<String> = HashSet::from([root.trace_code.clone()]);
-    let mut queue = VecDeque::from([Pending { batch: root, parent: None, depth: 0 }]);
-    let mut nodes = Vec::new();
+    let mut visited: HashSet<G::Batch, FastHash> = HashSet::default();
+    visited.insert(handle.clone());
+    let mut nodes = vec![node(root, None, 0)];
+    let mut handles = vec![handle];
     let mut in_transit = Vec::new();
     let (mut truncated, mut cycle) = (false, false);
 
-    while let Some(Pending { batch, parent, depth }) = queue.pop_front() {
-        let unit = batch.received.unit;
-        let zero = Quantity::new(0, unit);
-        let mut node = TraceNode {
-            merchant_name: batch.merchant_name,
-            merchant_id: batch.merchant_id,
-            trace_code: batch.trace_code,
-            parent_trace_code: parent,
-            voucher_code: batch.voucher_code,
-            depth,
-            product_name: batch.product_name,
-            received_at: batch.received_at,
-            received: batch.received,
-            retail_sold: zero,
-            named_sold: zero,
-            sold_to_merchants: zero,
-            destroyed: zero,
-            returned: zero,
-            adjusted: zero,
-            held: zero,
-            named_buyers: Vec::new(),
-        };
+    let mut i = 0;
+    while let (Some(handle), Some(parent)) = (handles.get(i).cloned(), nodes.get(i)) {
+        let (unit, depth, parent_code) = (parent.received.unit, parent.depth, parent.trace_code.clone());
+        let mut flows = Flows::default();
         let mut named: BTreeMap<String, i64> = BTreeMap::new();
-        for m in graph.movements(&node.trace_code)? {
+        for m in graph.movements(&handle)? {
             match m.kind {
-                MovementKind::SaleRetail => add(&mut node.retail_sold, m.amount),
-                MovementKind::Destroyed => add(&mut node.destroyed, m.amount),
-                MovementKind::Returned => add(&mut node.returned, m.amount),
-                MovementKind::Adjust => add(&mut node.adjusted, m.amount),
+                MovementKind::SaleRetail => add_to(&mut flows.retail, m.amount),
+                MovementKind::Destroyed => add_to(&mut flows.destroyed, m.amount),
+                MovementKind::Returned => add_to(&mut flows.returned, m.amount),
+                MovementKind::Adjust => add_to(&mut flows.adjusted, m.amount),
                 MovementKind::SaleNamed { buyer_name } => {
-                    add(&mut node.named_sold, m.amount);
-                    let n = named.entry(buyer_name).or_insert(0);
-                    *n = n.saturating_add(m.amount);
+                    add_to(&mut flows.named, m.amount);
+                    add_to(named.entry(buyer_name).or_insert(0), m.amount);
                 }
-                MovementKind::SaleMerchant { voucher_code } => {
-                    add(&mut node.sold_to_merchants, m.amount);
-                    let children = graph.redeemed_by(&voucher_code)?;
+                MovementKind::SaleMerchant { voucher } => {
+                    add_to(&mut flows.merchants, m.amount);
+                    let children = graph.redeemed_by(&voucher)?;
                     if children.is_empty() {
                         add(&mut totals.unit(unit).in_transit, m.amount);
-                        in_transit.push(in_transit_row(graph, &node, voucher_code, Quantity::new(m.amount, unit))?);
+                        if let Some(seller) = nodes.get(i) {
+                            in_transit.push(in_transit_row(graph, seller, &voucher, Quantity::new(m.amount, unit))?);
+                        }
                         continue;
                     }
-                    let same_unit: Vec<i64> =
-                        children.iter().filter(|c| c.received.unit == unit).map(|c| c.received.amount).collect();
-                    if same_unit.is_empty() {
-                        add(&mut totals.unit(unit).converted_out, m.amount);
-                    } else {
-                        let received = same_unit.iter().fold(0i64, |a, b| a.saturating_add(*b));
-                        add(&mut totals.unit(unit).receipt_difference, received.saturating_sub(m.amount));
-                    }
+                    // What buyers in the seller's unit recorded, against the voucher.
+                    let (mut same_unit, mut received) = (false, 0i64);
                     for child in children {
-                        if child.received.unit != unit {
-                            add(&mut totals.unit(child.received.unit).entered, child.received.amount);
-                        }
-                        if !visited.insert(child.trace_code.clone()) {
-                            cycle = true;
-                        } else if depth >= MAX_DEPTH {
-                            truncated = true;
+                        let batch = graph.batch(&child)?;
+                        if batch.received.unit == unit {
+                            same_unit = true;
+                            received = received.saturating_add(batch.received.amount);
                         } else {
-                            queue.push_back(Pending { batch: child, parent: Some(node.trace_code.clone()), depth: depth + 1 });
+                            add(&mut totals.unit(batch.received.unit).entered, batch.received.amount);
                         }
+                        if depth >= MAX_DEPTH {
+                            truncated = true;
+                        } else if !visited.insert(child.clone()) {
+                            cycle = true;
+                        } else {
+                            nodes.push(node(batch, Some(parent_code.clone()), depth + 1));
+                            handles.push(child);
+                        }
+                    }
+                    if same_unit {
+                        add(&mut totals.unit(unit).receipt_difference, received.saturating_sub(m.amount));
+                    } else {
+                        add(&mut totals.unit(unit).converted_out, m.amount);
                     }
                 }
             }
         }
-        node.named_buyers = named.into_iter().map(|(name, amount)| NamedBuyer { name, quantity: Quantity::new(amount, unit) }).collect();
-        let left = [node.retail_sold, node.named_sold, node.sold_to_merchants, node.destroyed, node.returned]
-            .iter()
-            .fold(0i64, |a, q| a.saturating_add(q.amount));
-        node.held.amount = node.received.amount.saturating_add(node.adjusted.amount).saturating_sub(left);
-
-        let t = totals.unit(unit);
-        t.batches += 1;
-        for (sum, part) in [
-            (&mut t.adjusted, node.adjusted),
-            (&mut t.retail_sold, node.retail_sold),
-            (&mut t.named_sold, node.named_sold),
-            (&mut t.sold_to_merchants, node.sold_to_merchants),
-            (&mut t.destroyed, node.destroyed),
-            (&mut t.returned, node.returned),
-            (&mut t.held, node.held),
-        ] {
-            add(sum, part.amount);
+        if let Some(n) = nodes.get_mut(i) {
+            Flows::record(n, flows, named);
+            let t = totals.unit(unit);
+            t.batches += 1;
+            for (sum, part) in [
+                (&mut t.adjusted, n.adjusted),
+                (&mut t.retail_sold, n.retail_sold),
+                (&mut t.named_sold, n.named_sold),
+                (&mut t.sold_to_merchants, n.sold_to_merchants),
+                (&mut t.destroyed, n.destroyed),
+                (&mut t.returned, n.returned),
+                (&mut t.held, n.held),
+            ] {
+                add(sum, part.amount);
+            }
         }
-        nodes.push(node);
+        i += 1;
     }
 
-    let mut nodes = nodes.into_iter();
-    // The queue starts with the root, so the first node is always there.
-    let Some(root) = nodes.next() else { return Err(TraceError::NotFound { trace_code: code }) };
-    let mut holders: Vec<TraceNode> = nodes.collect();
-    holders.sort_by(|a, b| (a.depth, a.received_at, &a.trace_code).cmp(&(b.depth, b.received_at, &b.trace_code)));
+    // The root is nodes[0]; the holders are sorted below, so the last node
+    // may take its place.
+    let root = nodes.swap_remove(0);
+    let holders = sorted(nodes);
     in_transit.sort_by(|a, b| (a.sold_at, &a.voucher_code).cmp(&(b.sold_at, &b.voucher_code)));
     let totals = totals.0;
     Ok(ForwardTrace {
@@ -358,4 +387,48 @@ pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<Fo
         truncated,
         cycle,
     })
+}
+
+/// Holders by depth, receipt time and code: the same order on every store.
+/// Sorts positions rather than the (large) rows, then moves each row once.
+fn sorted(nodes: Vec<TraceNode>) -> Vec<TraceNode> {
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&nodes[a], &nodes[b]);
+        (a.depth, a.received_at, &a.trace_code).cmp(&(b.depth, b.received_at, &b.trace_code))
+    });
+    let mut slots: Vec<Option<TraceNode>> = nodes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+}
+
+/// FxHash (rustc's hasher): the visited set holds a store's handles (small
+/// integers or codes) on a path an adversary does not choose, so a fast
+/// non-keyed hash is safe and several times cheaper than SipHash.
+#[derive(Default, Clone, Copy)]
+struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }

@@ -8,7 +8,8 @@
 //! to answer a recall in microseconds. The trait speaks in the facts the
 //! ledger tables hold (batches, their non-voided movements, and the voucher
 //! join that links a buyer's batch to the seller's sale), so a new store
-//! needs five lookups and no trace logic of its own.
+//! (PostgreSQL, say) needs a handful of indexed lookups and no trace logic
+//! of its own.
 
 mod backward;
 mod forward;
@@ -21,6 +22,8 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
+use std::hash::Hash;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -29,7 +32,7 @@ use crate::quantity::Quantity;
 pub use backward::{backward, BackwardStep, BackwardTrace, ChainEnd};
 pub use forward::{forward, ForwardTrace, InTransit, NamedBuyer, TraceNode, UnitTotals};
 pub use memory::{GraphError, MemoryGraph, MemoryStats};
-pub use sql::SqlGraph;
+pub use sql::{SqlBatch, SqlGraph};
 
 /// The deepest chain a trace follows. Real chains are a handful of hops
 /// (importer → wholesaler → stall → canteen); a longer one is corrupt or
@@ -89,21 +92,25 @@ pub struct BatchNode {
 }
 
 /// One non-voided movement out of (or correction of) a batch, in the batch's
-/// unit.
+/// unit. `V` is the store's handle for a voucher.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Movement {
+pub struct Movement<V> {
     /// Positive for sales and disposals; signed for adjustments.
     pub amount: i64,
-    pub kind: MovementKind,
+    pub kind: MovementKind<V>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MovementKind {
+pub enum MovementKind<V> {
     /// A sale to a platform merchant, who receives it by scanning the
-    /// voucher (the rest of the sale is in [`TraceGraph::voucher_sale`]).
-    SaleMerchant { voucher_code: String },
+    /// voucher.
+    SaleMerchant {
+        voucher: V,
+    },
     /// A sale to a named buyer off the platform (a canteen, a trader).
-    SaleNamed { buyer_name: String },
+    SaleNamed {
+        buyer_name: String,
+    },
     SaleRetail,
     Destroyed,
     Returned,
@@ -111,12 +118,14 @@ pub enum MovementKind {
     Adjust,
 }
 
-/// The sale that issued a voucher.
+/// The sale that issued a voucher. `B` is the store's handle for a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoucherSale {
+pub struct VoucherSale<B> {
     pub voucher_code: String,
     /// The seller's batch the goods left.
     pub from_trace_code: String,
+    /// That batch, if it is a live batch of this store.
+    pub from: Option<B>,
     pub seller_merchant_id: String,
     pub buyer_merchant_id: String,
     /// In the seller's batch unit.
@@ -127,21 +136,32 @@ pub struct VoucherSale {
 /// The lookups the engine needs from a store. Voided rows are invisible
 /// through every method: a void is a correction, and a trace shows the
 /// corrected ledger.
+///
+/// A store names batches and vouchers by handles of its own (an index, a
+/// row id, or simply the code): the engine walks and de-duplicates handles
+/// and asks for strings only for the rows of its answer, which is what lets
+/// the in-memory graph trace a holder in a few hundred nanoseconds.
 pub trait TraceGraph {
-    /// The batch with this (canonical) trace code.
-    fn batch(&self, trace_code: &str) -> Result<Option<BatchNode>, TraceError>;
+    type Batch: Clone + Eq + Hash;
+    type Voucher: Clone;
+
+    /// The live batch with this (canonical) trace code.
+    fn find(&self, trace_code: &str) -> Result<Option<Self::Batch>, TraceError>;
+    /// What a trace shows of a batch.
+    fn batch(&self, batch: &Self::Batch) -> Result<BatchNode, TraceError>;
     /// The batch's movements, oldest first.
-    fn movements(&self, trace_code: &str) -> Result<Vec<Movement>, TraceError>;
+    fn movements(&self, batch: &Self::Batch) -> Result<Vec<Movement<Self::Voucher>>, TraceError>;
     /// The batches that received a voucher, oldest first. Normally one; the
     /// rules refuse a second redemption once the voucher is known, but two
     /// purchases that scanned it before the sale reached the store both
     /// stand, and a recall must reach both.
-    fn redeemed_by(&self, voucher_code: &str) -> Result<Vec<BatchNode>, TraceError>;
-    /// The sale that issued a voucher.
-    fn voucher_sale(&self, voucher_code: &str) -> Result<Option<VoucherSale>, TraceError>;
-    /// Where a batch came from (asked only by the backward trace, so that
-    /// the forward trace does not carry it through every holder).
-    fn supplier(&self, trace_code: &str) -> Result<Option<SupplierRef>, TraceError>;
+    fn redeemed_by(&self, voucher: &Self::Voucher) -> Result<Vec<Self::Batch>, TraceError>;
+    /// The voucher a batch was received with, if this store knows it.
+    fn received_with(&self, batch: &Self::Batch) -> Result<Option<Self::Voucher>, TraceError>;
+    /// The live sale that issued a voucher.
+    fn voucher_sale(&self, voucher: &Self::Voucher) -> Result<Option<VoucherSale<Self::Batch>>, TraceError>;
+    /// Where a batch came from (asked only by the backward trace).
+    fn supplier(&self, batch: &Self::Batch) -> Result<SupplierRef, TraceError>;
     /// A merchant's display name, where the store has a directory (for
     /// buyers of goods in transit, who hold no batch yet).
     fn merchant_name(&self, _merchant_id: &str) -> Result<Option<String>, TraceError> {

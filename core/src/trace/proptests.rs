@@ -15,15 +15,40 @@ use crate::quantity::BaseUnit;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Root { merchant: u8, amount: u32, boxes: bool },
+    Root {
+        merchant: u8,
+        amount: u32,
+        boxes: bool,
+    },
     /// A partial sale to a merchant, received with the exact quantity unless
     /// `redeem` is false (the voucher stays in transit).
-    Sell { batch: u16, buyer: u8, pct: u8, redeem: bool },
-    Retail { batch: u16, pct: u8 },
-    Named { batch: u16, pct: u8, name: u8 },
-    Dispose { batch: u16, pct: u8, destroyed: bool },
-    Adjust { batch: u16, delta: i16 },
-    Void { pick: u16 },
+    Sell {
+        batch: u16,
+        buyer: u8,
+        pct: u8,
+        redeem: bool,
+    },
+    Retail {
+        batch: u16,
+        pct: u8,
+    },
+    Named {
+        batch: u16,
+        pct: u8,
+        name: u8,
+    },
+    Dispose {
+        batch: u16,
+        pct: u8,
+        destroyed: bool,
+    },
+    Adjust {
+        batch: u16,
+        delta: i16,
+    },
+    Void {
+        pick: u16,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -57,7 +82,11 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
     for op in ops {
         let part = |lot: &Lot, pct: u8| Quantity::new((lot.received.amount * i64::from(pct) / 100).max(1), lot.received.unit);
         if let Op::Root { merchant, amount, boxes } = op {
-            let q = if *boxes { Quantity::new(i64::from(amount % 500 + 1), BaseUnit::Box) } else { Quantity::new(i64::from(*amount), BaseUnit::Gram) };
+            let q = if *boxes {
+                Quantity::new(i64::from(amount % 500 + 1), BaseUnit::Box)
+            } else {
+                Quantity::new(i64::from(*amount), BaseUnit::Gram)
+            };
             let merchant = format!("m{}", merchant % 8);
             let (id, code) = w.buy(&merchant, q, None);
             roots.push((id, code.clone()));

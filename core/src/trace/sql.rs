@@ -4,6 +4,8 @@
 //! `directory` name), `movements_by_batch`, `batches_by_voucher` and
 //! `movements_by_voucher`.
 
+use std::hash::{Hash, Hasher};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::Value;
@@ -22,7 +24,25 @@ impl<'c> SqlGraph<'c> {
     }
 }
 
-/// A batch row with its merchant's directory name.
+/// A batch row as [`SqlGraph`]'s handle: the row itself, so following a
+/// voucher to its redeemers is one query; equal by trace code.
+#[derive(Debug, Clone)]
+pub struct SqlBatch(BatchNode);
+
+impl PartialEq for SqlBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.trace_code == other.0.trace_code
+    }
+}
+
+impl Eq for SqlBatch {}
+
+impl Hash for SqlBatch {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.trace_code.hash(state);
+    }
+}
+
 const BATCH_SELECT: &str = "SELECT b.trace_code, b.merchant_id, d.name, b.product_name, b.unit, b.received, b.voucher_code, b.received_at
      FROM batches b LEFT JOIN directory d ON d.merchant_id = b.merchant_id";
 
@@ -33,10 +53,7 @@ fn bad(what: &str, value: &str) -> TraceError {
 /// A stored RFC 3339 time, in UTC to the millisecond (the precision every
 /// store keeps, so that all stores give identical answers).
 pub(super) fn time(s: &str) -> Result<DateTime<Utc>, TraceError> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
-        .ok_or_else(|| bad("time", s))
+    DateTime::parse_from_rfc3339(s).ok().and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis())).ok_or_else(|| bad("time", s))
 }
 
 pub(super) fn unit(s: &str) -> Result<BaseUnit, TraceError> {
@@ -73,11 +90,15 @@ fn batch_row(r: &Row<'_>) -> rusqlite::Result<Result<BatchNode, TraceError>> {
 }
 
 /// Decodes `movements.kind` (with its voucher, for sales to merchants).
-pub(super) fn movement_kind(kind: &str, voucher_code: Option<String>, buyer_name: Option<String>) -> Result<MovementKind, TraceError> {
+pub(super) fn movement_kind(
+    kind: &str,
+    voucher_code: Option<String>,
+    buyer_name: Option<String>,
+) -> Result<MovementKind<String>, TraceError> {
     Ok(match kind {
-        "sale_merchant" => MovementKind::SaleMerchant {
-            voucher_code: voucher_code.ok_or_else(|| bad("sale to a merchant", "without voucher"))?,
-        },
+        "sale_merchant" => {
+            MovementKind::SaleMerchant { voucher: voucher_code.ok_or_else(|| bad("sale to a merchant", "without voucher"))? }
+        }
         "sale_named" => MovementKind::SaleNamed { buyer_name: buyer_name.unwrap_or_default() },
         "sale_retail" => MovementKind::SaleRetail,
         "destroyed" => MovementKind::Destroyed,
@@ -87,17 +108,30 @@ pub(super) fn movement_kind(kind: &str, voucher_code: Option<String>, buyer_name
     })
 }
 
-impl TraceGraph for SqlGraph<'_> {
-    fn batch(&self, trace_code: &str) -> Result<Option<BatchNode>, TraceError> {
+impl SqlGraph<'_> {
+    fn row(&self, trace_code: &str) -> Result<Option<SqlBatch>, TraceError> {
         let sql = format!("{BATCH_SELECT} WHERE b.trace_code = ?1 AND b.voided = 0");
-        self.conn.prepare_cached(&sql)?.query_row([trace_code], batch_row).optional()?.transpose()
+        Ok(self.conn.prepare_cached(&sql)?.query_row([trace_code], batch_row).optional()?.transpose()?.map(SqlBatch))
+    }
+}
+
+impl TraceGraph for SqlGraph<'_> {
+    type Batch = SqlBatch;
+    type Voucher = String;
+
+    fn find(&self, trace_code: &str) -> Result<Option<SqlBatch>, TraceError> {
+        self.row(trace_code)
     }
 
-    fn movements(&self, trace_code: &str) -> Result<Vec<Movement>, TraceError> {
+    fn batch(&self, batch: &SqlBatch) -> Result<BatchNode, TraceError> {
+        Ok(batch.0.clone())
+    }
+
+    fn movements(&self, batch: &SqlBatch) -> Result<Vec<Movement<String>>, TraceError> {
         let mut st = self.conn.prepare_cached(
             "SELECT kind, amount, voucher_code, buyer_name FROM movements WHERE trace_code = ?1 AND voided = 0 ORDER BY rowid",
         )?;
-        let mut rows = st.query([trace_code])?;
+        let mut rows = st.query([&batch.0.trace_code])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let kind: String = r.get(0)?;
@@ -106,30 +140,41 @@ impl TraceGraph for SqlGraph<'_> {
         Ok(out)
     }
 
-    fn redeemed_by(&self, voucher_code: &str) -> Result<Vec<BatchNode>, TraceError> {
+    fn redeemed_by(&self, voucher: &String) -> Result<Vec<SqlBatch>, TraceError> {
         let sql = format!("{BATCH_SELECT} WHERE b.voucher_code = ?1 AND b.voided = 0 ORDER BY b.rowid");
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map([voucher_code], batch_row)?;
+        let rows = st.query_map([voucher], batch_row)?;
         let mut out = Vec::new();
         for r in rows {
-            out.push(r??);
+            out.push(SqlBatch(r??));
         }
         Ok(out)
     }
 
-    fn voucher_sale(&self, voucher_code: &str) -> Result<Option<VoucherSale>, TraceError> {
+    fn received_with(&self, batch: &SqlBatch) -> Result<Option<String>, TraceError> {
+        Ok(batch.0.voucher_code.clone())
+    }
+
+    fn voucher_sale(&self, voucher: &String) -> Result<Option<VoucherSale<SqlBatch>>, TraceError> {
         let mut st = self.conn.prepare_cached(
             "SELECT trace_code, merchant_id, buyer_merchant_id, amount, at
              FROM movements WHERE voucher_code = ?1 AND voided = 0 AND kind = 'sale_merchant'",
         )?;
         let row = st
-            .query_row([voucher_code], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?))
+            .query_row([voucher], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
             })
             .optional()?;
         let Some((from_trace_code, seller_merchant_id, buyer, amount, at)) = row else { return Ok(None) };
         Ok(Some(VoucherSale {
-            voucher_code: voucher_code.to_owned(),
+            voucher_code: voucher.clone(),
+            from: self.row(&from_trace_code)?,
             from_trace_code,
             seller_merchant_id,
             buyer_merchant_id: buyer.ok_or_else(|| bad("sale to a merchant without buyer", &at))?,
@@ -138,13 +183,12 @@ impl TraceGraph for SqlGraph<'_> {
         }))
     }
 
-    fn supplier(&self, trace_code: &str) -> Result<Option<SupplierRef>, TraceError> {
-        let text: Option<String> = self
+    fn supplier(&self, batch: &SqlBatch) -> Result<SupplierRef, TraceError> {
+        let text: String = self
             .conn
-            .prepare_cached("SELECT supplier FROM batches WHERE trace_code = ?1 AND voided = 0")?
-            .query_row([trace_code], |r| r.get(0))
-            .optional()?;
-        text.map(|t| supplier(&t)).transpose()
+            .prepare_cached("SELECT supplier FROM batches WHERE trace_code = ?1")?
+            .query_row([&batch.0.trace_code], |r| r.get(0))?;
+        supplier(&text)
     }
 
     fn merchant_name(&self, merchant_id: &str) -> Result<Option<String>, TraceError> {

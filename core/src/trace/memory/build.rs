@@ -41,11 +41,7 @@ pub(super) enum KindIn<'a> {
 
 impl MemoryGraph {
     pub(super) fn merchant(&mut self, id: &str) -> Result<u32, GraphError> {
-        let m = self.merchants.intern(id)?;
-        if self.merchant_names.len() <= m as usize {
-            self.merchant_names.resize(m as usize + 1, None);
-        }
-        Ok(m)
+        self.merchants.intern(id)
     }
 
     pub(super) fn find_batch(&self, code: u128) -> Option<u32> {

@@ -31,14 +31,14 @@ pub(super) fn pack(code: &str) -> Option<u128> {
 }
 
 pub(super) fn unpack(packed: u128) -> String {
-    (0..CODE_LEN)
-        .rev()
-        .map(|i| {
-            // Masked to 5 bits, and only packed values (< 31) are stored.
-            let v = (packed >> (5 * i)) as usize & 0x1f;
-            char::from(CODE_ALPHABET.get(v).copied().unwrap_or(b'0'))
-        })
-        .collect()
+    let mut buf = [b'0'; CODE_LEN];
+    for (i, c) in buf.iter_mut().rev().enumerate() {
+        // Masked to 5 bits, and only packed values (< 31) are stored.
+        let v = (packed >> (5 * i)) as usize & 0x1f;
+        *c = CODE_ALPHABET.get(v).copied().unwrap_or(b'0');
+    }
+    // The alphabet is ASCII, so this is never lossy.
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// A well-mixed 64-bit hash of a packed code or an entry id (murmur3's

@@ -51,8 +51,8 @@ impl MemoryGraph {
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(8)?);
             let (voucher, buyer, buyer_name): (Option<String>, Option<String>, Option<String>) = (r.get(5)?, r.get(6)?, r.get(7)?);
             let kind = match sql::movement_kind(&kind, voucher, buyer_name)? {
-                MovementKind::SaleMerchant { voucher_code } => KindIn::SaleMerchant {
-                    voucher: packed(&voucher_code)?,
+                MovementKind::SaleMerchant { voucher } => KindIn::SaleMerchant {
+                    voucher: packed(&voucher)?,
                     seller: &seller,
                     buyer: buyer.ok_or_else(|| GraphError::Storage(format!("sale {entry} to a merchant without buyer")))?.into(),
                     sold_at_ms: sql::time(&at)?.timestamp_millis(),
@@ -63,7 +63,13 @@ impl MemoryGraph {
                 MovementKind::Returned => KindIn::Plain(Kind::Returned),
                 MovementKind::Adjust => KindIn::Plain(Kind::Adjust),
             };
-            g.insert_movement(MovementIn { entry: entry_id(&entry)?, trace_code: packed(&code)?, amount: r.get(4)?, kind, voided: r.get(9)? })?;
+            g.insert_movement(MovementIn {
+                entry: entry_id(&entry)?,
+                trace_code: packed(&code)?,
+                amount: r.get(4)?,
+                kind,
+                voided: r.get(9)?,
+            })?;
         }
 
         let mut st = conn.prepare("SELECT merchant_id, name FROM directory")?;

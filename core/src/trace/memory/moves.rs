@@ -71,24 +71,23 @@ impl Movements {
         Some(*rec)
     }
 
-    /// The movements of a batch in arrival order (voided ones included).
-    pub fn of_batch(&self, b: u32, out: &mut Vec<MovRec>) {
+    /// Visits the movements of a batch in arrival order (voided ones
+    /// included): its CSR run, then its tail chain.
+    pub fn for_each(&self, b: u32, mut f: impl FnMut(&MovRec)) {
         let i = b as usize;
         if let (Some(&s), Some(&e)) = (self.csr_off.get(i), self.csr_off.get(i + 1)) {
-            out.extend_from_slice(self.csr_recs.get(s as usize..e as usize).unwrap_or_default());
+            self.csr_recs.get(s as usize..e as usize).unwrap_or_default().iter().for_each(&mut f);
         }
         if self.tail_recs.is_empty() {
             return;
         }
-        let start = out.len();
+        let mut chain = Vec::new();
         let mut pos = self.tail_last.get(&b).copied().unwrap_or(NONE);
         while let (Some(rec), Some(&prev)) = (self.tail_recs.get(pos as usize), self.tail_prev.get(pos as usize)) {
-            out.push(*rec);
+            chain.push(rec);
             pos = prev;
         }
-        if let Some(tail) = out.get_mut(start..) {
-            tail.reverse();
-        }
+        chain.into_iter().rev().for_each(f);
     }
 
     /// Folds the tail into the CSR by a counting sort: each batch's run is
@@ -155,8 +154,8 @@ mod tests {
 
     fn amounts(m: &Movements, b: u32) -> Vec<(i64, bool)> {
         let mut out = Vec::new();
-        m.of_batch(b, &mut out);
-        out.iter().map(|r| (r.amount, r.voided())).collect()
+        m.for_each(b, |r| out.push((r.amount, r.voided())));
+        out
     }
 
     #[test]

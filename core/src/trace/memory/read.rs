@@ -1,9 +1,9 @@
-//! The graph seen through [`TraceGraph`]: records turned back into the
-//! engine's owned values.
+//! The graph seen through [`TraceGraph`]: batch and voucher handles are
+//! indexes, and strings are built only for the rows of an answer.
 
 use chrono::{DateTime, Utc};
 
-use super::records::{BatchRec, Kind, MovRec, NONE};
+use super::records::{BatchRec, Kind, NONE};
 use super::{code, MemoryGraph};
 use crate::quantity::Quantity;
 use crate::trace::{BatchNode, Movement, MovementKind, SupplierRef, TraceError, TraceGraph, VoucherSale};
@@ -21,8 +21,25 @@ impl MemoryGraph {
         self.merchants.get(m).map(str::to_owned).ok_or_else(|| broken("merchant", m))
     }
 
-    fn node(&self, b: u32) -> Result<BatchNode, TraceError> {
-        let r: &BatchRec = self.batches.get(b as usize).ok_or_else(|| broken("batch", b))?;
+    fn rec(&self, b: u32) -> Result<&BatchRec, TraceError> {
+        self.batches.get(b as usize).ok_or_else(|| broken("batch", b))
+    }
+
+    fn live(&self, b: u32) -> bool {
+        self.batches.get(b as usize).is_some_and(BatchRec::live)
+    }
+}
+
+impl TraceGraph for MemoryGraph {
+    type Batch = u32;
+    type Voucher = u32;
+
+    fn find(&self, trace_code: &str) -> Result<Option<u32>, TraceError> {
+        Ok(code::pack(trace_code).and_then(|c| self.find_batch(c)).filter(|&b| self.live(b)))
+    }
+
+    fn batch(&self, &b: &u32) -> Result<BatchNode, TraceError> {
+        let r = self.rec(b)?;
         let voucher_code = match r.voucher {
             NONE => None,
             v => Some(code::unpack(self.vouchers.get(v as usize).ok_or_else(|| broken("voucher", v))?.code)),
@@ -30,7 +47,7 @@ impl MemoryGraph {
         Ok(BatchNode {
             trace_code: code::unpack(r.code),
             merchant_id: self.merchant_id(r.merchant)?,
-            merchant_name: self.merchant_names.get(r.merchant as usize).and_then(|n| n.as_deref()).map(str::to_owned),
+            merchant_name: self.merchants.name(r.merchant).map(str::to_owned),
             product_name: self.products.get(r.product()).map(str::to_owned).ok_or_else(|| broken("product", r.product()))?,
             received: Quantity::new(r.received, r.unit()),
             voucher_code,
@@ -38,78 +55,68 @@ impl MemoryGraph {
         })
     }
 
-    fn live_batch(&self, trace_code: &str) -> Option<u32> {
-        code::pack(trace_code).and_then(|c| self.find_batch(c)).filter(|&b| self.batches.get(b as usize).is_some_and(BatchRec::live))
-    }
-
-    fn movement(&self, m: &MovRec) -> Result<Movement, TraceError> {
-        let kind = match m.kind() {
-            Kind::SaleRetail => MovementKind::SaleRetail,
-            Kind::Destroyed => MovementKind::Destroyed,
-            Kind::Returned => MovementKind::Returned,
-            Kind::Adjust => MovementKind::Adjust,
-            Kind::SaleNamed => {
-                MovementKind::SaleNamed { buyer_name: self.buyer_names.get(m.aux).map(str::to_owned).ok_or_else(|| broken("buyer name", m.aux))? }
+    fn movements(&self, &b: &u32) -> Result<Vec<Movement<u32>>, TraceError> {
+        let mut out = Vec::new();
+        let mut missing = None;
+        self.moves.for_each(b, |m| {
+            if m.voided() {
+                return;
             }
-            Kind::SaleMerchant => {
-                let v = self.vouchers.get(m.aux as usize).ok_or_else(|| broken("voucher", m.aux))?;
-                MovementKind::SaleMerchant { voucher_code: code::unpack(v.code) }
-            }
-        };
-        Ok(Movement { amount: m.amount, kind })
-    }
-}
-
-impl TraceGraph for MemoryGraph {
-    fn batch(&self, trace_code: &str) -> Result<Option<BatchNode>, TraceError> {
-        self.live_batch(trace_code).map(|b| self.node(b)).transpose()
-    }
-
-    fn movements(&self, trace_code: &str) -> Result<Vec<Movement>, TraceError> {
-        let Some(b) = code::pack(trace_code).and_then(|c| self.find_batch(c)) else { return Ok(Vec::new()) };
-        let mut recs = Vec::new();
-        self.moves.of_batch(b, &mut recs);
-        recs.iter().filter(|m| !m.voided()).map(|m| self.movement(m)).collect()
-    }
-
-    fn redeemed_by(&self, voucher_code: &str) -> Result<Vec<BatchNode>, TraceError> {
-        let Some(v) = code::pack(voucher_code).and_then(|c| self.find_voucher(c)) else { return Ok(Vec::new()) };
-        let Some(rec) = self.vouchers.get(v as usize) else { return Ok(Vec::new()) };
-        let mut batches: Vec<u32> = rec.first_redeemer().into_iter().collect();
-        if rec.more_redeemers() {
-            batches.extend(self.extra_redeemers.get(&v).into_iter().flatten());
+            let kind = match m.kind() {
+                Kind::SaleMerchant => MovementKind::SaleMerchant { voucher: m.aux },
+                Kind::SaleRetail => MovementKind::SaleRetail,
+                Kind::Destroyed => MovementKind::Destroyed,
+                Kind::Returned => MovementKind::Returned,
+                Kind::Adjust => MovementKind::Adjust,
+                Kind::SaleNamed => match self.buyer_names.get(m.aux) {
+                    Some(name) => MovementKind::SaleNamed { buyer_name: name.to_owned() },
+                    None => {
+                        missing = Some(m.aux);
+                        return;
+                    }
+                },
+            };
+            out.push(Movement { amount: m.amount, kind });
+        });
+        match missing {
+            Some(i) => Err(broken("buyer name", i)),
+            None => Ok(out),
         }
-        batches.into_iter().filter(|&b| self.batches.get(b as usize).is_some_and(BatchRec::live)).map(|b| self.node(b)).collect()
     }
 
-    fn voucher_sale(&self, voucher_code: &str) -> Result<Option<VoucherSale>, TraceError> {
-        let Some(v) = code::pack(voucher_code).and_then(|c| self.find_voucher(c)).and_then(|v| self.vouchers.get(v as usize)) else {
-            return Ok(None);
-        };
-        let Some(from) = v.live_from() else { return Ok(None) };
+    fn redeemed_by(&self, &v: &u32) -> Result<Vec<u32>, TraceError> {
+        let Some(rec) = self.vouchers.get(v as usize) else { return Err(broken("voucher", v)) };
+        let mut batches: Vec<u32> = rec.first_redeemer().filter(|&b| self.live(b)).into_iter().collect();
+        if rec.more_redeemers() {
+            batches.extend(self.extra_redeemers.get(&v).into_iter().flatten().filter(|&&b| self.live(b)));
+        }
+        Ok(batches)
+    }
+
+    fn received_with(&self, &b: &u32) -> Result<Option<u32>, TraceError> {
+        Ok(Some(self.rec(b)?.voucher).filter(|&v| v != NONE))
+    }
+
+    fn voucher_sale(&self, &v: &u32) -> Result<Option<VoucherSale<u32>>, TraceError> {
+        let rec = self.vouchers.get(v as usize).ok_or_else(|| broken("voucher", v))?;
+        let Some(from) = rec.live_from() else { return Ok(None) };
         Ok(Some(VoucherSale {
-            voucher_code: voucher_code.to_owned(),
-            from_trace_code: code::unpack(self.batches.get(from as usize).ok_or_else(|| broken("batch", from))?.code),
-            seller_merchant_id: self.merchant_id(v.seller)?,
-            buyer_merchant_id: self.merchant_id(v.buyer)?,
-            amount: v.amount,
-            sold_at: time(v.sold_at)?,
+            voucher_code: code::unpack(rec.code),
+            from_trace_code: code::unpack(self.rec(from)?.code),
+            from: Some(from).filter(|&b| self.live(b)),
+            seller_merchant_id: self.merchant_id(rec.seller)?,
+            buyer_merchant_id: self.merchant_id(rec.buyer)?,
+            amount: rec.amount,
+            sold_at: time(rec.sold_at)?,
         }))
     }
 
-    fn supplier(&self, trace_code: &str) -> Result<Option<SupplierRef>, TraceError> {
-        self.live_batch(trace_code)
-            .and_then(|b| self.batches.get(b as usize))
-            .map(|r| self.suppliers.get(r.supplier).cloned().ok_or_else(|| broken("supplier", r.supplier)))
-            .transpose()
+    fn supplier(&self, &b: &u32) -> Result<SupplierRef, TraceError> {
+        let s = self.rec(b)?.supplier;
+        self.suppliers.get(s).cloned().ok_or_else(|| broken("supplier", s))
     }
 
     fn merchant_name(&self, merchant_id: &str) -> Result<Option<String>, TraceError> {
-        Ok(self
-            .merchants
-            .id(merchant_id)
-            .and_then(|m| self.merchant_names.get(m as usize))
-            .and_then(|n| n.as_deref())
-            .map(str::to_owned))
+        Ok(self.merchants.id(merchant_id).and_then(|m| self.merchants.name(m)).map(str::to_owned))
     }
 }

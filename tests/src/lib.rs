@@ -1,0 +1,810 @@
+//! The harness of the end-to-end, fault and security tests (issue 3): the
+//! real `shian-server` binary as a child process on a free loopback port over
+//! a temp data dir, accounts and merchants made through the real CLI and API,
+//! devices made of core's `LocalStore` and `SyncClient` over real SQLite
+//! files, and a TCP proxy that cuts or delays answers.
+//!
+//! Nothing here asserts wall-clock times; the deadlines below only keep a
+//! broken build from hanging the suite.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{FixedOffset, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde_json::{json, Value};
+use shian_core::store::LocalStore;
+use shian_core::sync::{SyncClient, SyncConfig, SyncError, SyncReport};
+use tempfile::TempDir;
+
+pub use shian_core;
+
+/// How long a start, a login or a settle may take before the harness gives
+/// up with a clear message (a hang guard, not a measurement).
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------
+// Finding the server binary
+// ---------------------------------------------------------------------------
+
+/// The workspace root (the directory of the workspace `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` when set, else found from
+/// the running executable (`target/<profile>/deps/x` or `target/<profile>/x`).
+pub fn target_dir() -> PathBuf {
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        let t = PathBuf::from(t);
+        return if t.is_absolute() { t } else { workspace_root().join(t) };
+    }
+    profile_dir_of_exe().and_then(|p| p.parent().map(Path::to_owned)).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn profile_dir_of_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent()?.to_owned();
+    if dir.file_name().is_some_and(|n| n == "deps" || n == "examples") {
+        dir = dir.parent()?.to_owned();
+    }
+    Some(dir)
+}
+
+/// The profile the running executable was built with (`debug`, `release`).
+pub fn current_profile() -> String {
+    profile_dir_of_exe()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|p| p == "release" || p == "debug")
+        .unwrap_or_else(|| "debug".into())
+}
+
+fn newest_source_mtime() -> Option<SystemTime> {
+    fn walk(dir: &Path, newest: &mut Option<SystemTime>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, newest);
+            } else if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                if newest.is_none_or(|n| m > n) {
+                    *newest = Some(m);
+                }
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut newest = None;
+    for d in ["core/src", "server/src"] {
+        walk(&root.join(d), &mut newest);
+    }
+    for f in ["core/Cargo.toml", "server/Cargo.toml", "Cargo.lock"] {
+        if let Ok(m) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
+            if newest.is_none_or(|n| m > n) {
+                newest = Some(m);
+            }
+        }
+    }
+    newest
+}
+
+/// `target/<profile>/shian-server`, built with `cargo build -p shian-server`
+/// when missing or older than the sources of core and server. A failed
+/// rebuild over an existing binary only warns (another engineer's work in
+/// progress must not stop the suite); a missing binary that cannot be built
+/// is a clear panic. `SHIAN_SERVER_BIN` overrides all of this.
+pub fn server_binary(profile: &str) -> PathBuf {
+    static CACHE: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    if let Some(p) = std::env::var_os("SHIAN_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = cache.iter().find(|(k, _)| k == profile) {
+        return p.clone();
+    }
+    let bin = target_dir().join(profile).join(format!("shian-server{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let stale = match (built, newest_source_mtime()) {
+        (None, _) => true,
+        (Some(b), Some(src)) => src > b,
+        (Some(_), None) => false,
+    };
+    if stale && std::env::var_os("SHIAN_TESTS_NO_BUILD").is_none() {
+        eprintln!(
+            "harness: {} is {}; running `cargo build{} -p shian-server` once (set SHIAN_SERVER_BIN or SHIAN_TESTS_NO_BUILD to skip)",
+            bin.display(),
+            if built.is_none() { "missing" } else { "older than the sources" },
+            if profile == "release" { " --release" } else { "" }
+        );
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root()).args(["build", "-p", "shian-server", "--bin", "shian-server"]);
+        if profile == "release" {
+            cmd.arg("--release");
+        } else if profile != "debug" {
+            cmd.args(["--profile", profile]);
+        }
+        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
+        if !ok {
+            assert!(
+                bin.exists(),
+                "harness: cannot build shian-server and {} does not exist; run `cargo build -p shian-server` and look at its errors",
+                bin.display()
+            );
+            eprintln!("harness: WARNING: the rebuild failed; testing the existing (older) {}", bin.display());
+        }
+    }
+    assert!(bin.exists(), "harness: no server binary at {}", bin.display());
+    cache.push((profile.to_owned(), bin.clone()));
+    bin
+}
+
+// ---------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------
+
+/// A real `shian-server serve` on 127.0.0.1 over a SQLite file in a temp dir.
+/// Killed (SIGKILL) when dropped.
+pub struct Server {
+    pub dir: TempDir,
+    /// `<dir>/data/shian.db`; the keys live in `<dir>/data/keys/`.
+    pub db: PathBuf,
+    pub port: u16,
+    pub bin: PathBuf,
+    pub http: reqwest::blocking::Client,
+    extra: Vec<String>,
+    child: Option<Child>,
+    starts: u32,
+    admin: Option<String>,
+    next_uscc: AtomicUsize,
+}
+
+impl Server {
+    /// Starts a server with default settings.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `serve` flags (e.g. `--body-limit`).
+    pub fn start_with(extra: &[&str]) -> Server {
+        let mut s = Self::new(&current_profile(), extra);
+        s.spawn_and_wait();
+        s
+    }
+
+    /// A server not started yet: make accounts with the CLI, then
+    /// [`Server::restart`]. `profile` picks the binary (`debug`, `release`).
+    pub fn new(profile: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::Builder::new().prefix("shian-e2e-").tempdir().expect("temp dir");
+        let db = dir.path().join("data").join("shian.db");
+        Server {
+            db,
+            dir,
+            port: 0,
+            bin: server_binary(profile),
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            child: None,
+            starts: 0,
+            admin: None,
+            next_uscc: AtomicUsize::new(1),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    fn log_path(&self, stream: &str, n: u32) -> PathBuf {
+        self.dir.path().join(format!("server.{n}.{stream}.log"))
+    }
+
+    /// The server's stderr (its logs) of every start so far.
+    pub fn logs(&self) -> String {
+        (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path("stderr", n)).unwrap_or_default()).collect::<Vec<_>>().join("\n")
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        self.starts += 1;
+        let n = self.starts;
+        let out = std::fs::File::create(self.log_path("stdout", n)).map_err(|e| e.to_string())?;
+        let err = std::fs::File::create(self.log_path("stderr", n)).map_err(|e| e.to_string())?;
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.extra)
+            .env("SHIAN_LOG", std::env::var("SHIAN_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        self.child = Some(child);
+        let start = Instant::now();
+        // The port: from the "listening on" line when it was 0.
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return Err(format!(
+                    "shian-server exited with {status} at start:\n{}",
+                    std::fs::read_to_string(self.log_path("stderr", n)).unwrap_or_default()
+                ));
+            }
+            let stdout = std::fs::read_to_string(self.log_path("stdout", n)).unwrap_or_default();
+            if let Some(rest) = stdout.split("listening on http://").nth(1) {
+                let addr = rest.lines().next().unwrap_or_default().trim();
+                if let Some(port) = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                    self.port = port;
+                    break;
+                }
+            }
+            if start.elapsed() > DEADLINE {
+                return Err("shian-server did not print its address".into());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        while !self.healthy() {
+            if start.elapsed() > DEADLINE {
+                return Err("shian-server never answered /healthz".into());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn spawn_and_wait(&mut self) {
+        // A restart on the same port may find it briefly taken: try again.
+        let mut last = String::new();
+        for _ in 0..50 {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(e) if e.contains("cannot listen") && self.port != 0 => {
+                    last = e;
+                    thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("could not restart on port {}: {last}", self.port);
+    }
+
+    /// `GET /healthz` answers 200 `{"status":"ok"}`.
+    pub fn healthy(&self) -> bool {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+        client
+            .get(self.url("/healthz"))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+            .and_then(|r| r.json::<Value>().ok())
+            .is_some_and(|v| v["status"] == "ok")
+    }
+
+    /// SIGKILL: no shutdown, no flush, no checkpoint.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the graceful exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let until = Instant::now() + Duration::from_secs(30);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again over the same file, on the same port once it had one.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn_and_wait();
+    }
+
+    // ----- accounts and registry, through the real CLI and API -------------
+
+    /// `shian-server admin create-user …`; works whether or not the server
+    /// runs. Returns the CLI's stdout.
+    pub fn create_user(&self, username: &str, password: &str, role: &str, merchant_id: Option<&str>, regions: &[&str]) -> String {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["admin", "create-user", "--db"])
+            .arg(&self.db)
+            .args(["--username", username, "--password", password, "--role", role])
+            .env("SHIAN_LOG", "warn");
+        if let Some(m) = merchant_id {
+            cmd.args(["--merchant-id", m]);
+        }
+        for r in regions {
+            cmd.args(["--region", r]);
+        }
+        let out = cmd.output().expect("run shian-server admin create-user");
+        assert!(
+            out.status.success(),
+            "create-user {username} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `POST /v1/auth/login` → the whole answer.
+    pub fn login_full(&self, username: &str, password: &str) -> Value {
+        let res = self.http.post(self.url("/v1/auth/login")).json(&json!({"username": username, "password": password})).send().expect("login request");
+        let status = res.status();
+        let body: Value = res.json().unwrap_or_default();
+        assert!(status.is_success(), "login {username}: {status} {body}");
+        body
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> String {
+        self.login_full(username, password)["token"].as_str().expect("token").to_owned()
+    }
+
+    /// An admin account (made once) and a fresh token.
+    pub fn admin_token(&mut self) -> String {
+        if self.admin.is_none() {
+            self.create_user("root", ADMIN_PASSWORD, "admin", None, &[]);
+            self.admin = Some("root".into());
+        }
+        self.login("root", ADMIN_PASSWORD)
+    }
+
+    /// A merchant registered with `POST /v1/merchants`; returns its id.
+    pub fn create_merchant(&self, admin: &str, name: &str, region_code: &str) -> String {
+        let n = self.next_uscc.fetch_add(1, Ordering::Relaxed);
+        let res = self
+            .http
+            .post(self.url("/v1/merchants"))
+            .bearer_auth(admin)
+            .json(&json!({"name": name, "uscc": uscc(region_code, n as u32), "region_code": region_code, "categories": ["vegetable", "frozen"]}))
+            .send()
+            .expect("create merchant");
+        let status = res.status();
+        let body: Value = res.json().unwrap_or_default();
+        assert_eq!(status.as_u16(), 201, "create merchant {name}: {body}");
+        body["id"].as_str().expect("merchant id").to_owned()
+    }
+
+    /// A merchant and a login for it (`<user>` / [`PASSWORD`]).
+    pub fn merchant_with_user(&mut self, name: &str, region_code: &str, user: &str) -> String {
+        let admin = self.admin_token();
+        let id = self.create_merchant(&admin, name, region_code);
+        self.create_user(user, PASSWORD, "merchant", Some(&id), &[]);
+        id
+    }
+
+    // ----- looking into the server's file -----------------------------------
+
+    /// A read-only connection to the server's SQLite file.
+    pub fn sqlite(&self) -> Connection {
+        let c = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).expect("open server db");
+        c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The entry ids the server holds for a merchant.
+    pub fn entry_ids(&self, merchant_id: &str) -> BTreeSet<String> {
+        let c = self.sqlite();
+        let mut st = c.prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1").expect("prepare");
+        let rows = st.query_map([merchant_id], |r| r.get::<_, String>(0)).expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+
+    /// Row counts of every table a push may write, for "nothing stored".
+    pub fn table_counts(&self) -> Vec<(String, i64)> {
+        ["entries", "batches", "movements", "warnings", "changes", "ops", "devices"]
+            .iter()
+            .map(|t| ((*t).to_owned(), self.count(&format!("SELECT COUNT(*) FROM {t}"))))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub const PASSWORD: &str = "device-password-1";
+pub const ADMIN_PASSWORD: &str = "root-password-1";
+
+/// A USCC that passes both check characters (GB 32100): `91`, the region,
+/// an 8-digit organisation body, then the two checks.
+pub fn uscc(region_code: &str, n: u32) -> String {
+    use shian_core::codes::{org_check_char, uscc_check_char};
+    let mut k = n;
+    loop {
+        let stem = format!("91{region_code}{:08}", k % 100_000_000);
+        let mut b = stem.as_bytes().to_vec();
+        if let Some(org) = org_check_char(&b[8..16]) {
+            b.push(org);
+            if let Some(full) = uscc_check_char(&b) {
+                b.push(full);
+                return String::from_utf8(b).expect("ascii");
+            }
+        }
+        k += 7919;
+    }
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+// ---------------------------------------------------------------------------
+// Ledger events as any client writes them (DESIGN.md, "The two ledger events")
+// ---------------------------------------------------------------------------
+
+/// A plausible device time: a minute ago, in Asia/Shanghai's offset.
+pub fn now_wire() -> String {
+    let cst = FixedOffset::east_opt(8 * 3600).expect("+08:00");
+    (Utc::now() - chrono::Duration::minutes(1)).with_timezone(&cst).to_rfc3339()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A purchase of `kg` kilograms of vegetables with an origin certificate.
+pub fn purchase(merchant_id: &str, product: &str, kg: &str) -> Value {
+    json!({
+        "entry_id": new_id(),
+        "merchant_id": merchant_id,
+        "product": {"name": product, "category": "vegetable"},
+        "quantity": {"value": kg, "unit": "kg"},
+        "supplier": {"name": "同安蔬菜合作社", "region_code": "350212"},
+        "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
+        "unit_price_fen": 450,
+        "received_at": now_wire(),
+    })
+}
+
+/// A sale from a batch; `buyer` is `{"retail": true}`, `{"name": …}` or
+/// `{"merchant_id": …}`.
+pub fn sale(merchant_id: &str, trace_code: &str, kg: &str, buyer: Value) -> Value {
+    json!({
+        "entry_id": new_id(),
+        "merchant_id": merchant_id,
+        "trace_code": trace_code,
+        "quantity": {"value": kg, "unit": "kg"},
+        "buyer": buyer,
+        "unit_price_fen": 600,
+        "sold_at": now_wire(),
+    })
+}
+
+pub fn void(merchant_id: &str, voided_entry_id: &str, reason: &str) -> Value {
+    json!({"entry_id": new_id(), "merchant_id": merchant_id, "voided_entry_id": voided_entry_id, "reason": reason, "at": now_wire()})
+}
+
+/// A raw op for hand-made pushes.
+pub fn op(kind: &str, payload: &Value) -> Value {
+    json!({"op_id": payload["entry_id"].as_str().map(str::to_owned).unwrap_or_else(new_id), "kind": kind, "at": now_wire(), "payload": payload})
+}
+
+// ---------------------------------------------------------------------------
+// Devices
+// ---------------------------------------------------------------------------
+
+/// A phone or tablet: a store file of its own and core's sync client.
+pub struct Device {
+    pub name: String,
+    pub path: PathBuf,
+    pub store: Arc<Mutex<LocalStore>>,
+    pub client: SyncClient,
+}
+
+impl Device {
+    /// Opens (or reopens) the store at `<dir>/<name>.db`.
+    pub fn open(dir: &Path, name: &str, server_url: &str, username: &str, password: &str) -> Device {
+        Self::open_with(dir, name, SyncConfig::new(server_url, &format!("dev-{name}"), username, password))
+    }
+
+    pub fn open_with(dir: &Path, name: &str, config: SyncConfig) -> Device {
+        let path = dir.join(format!("{name}.db"));
+        let store = LocalStore::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        Device { name: name.to_owned(), path, store: Arc::new(Mutex::new(store)), client: SyncClient::new(config).expect("sync client") }
+    }
+
+    pub fn store(&self) -> std::sync::MutexGuard<'_, LocalStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an event (outbox and effect in one transaction); returns the
+    /// trace code a purchase made.
+    pub fn record(&self, kind: &str, payload: &Value) -> Option<String> {
+        let applied = self.store().record(kind, payload).unwrap_or_else(|e| panic!("{} record {kind}: {e}", self.name));
+        applied.trace_code
+    }
+
+    pub fn sync(&mut self) -> Result<SyncReport, SyncError> {
+        self.client.sync(&self.store)
+    }
+
+    /// Syncs until nothing is pending (parked ops stay parked); panics after
+    /// many failed attempts.
+    pub fn sync_until_idle(&mut self) -> SyncReport {
+        let mut total = SyncReport::default();
+        let mut last = None;
+        for _ in 0..200 {
+            match self.sync() {
+                Ok(r) => {
+                    total.accepted += r.accepted;
+                    total.duplicate += r.duplicate;
+                    total.rejected += r.rejected;
+                    total.pulled += r.pulled;
+                    if self.pending() == 0 {
+                        return total;
+                    }
+                }
+                Err(e) => {
+                    last = Some(e.to_string());
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        panic!("{}: sync never settled; last error {last:?}", self.name);
+    }
+
+    pub fn pending(&self) -> i64 {
+        self.store().sync_status().expect("status").pending
+    }
+
+    pub fn parked(&self) -> i64 {
+        self.store().sync_status().expect("status").parked
+    }
+
+    /// Entry ids held for a merchant.
+    pub fn entry_ids(&self, merchant_id: &str) -> BTreeSet<String> {
+        let store = self.store();
+        let mut st = store.conn().prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1").expect("prepare");
+        let rows = st.query_map([merchant_id], |r| r.get::<_, String>(0)).expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+
+    /// `(trace_code, received, out_qty, adjusted, voided)` of every batch of
+    /// a merchant: the balances must agree across devices and the server.
+    pub fn balances(&self, merchant_id: &str) -> Vec<(String, i64, i64, i64, bool)> {
+        balances(self.store().conn(), merchant_id)
+    }
+
+    /// Merchant ids in the offline directory.
+    pub fn directory(&self) -> BTreeSet<String> {
+        let store = self.store();
+        let mut st = store.conn().prepare("SELECT merchant_id FROM directory").expect("prepare");
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+}
+
+/// Batch balances of a merchant in any ledger file (device or server).
+pub fn balances(conn: &Connection, merchant_id: &str) -> Vec<(String, i64, i64, i64, bool)> {
+    let mut st = conn
+        .prepare("SELECT trace_code, received, out_qty, adjusted, voided FROM batches WHERE merchant_id = ?1 ORDER BY trace_code")
+        .expect("prepare");
+    let rows = st.query_map([merchant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+/// Polls `cond` until it holds; panics with `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "gave up waiting: {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A TCP proxy that cuts or delays answers
+// ---------------------------------------------------------------------------
+
+/// What the proxy does to the answer of a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward untouched.
+    Pass,
+    /// Forward the request, then close both sides as soon as the server
+    /// starts answering: the server did the work, the client never hears.
+    Cut,
+    /// Hold the answer this long before forwarding it.
+    Delay(Duration),
+}
+
+struct ProxyShared {
+    target: AtomicU16,
+    /// Requests whose first line contains this (e.g. `POST /v1/sync/push`).
+    matching: String,
+    fault: Mutex<Fault>,
+    /// Matching answers to let through before the faults begin.
+    skip_left: AtomicUsize,
+    /// How many more matching answers get the fault.
+    faults_left: AtomicUsize,
+    matched: AtomicUsize,
+    faulted: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A loopback proxy in front of the server (std::net and threads).
+pub struct Proxy {
+    pub port: u16,
+    shared: Arc<ProxyShared>,
+}
+
+impl Proxy {
+    /// Forwards to `127.0.0.1:target`; the first `count` answers to requests
+    /// whose request line contains `matching` get `fault`.
+    pub fn start(target: u16, matching: &str, fault: Fault, count: usize) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let port = listener.local_addr().expect("addr").port();
+        let shared = Arc::new(ProxyShared {
+            target: AtomicU16::new(target),
+            matching: matching.to_owned(),
+            fault: Mutex::new(fault),
+            skip_left: AtomicUsize::new(0),
+            faults_left: AtomicUsize::new(count),
+            matched: AtomicUsize::new(0),
+            faulted: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let sh = shared.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sh.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = conn else { continue };
+                let sh = sh.clone();
+                thread::spawn(move || serve_conn(client, sh));
+            }
+        });
+        Proxy { port, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Matching requests forwarded so far.
+    pub fn matched(&self) -> usize {
+        self.shared.matched.load(Ordering::SeqCst)
+    }
+
+    /// Answers cut or delayed so far.
+    pub fn faulted(&self) -> usize {
+        self.shared.faulted.load(Ordering::SeqCst)
+    }
+
+    /// Arms `count` more faults of kind `fault`.
+    pub fn arm(&self, fault: Fault, count: usize) {
+        self.arm_after(fault, 0, count);
+    }
+
+    /// Lets `skip` matching answers through, then faults `count`.
+    pub fn arm_after(&self, fault: Fault, skip: usize, count: usize) {
+        *self.shared.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+        self.shared.skip_left.store(skip, Ordering::SeqCst);
+        self.shared.faults_left.store(count, Ordering::SeqCst);
+    }
+
+    pub fn set_target(&self, port: u16) {
+        self.shared.target.store(port, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+const METHODS: [&[u8]; 6] = [b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD "];
+
+fn serve_conn(client: TcpStream, sh: Arc<ProxyShared>) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", sh.target.load(Ordering::SeqCst))) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    // Per connection: is a request waiting for its answer, and does it match?
+    let state = Arc::new(Mutex::new((false, false)));
+    let (mut c_in, mut s_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+    let st = state.clone();
+    let sh2 = sh.clone();
+    let up = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match c_in.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            if METHODS.iter().any(|m| chunk.starts_with(m)) {
+                let line_end = chunk.iter().position(|&b| b == b'\r').unwrap_or(n);
+                let matches = String::from_utf8_lossy(&chunk[..line_end]).contains(&sh2.matching);
+                if matches {
+                    sh2.matched.fetch_add(1, Ordering::SeqCst);
+                }
+                *st.lock().unwrap_or_else(|e| e.into_inner()) = (true, matches);
+            }
+            if s_out.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let _ = s_out.shutdown(Shutdown::Write);
+    });
+    let (mut s_in, mut c_out) = (server, client);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match s_in.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let first_of_answer = {
+            let mut g = state.lock().unwrap_or_else(|e| e.into_inner());
+            let first = g.0;
+            let matched = g.1;
+            g.0 = false;
+            first && matched
+        };
+        if first_of_answer {
+            let fault = *sh.fault.lock().unwrap_or_else(|e| e.into_inner());
+            let skipped = sh.skip_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let take = !skipped && fault != Fault::Pass && sh.faults_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            if take {
+                sh.faulted.fetch_add(1, Ordering::SeqCst);
+                match fault {
+                    Fault::Cut => {
+                        let _ = c_out.shutdown(Shutdown::Both);
+                        let _ = s_in.shutdown(Shutdown::Both);
+                        break;
+                    }
+                    Fault::Delay(d) => thread::sleep(d),
+                    Fault::Pass => {}
+                }
+            }
+        }
+        if c_out.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = c_out.shutdown(Shutdown::Both);
+    let _ = s_in.shutdown(Shutdown::Both);
+    let _ = up.join();
+}

@@ -1,0 +1,261 @@
+//! Two devices of one merchant and an inspector, offline, then syncing in
+//! every order against the real server binary (issue 3, "Tests").
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use shian_core::sync::SyncError;
+use shian_tests::{balances, purchase, sale, void, Device, Server, PASSWORD};
+
+/// What one order's scenario recorded.
+struct Scenario {
+    entries: BTreeSet<String>,
+    /// A's batch that B sold from before A had synced.
+    shared_batch: String,
+    cross_sale: String,
+    voucher_sale: String,
+    voucher_code: String,
+}
+
+const ORDERS: [[char; 3]; 6] = [
+    ['A', 'B', 'I'],
+    ['A', 'I', 'B'],
+    ['B', 'A', 'I'],
+    ['B', 'I', 'A'],
+    ['I', 'A', 'B'],
+    ['I', 'B', 'A'],
+];
+const REGIONS: [&str; 6] = ["350203", "350205", "350206", "350211", "350212", "350213"];
+
+#[test]
+fn two_devices_and_an_inspector_offline_then_every_sync_order() {
+    let mut server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+
+    // A merchant elsewhere, with a record of its own: nobody below may see it.
+    let other = server.merchant_with_user("福州远方冻品", "350102", "far");
+    let mut far = Device::open(work.path(), "far", &server.base(), "far", PASSWORD);
+    far.record("ledger.purchase", &purchase(&other, "带鱼", "8"));
+    far.sync_until_idle();
+    let far_entries = server.entry_ids(&other);
+    assert_eq!(far_entries.len(), 1);
+
+    for (k, order) in ORDERS.iter().enumerate() {
+        let region = REGIONS[k];
+        let merchant = server.merchant_with_user(&format!("鑫海冻品{k}"), region, &format!("m{k}"));
+        let admin = server.admin_token();
+        let buyer = server.create_merchant(&admin, &format!("下游餐馆{k}"), region);
+        server.create_user(&format!("i{k}"), PASSWORD, "inspector", None, &[region]);
+
+        // Offline: the server is down while the devices record.
+        server.kill();
+        let mut a = Device::open(work.path(), &format!("A{k}"), &server.base(), &format!("m{k}"), PASSWORD);
+        let mut b = Device::open(work.path(), &format!("B{k}"), &server.base(), &format!("m{k}"), PASSWORD);
+        let mut i = Device::open(work.path(), &format!("I{k}"), &server.base(), &format!("i{k}"), PASSWORD);
+        let s = record_scenario(&a, &b, &merchant, &buyer);
+        for d in [&mut a, &mut b, &mut i] {
+            let before = d.pending();
+            match d.sync() {
+                Err(SyncError::Network(_)) => {}
+                other => panic!("{}: a sync with the server down must fail with a network error, got {other:?}", d.name),
+            }
+            assert_eq!(d.pending(), before, "{}: a failed sync keeps the outbox", d.name);
+            assert!(d.store().sync_status().unwrap().last_error.is_some(), "the failure is shown");
+        }
+        assert_eq!((a.pending(), b.pending()), (4, 4));
+        server.restart();
+
+        let pos = |c: char| order.iter().position(|&x| x == c).unwrap();
+        let b_before_a = pos('B') < pos('A');
+
+        // First pass in this order.
+        for &who in order {
+            let d = match who {
+                'A' => &mut a,
+                'B' => &mut b,
+                _ => &mut i,
+            };
+            d.sync().unwrap_or_else(|e| panic!("order {order:?}: {who} sync: {e}"));
+        }
+        assert_eq!(a.pending() + a.parked(), 0, "order {order:?}: A settles at once");
+        assert_eq!(b.pending(), 0);
+        if b_before_a {
+            // B's sale from A's batch reached the server before the batch:
+            // refused as retryable, parked with its reason, not lost.
+            let parked = b.store().parked().unwrap();
+            assert_eq!(parked.len(), 1, "order {order:?}: {parked:?}");
+            assert_eq!(parked[0].op_id, s.cross_sale);
+            assert_eq!(parked[0].reason_code, "unknown_batch");
+            assert!(parked[0].retryable);
+            assert!(!server.entry_ids(&merchant).contains(&s.cross_sale));
+        } else {
+            assert_eq!(b.parked(), 0, "order {order:?}: {:?}", b.store().parked().unwrap());
+        }
+
+        // Two more passes in the same order: the parked sale goes through
+        // once A's batch is on the server, then everyone pulls everything.
+        for _ in 0..2 {
+            for &who in order {
+                let d = match who {
+                    'A' => &mut a,
+                    'B' => &mut b,
+                    _ => &mut i,
+                };
+                d.sync().unwrap_or_else(|e| panic!("order {order:?}: {who} sync: {e}"));
+            }
+        }
+        for d in [&a, &b, &i] {
+            assert_eq!((d.pending(), d.parked()), (0, 0), "order {order:?}: {} outbox empty", d.name);
+        }
+
+        // The server holds every entry exactly once (entry_id is its key;
+        // the op log has one accepted op per entry).
+        assert_eq!(server.entry_ids(&merchant), s.entries, "order {order:?}: server view");
+        let accepted = server.count(&format!(
+            "SELECT COUNT(*) FROM ops WHERE status = 'accepted' AND device_id IN ('dev-A{k}', 'dev-B{k}')"
+        ));
+        assert_eq!(accepted as usize, s.entries.len());
+        // Both devices hold all of the merchant's entries, the other
+        // device's included, and nothing of anyone else's.
+        assert_eq!(a.entry_ids(&merchant), s.entries, "order {order:?}: A");
+        assert_eq!(b.entry_ids(&merchant), s.entries, "order {order:?}: B");
+        assert!(a.entry_ids(&other).is_empty() && b.entry_ids(&other).is_empty());
+        // A fresh device of the merchant pulls the server's view: the same.
+        let mut fresh = Device::open(work.path(), &format!("F{k}"), &server.base(), &format!("m{k}"), PASSWORD);
+        fresh.sync().unwrap();
+        assert_eq!(fresh.entry_ids(&merchant), s.entries, "order {order:?}: fresh device");
+
+        // Balances agree everywhere and are the right ones.
+        let on_server = balances(&server.sqlite(), &merchant);
+        assert_eq!(a.balances(&merchant), on_server, "order {order:?}: A balances");
+        assert_eq!(b.balances(&merchant), on_server, "order {order:?}: B balances");
+        assert_eq!(fresh.balances(&merchant), on_server, "order {order:?}: fresh balances");
+        let shared = on_server.iter().find(|r| r.0 == s.shared_batch).expect("A's second batch");
+        assert_eq!((shared.1, shared.2), (30_000, 4_000), "B's sale counts against A's batch");
+        let mut outs: Vec<(i64, i64)> = on_server.iter().map(|r| (r.1, r.2)).collect();
+        outs.sort();
+        assert_eq!(outs, vec![(20_000, 0), (30_000, 4_000), (50_000, 15_000)], "the voided sale gave its 2 kg back");
+
+        // The voucher made on device A offline is the one the server keeps.
+        let kept: String = server
+            .sqlite()
+            .query_row("SELECT voucher_code FROM movements WHERE entry_id = ?1", [&s.voucher_sale], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, s.voucher_code);
+
+        // The inspector holds its district's merchants, no ledger, and
+        // nothing from elsewhere.
+        let dir = i.directory();
+        assert!(dir.contains(&merchant) && dir.contains(&buyer), "order {order:?}: inspector directory {dir:?}");
+        assert!(!dir.contains(&other));
+        assert_eq!(i.store().counts().unwrap().entries, 0, "inspectors get the registry, not every sale");
+    }
+    assert_eq!(server.entry_ids(&other), far_entries, "the far merchant's ledger is untouched");
+    assert!(server.healthy());
+}
+
+/// A: two purchases, a retail sale and a sale to a registered buyer (with a
+/// voucher made offline). B: a purchase, a named sale and its void, and a
+/// sale from A's second batch (B read the batch's label).
+fn record_scenario(a: &Device, b: &Device, merchant: &str, buyer: &str) -> Scenario {
+    let mut entries = BTreeSet::new();
+    let mut rec = |d: &Device, kind: &str, p: serde_json::Value| {
+        entries.insert(p["entry_id"].as_str().unwrap().to_owned());
+        let code = d.record(kind, &p);
+        (p["entry_id"].as_str().unwrap().to_owned(), code)
+    };
+    let (_, p1) = rec(a, "ledger.purchase", purchase(merchant, "青菜", "50"));
+    let (_, p2) = rec(a, "ledger.purchase", purchase(merchant, "冬瓜", "30"));
+    let p1 = p1.unwrap();
+    let p2 = p2.unwrap();
+    rec(a, "ledger.sale", sale(merchant, &p1, "5", json!({"retail": true})));
+    let voucher_sale = sale(merchant, &p1, "10", json!({"merchant_id": buyer}));
+    let (voucher_sale, _) = rec(a, "ledger.sale", voucher_sale);
+    let voucher_code: String = a
+        .store()
+        .conn()
+        .query_row("SELECT voucher_code FROM movements WHERE entry_id = ?1", [&voucher_sale], |r| r.get(0))
+        .unwrap();
+
+    let (_, p3) = rec(b, "ledger.purchase", purchase(merchant, "土豆", "20"));
+    let (s3, _) = rec(b, "ledger.sale", sale(merchant, &p3.unwrap(), "2", json!({"name": "职工食堂"})));
+    rec(b, "ledger.void", void(merchant, &s3, "录入错误"));
+    let (cross_sale, _) = rec(b, "ledger.sale", sale(merchant, &p2, "4", json!({"retail": true})));
+    Scenario { entries, shared_batch: p2, cross_sale, voucher_sale, voucher_code }
+}
+
+/// An inspector whose scope is a whole city (350200, 厦门市) covers the
+/// districts in it (350203, 350206 …), as the server's own registry reads
+/// do (`validate::region_covers`): its pull must bring their merchants.
+#[test]
+fn a_city_inspector_pulls_the_merchants_of_its_districts() {
+    let mut server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let admin = server.admin_token();
+    let in_city = server.create_merchant(&admin, "思明区商户", "350203");
+    let in_other_district = server.create_merchant(&admin, "湖里区商户", "350206");
+    let elsewhere = server.create_merchant(&admin, "福州商户", "350102");
+    server.create_user("city", PASSWORD, "inspector", None, &["350200"]);
+    let mut i = Device::open(work.path(), "city", &server.base(), "city", PASSWORD);
+    i.sync().unwrap();
+    let dir = i.directory();
+    assert!(!dir.contains(&elsewhere), "{dir:?}");
+    assert!(
+        dir.contains(&in_city) && dir.contains(&in_other_district),
+        "a 350200 inspector must receive the merchants of 350203 and 350206; got {dir:?}"
+    );
+}
+
+/// A refused op is parked with its reason and shown; the ops behind it go
+/// through (matrix-rust-sdk's wedged queue is the bug to avoid). That holds
+/// for an op the server refuses by rule and for one too large for any push.
+#[test]
+fn refused_ops_are_parked_and_never_block_the_queue() {
+    let mut server = Server::start();
+    let merchant = server.merchant_with_user("排队商户", "350203", "q");
+    let work = tempfile::tempdir().unwrap();
+    let mut d = Device::open(work.path(), "q", &server.base(), "q", PASSWORD);
+    // Refused by rule: the supplier is not a registered merchant.
+    let mut bad = purchase(&merchant, "来路不明", "5");
+    bad["supplier"] = json!({"merchant_id": "00000000-0000-7000-8000-000000000001"});
+    d.record("ledger.purchase", &bad);
+    // Too large for the server's body limit even alone (an event kind the
+    // device only queues, e.g. an inspection with an inline photo).
+    let huge = json!({"id": shian_tests::new_id(), "photo": "A".repeat(5 << 20)});
+    d.store().enqueue(&shian_tests::new_id(), "inspection.record", &shian_tests::now_wire(), &huge).unwrap();
+    let mut good = BTreeSet::new();
+    for i in 0..3 {
+        let p = purchase(&merchant, &format!("排在后面 {i}"), "1");
+        good.insert(p["entry_id"].as_str().unwrap().to_owned());
+        d.record("ledger.purchase", &p);
+    }
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(d.sync());
+    }
+    assert!(server.entry_ids(&merchant).is_superset(&good), "the ops behind the refused ones reached the server; last sync: {last:?}");
+    assert!(last.unwrap().is_ok());
+    assert_eq!(d.pending(), 0);
+    let parked = d.store().parked().unwrap();
+    let reasons: BTreeSet<&str> = parked.iter().map(|p| p.reason_code.as_str()).collect();
+    assert_eq!(reasons, BTreeSet::from(["payload_too_large", "unknown_merchant"]), "{parked:?}");
+    assert!(parked.iter().all(|p| !p.retryable && !p.message.is_empty()));
+    assert!(server.healthy());
+}
+
+/// Tokens expire; the client logs in again by itself.
+#[test]
+fn an_expired_token_is_renewed_by_the_client() {
+    let mut server = Server::start_with(&["--token-ttl", "1"]);
+    let merchant = server.merchant_with_user("短令牌", "350203", "ttl");
+    let work = tempfile::tempdir().unwrap();
+    let mut d = Device::open(work.path(), "ttl", &server.base(), "ttl", PASSWORD);
+    d.record("ledger.purchase", &purchase(&merchant, "第一批", "1"));
+    d.sync().unwrap();
+    // Past the expiry and the server's 5 s leeway.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    d.record("ledger.purchase", &purchase(&merchant, "第二批", "1"));
+    let r = d.sync().expect("the client logs in again after a 401");
+    assert_eq!(r.accepted, 1);
+    assert_eq!(server.entry_ids(&merchant).len(), 2);
+}
