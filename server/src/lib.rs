@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod registry;
 pub mod shutdown;
+pub mod public;
 pub mod sync;
 pub mod trace;
 pub mod validate;
@@ -140,6 +141,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(registry::import::import_merchants))
         .routes(routes!(sync::push))
         .routes(routes!(sync::pull))
+        .routes(routes!(public::shop))
         .routes(routes!(trace::forward))
         .routes(routes!(trace::backward))
         .routes(routes!(field::checklists::list_checklists))

@@ -37,6 +37,41 @@ pub trait LedgerStore {
     /// The origin batch with the most downstream sales to merchants, and
     /// the first merchant it sold to: a showcase for the demo.
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>>;
+
+    /// What a consumer scanning a shop's code may see (一店一码).
+    fn public_shop(&self, shop_code: String) -> StoreFuture<'_, Option<PublicShop>>;
+}
+
+/// The public record of a shop: licence, latest inspection and published
+/// findings (a lab-confirmed test failure, …). Nothing about its customers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicShop {
+    pub shop_code: String,
+    pub name: String,
+    pub licence_no: Option<String>,
+    pub licence_expiry: Option<String>,
+    pub market: Option<String>,
+    pub stall: Option<String>,
+    pub region_code: String,
+    pub latest_inspection: Option<PublicInspection>,
+    pub findings: Vec<PublicFinding>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicInspection {
+    pub id: String,
+    /// `compliant` (符合), `basically_compliant` (基本符合) or `non_compliant` (不符合).
+    pub result: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicFinding {
+    pub kind: String,
+    pub title: String,
+    pub summary: String,
+    pub trace_code: Option<String>,
+    pub published_at: String,
 }
 
 /// What the ledger holds.

@@ -10,7 +10,7 @@ use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 use shian_core::event::LedgerEvent;
 use shian_core::trace::{self, BackwardTrace, ForwardTrace, SqlGraph, TraceError};
 
-use super::ledger::{split_pull, LedgerCounts, LedgerStore, Showcase};
+use super::ledger::{split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase};
 use super::sqlite::SqliteStore;
 use super::{ts, StoreError, StoreFuture};
 use crate::sync::{sql, Caller, PullError};
@@ -99,6 +99,10 @@ impl LedgerStore for SqliteStore {
         Box::pin(self.readers().call(|conn| counts(conn)))
     }
 
+    fn public_shop(&self, shop_code: String) -> StoreFuture<'_, Option<PublicShop>> {
+        Box::pin(self.readers().call(move |conn| public_shop(conn, &shop_code)))
+    }
+
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(self.readers().call(|conn| -> Result<_, StoreError> {
             Ok(conn
@@ -113,6 +117,49 @@ impl LedgerStore for SqliteStore {
                 .optional()?)
         }))
     }
+}
+
+fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<PublicShop>, StoreError> {
+    let shop = conn
+        .query_row(
+            "SELECT m.id, m.name, m.licence_no, m.licence_expiry, k.name, m.stall, m.region_code
+             FROM merchants m LEFT JOIN markets k ON k.id = m.market_id WHERE m.shop_code = ?1",
+            [shop_code],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    PublicShop {
+                        shop_code: shop_code.to_owned(),
+                        name: r.get(1)?,
+                        licence_no: r.get(2)?,
+                        licence_expiry: r.get(3)?,
+                        market: r.get(4)?,
+                        stall: r.get(5)?,
+                        region_code: r.get(6)?,
+                        latest_inspection: None,
+                        findings: Vec::new(),
+                    },
+                ))
+            },
+        )
+        .optional()?;
+    let Some((merchant_id, mut shop)) = shop else { return Ok(None) };
+    shop.latest_inspection = conn
+        .query_row(
+            "SELECT id, result, finished_at FROM inspections WHERE merchant_id = ?1 ORDER BY finished_at DESC LIMIT 1",
+            [&merchant_id],
+            |r| Ok(PublicInspection { id: r.get(0)?, result: r.get(1)?, finished_at: r.get(2)? }),
+        )
+        .optional()?;
+    let mut st = conn.prepare_cached(
+        "SELECT kind, title, summary, trace_code, published_at FROM public_findings WHERE merchant_id = ?1 ORDER BY published_at DESC LIMIT 20",
+    )?;
+    shop.findings = st
+        .query_map([&merchant_id], |r| {
+            Ok(PublicFinding { kind: r.get(0)?, title: r.get(1)?, summary: r.get(2)?, trace_code: r.get(3)?, published_at: r.get(4)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(shop))
 }
 
 fn counts(conn: &rusqlite::Connection) -> Result<LedgerCounts, StoreError> {
