@@ -39,9 +39,13 @@ pub struct ServeArgs {
     /// Address to listen on, HOST:PORT.
     #[arg(long, env = "SHIAN_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Load demo accounts, a market and merchants, and print the logins.
+    /// Generate the demo market (seed 000's frozen-food market), load its
+    /// ledger, create demo accounts and print the logins and a sample trace.
     #[arg(long, env = "SHIAN_DEMO")]
     pub demo: bool,
+    /// Days of trading the demo generates (more: longer chains, slower start).
+    #[arg(long, env = "SHIAN_DEMO_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub demo_days: u32,
     /// Largest request body in bytes (413 above it).
     #[arg(long, env = "SHIAN_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,

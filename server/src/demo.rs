@@ -19,9 +19,6 @@ use crate::db::{Market, Merchant, NewUser, Role, Store, StoreError};
 
 /// The generator's seed: the same demo on every machine.
 const SEED: u64 = 20_261_122;
-/// Days of trading generated: enough for multi-hop chains and warnings,
-/// quick to load on first start.
-const DAYS: u32 = 30;
 
 /// One demo login, as printed.
 #[derive(Debug, Clone)]
@@ -71,8 +68,8 @@ async fn demo_user(
 
 /// Registers the generated markets and merchants and loads their ledger,
 /// unless an earlier start did.
-async fn load_market(store: &dyn Store) -> Result<(usize, usize), AdminError> {
-    let config = GenConfig { days: DAYS, ..GenConfig::frozen_market(SEED) };
+async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), AdminError> {
+    let config = GenConfig { days, ..GenConfig::frozen_market(SEED) };
     let mut generator = Generator::new(config);
     let (n_markets, n_merchants) = (generator.markets().len(), generator.merchants().len());
     if store.ledger_counts().await?.entries > 0 {
@@ -112,7 +109,7 @@ async fn load_market(store: &dyn Store) -> Result<(usize, usize), AdminError> {
         })
         .collect();
     store.import_merchants(merchants).await?;
-    println!("生成演示台账 Generating the demo ledger ({DAYS} days of a {n_merchants}-merchant cold-chain market)…");
+    println!("生成演示台账 Generating the demo ledger ({days} days of a {n_merchants}-merchant cold-chain market)…");
     generator.progress(true);
     let counts = store.load_ledger(Box::new(generator)).await?;
     if counts.refused > 0 {
@@ -122,8 +119,10 @@ async fn load_market(store: &dyn Store) -> Result<(usize, usize), AdminError> {
 }
 
 /// Loads the demo data into `store` and returns what to print.
-pub async fn load(store: &dyn Store) -> Result<DemoSummary, AdminError> {
-    let (markets, merchants) = load_market(store).await?;
+/// `days` of trading are generated on the first start (30 by default: chains
+/// of several hops and every kind of warning, loaded in seconds).
+pub async fn load(store: &dyn Store, days: u32) -> Result<DemoSummary, AdminError> {
+    let (markets, merchants) = load_market(store, days).await?;
     let showcase = store.showcase_batch().await?;
     let region = match &showcase {
         Some(s) => store.merchant(s.merchant_id.clone()).await?.map(|m| m.region_code),

@@ -219,7 +219,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     };
     let state = AppState::open(&args.db, config, sqlite).await?;
     if args.demo {
-        let summary = demo::load(state.store.as_ref()).await?;
+        let summary = demo::load(state.store.as_ref(), args.demo_days).await?;
         demo::print(&summary);
         demo::print_traces(state.store.as_ref(), &summary).await?;
         println!("API: /openapi.json  健康 /healthz  指标 /metrics");
