@@ -137,6 +137,10 @@ impl LocalStore {
                 // lacks some context) must not lose the server's fact, but
                 // nor may a half-applied event stay: use a savepoint.
                 let sp = tx.savepoint()?;
+                // The clock check guards what a person types here; a pulled
+                // event was judged by the server, and another device's clock
+                // may run ahead of this one, so this device's "now" is not
+                // held against it (a day of slack).
                 match apply::apply(&sp, &mut event, &rules, now + chrono::Duration::days(1), false, &mut rand::rng()) {
                     Ok(_) => {
                         sp.commit()?;
