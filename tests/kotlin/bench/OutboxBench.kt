@@ -114,7 +114,7 @@ object OutboxBench {
             s.close()
         }
         rows += Row("open a store holding ${"%,d".format(pending)} events (`ShianStore.open`)", opens, o)
-        rows += Row("then the first `sync_status` (counts every table)", opens, st)
+        rows += Row("then the first `sync_status` (counts the outbox)", opens, st)
 
         // 3. Traces on the device's own data.
         open(big).use { s ->
