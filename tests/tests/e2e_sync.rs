@@ -259,3 +259,77 @@ fn an_expired_token_is_renewed_by_the_client() {
     assert_eq!(r.accepted, 1);
     assert_eq!(server.entry_ids(&merchant).len(), 2);
 }
+
+/// Pull walks two feeds behind one cursor: the change feed (the merchant's
+/// own card, checklists) and the ledger itself, read straight from the
+/// entries the server accepted. Small pages must give every change once, in
+/// order, and only the caller's; a cursor resumes exactly where it stopped,
+/// and a one-part cursor from an older server restarts the ledger.
+#[test]
+fn pull_pages_the_change_feed_and_the_ledger_behind_one_cursor() {
+    let mut server = Server::start();
+    let merchant = server.merchant_with_user("两条流商户", "350203", "feed");
+    let neighbour = server.merchant_with_user("隔壁商户", "350203", "next");
+    let http = reqwest::blocking::Client::new();
+    let push = |user: &str, payloads: &[serde_json::Value]| {
+        let token = server.login(user, PASSWORD);
+        let ops: Vec<_> = payloads.iter().map(|p| shian_tests::op("ledger.purchase", p)).collect();
+        let res = http.post(server.url("/v1/sync/push")).bearer_auth(token).json(&json!({"device_id": format!("dev-{user}"), "ops": ops})).send().unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().unwrap();
+        assert!(body["results"].as_array().unwrap().iter().all(|r| r["status"] == "accepted"), "{body}");
+    };
+    let batch = |m: &str, n: usize, tag: &str| (0..n).map(|i| purchase(m, &format!("{tag}{i}"), "2")).collect::<Vec<_>>();
+    let first = batch(&merchant, 5, "早");
+    push("feed", &first);
+    push("next", &batch(&neighbour, 3, "邻"));
+    let token = server.login("feed", PASSWORD);
+    // All pages from `cursor` with `limit`: (kind, entry_id or "") and the last cursor.
+    let walk = |cursor: &str, limit: usize| {
+        let (mut cursor, mut seen, mut pages) = (cursor.to_owned(), Vec::new(), 0);
+        loop {
+            let page: serde_json::Value = http
+                .get(server.url("/v1/sync/pull"))
+                .bearer_auth(&token)
+                .query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let changes = page["changes"].as_array().unwrap();
+            assert!(changes.len() <= limit, "a page holds at most `limit` changes");
+            for c in changes {
+                seen.push((c["kind"].as_str().unwrap().to_owned(), c["payload"]["entry_id"].as_str().unwrap_or_default().to_owned()));
+            }
+            pages += 1;
+            cursor = page["cursor"].as_str().unwrap().to_owned();
+            if !page["has_more"].as_bool().unwrap() {
+                return (seen, cursor, pages);
+            }
+        }
+    };
+    let ids = |ps: &[serde_json::Value]| ps.iter().map(|p| p["entry_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let ledger = |seen: &[(String, String)]| seen.iter().filter(|(k, _)| k.starts_with("ledger.")).map(|(_, id)| id.clone()).collect::<Vec<_>>();
+    let (whole, end, _) = walk("", 5000);
+    for limit in [1, 2, 3] {
+        let (paged, paged_end, pages) = walk("", limit);
+        assert_eq!(paged, whole, "limit {limit} gives the same changes in the same order");
+        assert_eq!(paged_end, end);
+        assert!(pages >= whole.len() / limit);
+    }
+    // The change feed comes first (the merchant's own card at least), then
+    // the ledger in acceptance order, the neighbour's entries nowhere.
+    let first_ledger = whole.iter().position(|(k, _)| k.starts_with("ledger.")).unwrap();
+    assert!(whole[..first_ledger].iter().any(|(k, _)| k == "merchant"), "{whole:?}");
+    assert!(whole[first_ledger..].iter().all(|(k, _)| k.starts_with("ledger.")));
+    assert_eq!(ledger(&whole), ids(&first));
+    // More entries later: the old cursor gives exactly them.
+    let later = batch(&merchant, 4, "晚");
+    push("feed", &later);
+    let (fresh, _, _) = walk(&end, 2);
+    assert_eq!(ledger(&fresh), ids(&later));
+    assert_eq!(fresh.len(), later.len(), "nothing from the change feed again: {fresh:?}");
+    // A one-part cursor (`s` + change sequence) restarts the ledger only.
+    let (restart, _, _) = walk("s0", 3);
+    assert_eq!(ledger(&restart), [ids(&first), ids(&later)].concat());
+}

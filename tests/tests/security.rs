@@ -307,7 +307,7 @@ fn bad_bodies_and_limits() {
     expect_error(c.push(Some(&c.m_token)).json(&json!({"device_id": "sec-dev", "ops": ops})).send().unwrap(), 413, "payload_too_large");
 
     // Pull: bad cursors and limits.
-    for q in ["?cursor=abc", "?cursor=s-1", "?cursor=szzzzzzzzzzzzzz", "?cursor=s1%27%20OR%201=1--", "?cursor=%00"] {
+    for q in ["?cursor=abc", "?cursor=s-1", "?cursor=szzzzzzzzzzzzzz", "?cursor=s1%27%20OR%201=1--", "?cursor=%00", "?cursor=s1.", "?cursor=s1.2.3", "?cursor=s.5", "?cursor=s1.-2"] {
         let v = expect_error(c.pull(Some(&c.m_token), q).send().unwrap(), 400, "invalid_cursor");
         assert_eq!(v["error"]["field"], "cursor");
     }

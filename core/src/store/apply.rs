@@ -58,7 +58,7 @@ pub fn apply<R: Rng + ?Sized>(
     let view = SqlView { conn, authoritative };
     let warnings = rules::check(event, &view, rules, now)?;
     assign_codes(event, &view, rng)?;
-    write(conn, event, &warnings, now)?;
+    write(conn, event, &warnings, now, authoritative)?;
     Ok(Applied {
         entry_id: event.entry_id(),
         kind: event.kind(),
@@ -74,7 +74,7 @@ pub fn apply<R: Rng + ?Sized>(
     })
 }
 
-fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
+fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>, authoritative: bool) -> rusqlite::Result<()> {
     let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
@@ -119,15 +119,19 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
                 at,
             ])?;
             // A device may hold movements of a batch it learns of later (a
-            // second device's sale pulled first): count them in.
-            conn.prepare_cached(
-                "UPDATE batches SET
-                    out_qty = (SELECT COALESCE(SUM(amount), 0) FROM movements WHERE trace_code = ?1 AND voided = 0 AND kind <> 'adjust'),
-                    adjusted = (SELECT COALESCE(SUM(amount), 0) FROM movements WHERE trace_code = ?1 AND voided = 0 AND kind = 'adjust'),
-                    active_movements = (SELECT COUNT(*) FROM movements WHERE trace_code = ?1 AND voided = 0)
-                 WHERE trace_code = ?1",
-            )?
-            .execute([&p.trace_code])?;
+            // second device's sale pulled first): count them in. The
+            // authoritative store refuses a movement of an unknown batch, so
+            // there are none to count.
+            if !authoritative {
+                conn.prepare_cached(
+                    "UPDATE batches SET
+                        out_qty = (SELECT COALESCE(SUM(amount), 0) FROM movements WHERE trace_code = ?1 AND voided = 0 AND kind <> 'adjust'),
+                        adjusted = (SELECT COALESCE(SUM(amount), 0) FROM movements WHERE trace_code = ?1 AND voided = 0 AND kind = 'adjust'),
+                        active_movements = (SELECT COUNT(*) FROM movements WHERE trace_code = ?1 AND voided = 0)
+                     WHERE trace_code = ?1",
+                )?
+                .execute([&p.trace_code])?;
+            }
         }
         LedgerEvent::Sale(s) => {
             let (kind, buyer_id, buyer_name) = match &s.buyer {

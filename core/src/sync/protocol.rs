@@ -79,35 +79,62 @@ pub struct PullResponse {
     pub has_more: bool,
 }
 
-/// Cursors are opaque to apps: `s` and the server sequence in base 36.
-/// Opaque so the server may change what it encodes; monotonic because it
-/// only ever grows.
-pub fn encode_cursor(seq: i64) -> String {
-    let mut n = seq.max(0) as u64;
-    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
+/// Where a pull stands in the server's two feeds: the change feed
+/// (registry cards, tasks, checklists, notices) and the ledger itself
+/// (entries in the order the server accepted them). The ledger is its own
+/// feed so that ingest writes each event once, not once more as a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub changes: i64,
+    pub entries: i64,
+}
+
+const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn base36(n: i64, out: &mut Vec<u8>) {
+    let mut n = n.max(0) as u64;
+    let start = out.len();
     loop {
-        out.push(digits[(n % 36) as usize]);
+        out.push(BASE36[(n % 36) as usize]);
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    out.push(b's');
-    out.reverse();
+    out[start..].reverse();
+}
+
+fn parse36(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| BASE36.contains(&b)) {
+        return None;
+    }
+    i64::from_str_radix(s, 36).ok()
+}
+
+/// Cursors are opaque to apps: `s`, the change-feed sequence in base 36,
+/// `.` and the ledger sequence. Opaque so the server may change what it
+/// encodes; monotonic because both parts only grow.
+pub fn encode_cursor(c: Cursor) -> String {
+    let mut out = vec![b's'];
+    base36(c.changes, &mut out);
+    out.push(b'.');
+    base36(c.entries, &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The sequence in a cursor; `None` for a malformed one. An empty cursor is 0.
-pub fn decode_cursor(cursor: &str) -> Option<i64> {
+/// The position in a cursor; `None` for a malformed one. An empty cursor is
+/// the start. A cursor of one part (`s` and the change sequence, as servers
+/// before the ledger feed wrote) starts the ledger from the beginning: the
+/// device skips the entries it already holds.
+pub fn decode_cursor(cursor: &str) -> Option<Cursor> {
     if cursor.is_empty() {
-        return Some(0);
+        return Some(Cursor::default());
     }
     let body = cursor.strip_prefix('s')?;
-    if body.is_empty() || body.len() > 12 {
-        return None;
+    match body.split_once('.') {
+        Some((c, e)) => Some(Cursor { changes: parse36(c)?, entries: parse36(e)? }),
+        None => Some(Cursor { changes: parse36(body)?, entries: 0 }),
     }
-    i64::from_str_radix(body, 36).ok().filter(|n| *n >= 0)
 }
 
 #[cfg(test)]
@@ -117,10 +144,15 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
         for n in [0, 1, 35, 36, 1_000_000_007, i64::from(u32::MAX)] {
-            assert_eq!(decode_cursor(&encode_cursor(n)), Some(n));
+            for e in [0, 7, 36 * 36, 4_000_000_000] {
+                let c = Cursor { changes: n, entries: e };
+                assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
+            }
         }
-        assert_eq!(decode_cursor(""), Some(0));
-        for bad in ["x1", "s", "s-1", "s!!", "1234", "szzzzzzzzzzzzz"] {
+        assert_eq!(decode_cursor(""), Some(Cursor::default()));
+        // A one-part cursor from an older server restarts the ledger feed.
+        assert_eq!(decode_cursor("s1z"), Some(Cursor { changes: 71, entries: 0 }));
+        for bad in ["x1", "s", "s-1", "s!!", "1234", "szzzzzzzzzzzzz", "s1.", "s.1", "s1.2.3", "s1.-2", "sA.1"] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }

@@ -76,10 +76,7 @@ impl LedgerStore for SqliteStore {
                     tx.execute_batch("SAVEPOINT demo")?;
                     let now = Utc::now();
                     match shian_core::store::apply::apply(&tx, &mut event, rules(), now, true, &mut rng) {
-                        Ok(_) => {
-                            sql::publish(&tx, event.kind(), Some(event.merchant_id()), None, None, &event.to_wire())?;
-                            tx.execute_batch("RELEASE demo")?;
-                        }
+                        Ok(_) => tx.execute_batch("RELEASE demo")?,
                         Err(e) => {
                             tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
                             refused += 1;

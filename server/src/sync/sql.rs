@@ -1,22 +1,24 @@
 //! Push and pull over SQLite: the op log that makes every op exactly-once,
-//! the change feed that pull pages through, and the scope checks.
+//! the two feeds that pull pages through (the ledger's own `entries`, and
+//! `changes` for everything else), and the scope checks.
 //!
-//! A push is one transaction on the single writer: each op runs in a
-//! savepoint, so a refused op leaves nothing behind while its neighbours
-//! stand, and the op log row is written in the same transaction as the
-//! op's effect — after a crash either both exist or neither, so a retried
-//! op is either `duplicate` with its original outcome or applied afresh.
+//! A push is one transaction on the single writer. A refused op leaves
+//! nothing behind while its neighbours stand: core's rules judge a ledger
+//! event before its first write, and field ops write in a savepoint. The op
+//! log row is written in the same transaction as the op's effect — after a
+//! crash either both exist or neither, so a retried op is either
+//! `duplicate` with its original outcome or applied afresh.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use shian_core::error::{ErrorClass, LedgerError};
 use shian_core::event::{Buyer, LedgerEvent, Supplier};
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply;
-use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Op, OpError, OpResult, OpStatus, PullResponse};
+use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Cursor, Op, OpError, OpResult, OpStatus, PullResponse};
 
 use crate::db::migrate::Migration;
 
@@ -49,6 +51,19 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     CREATE INDEX changes_by_region ON changes(region_code, seq) WHERE region_code IS NOT NULL;
     CREATE INDEX changes_by_user ON changes(user_id, seq) WHERE user_id IS NOT NULL;
     CREATE INDEX changes_public ON changes(seq) WHERE merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL;
+    "#,
+},
+Migration {
+    version: 2,
+    name: "the ledger is its own feed",
+    // Pull reads a merchant's entries straight from `entries` (the rowid is
+    // the server's acceptance order), so ingest no longer copies every
+    // payload into `changes`: one row per event instead of two. An index on
+    // `merchant_id` alone is ordered by (merchant_id, rowid), which is the
+    // feed's order, and grows at its end as a merchant records.
+    sql: r#"
+    CREATE INDEX entries_feed ON entries(merchant_id);
+    DELETE FROM changes WHERE kind LIKE 'ledger.%';
     "#,
 }];
 
@@ -103,6 +118,18 @@ impl KnownMerchants<'_> {
     }
 }
 
+/// What the op log says of an op already seen: its status, the outcome
+/// JSON and the account that sent it.
+type Logged = (String, String, String);
+
+/// The op log rows of a push's op_ids, in one query rather than one per op.
+fn logged_ops(tx: &Connection, ops: &[Op]) -> rusqlite::Result<HashMap<String, Logged>> {
+    let ids = serde_json::to_string(&ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+    let mut st = tx.prepare_cached("SELECT op_id, status, outcome, user_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))")?;
+    let rows = st.query_map([ids], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+    rows.collect()
+}
+
 /// Applies a push. Returns the outcome of every op, in order, and the
 /// cursor after the changes this push made.
 pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op], rules: &LedgerRules, now: DateTime<Utc>) -> rusqlite::Result<(Vec<OpResult>, String)> {
@@ -112,20 +139,17 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op],
     let mut rng = rand::rng();
     {
         let mut known = KnownMerchants { conn: &tx, cache: HashMap::new() };
+        let mut log = logged_ops(&tx, ops)?;
         for op in ops {
-            let logged: Option<(String, String, String)> = tx
-                .prepare_cached("SELECT status, outcome, user_id FROM ops WHERE op_id = ?1")?
-                .query_row([&op.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            if let Some((_, _, owner)) = logged.as_ref().filter(|l| l.2 != caller.user_id) {
+            if let Some((_, _, owner)) = log.get(&op.op_id).filter(|l| l.2 != caller.user_id) {
                 // Another account's op: reveal nothing of its outcome.
                 tracing::warn!(op_id = %op.op_id, owner = %owner, user = %caller.user_id, "op_id of another account");
                 let e = op_error("op_id_taken", "op_id 已被其他账号使用 (op_id used by another account)", Some("op_id".into()));
                 results.push(OpResult { op_id: op.op_id.clone(), status: OpStatus::Rejected, error: Some(e), result: None });
                 continue;
             }
-            if let Some((status, outcome, _)) = logged {
-                let outcome: Value = serde_json::from_str(&outcome).unwrap_or_default();
+            if let Some((status, outcome, _)) = log.get(&op.op_id) {
+                let outcome: Value = serde_json::from_str(outcome).unwrap_or_default();
                 results.push(OpResult {
                     op_id: op.op_id.clone(),
                     status: OpStatus::Duplicate,
@@ -141,16 +165,12 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op],
                 Err(e) => (OpStatus::Rejected, Some(json!({"error": e}))),
             };
             if let Some(logged) = logged {
+                let status = if status == OpStatus::Accepted { "accepted" } else { "rejected" };
+                let logged = logged.to_string();
                 tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-                    .execute(params![
-                        op.op_id,
-                        device_id,
-                        caller.user_id,
-                        op.kind,
-                        if status == OpStatus::Accepted { "accepted" } else { "rejected" },
-                        logged.to_string(),
-                        received_at
-                    ])?;
+                    .execute(params![op.op_id, device_id, caller.user_id, op.kind, status, logged, received_at])?;
+                // The same op_id twice in one push: the second is a duplicate.
+                log.insert(op.op_id.clone(), (status.to_owned(), logged, caller.user_id.clone()));
             }
             match outcome {
                 Ok(result) => results.push(OpResult { op_id: op.op_id.clone(), status, error: None, result: Some(result) }),
@@ -158,12 +178,14 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op],
             }
         }
     }
-    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+    let cursor = tx.query_row("SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT COALESCE(MAX(rowid), 0) FROM entries)", [], |r| {
+        Ok(Cursor { changes: r.get(0)?, entries: r.get(1)? })
+    })?;
     tx.commit()?;
-    Ok((results, encode_cursor(seq)))
+    Ok((results, encode_cursor(cursor)))
 }
 
-/// One op: scope, parse, rules and effect inside a savepoint. The outer
+/// One op: scope, parse, rules and effect. The outer
 /// `Err` is a storage failure (the whole push fails and is retried); the
 /// inner one a refusal of this op.
 fn apply_op(
@@ -210,27 +232,14 @@ fn apply_op(
             return Ok(Err(op_error("unknown_merchant", "对方经营户未在平台登记", Some(field.into()))));
         }
     }
-    // A savepoint by SQL: the transaction is shared with the merchant cache.
-    tx.execute_batch("SAVEPOINT op")?;
-    let undo = |tx: &rusqlite::Transaction<'_>| tx.execute_batch("ROLLBACK TO op; RELEASE op");
+    // No savepoint: core's rules run before the first write, so a refused
+    // event has written nothing, and a storage failure fails the whole push.
+    // The event's entry row is also its change: pull reads `entries`.
     let applied = match apply::apply(tx, &mut event, rules, now, true, rng) {
         Ok(a) => a,
-        Err(LedgerError::Storage(e)) => {
-            undo(tx)?;
-            return Err(e);
-        }
-        Err(e) => {
-            undo(tx)?;
-            return Ok(Err(from_ledger(e)));
-        }
+        Err(LedgerError::Storage(e)) => return Err(e),
+        Err(e) => return Ok(Err(from_ledger(e))),
     };
-    // Ledger records go back to the merchant's own devices only; inspectors
-    // get the registry and tasks of their district, not every sale.
-    if let Err(e) = publish(tx, event.kind(), Some(own), None, None, &event.to_wire()) {
-        undo(tx)?;
-        return Err(e);
-    }
-    tx.execute_batch("RELEASE op")?;
     Ok(Ok(json!({
         "entry_id": applied.entry_id,
         "trace_code": applied.trace_code,
@@ -248,12 +257,12 @@ pub enum PullError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// One page of the caller's changes after `cursor`.
+/// One page of the caller's changes after `cursor`: first the change feed
+/// (registry cards, tasks, notices: few), then, for a merchant, its own
+/// ledger entries in the order the server accepted them.
 pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Result<PullResponse, PullError> {
     let after = decode_cursor(cursor).ok_or(PullError::BadCursor)?;
-    let limit = limit.clamp(1, shian_core::sync::protocol::MAX_PULL_LIMIT);
-    // One more than asked tells whether there is more.
-    let fetch = i64::from(limit) + 1;
+    let limit = limit.clamp(1, shian_core::sync::protocol::MAX_PULL_LIMIT) as usize;
     // A region covers the codes under it (350000 a province, 350200 a city),
     // as the registry reads it (`validate::region_covers`): match prefixes.
     let prefixes: Vec<&str> = caller.regions.iter().filter_map(|r| region_prefix(r)).collect();
@@ -270,14 +279,32 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
     // Inspectors see their district; a merchant sees its own records only.
     let is_inspector = caller.role == "inspector";
     let merchant = if caller.role == "merchant" { caller.merchant_id.clone() } else { None };
-    let rows = st.query_map(params![after, merchant, regions, is_inspector, caller.user_id, fetch], |r| {
+    let change = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Change> {
         let payload: String = r.get(2)?;
         Ok(Change { seq: r.get(0)?, kind: r.get(1)?, payload: serde_json::from_str(&payload).unwrap_or(Value::Null) })
-    })?;
-    let mut changes = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    let has_more = changes.len() as i64 > i64::from(limit);
-    changes.truncate(limit as usize);
-    let next = changes.last().map(|c| c.seq).unwrap_or(after);
+    };
+    // One more than asked tells whether there is more.
+    let fetch = limit as i64 + 1;
+    let mut changes = st.query_map(params![after.changes, merchant, regions, is_inspector, caller.user_id, fetch], change)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut next = after;
+    let mut has_more = changes.len() > limit;
+    changes.truncate(limit);
+    if let Some(last) = changes.last() {
+        next.changes = last.seq;
+    }
+    // Ledger records go back to the merchant's own devices only; inspectors
+    // get the registry and tasks of their district, not every sale.
+    if let (Some(own), false) = (merchant.as_deref(), has_more) {
+        let room = limit - changes.len();
+        let mut st = conn.prepare_cached("SELECT rowid, kind, payload FROM entries WHERE merchant_id = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3")?;
+        let mut entries = st.query_map(params![own, after.entries, room as i64 + 1], change)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        has_more = entries.len() > room;
+        entries.truncate(room);
+        if let Some(last) = entries.last() {
+            next.entries = last.seq;
+        }
+        changes.append(&mut entries);
+    }
     Ok(PullResponse { changes, cursor: encode_cursor(next), has_more })
 }
 

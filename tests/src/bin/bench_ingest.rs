@@ -19,7 +19,7 @@
 //! its purchase. Bodies are serialized before the clock starts.
 //!
 //! Beside it, in the same run: the very rows the server wrote (entries,
-//! batches, movements, ops, changes, read back from its file) inserted raw
+//! batches, movements, ops, read back from its file) inserted raw
 //! into a new file with the same schema and pragmas, 500 events' rows per
 //! transaction, with prepared statements — and the entries rows alone. Then
 //! pull throughput (one client paging with limit 5000, parsing each page)
@@ -271,14 +271,13 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     Ok((PushRun { threads, events, secs, hwm_kib, pull_changes, pull_secs, hwm_after_pull_kib, device_pull, db_bytes }, server, merchant))
 }
 
-/// Rows of the five tables a push writes, in the server's order.
+/// Rows of the four tables a push writes, in the server's order.
 struct Rows {
     schema: Vec<String>,
     entries: Vec<[rusqlite::types::Value; 8]>,
     batches: Vec<Vec<rusqlite::types::Value>>,
     movements: Vec<Vec<rusqlite::types::Value>>,
     ops: Vec<Vec<rusqlite::types::Value>>,
-    changes: Vec<Vec<rusqlite::types::Value>>,
     kinds: Vec<String>,
 }
 
@@ -295,15 +294,14 @@ fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
     let batches = all("SELECT * FROM batches WHERE merchant_id = ?1 ORDER BY rowid", 18)?;
     let movements = all("SELECT * FROM movements WHERE merchant_id = ?1 ORDER BY rowid", 11)?;
     let ops = all("SELECT op_id, device_id, user_id, kind, status, outcome, received_at FROM ops WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY rowid", 7)?;
-    let changes = all("SELECT seq, kind, merchant_id, region_code, user_id, payload, created_at FROM changes WHERE merchant_id = ?1 AND kind LIKE 'ledger.%' ORDER BY seq", 7)?;
     let mut schema = Vec::new();
     let mut st = c.prepare(
-        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','batches','movements','ops','changes') ORDER BY type DESC",
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','batches','movements','ops') ORDER BY type DESC",
     )?;
     for s in st.query_map([], |r| r.get::<_, String>(0))? {
         schema.push(s?);
     }
-    Ok(Rows { schema, entries, batches, movements, ops, changes, kinds })
+    Ok(Rows { schema, entries, batches, movements, ops, kinds })
 }
 
 /// Extra pragmas for the raw and in-process measurements, to try tunings
@@ -344,7 +342,6 @@ fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::P
             let mut bt = tx.prepare_cached("INSERT INTO batches VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)")?;
             let mut mv = tx.prepare_cached("INSERT INTO movements VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)")?;
             let mut op = tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?;
-            let mut ch = tx.prepare_cached("INSERT INTO changes (kind, merchant_id, region_code, user_id, payload, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?;
             for &i in chunk {
                 let t = Instant::now();
                 e.execute(rusqlite::params_from_iter(rows.entries[i].iter()))?;
@@ -364,9 +361,6 @@ fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::P
                 let t = Instant::now();
                 op.execute(rusqlite::params_from_iter(rows.ops[i].iter()))?;
                 tt[2] += t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                ch.execute(rusqlite::params_from_iter(rows.changes[i].iter().skip(1)))?;
-                tt[3] += t.elapsed().as_secs_f64();
             }
         }
         let t = Instant::now();
@@ -375,12 +369,11 @@ fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::P
     }
     let n = rows.entries.len() as f64;
     eprintln!(
-        "  raw{}: µs/event entries {:.2}, batches/movements {:.2}, ops {:.2}, changes {:.2}, commit {:.2}",
+        "  raw{}: µs/event entries {:.2}, batches/movements {:.2}, ops {:.2}, commit {:.2}",
         if entries_only { " (entries only)" } else { "" },
         tt[0] * 1e6 / n,
         tt[1] * 1e6 / n,
         tt[2] * 1e6 / n,
-        tt[3] * 1e6 / n,
         tt[4] * 1e6 / n
     );
     Ok(start.elapsed().as_secs_f64())
@@ -388,8 +381,8 @@ fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::P
 
 /// Where a push's time goes, in process: µs per event for JSON parsing of
 /// the bodies, for core's event parsing, and for a replica of the server's
-/// push transaction (op-log lookup, savepoint, core's rules and writes, the
-/// change and op-log inserts) on a fresh file.
+/// push transaction (one op-log query, core's rules and writes, the op-log
+/// inserts) on a fresh file.
 fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path) -> Res<Vec<(String, f64)>> {
     let pairs = (a.breakdown / (2 * a.batch)).max(1);
     let bodies = workload(merchant, buyers, &(0..pairs).collect::<Vec<_>>(), a.batch, "bench-x", a.seed ^ 7);
@@ -412,32 +405,26 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
     schema::migrate(&mut conn)?;
     conn.execute_batch(
         "CREATE TABLE ops (op_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, user_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, outcome TEXT NOT NULL, received_at TEXT NOT NULL);
-         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, merchant_id TEXT, region_code TEXT, user_id TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL);
-         CREATE INDEX changes_by_merchant ON changes(merchant_id, seq) WHERE merchant_id IS NOT NULL;
-         CREATE INDEX changes_by_region ON changes(region_code, seq) WHERE region_code IS NOT NULL;
-         CREATE INDEX changes_by_user ON changes(user_id, seq) WHERE user_id IS NOT NULL;
-         CREATE INDEX changes_public ON changes(seq) WHERE merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL;",
+         CREATE INDEX entries_feed ON entries(merchant_id);",
     )?;
     let mut rng = rand::rng();
-    let (mut t_lookup, mut t_apply, mut t_publish, mut t_log, mut t_commit) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut t_sp, mut t_purchase, mut t_sale, mut n_purchase) = (0.0, 0.0, 0.0, 0usize);
+    let (mut t_lookup, mut t_apply, mut t_log, mut t_commit) = (0.0, 0.0, 0.0, 0.0);
+    let (mut t_purchase, mut t_sale, mut n_purchase) = (0.0, 0.0, 0usize);
     let total = Instant::now();
     for r in &reqs {
         let now = chrono::Utc::now();
         let received = now.to_rfc3339();
         let tx = conn.transaction()?;
+        // The server's one op-log query per push (server/src/sync/sql.rs).
+        let t = Instant::now();
+        let ids = serde_json::to_string(&r.ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>())?;
+        let logged: i64 = tx.prepare_cached("SELECT COUNT(*) FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))")?.query_row([ids], |r| r.get(0))?;
+        assert_eq!(logged, 0);
+        t_lookup += t.elapsed().as_secs_f64();
         for op in &r.ops {
             let t = Instant::now();
-            let logged: Option<String> = {
-                use rusqlite::OptionalExtension;
-                tx.prepare_cached("SELECT status FROM ops WHERE op_id = ?1")?.query_row([&op.op_id], |r| r.get(0)).optional()?
-            };
-            assert!(logged.is_none());
             let mut event = LedgerEvent::parse(&op.kind, &op.payload, &rules)?;
             t_lookup += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            tx.execute_batch("SAVEPOINT op")?;
-            t_sp += t.elapsed().as_secs_f64();
             let ta = Instant::now();
             let applied = apply::apply(&tx, &mut event, &rules, now, true, &mut rng).map_err(|e| e.to_string())?;
             if op.kind == "ledger.purchase" {
@@ -446,12 +433,7 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
             } else {
                 t_sale += ta.elapsed().as_secs_f64();
             }
-            t_apply += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            tx.prepare_cached("INSERT INTO changes (kind, merchant_id, region_code, user_id, payload, created_at) VALUES (?1, ?2, NULL, NULL, ?3, ?4)")?
-                .execute(params![event.kind(), merchant, event.to_wire().to_string(), received])?;
-            tx.execute_batch("RELEASE op")?;
-            t_publish += t.elapsed().as_secs_f64();
+            t_apply += ta.elapsed().as_secs_f64();
             let t = Instant::now();
             let outcome = json!({"result": {"entry_id": applied.entry_id, "trace_code": applied.trace_code, "voucher_code": applied.voucher_code, "warnings": applied.warnings}});
             tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1, ?2, 'u', ?3, 'accepted', ?4, ?5)")?
@@ -467,12 +449,10 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
     Ok(vec![
         ("JSON body → PushRequest (serde_json::Value payloads)".into(), json_us),
         ("LedgerEvent::parse".into(), parse_us),
-        ("replica push tx: op-log lookup + parse".into(), us(t_lookup)),
-        ("replica push tx: SAVEPOINT + core apply (rules, codes, entries/batches/movements)".into(), us(t_apply)),
-        ("  of which SAVEPOINT".into(), us(t_sp)),
+        ("replica push tx: op-log lookup (one query a push) + parse".into(), us(t_lookup)),
+        ("replica push tx: core apply (rules, codes, entries/batches/movements)".into(), us(t_apply)),
         ("  of which core apply, per purchase".into(), t_purchase * 1e6 / n_purchase.max(1) as f64),
         ("  of which core apply, per sale".into(), t_sale * 1e6 / (n as usize - n_purchase).max(1) as f64),
-        ("replica push tx: change feed insert (to_wire + JSON) + RELEASE".into(), us(t_publish)),
         ("replica push tx: op-log insert (outcome JSON)".into(), us(t_log)),
         ("replica push tx: COMMIT".into(), us(t_commit)),
         ("replica push tx: total".into(), replica_us),
@@ -548,12 +528,11 @@ fn run(a: &Args) -> Res<()> {
         v
     };
     let n = rows.entries.len();
-    if rows.ops.len() != n || rows.changes.len() != n || rows.batches.len() + rows.movements.len() != n {
+    if rows.ops.len() != n || rows.batches.len() + rows.movements.len() != n {
         return Err(format!(
-            "row counts disagree: {} entries, {} ops, {} changes, {} batches + {} movements",
+            "row counts disagree: {} entries, {} ops, {} batches + {} movements",
             n,
             rows.ops.len(),
-            rows.changes.len(),
             rows.batches.len(),
             rows.movements.len()
         )
@@ -561,12 +540,12 @@ fn run(a: &Args) -> Res<()> {
     }
     let dir = tempfile::tempdir()?;
     eprintln!("bench-ingest: raw inserts of the same {n} events' rows …");
-    let raw5 = raw_inserts(&rows, a.batch, false, dir.path())?;
+    let raw4 = raw_inserts(&rows, a.batch, false, dir.path())?;
     let raw1 = raw_inserts(&rows, a.batch, true, dir.path())?;
     eprintln!("bench-ingest: in-process breakdown …");
     let parts = breakdown(&merchant, &buyers, a, dir.path())?;
 
-    let raw5_rate = n as f64 / raw5;
+    let raw4_rate = n as f64 / raw4;
     println!("\n### Sync ingest (issue 3)\n");
     println!("Machine: {}.  ", machine());
     println!(
@@ -574,7 +553,7 @@ fn run(a: &Args) -> Res<()> {
         fmt_n(runs[0].events as f64),
         a.batch
     );
-    println!("| measure | client threads | events | seconds | events/s | vs raw (5 tables) | server VmHWM |");
+    println!("| measure | client threads | events | seconds | events/s | vs raw (same 4 tables) | server VmHWM |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for r in &runs {
         let rate = r.events as f64 / r.secs;
@@ -584,23 +563,23 @@ fn run(a: &Args) -> Res<()> {
             fmt_n(r.events as f64),
             r.secs,
             fmt_n(rate),
-            100.0 * rate / raw5_rate,
+            100.0 * rate / raw4_rate,
             r.hwm_kib / 1024
         );
     }
     println!(
-        "| raw rusqlite inserts, the same rows in entries + batches/movements + ops + changes, {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
+        "| raw rusqlite inserts, the same rows in entries + batches/movements + ops, {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
         a.batch,
         fmt_n(n as f64),
-        raw5,
-        fmt_n(raw5_rate)
+        raw4,
+        fmt_n(raw4_rate)
     );
     println!(
         "| raw rusqlite inserts, the same `entries` rows alone (identical payload text) | 1 | {} | {:.1} | {} | {:.0} % | — |",
         fmt_n(n as f64),
         raw1,
         fmt_n(n as f64 / raw1),
-        100.0 * raw5 / raw1
+        100.0 * raw4 / raw1
     );
     for r in &runs {
         println!(
