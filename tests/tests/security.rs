@@ -456,3 +456,28 @@ fn another_accounts_op_id_reveals_nothing() {
     assert!(!res.to_string().contains(&trace), "N learned M's trace code: {res}");
     assert_ne!(res["status"], "duplicate", "N is told its op was applied, but nothing of N's was stored: {res}");
 }
+
+/// A device belongs to the account that first pushed from it. Another
+/// account pushing under the same device id is refused as a whole (409,
+/// `device_of_another_user`) with nothing of its push stored, and the
+/// owner's device keeps working.
+#[test]
+fn a_device_of_another_account_is_refused_and_nothing_stored() {
+    let c = setup();
+    let push_as = |token: &str, payload: &Value| {
+        c.push(Some(token)).json(&json!({"device_id": "shared-tablet", "ops": [op("ledger.purchase", payload)]})).send().unwrap()
+    };
+    let first = purchase(&c.m, "M 的平板", "3");
+    assert_eq!(ok_json(push_as(&c.m_token, &first))["results"][0]["status"], "accepted");
+    let before = ledger_counts(&c.s);
+    let ops_before = c.s.count("SELECT COUNT(*) FROM ops");
+    let theirs = purchase(&c.n, "N 借用", "1");
+    let v = expect_error(push_as(&c.n_token, &theirs), 409, "device_of_another_user");
+    assert!(!v.to_string().contains(&c.m), "the refusal names no other merchant: {v}");
+    assert_eq!(ledger_counts(&c.s), before, "nothing of N's push stored");
+    assert_eq!(c.s.count("SELECT COUNT(*) FROM ops"), ops_before);
+    assert_eq!(c.s.count("SELECT COUNT(*) FROM devices WHERE id = 'shared-tablet'"), 1);
+    let again = purchase(&c.m, "M 的平板 2", "2");
+    assert_eq!(ok_json(push_as(&c.m_token, &again))["results"][0]["status"], "accepted");
+    assert!(c.s.healthy());
+}

@@ -11,11 +11,9 @@ use super::{StoreError, StoreFuture};
 use crate::sync::{Caller, PullError};
 
 pub trait LedgerStore {
-    /// Registers `device_id` under `user_id` on first use; `Conflict` when
-    /// the id belongs to another user. Marks the device as seen.
-    fn claim_device(&self, device_id: String, user_id: String) -> StoreFuture<'_, ()>;
-
-    /// Applies a push in one transaction (see `sync::sql::push`).
+    /// Applies a push in one transaction (see `sync::sql::push`): registers
+    /// `device_id` under the caller on first use (`Conflict` when the id
+    /// belongs to another user) and marks it seen, then applies the ops.
     fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Op>) -> StoreFuture<'_, (Vec<OpResult>, String)>;
 
     /// One page of the caller's changes after `cursor`.

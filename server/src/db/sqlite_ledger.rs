@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use chrono::Utc;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 use shian_core::rules::LedgerRules;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 
@@ -12,7 +12,7 @@ use shian_core::trace::{self, BackwardTrace, ForwardTrace, SqlGraph, TraceError}
 
 use super::ledger::{split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase};
 use super::sqlite::SqliteStore;
-use super::{ts, StoreError, StoreFuture};
+use super::{StoreError, StoreFuture};
 use crate::sync::{sql, Caller, PullError};
 
 /// The ledger rules this server enforces (core's built-in set).
@@ -22,31 +22,15 @@ fn rules() -> &'static LedgerRules {
 }
 
 impl LedgerStore for SqliteStore {
-    fn claim_device(&self, device_id: String, user_id: String) -> StoreFuture<'_, ()> {
-        Box::pin(self.writer().call(move |conn| {
-            let now = ts(&Utc::now());
-            let owner: Option<String> =
-                conn.query_row("SELECT user_id FROM devices WHERE id = ?1", [&device_id], |r| r.get(0)).optional()?;
-            match owner {
-                Some(o) if o != user_id => Err(StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下")),
-                Some(_) => {
-                    conn.execute("UPDATE devices SET last_seen = ?2 WHERE id = ?1", params![device_id, now])?;
-                    Ok(())
-                }
-                None => {
-                    conn.execute(
-                        "INSERT INTO devices (id, user_id, name, created_at, last_seen) VALUES (?1, ?2, ?1, ?3, ?3)",
-                        params![device_id, user_id, now],
-                    )?;
-                    Ok(())
-                }
-            }
-        }))
-    }
-
     fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Op>) -> StoreFuture<'_, (Vec<OpResult>, String)> {
+        // Parsing is pure work: do it here, on the request's task, and keep
+        // the single writer for the rules and the writes.
+        let ops = sql::prepare(ops, rules());
         Box::pin(self.writer().call(move |conn| -> Result<_, StoreError> {
-            Ok(sql::push(conn, &caller, &device_id, &ops, rules(), Utc::now())?)
+            sql::push(conn, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| match e {
+                sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
+                sql::PushError::Sqlite(e) => e.into(),
+            })
         }))
     }
 

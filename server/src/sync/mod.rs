@@ -51,7 +51,6 @@ pub async fn push(State(state): State<AppState>, auth: Auth, Json(req): Json<Pus
         return Err(ApiError::payload_too_large(state.config.body_limit)
             .with_extra("max_ops", serde_json::json!(MAX_OPS_PER_PUSH)));
     }
-    state.store.claim_device(req.device_id.clone(), auth.user_id.clone()).await?;
     let (results, cursor) = state.store.sync_push(caller(&auth), req.device_id, req.ops).await?;
     for r in &results {
         let outcome = match r.status {

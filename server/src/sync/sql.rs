@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
-use shian_core::error::{ErrorClass, LedgerError};
+use shian_core::error::{ErrorClass, FieldError, LedgerError};
 use shian_core::event::{Buyer, LedgerEvent, Supplier};
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply;
@@ -123,24 +123,70 @@ impl KnownMerchants<'_> {
 type Logged = (String, String, String);
 
 /// The op log rows of a push's op_ids, in one query rather than one per op.
-fn logged_ops(tx: &Connection, ops: &[Op]) -> rusqlite::Result<HashMap<String, Logged>> {
-    let ids = serde_json::to_string(&ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+fn logged_ops(tx: &Connection, ops: &[Prepared]) -> rusqlite::Result<HashMap<String, Logged>> {
+    let ids = serde_json::to_string(&ops.iter().map(|o| o.op.op_id.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
     let mut st = tx.prepare_cached("SELECT op_id, status, outcome, user_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))")?;
     let rows = st.query_map([ids], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
     rows.collect()
 }
 
-/// Applies a push. Returns the outcome of every op, in order, and the
-/// cursor after the changes this push made.
-pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op], rules: &LedgerRules, now: DateTime<Utc>) -> rusqlite::Result<(Vec<OpResult>, String)> {
+/// An op as it reaches the writer: a ledger event already parsed.
+pub struct Prepared {
+    op: Op,
+    /// `None` for kinds that are not ledger events.
+    event: Option<Result<LedgerEvent, FieldError>>,
+}
+
+/// Parses the ledger events of a push. Pure work, done before the push
+/// reaches the single writer, where every microsecond is everyone's.
+pub fn prepare(ops: Vec<Op>, rules: &LedgerRules) -> Vec<Prepared> {
+    ops.into_iter()
+        .map(|op| {
+            let event = LedgerEvent::is_ledger_kind(&op.kind).then(|| LedgerEvent::parse(&op.kind, &op.payload, rules));
+            Prepared { op, event }
+        })
+        .collect()
+}
+
+/// Why a whole push was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("device registered to another user")]
+    DeviceOfAnotherUser,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Registers the device under the caller on first use and marks it seen.
+fn claim_device(tx: &Connection, device_id: &str, user_id: &str, now: &str) -> Result<(), PushError> {
+    let owner: Option<String> = tx.prepare_cached("SELECT user_id FROM devices WHERE id = ?1")?.query_row([device_id], |r| r.get(0)).optional()?;
+    match owner {
+        Some(o) if o != user_id => Err(PushError::DeviceOfAnotherUser),
+        Some(_) => {
+            tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?.execute(params![device_id, now])?;
+            Ok(())
+        }
+        None => {
+            tx.prepare_cached("INSERT INTO devices (id, user_id, name, created_at, last_seen) VALUES (?1, ?2, ?1, ?3, ?3)")?
+                .execute(params![device_id, user_id, now])?;
+            Ok(())
+        }
+    }
+}
+
+/// Applies a push: claims the device, then every op, in one transaction.
+/// Returns the outcome of every op, in order, and the cursor after the
+/// changes this push made.
+pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: Vec<Prepared>, rules: &LedgerRules, now: DateTime<Utc>) -> Result<(Vec<OpResult>, String), PushError> {
     let tx = conn.transaction()?;
+    claim_device(&tx, device_id, &caller.user_id, &crate::db::ts(&now))?;
     let mut results = Vec::with_capacity(ops.len());
     let received_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut rng = rand::rng();
     {
         let mut known = KnownMerchants { conn: &tx, cache: HashMap::new() };
-        let mut log = logged_ops(&tx, ops)?;
-        for op in ops {
+        let mut log = logged_ops(&tx, &ops)?;
+        for Prepared { op, event } in ops {
             if let Some((_, _, owner)) = log.get(&op.op_id).filter(|l| l.2 != caller.user_id) {
                 // Another account's op: reveal nothing of its outcome.
                 tracing::warn!(op_id = %op.op_id, owner = %owner, user = %caller.user_id, "op_id of another account");
@@ -158,7 +204,7 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: &[Op],
                 });
                 continue;
             }
-            let outcome = apply_op(&tx, caller, op, rules, now, &mut known, &mut rng)?;
+            let outcome = apply_op(&tx, caller, &op, event, rules, now, &mut known, &mut rng)?;
             let (status, logged) = match &outcome {
                 Ok(result) => (OpStatus::Accepted, Some(json!({"result": result}))),
                 Err(e) if e.retryable => (OpStatus::Rejected, None),
@@ -192,6 +238,7 @@ fn apply_op(
     tx: &rusqlite::Transaction<'_>,
     caller: &Caller,
     op: &Op,
+    event: Option<Result<LedgerEvent, FieldError>>,
     rules: &LedgerRules,
     now: DateTime<Utc>,
     known: &mut KnownMerchants<'_>,
@@ -203,13 +250,13 @@ fn apply_op(
     if crate::field::handles(&op.kind) {
         return crate::field::apply_op(tx, caller, op, now);
     }
-    if !LedgerEvent::is_ledger_kind(&op.kind) {
+    let Some(event) = event else {
         return Ok(Err(op_error("unknown_kind", format!("不支持的事件类型 '{}'", op.kind), Some("kind".into()))));
-    }
+    };
     let Some(own) = caller.merchant_id.as_deref().filter(|_| caller.role == "merchant") else {
         return Ok(Err(op_error("forbidden_kind", "只有经营户账号可以记录台账", Some("kind".into()))));
     };
-    let mut event = match LedgerEvent::parse(&op.kind, &op.payload, rules) {
+    let mut event = match event {
         Ok(e) => e,
         Err(f) => return Ok(Err(op_error(&f.code, f.message, Some(f.field)))),
     };

@@ -319,9 +319,10 @@ fn extra_pragmas(conn: &Connection) -> Res<()> {
 
 fn fresh_db(path: &std::path::Path, schema: &[String]) -> Res<Connection> {
     let conn = Connection::open(path)?;
+    // Before WAL, so that a `page_size` among them still takes.
+    extra_pragmas(&conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    extra_pragmas(&conn)?;
     for s in schema {
         conn.execute_batch(s)?;
     }
