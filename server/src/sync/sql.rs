@@ -141,8 +141,13 @@ pub struct Prepared {
 /// reaches the single writer, where every microsecond is everyone's.
 pub fn prepare(ops: Vec<Op>, rules: &LedgerRules) -> Vec<Prepared> {
     ops.into_iter()
-        .map(|op| {
+        .map(|mut op| {
             let event = LedgerEvent::is_ledger_kind(&op.kind).then(|| LedgerEvent::parse(&op.kind, &op.payload, rules));
+            if event.is_some() {
+                // Parsed: the JSON tree is not needed again, so free it here
+                // rather than on the writer.
+                op.payload = Value::Null;
+            }
             Prepared { op, event }
         })
         .collect()
