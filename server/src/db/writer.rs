@@ -5,8 +5,14 @@
 //! dedicated thread owns the read-write connection and runs, in order, the
 //! closures sent to it over a channel; each caller awaits its answer on a
 //! oneshot channel. A caller wanting several statements atomic opens a
-//! transaction inside its closure. Order is FIFO, which also gives sync a
-//! natural point for group commit later (drain the channel, one transaction).
+//! transaction inside its closure. Order is FIFO.
+//!
+//! No group commit: running the pushes queued behind each other in one
+//! transaction was measured (bench-ingest, 4 clients, 2026-11-22) at
+//! 20.3k events/s against 22.1k without. Commits here do not fsync
+//! (`synchronous=NORMAL`), so there is little to share, while every client
+//! of a group waits for the whole group and the writer then idles while
+//! they all prepare their next push.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
