@@ -7,6 +7,10 @@ use shian_server::cli::{AdminCommand, Cli, Command};
 use shian_server::db::{SqliteOptions, SqliteStore, Store};
 use shian_server::{admin, logging, run_serve};
 
+/// mimalloc instead of glibc's malloc: see server/Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
