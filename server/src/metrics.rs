@@ -324,11 +324,18 @@ pub fn register_defaults() {
     for outcome in ["accepted", "duplicate", "rejected"] {
         let _ = sync_ops(outcome);
     }
-    let _ = gauge(
+    let _ = sync_outbox_lag();
+}
+
+/// How far behind the devices are: the age, by the device's own clock, of
+/// the oldest op accepted in the latest push (0 when its clock runs ahead).
+/// A rising value means phones sat offline or their queues stalled.
+pub fn sync_outbox_lag() -> Gauge {
+    gauge(
         "shian_sync_outbox_lag_seconds",
-        "Age of the oldest op received in the last push (device time to server time)",
+        "Age of the oldest op accepted in the last push (device time to server time)",
         &[],
-    );
+    )
 }
 
 /// Middleware: counts every request by method, route template and status,

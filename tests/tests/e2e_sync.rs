@@ -333,3 +333,39 @@ fn pull_pages_the_change_feed_and_the_ledger_behind_one_cursor() {
     let (restart, _, _) = walk("s0", 3);
     assert_eq!(ledger(&restart), [ids(&first), ids(&later)].concat());
 }
+
+/// `/metrics` shows how far behind the devices are: the age, by the
+/// device's clock, of the oldest op accepted in the latest push. A refused
+/// op (older still) does not count, and a newer push replaces the figure.
+#[test]
+fn metrics_show_the_outbox_lag_of_the_latest_push() {
+    let mut server = Server::start();
+    let merchant = server.merchant_with_user("离线两小时", "350203", "lag");
+    let token = server.login("lag", PASSWORD);
+    let http = reqwest::blocking::Client::new();
+    let ago = |secs: i64| (chrono::Utc::now() - chrono::Duration::seconds(secs)).to_rfc3339();
+    let lag = || -> i64 {
+        let text = http.get(server.url("/metrics")).send().unwrap().text().unwrap();
+        let line = text.lines().find(|l| l.starts_with("shian_sync_outbox_lag_seconds ")).unwrap_or_else(|| panic!("no lag series in {text}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(lag(), 0, "no push yet");
+    let push = |ops: Vec<serde_json::Value>| {
+        let res = http.post(server.url("/v1/sync/push")).bearer_auth(&token).json(&json!({"device_id": "dev-lag", "ops": ops})).send().unwrap();
+        assert_eq!(res.status(), 200);
+    };
+    let mut offline = shian_tests::op("ledger.purchase", &purchase(&merchant, "两小时前收货", "4"));
+    offline["at"] = json!(ago(2 * 3600));
+    let mut recent = shian_tests::op("ledger.purchase", &purchase(&merchant, "刚收货", "1"));
+    recent["at"] = json!(ago(60));
+    let mut refused = shian_tests::op("ledger.purchase", &json!({"entry_id": shian_tests::new_id(), "merchant_id": merchant}));
+    refused["at"] = json!(ago(5 * 3600));
+    push(vec![recent.clone(), offline, refused]);
+    let first = lag();
+    assert!((2 * 3600..2 * 3600 + 60).contains(&first), "lag {first}");
+    let mut fresh = shian_tests::op("ledger.purchase", &purchase(&merchant, "现在收货", "1"));
+    fresh["at"] = json!(ago(5));
+    push(vec![fresh]);
+    let second = lag();
+    assert!((5..60).contains(&second), "lag {second}");
+}

@@ -5,7 +5,8 @@ pub mod sql;
 
 use axum::extract::State;
 use serde::Deserialize;
-use shian_core::sync::protocol::{PullResponse, PushRequest, PushResponse, MAX_OPS_PER_PUSH};
+use chrono::{DateTime, FixedOffset, Utc};
+use shian_core::sync::protocol::{OpStatus, PullResponse, PushRequest, PushResponse, MAX_OPS_PER_PUSH};
 use utoipa::IntoParams;
 
 use crate::auth::Auth;
@@ -51,12 +52,24 @@ pub async fn push(State(state): State<AppState>, auth: Auth, Json(req): Json<Pus
         return Err(ApiError::payload_too_large(state.config.body_limit)
             .with_extra("max_ops", serde_json::json!(MAX_OPS_PER_PUSH)));
     }
+    // Device times of the ops, for the outbox-lag gauge.
+    let sent_at: Vec<Option<DateTime<FixedOffset>>> = req.ops.iter().map(|o| DateTime::parse_from_rfc3339(&o.at).ok()).collect();
     let (results, cursor) = state.store.sync_push(caller(&auth), req.device_id, req.ops).await?;
+    let now = Utc::now();
+    let oldest = results
+        .iter()
+        .zip(&sent_at)
+        .filter(|(r, _)| r.status == OpStatus::Accepted)
+        .filter_map(|(_, at)| at.map(|at| (now - at.with_timezone(&Utc)).num_seconds()))
+        .max();
+    if let Some(age) = oldest {
+        metrics::sync_outbox_lag().set(age.max(0));
+    }
     for r in &results {
         let outcome = match r.status {
-            shian_core::sync::protocol::OpStatus::Accepted => "accepted",
-            shian_core::sync::protocol::OpStatus::Duplicate => "duplicate",
-            shian_core::sync::protocol::OpStatus::Rejected => "rejected",
+            OpStatus::Accepted => "accepted",
+            OpStatus::Duplicate => "duplicate",
+            OpStatus::Rejected => "rejected",
         };
         metrics::sync_ops(outcome).inc();
     }
@@ -74,11 +87,14 @@ pub struct PullQuery {
 
 /// The caller's changes after a cursor: a merchant its own records and the
 /// notices addressed to it; an inspector the registry and tasks of its
-/// district; everyone the templates and keys.
+/// district; everyone the templates and keys. A page lists the change feed
+/// (registry, tasks, notices) before the ledger entries; `seq` orders the
+/// changes within each of the two, and only the returned `cursor` says
+/// where to resume.
 #[utoipa::path(
     get, path = "/v1/sync/pull", tag = "sync", params(PullQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "{changes:[{seq, kind, payload}], cursor, has_more}", body = Object),
+        (status = 200, description = "{changes:[{seq, kind, payload}], cursor, has_more}; change-feed items first, then ledger entries (kind ledger.*) in the order the server accepted them", body = Object),
         (status = 400, description = "invalid_cursor", body = ErrorResponse), (status = 401, body = ErrorResponse),
     )
 )]
