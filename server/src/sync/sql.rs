@@ -239,6 +239,7 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: Vec<Pr
 /// One op: scope, parse, rules and effect. The outer
 /// `Err` is a storage failure (the whole push fails and is retried); the
 /// inner one a refusal of this op.
+#[allow(clippy::too_many_arguments)] // the push's context, borrowed once per op
 fn apply_op(
     tx: &rusqlite::Transaction<'_>,
     caller: &Caller,
