@@ -402,6 +402,22 @@ impl Server {
         id
     }
 
+    /// Every page of `GET /v1/sync/pull` from `cursor` with `limit`, as the
+    /// caller of `token` sees them: the pages' changes and the last cursor.
+    pub fn pull_pages(&self, token: &str, cursor: &str, limit: usize) -> (Vec<Vec<Value>>, String) {
+        let (mut cursor, mut pages) = (cursor.to_owned(), Vec::new());
+        loop {
+            let res = self.http.get(self.url("/v1/sync/pull")).bearer_auth(token).query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())]).send().expect("pull");
+            assert_eq!(res.status(), 200, "pull answered {}", res.status());
+            let page: Value = res.json().expect("pull page");
+            pages.push(page["changes"].as_array().expect("changes").clone());
+            cursor = page["cursor"].as_str().expect("cursor").to_owned();
+            if !page["has_more"].as_bool().expect("has_more") {
+                return (pages, cursor);
+            }
+        }
+    }
+
     // ----- looking into the server's file -----------------------------------
 
     /// A read-only connection to the server's SQLite file.

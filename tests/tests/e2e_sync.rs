@@ -270,7 +270,7 @@ fn pull_pages_the_change_feed_and_the_ledger_behind_one_cursor() {
     let mut server = Server::start();
     let merchant = server.merchant_with_user("两条流商户", "350203", "feed");
     let neighbour = server.merchant_with_user("隔壁商户", "350203", "next");
-    let http = reqwest::blocking::Client::new();
+    let http = &server.http;
     let push = |user: &str, payloads: &[serde_json::Value]| {
         let token = server.login(user, PASSWORD);
         let ops: Vec<_> = payloads.iter().map(|p| shian_tests::op("ledger.purchase", p)).collect();
@@ -286,27 +286,14 @@ fn pull_pages_the_change_feed_and_the_ledger_behind_one_cursor() {
     let token = server.login("feed", PASSWORD);
     // All pages from `cursor` with `limit`: (kind, entry_id or "") and the last cursor.
     let walk = |cursor: &str, limit: usize| {
-        let (mut cursor, mut seen, mut pages) = (cursor.to_owned(), Vec::new(), 0);
-        loop {
-            let page: serde_json::Value = http
-                .get(server.url("/v1/sync/pull"))
-                .bearer_auth(&token)
-                .query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())])
-                .send()
-                .unwrap()
-                .json()
-                .unwrap();
-            let changes = page["changes"].as_array().unwrap();
-            assert!(changes.len() <= limit, "a page holds at most `limit` changes");
-            for c in changes {
-                seen.push((c["kind"].as_str().unwrap().to_owned(), c["payload"]["entry_id"].as_str().unwrap_or_default().to_owned()));
-            }
-            pages += 1;
-            cursor = page["cursor"].as_str().unwrap().to_owned();
-            if !page["has_more"].as_bool().unwrap() {
-                return (seen, cursor, pages);
-            }
-        }
+        let (pages, end) = server.pull_pages(&token, cursor, limit);
+        assert!(pages.iter().all(|p| p.len() <= limit), "a page holds at most `limit` changes");
+        let seen: Vec<(String, String)> = pages
+            .iter()
+            .flatten()
+            .map(|c| (c["kind"].as_str().unwrap().to_owned(), c["payload"]["entry_id"].as_str().unwrap_or_default().to_owned()))
+            .collect();
+        (seen, end, pages.len())
     };
     let ids = |ps: &[serde_json::Value]| ps.iter().map(|p| p["entry_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     let ledger = |seen: &[(String, String)]| seen.iter().filter(|(k, _)| k.starts_with("ledger.")).map(|(_, id)| id.clone()).collect::<Vec<_>>();
@@ -342,7 +329,7 @@ fn metrics_show_the_outbox_lag_of_the_latest_push() {
     let mut server = Server::start();
     let merchant = server.merchant_with_user("离线两小时", "350203", "lag");
     let token = server.login("lag", PASSWORD);
-    let http = reqwest::blocking::Client::new();
+    let http = &server.http;
     let ago = |secs: i64| (chrono::Utc::now() - chrono::Duration::seconds(secs)).to_rfc3339();
     let lag = || -> i64 {
         let text = http.get(server.url("/metrics")).send().unwrap().text().unwrap();

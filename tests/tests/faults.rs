@@ -58,27 +58,13 @@ fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &B
     // once, in small pages so the cursor is walked many times.
     let user = device_id.strip_prefix("dev-").expect("devices are dev-<user>");
     let token = server.login(user, shian_tests::PASSWORD);
-    let http = reqwest::blocking::Client::new();
-    let (mut cursor, mut fed) = (String::new(), Vec::new());
-    loop {
-        let page: serde_json::Value = http
-            .get(server.url("/v1/sync/pull"))
-            .bearer_auth(&token)
-            .query(&[("cursor", cursor.as_str()), ("limit", "7")])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        for ch in page["changes"].as_array().unwrap() {
-            if ch["kind"].as_str().unwrap().starts_with("ledger.") {
-                fed.push(ch["payload"]["entry_id"].as_str().unwrap().to_owned());
-            }
-        }
-        cursor = page["cursor"].as_str().unwrap().to_owned();
-        if !page["has_more"].as_bool().unwrap() {
-            break;
-        }
-    }
+    let (pages, _) = server.pull_pages(&token, "", 7);
+    let fed: Vec<String> = pages
+        .iter()
+        .flatten()
+        .filter(|ch| ch["kind"].as_str().unwrap().starts_with("ledger."))
+        .map(|ch| ch["payload"]["entry_id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(fed.len(), ids.len(), "one change per event in the feed");
     assert_eq!(&fed.into_iter().collect::<BTreeSet<_>>(), ids, "the feed holds exactly the recorded entries");
 }
