@@ -30,7 +30,12 @@ pub struct Applied {
 
 /// Fills in the codes the device (or the server, for an online client) makes:
 /// a purchase's trace code, the voucher of a sale to a merchant.
-pub fn assign_codes<R: Rng + ?Sized>(event: &mut LedgerEvent, view: &SqlView<'_>, rng: &mut R) -> Result<(), LedgerError> {
+pub fn assign_codes<V, R>(event: &mut LedgerEvent, view: &V, rng: &mut R) -> Result<(), LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+    R: Rng + ?Sized,
+{
     let slot = match event {
         LedgerEvent::Purchase(p) if p.trace_code.is_none() => &mut p.trace_code,
         LedgerEvent::Sale(s) if s.voucher_code.is_none() && matches!(s.buyer, Buyer::Merchant { .. }) => &mut s.voucher_code,
@@ -56,41 +61,49 @@ pub fn apply<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Applied, LedgerError> {
     let view = SqlView { conn, authoritative };
-    let warnings = rules::check(event, &view, rules, now)?;
-    assign_codes(event, &view, rng)?;
+    let warnings = judge(event, &view, rules, now, rng)?;
     write(conn, event, &warnings, now, authoritative)?;
-    Ok(Applied {
-        entry_id: event.entry_id(),
-        kind: event.kind(),
-        trace_code: match &*event {
-            LedgerEvent::Purchase(p) => p.trace_code.clone(),
-            _ => None,
-        },
-        voucher_code: match &*event {
-            LedgerEvent::Sale(s) => s.voucher_code.clone(),
-            _ => None,
-        },
-        warnings,
-    })
+    Ok(Applied::new(event, warnings))
+}
+
+impl Applied {
+    /// What an event judged and written produced.
+    pub fn new(event: &LedgerEvent, warnings: Vec<Warning>) -> Self {
+        Applied {
+            entry_id: event.entry_id(),
+            kind: event.kind(),
+            trace_code: match event {
+                LedgerEvent::Purchase(p) => p.trace_code.clone(),
+                _ => None,
+            },
+            voucher_code: match event {
+                LedgerEvent::Sale(s) => s.voucher_code.clone(),
+                _ => None,
+            },
+            warnings,
+        }
+    }
+}
+
+/// Runs the rules against `view` and fills in the codes the event lacks:
+/// everything short of writing. Any [`LedgerView`] will do — the device's
+/// SQLite file, or the server's in-memory graph.
+pub fn judge<V, R>(event: &mut LedgerEvent, view: &V, rules: &LedgerRules, now: DateTime<Utc>, rng: &mut R) -> Result<Vec<Warning>, LedgerError>
+where
+    V: LedgerView,
+    LedgerError: From<V::Error>,
+    R: Rng + ?Sized,
+{
+    let warnings = rules::check(event, view, rules, now)?;
+    assign_codes(event, view, rng)?;
+    Ok(warnings)
 }
 
 fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>, authoritative: bool) -> rusqlite::Result<()> {
-    let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    record(conn, event, warnings, now)?;
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
     let at = event.at().to_rfc3339();
-    let batch_code = match event {
-        LedgerEvent::Purchase(p) => p.trace_code.clone(),
-        LedgerEvent::Sale(s) => Some(s.trace_code.clone()),
-        LedgerEvent::Adjust(a) => Some(a.trace_code.clone()),
-        LedgerEvent::Dispose(d) => Some(d.trace_code.clone()),
-        LedgerEvent::Void(_) => None,
-    };
-    conn.prepare_cached(
-        "INSERT INTO entries (entry_id, kind, merchant_id, at, recorded_at, trace_code, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![entry_id, event.kind(), merchant, at, recorded_at, batch_code, event.to_wire().to_string()])?;
-
     match event {
         LedgerEvent::Purchase(p) => {
             let supplier = match &p.supplier {
@@ -153,7 +166,6 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
         }
         LedgerEvent::Void(v) => {
             let target = v.voided_entry_id.to_string();
-            conn.prepare_cached("UPDATE entries SET voided_by = ?1 WHERE entry_id = ?2")?.execute(params![entry_id, target])?;
             conn.prepare_cached("UPDATE batches SET voided = 1 WHERE entry_id = ?1")?.execute([&target])?;
             let moved: Option<(String, String, i64)> = {
                 let mut st = conn.prepare_cached("SELECT trace_code, kind, amount FROM movements WHERE entry_id = ?1 AND voided = 0")?;
@@ -172,6 +184,31 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
                 .execute(params![out, adj, code])?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Writes an accepted event's entry row (the ledger itself, and the
+/// server's pull feed), marks a voided entry, and keeps its warnings. This
+/// is all the server writes: batches and balances live in its in-memory
+/// graph, rebuilt from these rows on start.
+pub fn record(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let entry_id = event.entry_id().to_string();
+    let merchant = event.merchant_id();
+    let batch_code = match event {
+        LedgerEvent::Purchase(p) => p.trace_code.as_deref(),
+        LedgerEvent::Sale(s) => Some(s.trace_code.as_str()),
+        LedgerEvent::Adjust(a) => Some(a.trace_code.as_str()),
+        LedgerEvent::Dispose(d) => Some(d.trace_code.as_str()),
+        LedgerEvent::Void(_) => None,
+    };
+    conn.prepare_cached(
+        "INSERT INTO entries (entry_id, kind, merchant_id, at, recorded_at, trace_code, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![entry_id, event.kind(), merchant, event.at().to_rfc3339(), recorded_at, batch_code, event.to_wire().to_string()])?;
+    if let LedgerEvent::Void(v) = event {
+        conn.prepare_cached("UPDATE entries SET voided_by = ?1 WHERE entry_id = ?2")?.execute(params![entry_id, v.voided_entry_id.to_string()])?;
     }
     if !warnings.is_empty() {
         let mut st = conn.prepare_cached(

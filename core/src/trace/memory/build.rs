@@ -3,11 +3,13 @@
 
 use std::borrow::Cow;
 
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::moves::ID_LIMIT;
-use super::records::{BatchRec, Kind, MovRec, VoucherRec, INDEX_MASK, NONE};
+use super::records::{BatchRec, Kind, MovRec, Stock, VoucherRec, INDEX_MASK, NONE};
 use super::{code, GraphError, MemoryGraph};
+use crate::category::Category;
 use crate::quantity::Quantity;
 use crate::trace::SupplierRef;
 
@@ -22,6 +24,8 @@ pub(super) struct PurchaseIn<'a> {
     pub supplier: SupplierRef,
     pub received_at_ms: i64,
     pub voided: bool,
+    pub category: Category,
+    pub expiry: Option<NaiveDate>,
 }
 
 /// A movement as the graph keeps it.
@@ -56,6 +60,7 @@ impl MemoryGraph {
         let b = u32::try_from(self.batches.len()).ok().filter(|&b| b <= INDEX_MASK).ok_or(GraphError::Full)?;
         self.batches.push(BatchRec::placeholder(code));
         self.batch_entry.push(0);
+        self.stock.push(Stock::default());
         let batches = &self.batches;
         self.batch_index.insert(code::hash(code), b, |s| code::hash(batches.get(s as usize).map_or(0, |r| r.code)));
         Ok(b)
@@ -85,7 +90,7 @@ impl MemoryGraph {
         }
     }
 
-    fn find_entry(&self, entry: u128) -> Option<u32> {
+    pub(super) fn find_entry(&self, entry: u128) -> Option<u32> {
         self.entry_index.find(code::hash(entry), |r| self.entry_id_of(r) == Some(entry))
     }
 
@@ -131,6 +136,10 @@ impl MemoryGraph {
             rec.fill(product, p.received.unit, p.voided);
             *entry = p.entry;
         }
+        if let Some(stock) = self.stock.get_mut(b as usize) {
+            stock.category = Some(p.category);
+            stock.expiry = p.expiry;
+        }
         self.index_entry(p.entry, b);
         Ok(())
     }
@@ -156,7 +165,24 @@ impl MemoryGraph {
             KindIn::Plain(kind) => (kind, NONE),
         };
         let id = self.moves.push(m.entry, batch, MovRec::new(kind, m.amount, aux, m.voided), self.batches.len())?;
+        if !m.voided {
+            if let Some(stock) = self.stock.get_mut(batch as usize) {
+                stock.count(kind, m.amount, 1);
+            }
+        }
         self.index_entry(m.entry, id | ID_LIMIT);
+        Ok(())
+    }
+
+    /// Records a void entry (so that its id is taken and it cannot itself be
+    /// voided) and voids its target.
+    pub(super) fn add_void(&mut self, entry: u128, merchant: &str, target: u128) -> Result<(), GraphError> {
+        if self.find_entry(entry).is_some() || self.voids.contains_key(&entry) {
+            return Err(GraphError::DuplicateEntry(Uuid::from_u128(entry).to_string()));
+        }
+        let merchant = self.merchant(merchant)?;
+        self.voids.insert(entry, merchant);
+        self.void(target);
         Ok(())
     }
 
@@ -169,7 +195,12 @@ impl MemoryGraph {
             }
             return;
         }
-        if let Some(rec) = self.moves.void(r & !ID_LIMIT) {
+        let id = r & !ID_LIMIT;
+        let Some((batch, before)) = self.moves.get(id).filter(|(_, m)| !m.voided()) else { return };
+        if let Some(stock) = self.stock.get_mut(batch as usize) {
+            stock.count(before.kind(), before.amount, -1);
+        }
+        if let Some(rec) = self.moves.void(id) {
             if rec.kind() == Kind::SaleMerchant {
                 if let Some(v) = self.vouchers.get_mut(rec.aux as usize) {
                     v.void();

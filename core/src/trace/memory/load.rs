@@ -2,12 +2,14 @@
 //! Rows are read in arrival (rowid) order, so the graph answers exactly as
 //! [`crate::trace::SqlGraph`] over the same file does.
 
+use chrono::NaiveDate;
 use rusqlite::Connection;
 use uuid::Uuid;
 
 use super::build::{KindIn, MovementIn, PurchaseIn};
 use super::records::Kind;
 use super::{packed, GraphError, MemoryGraph};
+use crate::category::Category;
 use crate::quantity::Quantity;
 use crate::trace::sql;
 use crate::trace::MovementKind;
@@ -21,7 +23,8 @@ impl MemoryGraph {
     pub fn load(conn: &Connection) -> Result<Self, GraphError> {
         let mut g = MemoryGraph::new();
         let mut st = conn.prepare(
-            "SELECT entry_id, trace_code, merchant_id, product_name, unit, received, voucher_code, supplier, received_at, voided
+            "SELECT entry_id, trace_code, merchant_id, product_name, unit, received, voucher_code, supplier, received_at, voided,
+                    category, expiry_date
              FROM batches ORDER BY rowid",
         )?;
         let mut rows = st.query([])?;
@@ -38,6 +41,8 @@ impl MemoryGraph {
                 supplier: sql::supplier(&supplier)?,
                 received_at_ms: sql::time(&at)?.timestamp_millis(),
                 voided: r.get(9)?,
+                category: Category::parse(&r.get::<_, String>(10)?).ok_or_else(|| GraphError::Storage(format!("batch {code}: unknown category")))?,
+                expiry: r.get::<_, Option<String>>(11)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
             })?;
         }
 
@@ -70,6 +75,16 @@ impl MemoryGraph {
                 kind,
                 voided: r.get(9)?,
             })?;
+        }
+
+        // Void entries, so that their ids count as taken (the voids
+        // themselves are already in the rows' `voided` flags).
+        let mut st = conn.prepare("SELECT entry_id, merchant_id FROM entries WHERE kind = ?1")?;
+        let mut rows = st.query([crate::event::VOID])?;
+        while let Some(r) = rows.next()? {
+            let (entry, merchant): (String, String) = (r.get(0)?, r.get(1)?);
+            let m = g.merchant(&merchant)?;
+            g.voids.insert(entry_id(&entry)?, m);
         }
 
         let mut st = conn.prepare("SELECT merchant_id, name FROM directory")?;

@@ -10,7 +10,7 @@
 //!
 //! | per | bytes | what |
 //! |---|---|---|
-//! | batch | 48 + 16 + ~12 | record (code, received, received_at, merchant, supplier, upstream voucher, product, unit, flags), entry id, slots in the code and entry indexes |
+//! | batch | 48 + 16 + 40 + ~12 | record (code, received, received_at, merchant, supplier, upstream voucher, product, unit, flags), entry id, stock (balance, category, expiry: what the ledger rules read), slots in the code and entry indexes |
 //! | movement | 16 + 4 + 4 + 16 + ~6 | record inline in the CSR (amount, voucher or buyer name, kind, voided), its id, its batch, entry id, entry index slot |
 //! | voucher | 48 + ~6 | record (code, sold_at, amount, seller, buyer, seller's batch, first redeemer), index slot |
 //!
@@ -19,6 +19,10 @@
 //! merchants) that is about 70 bytes per ledger entry (69.7 measured at
 //! 10 M entries: 664 MB); [`MemoryGraph::stats`] gives the exact figure and
 //! the benchmark reports it beside the process's resident memory.
+//!
+//! The graph is also a [`crate::ledger::LedgerView`] (`view.rs`): the
+//! server judges every pushed event against it, so the rules read memory
+//! instead of SQLite and only the entry itself is written.
 //!
 //! Events may arrive in any order, as they do from offline devices: a sale
 //! of a batch whose purchase has not arrived, or a purchase scanning a
@@ -36,6 +40,7 @@ mod read;
 mod records;
 mod strings;
 mod table;
+mod view;
 
 use std::collections::HashMap;
 
@@ -47,7 +52,7 @@ use build::{KindIn, MovementIn, PurchaseIn};
 use intern::Interner;
 use merchants::Merchants;
 use moves::Movements;
-use records::{BatchRec, Kind, VoucherRec, NONE};
+use records::{BatchRec, Kind, Stock, VoucherRec, NONE};
 use strings::Strings;
 use table::IdTable;
 
@@ -107,6 +112,8 @@ pub struct MemoryGraph {
     batches: Vec<BatchRec>,
     /// By batch: the purchase's entry id, for voids.
     batch_entry: Vec<u128>,
+    /// By batch: balance, category and expiry, for the ledger rules.
+    stock: Vec<Stock>,
     batch_index: IdTable,
     vouchers: Vec<VoucherRec>,
     voucher_index: IdTable,
@@ -116,6 +123,8 @@ pub struct MemoryGraph {
     moves: Movements,
     /// Entry id → batch, or movement id | `moves::ID_LIMIT`.
     entry_index: IdTable,
+    /// Void entries → their merchant (rare: a map is enough).
+    voids: HashMap<u128, u32>,
 }
 
 impl Default for MemoryGraph {
@@ -133,12 +142,14 @@ impl MemoryGraph {
             buyer_names: Strings::new(),
             batches: Vec::new(),
             batch_entry: Vec::new(),
+            stock: Vec::new(),
             batch_index: IdTable::new(),
             vouchers: Vec::new(),
             voucher_index: IdTable::new(),
             extra_redeemers: HashMap::new(),
             moves: Movements::default(),
             entry_index: IdTable::new(),
+            voids: HashMap::new(),
         }
     }
 
@@ -165,6 +176,8 @@ impl MemoryGraph {
                     },
                     received_at_ms: p.received_at.timestamp_millis(),
                     voided: false,
+                    category: p.product.category,
+                    expiry: p.expiry_date,
                 })
             }
             LedgerEvent::Sale(s) => {
@@ -190,10 +203,7 @@ impl MemoryGraph {
                 self.add_movement(d.entry_id, &d.trace_code, d.quantity.amount, KindIn::Plain(kind))
             }
             LedgerEvent::Adjust(a) => self.add_movement(a.entry_id, &a.trace_code, a.delta.amount, KindIn::Plain(Kind::Adjust)),
-            LedgerEvent::Void(v) => {
-                self.void(v.voided_entry_id.as_u128());
-                Ok(())
-            }
+            LedgerEvent::Void(v) => self.add_void(v.entry_id.as_u128(), &v.merchant_id, v.voided_entry_id.as_u128()),
         }
     }
 
@@ -213,6 +223,7 @@ impl MemoryGraph {
         self.moves.shrink();
         self.batches.shrink_to_fit();
         self.batch_entry.shrink_to_fit();
+        self.stock.shrink_to_fit();
         self.vouchers.shrink_to_fit();
     }
 
@@ -230,6 +241,8 @@ impl MemoryGraph {
             merchants: self.merchants.len(),
             heap_bytes: self.batches.capacity() * std::mem::size_of::<BatchRec>()
                 + self.batch_entry.capacity() * 16
+                + self.stock.capacity() * std::mem::size_of::<Stock>()
+                + self.voids.capacity() * 24
                 + self.batch_index.heap_bytes()
                 + self.vouchers.capacity() * std::mem::size_of::<VoucherRec>()
                 + self.voucher_index.heap_bytes()

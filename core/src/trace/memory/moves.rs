@@ -15,6 +15,11 @@ const REBUILD_MIN: usize = if cfg!(test) { 3 } else { 1 << 16 };
 /// Movement ids are tagged with this bit in the entry index.
 pub(super) const ID_LIMIT: u32 = 1 << 31;
 
+enum Place {
+    Tail(usize),
+    Csr(usize),
+}
+
 #[derive(Default)]
 pub(super) struct Movements {
     /// By movement id (arrival order): the entry id, for voids.
@@ -55,17 +60,32 @@ impl Movements {
         Ok(id)
     }
 
-    /// Marks a movement voided and returns it.
-    pub fn void(&mut self, id: u32) -> Option<MovRec> {
-        let csr = self.csr_recs.len();
-        let rec = match (id as usize).checked_sub(csr) {
-            Some(t) => self.tail_recs.get_mut(t)?,
+    /// Where movement `id` sits: in the tail, or at a position of the CSR.
+    fn locate(&self, id: u32) -> Option<Place> {
+        match (id as usize).checked_sub(self.csr_recs.len()) {
+            Some(t) => Some(Place::Tail(t)),
             None => {
                 let b = *self.batch.get(id as usize)? as usize;
                 let (s, e) = (*self.csr_off.get(b)? as usize, *self.csr_off.get(b + 1)? as usize);
-                let p = s + self.csr_ids.get(s..e)?.iter().position(|&x| x == id)?;
-                self.csr_recs.get_mut(p)?
+                Some(Place::Csr(s + self.csr_ids.get(s..e)?.iter().position(|&x| x == id)?))
             }
+        }
+    }
+
+    /// Movement `id` and its batch.
+    pub fn get(&self, id: u32) -> Option<(u32, MovRec)> {
+        let rec = match self.locate(id)? {
+            Place::Tail(t) => self.tail_recs.get(t)?,
+            Place::Csr(p) => self.csr_recs.get(p)?,
+        };
+        Some((*self.batch.get(id as usize)?, *rec))
+    }
+
+    /// Marks a movement voided and returns it.
+    pub fn void(&mut self, id: u32) -> Option<MovRec> {
+        let rec = match self.locate(id)? {
+            Place::Tail(t) => self.tail_recs.get_mut(t)?,
+            Place::Csr(p) => self.csr_recs.get_mut(p)?,
         };
         rec.void();
         Some(*rec)

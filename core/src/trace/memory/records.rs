@@ -2,6 +2,9 @@
 //! random, so each batch, voucher and movement is one record that arrives in
 //! one or two cache lines, rather than a row spread over many columns.
 
+use chrono::NaiveDate;
+
+use crate::category::Category;
 use crate::quantity::BaseUnit;
 
 /// "No such record" in a `u32` reference.
@@ -70,8 +73,39 @@ impl BatchRec {
         self.known() && self.meta & VOIDED == 0
     }
 
+    pub fn voided(&self) -> bool {
+        self.meta & VOIDED != 0
+    }
+
     pub fn void(&mut self) {
         self.meta |= VOIDED;
+    }
+}
+
+/// What the ledger rules need of a batch beyond what a trace reads (kept
+/// apart from [`BatchRec`] so a trace's records stay in one cache line):
+/// the running balance, the category and the expiry date.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Stock {
+    /// Sold (to anyone) plus disposed, not voided.
+    pub out: i64,
+    /// Sum of stock corrections not voided.
+    pub adjusted: i64,
+    /// Movements not voided.
+    pub active: u32,
+    pub category: Option<Category>,
+    pub expiry: Option<NaiveDate>,
+}
+
+impl Stock {
+    /// Counts a movement in (`sign` 1) or out again when it is voided (-1).
+    pub fn count(&mut self, kind: Kind, amount: i64, sign: i64) {
+        if kind == Kind::Adjust {
+            self.adjusted += sign * amount;
+        } else {
+            self.out += sign * amount;
+        }
+        self.active = self.active.saturating_add_signed(sign as i32);
     }
 }
 
