@@ -118,6 +118,9 @@ impl AppState {
         })
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        // The ledger state is rebuilt from the file before the first request
+        // rather than by it (and a corrupt entry stops the start here).
+        store.graph().await?;
         Ok(AppState {
             store: Arc::new(store),
             keys: Arc::new(keys),

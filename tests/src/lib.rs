@@ -440,8 +440,25 @@ impl Server {
     }
 
     /// Row counts of every table a push may write, for "nothing stored".
+    /// Batch balances of a merchant as the server's ledger has them. The
+    /// server keeps batches in memory only, so its entries are replayed, in
+    /// the order it accepted them, into a fresh authoritative store.
+    pub fn balances(&self, merchant_id: &str) -> Vec<(String, i64, i64, i64, bool)> {
+        let mut replay = LocalStore::open_in_memory().expect("store");
+        replay.set_authoritative(true);
+        let conn = self.sqlite();
+        let mut st = conn.prepare("SELECT kind, payload FROM entries ORDER BY rowid").expect("prepare");
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).expect("query");
+        for row in rows {
+            let (kind, payload) = row.expect("row");
+            let payload: Value = serde_json::from_str(&payload).expect("stored payload is JSON");
+            replay.record(&kind, &payload).expect("the server's entries replay");
+        }
+        balances(replay.conn(), merchant_id)
+    }
+
     pub fn table_counts(&self) -> Vec<(String, i64)> {
-        ["entries", "batches", "movements", "warnings", "changes", "ops", "devices"]
+        ["entries", "warnings", "changes", "ops", "devices"]
             .iter()
             .map(|t| ((*t).to_owned(), self.count(&format!("SELECT COUNT(*) FROM {t}"))))
             .collect()
@@ -627,7 +644,7 @@ impl Device {
     }
 }
 
-/// Batch balances of a merchant in any ledger file (device or server).
+/// Batch balances of a merchant in a device's ledger file.
 pub fn balances(conn: &Connection, merchant_id: &str) -> Vec<(String, i64, i64, i64, bool)> {
     let mut st = conn
         .prepare("SELECT trace_code, received, out_qty, adjusted, voided FROM batches WHERE merchant_id = ?1 ORDER BY trace_code")

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 use shian_core::sync::SyncError;
-use shian_tests::{balances, purchase, sale, void, Device, Server, PASSWORD};
+use shian_tests::{op, purchase, sale, void, Device, Server, PASSWORD};
 
 /// What one order's scenario recorded.
 struct Scenario {
@@ -126,7 +126,7 @@ fn two_devices_and_an_inspector_offline_then_every_sync_order() {
         assert_eq!(fresh.entry_ids(&merchant), s.entries, "order {order:?}: fresh device");
 
         // Balances agree everywhere and are the right ones.
-        let on_server = balances(&server.sqlite(), &merchant);
+        let on_server = server.balances(&merchant);
         assert_eq!(a.balances(&merchant), on_server, "order {order:?}: A balances");
         assert_eq!(b.balances(&merchant), on_server, "order {order:?}: B balances");
         assert_eq!(fresh.balances(&merchant), on_server, "order {order:?}: fresh balances");
@@ -139,7 +139,7 @@ fn two_devices_and_an_inspector_offline_then_every_sync_order() {
         // The voucher made on device A offline is the one the server keeps.
         let kept: String = server
             .sqlite()
-            .query_row("SELECT voucher_code FROM movements WHERE entry_id = ?1", [&s.voucher_sale], |r| r.get(0))
+            .query_row("SELECT json_extract(payload, '$.voucher_code') FROM entries WHERE entry_id = ?1", [&s.voucher_sale], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, s.voucher_code);
 
@@ -355,4 +355,72 @@ fn metrics_show_the_outbox_lag_of_the_latest_push() {
     push(vec![fresh]);
     let second = lag();
     assert!((5..60).contains(&second), "lag {second}");
+}
+
+/// The server judges pushes against ledger state it keeps in memory and
+/// rebuilds from its entries: after a restart the balances, taken entry
+/// ids, voids and traces are what they were; a push whose transaction fails
+/// after its events were judged leaves no trace of them in that state.
+#[test]
+fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
+    let mut server = Server::start();
+    let merchant = server.merchant_with_user("重启后的档口", "350203", "restart");
+    let other = server.merchant_with_user("隔壁档口", "350203", "neighbour");
+    server.create_user("restart-analyst", PASSWORD, "analyst", None, &[]);
+    let (token, neighbour) = (server.login("restart", PASSWORD), server.login("neighbour", PASSWORD));
+    let push = |server: &Server, token: &str, ops: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        let res = server.http.post(server.url("/v1/sync/push")).bearer_auth(token).json(&json!({"device_id": format!("dev-{}", &token[token.len() - 8..]), "ops": ops})).send().unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<serde_json::Value>().unwrap()["results"].as_array().unwrap().clone()
+    };
+    let held = |server: &Server, code: &str| -> String {
+        let analyst = server.login("restart-analyst", PASSWORD);
+        let t: serde_json::Value = server.http.get(server.url(&format!("/v1/trace/{code}/forward"))).bearer_auth(analyst).send().unwrap().json().unwrap();
+        t["held"]["value"].as_str().unwrap_or_else(|| panic!("no trace of {code}: {t}")).to_owned()
+    };
+
+    let p = purchase(&merchant, "菠菜", "10");
+    let r = push(&server, &token, vec![op("ledger.purchase", &p)]);
+    let code = r[0]["result"]["trace_code"].as_str().unwrap().to_owned();
+    let s1 = sale(&merchant, &code, "4", json!({"retail": true}));
+    let s2 = sale(&merchant, &code, "1", json!({"retail": true}));
+    let r = push(&server, &token, vec![op("ledger.sale", &s1), op("ledger.sale", &s2)]);
+    assert!(r.iter().all(|x| x["status"] == "accepted"), "{r:?}");
+    let v = void(&merchant, s2["entry_id"].as_str().unwrap(), "录错");
+    assert_eq!(push(&server, &token, vec![op("ledger.void", &v)])[0]["status"], "accepted");
+    assert_eq!(held(&server, &code), "6");
+
+    server.kill();
+    server.restart();
+    assert_eq!(held(&server, &code), "6", "balances rebuilt from the entries");
+    // 7 kg of the 6 held: accepted with the oversell warning.
+    let over = sale(&merchant, &code, "7", json!({"retail": true}));
+    let mut again = p.clone();
+    again["product"]["name"] = json!("换了名字");
+    let mut void_again = void(&merchant, s2["entry_id"].as_str().unwrap(), "再作废");
+    void_again["entry_id"] = json!(shian_tests::new_id());
+    let void_of_void = void(&merchant, v["entry_id"].as_str().unwrap(), "作废作废记录");
+    let mut renamed = op("ledger.purchase", &again);
+    renamed["op_id"] = json!(shian_tests::new_id());
+    let r = push(&server, &token, vec![op("ledger.sale", &over), renamed, op("ledger.void", &void_again), op("ledger.void", &void_of_void)]);
+    let codes: Vec<String> =
+        r.iter().map(|x| x["error"]["code"].as_str().map(str::to_owned).unwrap_or_else(|| x["result"]["warnings"][0]["code"].as_str().unwrap_or("-").to_owned())).collect();
+    assert_eq!(codes, ["sale_exceeds_stock", "entry_exists", "already_voided", "cannot_void_a_void"], "{r:?}");
+    assert_eq!(held(&server, &code), "-1");
+    let theirs = push(&server, &neighbour, vec![op("ledger.sale", &sale(&other, &code, "1", json!({"retail": true})))]);
+    assert_eq!(theirs[0]["error"]["code"], "not_your_batch");
+
+    // Make the next entry write fail inside the push's transaction, after
+    // the rules have judged the event on the in-memory state.
+    let rw = rusqlite::Connection::open(&server.db).unwrap();
+    rw.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    rw.execute_batch("CREATE TRIGGER fail_entries BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;").unwrap();
+    let lost = purchase(&merchant, "写入失败", "3");
+    let res = server.http.post(server.url("/v1/sync/push")).bearer_auth(&token).json(&json!({"device_id": "dev-fail", "ops": [op("ledger.purchase", &lost), op("ledger.sale", &sale(&merchant, &code, "1", json!({"retail": true})))]})).send().unwrap();
+    assert_eq!(res.status(), 500, "a storage failure fails the push, to be retried");
+    assert_eq!(held(&server, &code), "-1", "the failed push's sale is not in the balances");
+    rw.execute_batch("DROP TRIGGER fail_entries").unwrap();
+    let r = push(&server, &token, vec![op("ledger.purchase", &lost)]);
+    assert_eq!(r[0]["status"], "accepted", "the failed purchase's entry id was not kept: {r:?}");
+    assert!(server.healthy());
 }

@@ -111,7 +111,7 @@ fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
     worker.stop();
     assert_eq!(device.parked(), 0, "{:?}", device.store().parked().unwrap());
     assert_exactly_once(&server, &merchant, "dev-cold", &ids);
-    assert_eq!(device.balances(&merchant), balances(&server.sqlite(), &merchant));
+    assert_eq!(device.balances(&merchant), server.balances(&merchant));
     assert!(server.healthy());
 }
 
@@ -168,7 +168,7 @@ fn answers_cut_after_the_server_did_the_work() {
     assert_eq!(failures, 2);
     assert_eq!(pulls.faulted(), 3);
     assert_eq!(b.entry_ids(&merchant), ids, "the puller holds every entry once");
-    assert_eq!(b.balances(&merchant), balances(&server.sqlite(), &merchant));
+    assert_eq!(b.balances(&merchant), server.balances(&merchant));
     assert_eq!(b.store().counts().unwrap().entries as usize, ids.len());
     assert!(server.healthy());
 }
@@ -261,5 +261,5 @@ fn client_process_sigkilled_in_the_middle_of_a_sync_and_restarted() {
     let mut st = device.conn().prepare("SELECT entry_id FROM entries").unwrap();
     let ids: BTreeSet<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     assert_exactly_once(&server, &merchant, "dev-kill", &ids);
-    assert_eq!(balances(device.conn(), &merchant), balances(&server.sqlite(), &merchant));
+    assert_eq!(balances(device.conn(), &merchant), server.balances(&merchant));
 }

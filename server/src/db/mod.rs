@@ -10,6 +10,7 @@
 //! traits is not object-safe.
 
 pub mod field;
+pub mod graph;
 pub mod ledger;
 pub mod migrate;
 pub mod model;

@@ -7,11 +7,13 @@
 //! instead of failing; foreign keys keep users pointing at real merchants.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use super::graph::LedgerGraph;
 use super::migrate;
 use super::readers::Readers;
 use super::writer::Writer;
@@ -41,6 +43,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// Batches, balances and the trace graph, derived from `entries`; built
+    /// on first use, so that the `admin` CLI never replays the ledger.
+    graph: tokio::sync::OnceCell<Arc<LedgerGraph>>,
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
@@ -94,7 +99,17 @@ impl SqliteStore {
             path: path.to_owned(),
             writer,
             readers: Readers::new(pool),
+            graph: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The in-memory ledger state (see [`LedgerGraph`]), rebuilt from the
+    /// file on the writer the first time it is asked for.
+    pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        self.graph
+            .get_or_try_init(|| self.writer.call(|conn| LedgerGraph::load(conn, super::sqlite_ledger::rules()).map(Arc::new)))
+            .await
+            .cloned()
     }
 
     /// The database file.
@@ -533,8 +548,14 @@ impl Store for SqliteStore {
     }
 
     fn create_merchant(&self, m: Merchant) -> StoreFuture<'_, Merchant> {
+        // Traces label holders with the registry's names; a graph not yet
+        // built reads them from the file when it is.
+        let graph = self.graph.get().cloned();
         Box::pin(self.writer.call(move |conn| {
             insert_merchant(conn, &m)?;
+            if let Some(g) = graph {
+                g.write().set_merchant_name(&m.id, &m.name)?;
+            }
             Ok(m)
         }))
     }
@@ -600,12 +621,19 @@ impl Store for SqliteStore {
     }
 
     fn import_merchants(&self, merchants: Vec<Merchant>) -> StoreFuture<'_, usize> {
+        let graph = self.graph.get().cloned();
         Box::pin(self.writer.call(move |conn| {
             let tx = conn.transaction()?;
             for m in &merchants {
                 insert_merchant(&tx, m)?;
             }
             tx.commit()?;
+            if let Some(graph) = graph {
+                let mut g = graph.write();
+                for m in &merchants {
+                    g.set_merchant_name(&m.id, &m.name)?;
+                }
+            }
             Ok(merchants.len())
         }))
     }

@@ -8,15 +8,17 @@ use shian_core::rules::LedgerRules;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 
 use shian_core::event::LedgerEvent;
-use shian_core::trace::{self, BackwardTrace, ForwardTrace, SqlGraph, TraceError};
+use shian_core::store::apply;
+use shian_core::trace::{self, BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph};
 
+use super::graph::LedgerGraph;
 use super::ledger::{split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase};
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreFuture};
 use crate::sync::{sql, Caller, PullError};
 
 /// The ledger rules this server enforces (core's built-in set).
-fn rules() -> &'static LedgerRules {
+pub(super) fn rules() -> &'static LedgerRules {
     static RULES: OnceLock<LedgerRules> = OnceLock::new();
     RULES.get_or_init(LedgerRules::builtin)
 }
@@ -26,58 +28,53 @@ impl LedgerStore for SqliteStore {
         // Parsing is pure work: do it here, on the request's task, and keep
         // the single writer for the rules and the writes.
         let ops = sql::prepare(ops, rules());
-        Box::pin(self.writer().call(move |conn| -> Result<_, StoreError> {
-            sql::push(conn, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| match e {
-                sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
-                sql::PushError::Sqlite(e) => e.into(),
-            })
-        }))
+        Box::pin(async move {
+            let graph = self.graph().await?;
+            self.writer()
+                .call(move |conn| -> Result<_, StoreError> {
+                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| match e {
+                        sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
+                        sql::PushError::Sqlite(e) => rebuilt(conn, &graph, e.into()),
+                        sql::PushError::Graph(e) => rebuilt(conn, &graph, e.into()),
+                    })
+                })
+                .await
+        })
     }
 
     fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>> {
         Box::pin(self.readers().call(move |conn| split_pull(sql::pull(conn, &caller, &cursor, limit))))
     }
 
+    // Traces read the in-memory graph: microseconds, so they run on the
+    // request's task rather than the blocking pool.
     fn trace_forward(&self, trace_code: String) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
-        Box::pin(self.readers().call(move |conn| -> Result<_, StoreError> { Ok(trace::forward(&SqlGraph::new(conn), &trace_code)) }))
+        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read(), &trace_code)) })
     }
 
     fn trace_backward(&self, trace_code: String) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
-        Box::pin(self.readers().call(move |conn| -> Result<_, StoreError> { Ok(trace::backward(&SqlGraph::new(conn), &trace_code)) }))
+        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read(), &trace_code)) })
     }
 
     fn load_ledger(&self, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> StoreFuture<'_, LedgerCounts> {
-        Box::pin(self.writer().call(move |conn| -> Result<_, StoreError> {
-            /// Events per transaction: large enough to amortise the commit,
-            /// small enough not to hold the writer for long.
-            const CHUNK: usize = 20_000;
-            let mut rng = rand::rng();
-            let mut refused = 0;
-            let mut events = events.peekable();
-            while events.peek().is_some() {
-                let tx = conn.transaction()?;
-                for mut event in events.by_ref().take(CHUNK) {
-                    tx.execute_batch("SAVEPOINT demo")?;
-                    let now = Utc::now();
-                    match shian_core::store::apply::apply(&tx, &mut event, rules(), now, true, &mut rng) {
-                        Ok(_) => tx.execute_batch("RELEASE demo")?,
-                        Err(e) => {
-                            tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
-                            refused += 1;
-                            tx.execute_batch("ROLLBACK TO demo; RELEASE demo")?;
-                        }
-                    }
-                }
-                tx.commit()?;
-            }
-            let mut counts = counts(conn)?;
-            counts.refused = refused;
-            Ok(counts)
-        }))
+        Box::pin(async move {
+            let graph = self.graph().await?;
+            self.writer()
+                .call(move |conn| -> Result<_, StoreError> {
+                    let refused = load_events(conn, &graph, events).map_err(|e| rebuilt(conn, &graph, e))?;
+                    let mut counts = counts(conn, &graph)?;
+                    counts.refused = refused;
+                    Ok(counts)
+                })
+                .await
+        })
     }
 
     fn ledger_counts(&self) -> StoreFuture<'_, LedgerCounts> {
-        Box::pin(self.readers().call(|conn| counts(conn)))
+        Box::pin(async move {
+            let graph = self.graph().await?;
+            self.readers().call(move |conn| counts(conn, &graph)).await
+        })
     }
 
     fn public_shop(&self, shop_code: String) -> StoreFuture<'_, Option<PublicShop>> {
@@ -85,18 +82,7 @@ impl LedgerStore for SqliteStore {
     }
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
-        Box::pin(self.readers().call(|conn| -> Result<_, StoreError> {
-            Ok(conn
-                .query_row(
-                    "SELECT b.trace_code, b.merchant_id, MIN(m.buyer_merchant_id), COUNT(*) AS n
-                     FROM batches b JOIN movements m ON m.trace_code = b.trace_code AND m.kind = 'sale_merchant' AND m.voided = 0
-                     WHERE b.voucher_code IS NULL AND b.voided = 0
-                     GROUP BY b.trace_code ORDER BY n DESC, b.trace_code LIMIT 1",
-                    [],
-                    |r| Ok(Showcase { trace_code: r.get(0)?, merchant_id: r.get(1)?, buyer_merchant_id: r.get(2)? }),
-                )
-                .optional()?)
-        }))
+        Box::pin(async move { showcase(&self.graph().await?.read()).map_err(|e| StoreError::Corrupt(e.to_string())) })
     }
 }
 
@@ -143,12 +129,78 @@ fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<Pu
     Ok(Some(shop))
 }
 
-fn counts(conn: &rusqlite::Connection) -> Result<LedgerCounts, StoreError> {
-    let (entries, batches, movements) = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM entries), (SELECT COUNT(*) FROM batches), (SELECT COUNT(*) FROM movements)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+/// Rebuilds the graph after a failed write that may have added events to
+/// it (see [`LedgerGraph`]), and passes the failure on.
+fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError) -> StoreError {
+    if let Err(e) = graph.reload(conn, rules()) {
+        tracing::error!(error = %e, "rebuilding the ledger graph failed");
+    }
+    failure
+}
+
+/// The demo's ledger through the push path's rules and writes (judged on
+/// the graph, the entry row written), in large transactions. Returns how
+/// many events the rules refused.
+fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> Result<i64, StoreError> {
+    /// Events per transaction: large enough to amortise the commit, small
+    /// enough not to hold the writer for long.
+    const CHUNK: usize = 20_000;
+    let mut rng = rand::rng();
+    let mut refused = 0;
+    let mut events = events.peekable();
+    while events.peek().is_some() {
+        let tx = conn.transaction()?;
+        for mut event in events.by_ref().take(CHUNK) {
+            let now = Utc::now();
+            let mut g = graph.write();
+            match apply::judge(&mut event, &*g, rules(), now, &mut rng) {
+                Ok(warnings) => {
+                    g.apply(&event)?;
+                    drop(g);
+                    apply::record(&tx, &event, &warnings, now)?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
+                    refused += 1;
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(refused)
+}
+
+/// The live origin batch (received from outside, not by voucher) sold to
+/// the most merchants: the demo's example of a recall.
+fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
+    let mut best: Option<(usize, Showcase)> = None;
+    for code in g.origin_codes() {
+        let Some(b) = g.find(&code)? else { continue };
+        let mut buyers = Vec::new();
+        for m in g.movements(&b)? {
+            if let MovementKind::SaleMerchant { voucher } = m.kind {
+                if let Some(sale) = g.voucher_sale(&voucher)? {
+                    buyers.push(sale.buyer_merchant_id);
+                }
+            }
+        }
+        let Some(first) = buyers.iter().min().cloned() else { continue };
+        let better = match &best {
+            None => true,
+            Some((n, s)) => buyers.len() > *n || (buyers.len() == *n && code < s.trace_code),
+        };
+        if better {
+            let merchant_id = g.batch(&b)?.merchant_id;
+            best = Some((buyers.len(), Showcase { trace_code: code, merchant_id, buyer_merchant_id: first }));
+        }
+    }
+    Ok(best.map(|(_, s)| s))
+}
+
+fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCounts, StoreError> {
+    let entries = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
+    let stats = graph.read().stats();
+    let (batches, movements) = (stats.batches as i64, stats.movements as i64);
     let mut st = conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;
     let warnings = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(LedgerCounts { entries, batches, movements, refused: 0, warnings })

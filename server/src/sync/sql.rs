@@ -4,10 +4,12 @@
 //!
 //! A push is one transaction on the single writer. A refused op leaves
 //! nothing behind while its neighbours stand: core's rules judge a ledger
-//! event before its first write, and field ops write in a savepoint. The op
-//! log row is written in the same transaction as the op's effect — after a
-//! crash either both exist or neither, so a retried op is either
-//! `duplicate` with its original outcome or applied afresh.
+//! event against the in-memory graph ([`LedgerGraph`]) before anything is
+//! written, and field ops write in a savepoint. An accepted ledger event
+//! writes its entry row and nothing else. The op log row is written in the
+//! same transaction as the op's effect — after a crash either both exist or
+//! neither, so a retried op is either `duplicate` with its original outcome
+//! or applied afresh.
 
 use std::collections::HashMap;
 
@@ -17,9 +19,11 @@ use serde_json::{json, Value};
 use shian_core::error::{ErrorClass, FieldError, LedgerError};
 use shian_core::event::{Buyer, LedgerEvent, Supplier};
 use shian_core::rules::LedgerRules;
-use shian_core::store::apply;
+use shian_core::store::apply::{self, Applied};
+use shian_core::trace::GraphError;
 use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Cursor, Op, OpError, OpResult, OpStatus, PullResponse};
 
+use crate::db::graph::LedgerGraph;
 use crate::db::migrate::Migration;
 
 /// The server's sync tables (component `"sync"`).
@@ -64,6 +68,19 @@ Migration {
     sql: r#"
     CREATE INDEX entries_feed ON entries(merchant_id);
     DELETE FROM changes WHERE kind LIKE 'ledger.%';
+    "#,
+},
+Migration {
+    version: 3,
+    name: "ledger state in memory",
+    // The server judges events against its in-memory graph
+    // (db/graph.rs), rebuilt from `entries` on start, and writes only the
+    // entry: the derived tables would go stale, so they are emptied, and the
+    // device's by-date index has no reader here.
+    sql: r#"
+    DELETE FROM movements;
+    DELETE FROM batches;
+    DROP INDEX IF EXISTS entries_by_merchant;
     "#,
 }];
 
@@ -160,6 +177,10 @@ pub enum PushError {
     DeviceOfAnotherUser,
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// The in-memory graph refused an event the rules accepted (full, or a
+    /// bug): the push fails and the graph is rebuilt from the file.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
 }
 
 /// Registers the device under the caller on first use and marks it seen.
@@ -182,7 +203,15 @@ fn claim_device(tx: &Connection, device_id: &str, user_id: &str, now: &str) -> R
 /// Applies a push: claims the device, then every op, in one transaction.
 /// Returns the outcome of every op, in order, and the cursor after the
 /// changes this push made.
-pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: Vec<Prepared>, rules: &LedgerRules, now: DateTime<Utc>) -> Result<(Vec<OpResult>, String), PushError> {
+pub fn push(
+    conn: &mut Connection,
+    graph: &LedgerGraph,
+    caller: &Caller,
+    device_id: &str,
+    ops: Vec<Prepared>,
+    rules: &LedgerRules,
+    now: DateTime<Utc>,
+) -> Result<(Vec<OpResult>, String), PushError> {
     let tx = conn.transaction()?;
     claim_device(&tx, device_id, &caller.user_id, &crate::db::ts(&now))?;
     let mut results = Vec::with_capacity(ops.len());
@@ -209,7 +238,7 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: Vec<Pr
                 });
                 continue;
             }
-            let outcome = apply_op(&tx, caller, &op, event, rules, now, &mut known, &mut rng)?;
+            let outcome = apply_op(&tx, graph, caller, &op, event, rules, now, &mut known, &mut rng)?;
             let (status, logged) = match &outcome {
                 Ok(result) => (OpStatus::Accepted, Some(json!({"result": result}))),
                 Err(e) if e.retryable => (OpStatus::Rejected, None),
@@ -242,6 +271,7 @@ pub fn push(conn: &mut Connection, caller: &Caller, device_id: &str, ops: Vec<Pr
 #[allow(clippy::too_many_arguments)] // the push's context, borrowed once per op
 fn apply_op(
     tx: &rusqlite::Transaction<'_>,
+    graph: &LedgerGraph,
     caller: &Caller,
     op: &Op,
     event: Option<Result<LedgerEvent, FieldError>>,
@@ -249,12 +279,12 @@ fn apply_op(
     now: DateTime<Utc>,
     known: &mut KnownMerchants<'_>,
     rng: &mut impl rand::Rng,
-) -> rusqlite::Result<Result<Value, OpError>> {
+) -> Result<Result<Value, OpError>, PushError> {
     if op.op_id.is_empty() || op.op_id.len() > 64 {
         return Ok(Err(op_error("invalid_op_id", "op_id 应为 1–64 个字符", Some("op_id".into()))));
     }
     if crate::field::handles(&op.kind) {
-        return crate::field::apply_op(tx, caller, op, now);
+        return Ok(crate::field::apply_op(tx, caller, op, now)?);
     }
     let Some(event) = event else {
         return Ok(Err(op_error("unknown_kind", format!("不支持的事件类型 '{}'", op.kind), Some("kind".into()))));
@@ -285,14 +315,21 @@ fn apply_op(
             return Ok(Err(op_error("unknown_merchant", "对方经营户未在平台登记", Some(field.into()))));
         }
     }
-    // No savepoint: core's rules run before the first write, so a refused
-    // event has written nothing, and a storage failure fails the whole push.
-    // The event's entry row is also its change: pull reads `entries`.
-    let applied = match apply::apply(tx, &mut event, rules, now, true, rng) {
-        Ok(a) => a,
-        Err(LedgerError::Storage(e)) => return Err(e),
-        Err(e) => return Ok(Err(from_ledger(e))),
+    // No savepoint: the rules run before anything is written, so a refused
+    // event has written nothing, and a storage failure fails the whole push
+    // (and rebuilds the graph). The event's entry row is also its change:
+    // pull reads `entries`.
+    let applied = {
+        let mut g = graph.write();
+        let warnings = match apply::judge(&mut event, &*g, rules, now, rng) {
+            Ok(w) => w,
+            Err(LedgerError::Storage(e)) => return Err(e.into()),
+            Err(e) => return Ok(Err(from_ledger(e))),
+        };
+        g.apply(&event)?;
+        Applied::new(&event, warnings)
     };
+    apply::record(tx, &event, &applied.warnings, now)?;
     Ok(Ok(json!({
         "entry_id": applied.entry_id,
         "trace_code": applied.trace_code,

@@ -18,14 +18,16 @@
 //! buyer); pairs are dealt round-robin to the threads, so every sale follows
 //! its purchase. Bodies are serialized before the clock starts.
 //!
-//! Beside it, in the same run: the very rows the server wrote (entries,
-//! batches, movements, ops, read back from its file) inserted raw
-//! into a new file with the same schema and pragmas, 500 events' rows per
-//! transaction, with prepared statements — and the entries rows alone. Then
+//! Beside it, in the same run: the very rows the server wrote (entries and
+//! ops — batches and balances live in its memory — read back from its file)
+//! inserted raw into a new file with the same schema and pragmas, 500
+//! events' rows per transaction, with prepared statements — and the entries
+//! rows alone. Then
 //! pull throughput (one client paging with limit 5000, parsing each page)
 //! and the server's peak RSS (VmHWM). Last, an in-process breakdown of where
-//! a push's time goes: JSON parsing, event parsing, and core's rules and
-//! writes in a replica of the server's push transaction.
+//! a push's time goes: JSON parsing, event parsing, and core's rules (on an
+//! in-memory graph, as the server judges) and writes in a replica of the
+//! server's push transaction.
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -41,6 +43,7 @@ use shian_core::event::LedgerEvent;
 use shian_core::rules::LedgerRules;
 use shian_core::store::{apply, schema};
 use shian_core::sync::protocol::{PullResponse, PushRequest, PushResponse};
+use shian_core::trace::MemoryGraph;
 use shian_tests::{now_wire, Server, PASSWORD};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -271,14 +274,11 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     Ok((PushRun { threads, events, secs, hwm_kib, pull_changes, pull_secs, hwm_after_pull_kib, device_pull, db_bytes }, server, merchant))
 }
 
-/// Rows of the four tables a push writes, in the server's order.
+/// Rows of the two tables a push writes, in the server's order.
 struct Rows {
     schema: Vec<String>,
     entries: Vec<[rusqlite::types::Value; 8]>,
-    batches: Vec<Vec<rusqlite::types::Value>>,
-    movements: Vec<Vec<rusqlite::types::Value>>,
     ops: Vec<Vec<rusqlite::types::Value>>,
-    kinds: Vec<String>,
 }
 
 fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
@@ -289,19 +289,16 @@ fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
         Ok(rows.collect::<Result<_, _>>()?)
     };
     let entries_raw = all("SELECT entry_id, kind, merchant_id, at, recorded_at, trace_code, payload, voided_by FROM entries WHERE merchant_id = ?1 ORDER BY rowid", 8)?;
-    let kinds = entries_raw.iter().map(|r| if let rusqlite::types::Value::Text(k) = &r[1] { k.clone() } else { String::new() }).collect();
     let entries = entries_raw.into_iter().map(|r| <[rusqlite::types::Value; 8]>::try_from(r).expect("8 columns")).collect();
-    let batches = all("SELECT * FROM batches WHERE merchant_id = ?1 ORDER BY rowid", 18)?;
-    let movements = all("SELECT * FROM movements WHERE merchant_id = ?1 ORDER BY rowid", 11)?;
     let ops = all("SELECT op_id, device_id, user_id, kind, status, outcome, received_at FROM ops WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY rowid", 7)?;
     let mut schema = Vec::new();
     let mut st = c.prepare(
-        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','batches','movements','ops') ORDER BY type DESC",
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','ops') ORDER BY type DESC",
     )?;
     for s in st.query_map([], |r| r.get::<_, String>(0))? {
         schema.push(s?);
     }
-    Ok(Rows { schema, entries, batches, movements, ops, kinds })
+    Ok(Rows { schema, entries, ops })
 }
 
 /// Extra pragmas for the raw and in-process measurements, to try tunings
@@ -331,17 +328,14 @@ fn fresh_db(path: &std::path::Path, schema: &[String]) -> Res<Connection> {
 
 /// Raw batched inserts of the same rows: returns seconds.
 fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::Path) -> Res<f64> {
-    let path = dir.join(if entries_only { "raw-entries.db" } else { "raw-5.db" });
+    let path = dir.join(if entries_only { "raw-entries.db" } else { "raw-2.db" });
     let mut conn = fresh_db(&path, &rows.schema)?;
     let start = Instant::now();
-    let mut tt = [0f64; 6];
-    let (mut b, mut m) = (0, 0);
+    let mut tt = [0f64; 3];
     for chunk in (0..rows.entries.len()).collect::<Vec<_>>().chunks(batch) {
         let tx = conn.transaction()?;
         {
             let mut e = tx.prepare_cached("INSERT INTO entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-            let mut bt = tx.prepare_cached("INSERT INTO batches VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)")?;
-            let mut mv = tx.prepare_cached("INSERT INTO movements VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)")?;
             let mut op = tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?;
             for &i in chunk {
                 let t = Instant::now();
@@ -351,38 +345,28 @@ fn raw_inserts(rows: &Rows, batch: usize, entries_only: bool, dir: &std::path::P
                     continue;
                 }
                 let t = Instant::now();
-                if rows.kinds[i] == "ledger.purchase" {
-                    bt.execute(rusqlite::params_from_iter(rows.batches[b].iter()))?;
-                    b += 1;
-                } else {
-                    mv.execute(rusqlite::params_from_iter(rows.movements[m].iter()))?;
-                    m += 1;
-                }
-                tt[1] += t.elapsed().as_secs_f64();
-                let t = Instant::now();
                 op.execute(rusqlite::params_from_iter(rows.ops[i].iter()))?;
-                tt[2] += t.elapsed().as_secs_f64();
+                tt[1] += t.elapsed().as_secs_f64();
             }
         }
         let t = Instant::now();
         tx.commit()?;
-        tt[4] += t.elapsed().as_secs_f64();
+        tt[2] += t.elapsed().as_secs_f64();
     }
     let n = rows.entries.len() as f64;
     eprintln!(
-        "  raw{}: µs/event entries {:.2}, batches/movements {:.2}, ops {:.2}, commit {:.2}",
+        "  raw{}: µs/event entries {:.2}, ops {:.2}, commit {:.2}",
         if entries_only { " (entries only)" } else { "" },
         tt[0] * 1e6 / n,
         tt[1] * 1e6 / n,
-        tt[2] * 1e6 / n,
-        tt[4] * 1e6 / n
+        tt[2] * 1e6 / n
     );
     Ok(start.elapsed().as_secs_f64())
 }
 
 /// Where a push's time goes, in process: µs per event for JSON parsing of
 /// the bodies, for core's event parsing, and for a replica of the server's
-/// push transaction (one op-log query, core's rules and writes, the op-log
+/// push transaction (one op-log query, core's rules on the in-memory graph and the entry row, the op-log
 /// inserts) on a fresh file.
 fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path) -> Res<Vec<(String, f64)>> {
     let pairs = (a.breakdown / (2 * a.batch)).max(1);
@@ -406,9 +390,12 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
     schema::migrate(&mut conn)?;
     conn.execute_batch(
         "CREATE TABLE ops (op_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, user_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, outcome TEXT NOT NULL, received_at TEXT NOT NULL);
-         CREATE INDEX entries_feed ON entries(merchant_id);",
+         CREATE INDEX entries_feed ON entries(merchant_id);
+         DROP INDEX entries_by_merchant;",
     )?;
     let mut rng = rand::rng();
+    let mut graph = MemoryGraph::new();
+    let mut t_record = 0.0;
     let (mut t_lookup, mut t_apply, mut t_log, mut t_commit) = (0.0, 0.0, 0.0, 0.0);
     let (mut t_purchase, mut t_sale, mut n_purchase) = (0.0, 0.0, 0usize);
     let total = Instant::now();
@@ -427,7 +414,14 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
             let mut event = LedgerEvent::parse(&op.kind, &op.payload, &rules)?;
             t_lookup += t.elapsed().as_secs_f64();
             let ta = Instant::now();
-            let applied = apply::apply(&tx, &mut event, &rules, now, true, &mut rng).map_err(|e| e.to_string())?;
+            // The server's judging (server/src/sync/sql.rs): rules on the
+            // in-memory graph, the event added to it, the entry row written.
+            let warnings = apply::judge(&mut event, &graph, &rules, now, &mut rng).map_err(|e| e.to_string())?;
+            graph.apply(&event)?;
+            let applied = apply::Applied::new(&event, warnings);
+            let tr = Instant::now();
+            apply::record(&tx, &event, &applied.warnings, now)?;
+            t_record += tr.elapsed().as_secs_f64();
             if op.kind == "ledger.purchase" {
                 t_purchase += ta.elapsed().as_secs_f64();
                 n_purchase += 1;
@@ -451,9 +445,10 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
         ("JSON body → PushRequest (serde_json::Value payloads)".into(), json_us),
         ("LedgerEvent::parse".into(), parse_us),
         ("replica push tx: op-log lookup (one query a push) + parse".into(), us(t_lookup)),
-        ("replica push tx: core apply (rules, codes, entries/batches/movements)".into(), us(t_apply)),
-        ("  of which core apply, per purchase".into(), t_purchase * 1e6 / n_purchase.max(1) as f64),
-        ("  of which core apply, per sale".into(), t_sale * 1e6 / (n as usize - n_purchase).max(1) as f64),
+        ("replica push tx: core judge on the graph + graph apply + entry row".into(), us(t_apply)),
+        ("  of which the entry row (core `record`)".into(), us(t_record)),
+        ("  of which per purchase".into(), t_purchase * 1e6 / n_purchase.max(1) as f64),
+        ("  of which per sale".into(), t_sale * 1e6 / (n as usize - n_purchase).max(1) as f64),
         ("replica push tx: op-log insert (outcome JSON)".into(), us(t_log)),
         ("replica push tx: COMMIT".into(), us(t_commit)),
         ("replica push tx: total".into(), replica_us),
@@ -529,24 +524,17 @@ fn run(a: &Args) -> Res<()> {
         v
     };
     let n = rows.entries.len();
-    if rows.ops.len() != n || rows.batches.len() + rows.movements.len() != n {
-        return Err(format!(
-            "row counts disagree: {} entries, {} ops, {} batches + {} movements",
-            n,
-            rows.ops.len(),
-            rows.batches.len(),
-            rows.movements.len()
-        )
-        .into());
+    if rows.ops.len() != n {
+        return Err(format!("row counts disagree: {} entries, {} ops", n, rows.ops.len()).into());
     }
     let dir = tempfile::tempdir()?;
     eprintln!("bench-ingest: raw inserts of the same {n} events' rows …");
-    let raw4 = raw_inserts(&rows, a.batch, false, dir.path())?;
+    let raw2 = raw_inserts(&rows, a.batch, false, dir.path())?;
     let raw1 = raw_inserts(&rows, a.batch, true, dir.path())?;
     eprintln!("bench-ingest: in-process breakdown …");
     let parts = breakdown(&merchant, &buyers, a, dir.path())?;
 
-    let raw4_rate = n as f64 / raw4;
+    let raw2_rate = n as f64 / raw2;
     println!("\n### Sync ingest (issue 3)\n");
     println!("Machine: {}.  ", machine());
     println!(
@@ -554,7 +542,7 @@ fn run(a: &Args) -> Res<()> {
         fmt_n(runs[0].events as f64),
         a.batch
     );
-    println!("| measure | client threads | events | seconds | events/s | vs raw (same 4 tables) | server VmHWM |");
+    println!("| measure | client threads | events | seconds | events/s | vs raw (same rows) | server VmHWM |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for r in &runs {
         let rate = r.events as f64 / r.secs;
@@ -564,23 +552,23 @@ fn run(a: &Args) -> Res<()> {
             fmt_n(r.events as f64),
             r.secs,
             fmt_n(rate),
-            100.0 * rate / raw4_rate,
+            100.0 * rate / raw2_rate,
             r.hwm_kib / 1024
         );
     }
     println!(
-        "| raw rusqlite inserts, the same rows in entries + batches/movements + ops, {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
+        "| raw rusqlite inserts, the same rows in entries + ops, {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
         a.batch,
         fmt_n(n as f64),
-        raw4,
-        fmt_n(raw4_rate)
+        raw2,
+        fmt_n(raw2_rate)
     );
     println!(
         "| raw rusqlite inserts, the same `entries` rows alone (identical payload text) | 1 | {} | {:.1} | {} | {:.0} % | — |",
         fmt_n(n as f64),
         raw1,
         fmt_n(n as f64 / raw1),
-        100.0 * raw4 / raw1
+        100.0 * raw2 / raw1
     );
     for r in &runs {
         println!(
