@@ -141,6 +141,29 @@ impl LedgerEvent {
         }
     }
 
+    /// Whether the event lacks a code it should carry: a purchase's trace
+    /// code, the voucher of a sale to a merchant. The device (or the
+    /// server, for an online client) fills it in.
+    pub fn lacks_code(&self) -> bool {
+        match self {
+            LedgerEvent::Purchase(p) => p.trace_code.is_none(),
+            LedgerEvent::Sale(s) => s.voucher_code.is_none() && matches!(s.buyer, Buyer::Merchant { .. }),
+            _ => false,
+        }
+    }
+
+    /// The slot of the code the event lacks (see [`LedgerEvent::lacks_code`]).
+    pub fn missing_code(&mut self) -> Option<&mut Option<String>> {
+        if !self.lacks_code() {
+            return None;
+        }
+        match self {
+            LedgerEvent::Purchase(p) => Some(&mut p.trace_code),
+            LedgerEvent::Sale(s) => Some(&mut s.voucher_code),
+            _ => None,
+        }
+    }
+
     pub fn is_ledger_kind(kind: &str) -> bool {
         matches!(kind, PURCHASE | SALE | VOID | ADJUST | DISPOSE)
     }

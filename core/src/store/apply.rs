@@ -36,11 +36,7 @@ where
     LedgerError: From<V::Error>,
     R: Rng + ?Sized,
 {
-    let slot = match event {
-        LedgerEvent::Purchase(p) if p.trace_code.is_none() => &mut p.trace_code,
-        LedgerEvent::Sale(s) if s.voucher_code.is_none() && matches!(s.buyer, Buyer::Merchant { .. }) => &mut s.voucher_code,
-        _ => return Ok(()),
-    };
+    let Some(slot) = event.missing_code() else { return Ok(()) };
     loop {
         let code = codes::new_code(rng);
         if !view.code_in_use(&code)? {
@@ -100,7 +96,7 @@ where
 }
 
 fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>, authoritative: bool) -> rusqlite::Result<()> {
-    record(conn, event, warnings, now)?;
+    record(conn, event, &event.to_wire().to_string(), warnings, now)?;
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
     let at = event.at().to_rfc3339();
@@ -191,8 +187,10 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
 /// Writes an accepted event's entry row (the ledger itself, and the
 /// server's pull feed), marks a voided entry, and keeps its warnings. This
 /// is all the server writes: batches and balances live in its in-memory
-/// graph, rebuilt from these rows on start.
-pub fn record(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
+/// graph, rebuilt from these rows on start. `payload` is the event's
+/// canonical wire form (`event.to_wire()`), which the server serializes
+/// before its single writer when the event already carries its codes.
+pub fn record(conn: &Connection, event: &LedgerEvent, payload: &str, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
     let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
@@ -206,7 +204,7 @@ pub fn record(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now:
     conn.prepare_cached(
         "INSERT INTO entries (entry_id, kind, merchant_id, at, recorded_at, trace_code, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![entry_id, event.kind(), merchant, event.at().to_rfc3339(), recorded_at, batch_code, event.to_wire().to_string()])?;
+    .execute(params![entry_id, event.kind(), merchant, event.at().to_rfc3339(), recorded_at, batch_code, payload])?;
     if let LedgerEvent::Void(v) = event {
         conn.prepare_cached("UPDATE entries SET voided_by = ?1 WHERE entry_id = ?2")?.execute(params![entry_id, v.voided_entry_id.to_string()])?;
     }

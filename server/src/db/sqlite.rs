@@ -72,12 +72,14 @@ impl SqliteStore {
             )));
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Sync ingest runs every op in a savepoint: keep the sub-journal in
-        // memory (by default it spills to a temp file after 64 KiB and then
-        // costs a pwrite per page per op — a quarter of a push's time), and
-        // checkpoint every 64 MiB of WAL rather than every 4 MiB, so a page
-        // touched by many pushes is copied back once (bench-ingest).
+        // Field ops run in savepoints: keep the sub-journal in memory (by
+        // default it spills to a temp file after 64 KiB and then costs a
+        // pwrite per page per op).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoint every 64 MiB of WAL rather than every 4 MiB: fewer,
+        // larger copies back (bench-ingest). A checkpointing thread beside
+        // the writer was tried (2026-11-22): no faster on 2 cores, and a
+        // WAL that the writer never restarts grows while ingest lasts.
         conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
         migrate::apply(&mut conn, "server", migrate::SERVER)?;
         // Core's ledger tables and the sync op log live in the same file.

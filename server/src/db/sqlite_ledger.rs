@@ -157,7 +157,7 @@ fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box
                 Ok(warnings) => {
                     g.apply(&event)?;
                     drop(g);
-                    apply::record(&tx, &event, &warnings, now)?;
+                    apply::record(&tx, &event, &event.to_wire().to_string(), &warnings, now)?;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = event.kind(), "demo event refused");

@@ -152,10 +152,14 @@ pub struct Prepared {
     op: Op,
     /// `None` for kinds that are not ledger events.
     event: Option<Result<LedgerEvent, FieldError>>,
+    /// The event's canonical wire form, when it already carries its codes
+    /// (else the writer serializes it after filling them in).
+    wire: Option<String>,
 }
 
-/// Parses the ledger events of a push. Pure work, done before the push
-/// reaches the single writer, where every microsecond is everyone's.
+/// Parses the ledger events of a push and serializes their canonical form.
+/// Pure work, done before the push reaches the single writer, where every
+/// microsecond is everyone's.
 pub fn prepare(ops: Vec<Op>, rules: &LedgerRules) -> Vec<Prepared> {
     ops.into_iter()
         .map(|mut op| {
@@ -165,7 +169,11 @@ pub fn prepare(ops: Vec<Op>, rules: &LedgerRules) -> Vec<Prepared> {
                 // rather than on the writer.
                 op.payload = Value::Null;
             }
-            Prepared { op, event }
+            let wire = match &event {
+                Some(Ok(e)) if !e.lacks_code() => Some(e.to_wire().to_string()),
+                _ => None,
+            };
+            Prepared { op, event, wire }
         })
         .collect()
 }
@@ -220,7 +228,7 @@ pub fn push(
     {
         let mut known = KnownMerchants { conn: &tx, cache: HashMap::new() };
         let mut log = logged_ops(&tx, &ops)?;
-        for Prepared { op, event } in ops {
+        for Prepared { op, event, wire } in ops {
             if let Some((_, _, owner)) = log.get(&op.op_id).filter(|l| l.2 != caller.user_id) {
                 // Another account's op: reveal nothing of its outcome.
                 tracing::warn!(op_id = %op.op_id, owner = %owner, user = %caller.user_id, "op_id of another account");
@@ -238,7 +246,7 @@ pub fn push(
                 });
                 continue;
             }
-            let outcome = apply_op(&tx, graph, caller, &op, event, rules, now, &mut known, &mut rng)?;
+            let outcome = apply_op(&tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng)?;
             let (status, logged) = match &outcome {
                 Ok(result) => (OpStatus::Accepted, Some(json!({"result": result}))),
                 Err(e) if e.retryable => (OpStatus::Rejected, None),
@@ -275,6 +283,7 @@ fn apply_op(
     caller: &Caller,
     op: &Op,
     event: Option<Result<LedgerEvent, FieldError>>,
+    wire: Option<String>,
     rules: &LedgerRules,
     now: DateTime<Utc>,
     known: &mut KnownMerchants<'_>,
@@ -329,7 +338,10 @@ fn apply_op(
         g.apply(&event)?;
         Applied::new(&event, warnings)
     };
-    apply::record(tx, &event, &applied.warnings, now)?;
+    // `wire` exists only for an event that lacked no code, which judging
+    // therefore left as it was.
+    let wire = wire.unwrap_or_else(|| event.to_wire().to_string());
+    apply::record(tx, &event, &wire, &applied.warnings, now)?;
     Ok(Ok(json!({
         "entry_id": applied.entry_id,
         "trace_code": applied.trace_code,
