@@ -514,6 +514,14 @@ fn run(a: &Args) -> Res<()> {
         keep = Some((server, merchant));
     }
     let (mut server, merchant) = keep.ok_or("no run")?;
+    // A restart rebuilds the in-memory ledger state from every entry: how
+    // long until the server answers again, and its memory then.
+    server.terminate();
+    let t = Instant::now();
+    server.restart();
+    let restart_secs = t.elapsed().as_secs_f64();
+    let restart_hwm = server.pid().and_then(vm_hwm_kib).unwrap_or(0);
+    eprintln!("bench-ingest: restart over {} events: {restart_secs:.1} s, VmHWM {} MiB", runs.last().map_or(0, |r| r.events), restart_hwm / 1024);
     server.terminate();
     eprintln!("bench-ingest: reading the server's rows back …");
     let rows = read_rows(&server, &merchant)?;
@@ -590,7 +598,12 @@ fn run(a: &Args) -> Res<()> {
             );
         }
     }
-    println!("\nServer file after a run: {} MiB (with WAL).\n", runs.last().map(|r| r.db_bytes >> 20).unwrap_or(0));
+    println!("\nServer file after a run: {} MiB (with WAL).  ", runs.last().map(|r| r.db_bytes >> 20).unwrap_or(0));
+    println!(
+        "Restart over that file (ledger state rebuilt from {} entries) until `/healthz` answers: {restart_secs:.1} s; server VmHWM then {} MiB.\n",
+        fmt_n(n as f64),
+        restart_hwm / 1024
+    );
     println!("In-process breakdown (one thread, µs per event, {} events):\n", fmt_n(((a.breakdown / (2 * a.batch)).max(1) * 2 * a.batch) as f64));
     println!("| step | µs/event |");
     println!("|---|---:|");
