@@ -412,6 +412,8 @@ fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
 
     // Make the next entry write fail inside the push's transaction, after
     // the rules have judged the event on the in-memory state.
+    let rebuilds = || server.logs().matches("rebuilding the graph from the file").count();
+    let before_failure = rebuilds();
     let rw = rusqlite::Connection::open(&server.db).unwrap();
     rw.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     rw.execute_batch("CREATE TRIGGER fail_entries BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;").unwrap();
@@ -420,6 +422,15 @@ fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
     assert_eq!(res.status(), 500, "a storage failure fails the push, to be retried");
     assert_eq!(held(&server, &code), "-1", "the failed push's sale is not in the balances");
     rw.execute_batch("DROP TRIGGER fail_entries").unwrap();
+    let after_failure = rebuilds();
+    assert_eq!(after_failure, before_failure + 1, "the failed push rebuilt the graph once");
+    // A push that fails before judging anything (claiming a new device)
+    // leaves the graph as it was, and costs no rebuild.
+    rw.execute_batch("CREATE TRIGGER fail_devices BEFORE INSERT ON devices BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;").unwrap();
+    let res = server.http.post(server.url("/v1/sync/push")).bearer_auth(&token).json(&json!({"device_id": "dev-new", "ops": [op("ledger.purchase", &lost)]})).send().unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(rebuilds(), after_failure, "no rebuild when the graph was not touched");
+    rw.execute_batch("DROP TRIGGER fail_devices").unwrap();
     let r = push(&server, &token, vec![op("ledger.purchase", &lost)]);
     assert_eq!(r[0]["status"], "accepted", "the failed purchase's entry id was not kept: {r:?}");
     assert!(server.healthy());

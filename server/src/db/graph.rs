@@ -13,10 +13,12 @@
 //! The writer adds an event to the graph before its transaction commits, so
 //! if that transaction then fails the graph holds events the file does not:
 //! [`LedgerGraph::reload`] rebuilds it from the file (and the push fails,
-//! to be retried by the device). Readers may see an event a few
+//! to be retried by the device). A failure before any event was added (a
+//! busy file, a device of another account) costs no rebuild. Readers may see an event a few
 //! milliseconds before it is durable; they never see one that is lost
 //! without the graph being rebuilt.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -37,6 +39,9 @@ impl From<GraphError> for StoreError {
 /// by readers, never across I/O.
 pub struct LedgerGraph {
     graph: RwLock<MemoryGraph>,
+    /// Write locks taken so far: a failed write rebuilds the graph only if
+    /// it changed it.
+    writes: AtomicU64,
 }
 
 impl std::fmt::Debug for LedgerGraph {
@@ -48,7 +53,7 @@ impl std::fmt::Debug for LedgerGraph {
 impl LedgerGraph {
     /// Rebuilds the graph from the file's entries.
     pub fn load(conn: &Connection, rules: &LedgerRules) -> Result<Self, StoreError> {
-        Ok(LedgerGraph { graph: RwLock::new(replay(conn, rules)?) })
+        Ok(LedgerGraph { graph: RwLock::new(replay(conn, rules)?), writes: AtomicU64::new(0) })
     }
 
     /// Replaces the graph with one rebuilt from the file: after a push
@@ -66,7 +71,14 @@ impl LedgerGraph {
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, MemoryGraph> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
         self.graph.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many write locks have been taken: compare before and after a
+    /// write to know whether it may have changed the graph.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 }
 

@@ -32,10 +32,14 @@ impl LedgerStore for SqliteStore {
             let graph = self.graph().await?;
             self.writer()
                 .call(move |conn| -> Result<_, StoreError> {
-                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| match e {
-                        sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
-                        sql::PushError::Sqlite(e) => rebuilt(conn, &graph, e.into()),
-                        sql::PushError::Graph(e) => rebuilt(conn, &graph, e.into()),
+                    let before = graph.writes();
+                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| {
+                        let e = match e {
+                            sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
+                            sql::PushError::Sqlite(e) => e.into(),
+                            sql::PushError::Graph(e) => e.into(),
+                        };
+                        if graph.writes() == before { e } else { rebuilt(conn, &graph, e) }
                     })
                 })
                 .await
@@ -132,6 +136,7 @@ fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<Pu
 /// Rebuilds the graph after a failed write that may have added events to
 /// it (see [`LedgerGraph`]), and passes the failure on.
 fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError) -> StoreError {
+    tracing::warn!(error = %failure, "a write failed after changing the ledger graph: rebuilding the graph from the file");
     if let Err(e) = graph.reload(conn, rules()) {
         tracing::error!(error = %e, "rebuilding the ledger graph failed");
     }
