@@ -119,7 +119,7 @@ pub fn validate_uscc(input: &str, field: &str, acknowledge_mismatch: bool) -> Re
     }
     let org_ok = org_check_char(&bytes[8..16]) == Some(bytes[16]);
     let full_ok = uscc_check_char(&bytes[..17]) == Some(bytes[17]);
-    if !(org_ok && full_ok) && !acknowledge_mismatch {
+    if !(acknowledge_mismatch || org_ok && full_ok) {
         return Err(FieldError::new(
             field,
             "uscc_check_mismatch",
