@@ -46,7 +46,10 @@ pub struct LedgerGraph {
 
 impl std::fmt::Debug for LedgerGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LedgerGraph").field("stats", &self.read().stats()).finish()
+        // `try_read`: formatting must never wait for (or deadlock on) a
+        // writer holding the lock.
+        let stats = self.graph.try_read().ok().map(|g| g.stats());
+        f.debug_struct("LedgerGraph").field("stats", &stats).finish()
     }
 }
 
