@@ -81,18 +81,18 @@ object DayTests : Suite("day") {
                     expectEquals(voucher, back.chain[0].voucherCode, "B's batch points at A's voucher")
                     expectEquals("voucher_not_found", back.end, "B's device holds only its side")
                 }
-                // Core's trace engine over a copy of the server's ledger (no trace endpoint yet).
-                val copy = File(dir, "server-copy.db")
-                File(s.db).copyTo(copy)
-                File(s.db + "-wal").takeIf { it.exists() }?.copyTo(File(copy.path + "-wal"))
-                ShianStore.open(storeConfig(copy.path, "", "server-copy", "", "")).use { view ->
-                    val full = view.traceForward(fishCode)
-                    expectEquals(listOf(Triple(bId, bBatch, "30")), full.holders.map { Triple(it.merchantId, it.traceCode, it.received.value) }, "holders")
-                    expectEquals("鹭江饭店", full.holders[0].merchantName, "holder name")
-                    expectEquals(emptyList(), full.inTransit, "voucher redeemed")
-                    expectEquals(Pair("10.5", "105.3"), Pair(full.retailSold.value, full.held.value), "balance")
-                    expectTrue(full.balanced, "balanced")
-                }
+                // The server's own trace endpoint, asked as a regulator would.
+                val analyst = SharedServer.name("analyst")
+                s.createUser(analyst, "analyst-pass-1", "analyst")
+                val token = s.login(analyst, "analyst-pass-1")["token"] as String
+                val full = s.json("GET", "/v1/trace/$fishCode/forward", token = token)
+                fun value(m: Map<*, *>, key: String) = (m[key] as Map<*, *>)["value"]
+                val holders = (full["holders"] as List<*>).map { it as Map<*, *> }
+                expectEquals(listOf(Triple(bId, bBatch, "30")), holders.map { Triple(it["merchant_id"], it["trace_code"], value(it, "received")) }, "holders")
+                expectEquals("鹭江饭店", holders[0]["merchant_name"], "holder name")
+                expectEquals(emptyList<Any?>(), full["in_transit"], "voucher redeemed")
+                expectEquals(Pair("10.5", "105.3"), Pair(value(full, "retail_sold"), value(full, "held")), "balance")
+                expectTrue(full["truncated"] == false && full["cycle"] == false, "balanced")
             }
         }
 
