@@ -1,6 +1,8 @@
-//! Applying a checked ledger event to the SQLite tables. Used by the device
-//! store and by the server, inside a transaction the caller owns: the rules
-//! run before the first write, so a refused event writes nothing.
+//! Judging a ledger event and writing it, inside a transaction the caller
+//! owns: the rules run before the first write, so a refused event writes
+//! nothing. The device judges against its SQLite file and writes the entry
+//! with its batch or movement rows ([`apply`]); the server judges against
+//! its in-memory graph ([`judge`]) and writes the entry alone ([`record`]).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
