@@ -22,9 +22,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+use rand::Rng;
 use rusqlite::Connection;
+use shian_core::error::LedgerError;
 use shian_core::event::LedgerEvent;
+use shian_core::ledger::Warning;
 use shian_core::rules::LedgerRules;
+use shian_core::store::apply;
 use shian_core::trace::{GraphError, MemoryGraph};
 
 use super::StoreError;
@@ -76,6 +81,26 @@ impl LedgerGraph {
     pub fn write(&self) -> RwLockWriteGuard<'_, MemoryGraph> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.graph.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Judges an event with core's rules against the graph and, if they
+    /// accept it, adds it, under one write lock (so nothing else is judged
+    /// in between). The inner `Err` is the rules' refusal; the outer one a
+    /// graph that could not take an accepted event (full, or a bug).
+    pub fn admit(
+        &self,
+        event: &mut LedgerEvent,
+        rules: &LedgerRules,
+        now: DateTime<Utc>,
+        rng: &mut impl Rng,
+    ) -> Result<Result<Vec<Warning>, LedgerError>, GraphError> {
+        let mut g = self.write();
+        let warnings = match apply::judge(event, &*g, rules, now, rng) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(e)),
+        };
+        g.apply(event)?;
+        Ok(Ok(warnings))
     }
 
     /// How many write locks have been taken: compare before and after a

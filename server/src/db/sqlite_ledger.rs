@@ -157,13 +157,8 @@ fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box
         let tx = conn.transaction()?;
         for mut event in events.by_ref().take(CHUNK) {
             let now = Utc::now();
-            let mut g = graph.write();
-            match apply::judge(&mut event, &*g, rules(), now, &mut rng) {
-                Ok(warnings) => {
-                    g.apply(&event)?;
-                    drop(g);
-                    apply::record(&tx, &event, &event.to_wire().to_string(), &warnings, now)?;
-                }
+            match graph.admit(&mut event, rules(), now, &mut rng)? {
+                Ok(warnings) => apply::record(&tx, &event, &event.to_wire().to_string(), &warnings, now)?,
                 Err(e) => {
                     tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
                     refused += 1;

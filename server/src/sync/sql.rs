@@ -328,15 +328,10 @@ fn apply_op(
     // event has written nothing, and a storage failure fails the whole push
     // (and rebuilds the graph). The event's entry row is also its change:
     // pull reads `entries`.
-    let applied = {
-        let mut g = graph.write();
-        let warnings = match apply::judge(&mut event, &*g, rules, now, rng) {
-            Ok(w) => w,
-            Err(LedgerError::Storage(e)) => return Err(e.into()),
-            Err(e) => return Ok(Err(from_ledger(e))),
-        };
-        g.apply(&event)?;
-        Applied::new(&event, warnings)
+    let applied = match graph.admit(&mut event, rules, now, rng)? {
+        Ok(warnings) => Applied::new(&event, warnings),
+        Err(LedgerError::Storage(e)) => return Err(e.into()),
+        Err(e) => return Ok(Err(from_ledger(e))),
     };
     // `wire` exists only for an event that lacked no code, which judging
     // therefore left as it was.
