@@ -108,13 +108,12 @@ fn two_devices_and_an_inspector_offline_then_every_sync_order() {
             assert_eq!((d.pending(), d.parked()), (0, 0), "order {order:?}: {} outbox empty", d.name);
         }
 
-        // The server holds every entry exactly once (entry_id is its key;
-        // the op log has one accepted op per entry).
+        // The server holds every entry exactly once (entry_id is its key).
+        // Core's client sends each event under its entry_id, so the entry
+        // row is the op's log and the op log holds nothing of them.
         assert_eq!(server.entry_ids(&merchant), s.entries, "order {order:?}: server view");
-        let accepted = server.count(&format!(
-            "SELECT COUNT(*) FROM ops WHERE status = 'accepted' AND device_id IN ('dev-A{k}', 'dev-B{k}')"
-        ));
-        assert_eq!(accepted as usize, s.entries.len());
+        let logged = server.count(&format!("SELECT COUNT(*) FROM ops WHERE device_id IN ('dev-A{k}', 'dev-B{k}')"));
+        assert_eq!(logged, 0, "order {order:?}: no op log rows beside the entries");
         // Both devices hold all of the merchant's entries, the other
         // device's included, and nothing of anyone else's.
         assert_eq!(a.entry_ids(&merchant), s.entries, "order {order:?}: A");
@@ -433,5 +432,60 @@ fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
     rw.execute_batch("DROP TRIGGER fail_devices").unwrap();
     let r = push(&server, &token, vec![op("ledger.purchase", &lost)]);
     assert_eq!(r[0]["status"], "accepted", "the failed purchase's entry id was not kept: {r:?}");
+    assert!(server.healthy());
+}
+
+/// A ledger op sent under its entry_id (as core's client does) is logged by
+/// its entry row alone; its retry, after a crash too, is a duplicate with
+/// the very answer of the first push (server-made voucher and warnings
+/// included), and nobody else can take its op_id meanwhile.
+#[test]
+fn a_retry_is_answered_from_its_entry_even_after_a_restart() {
+    let mut server = Server::start();
+    let merchant = server.merchant_with_user("重试的档口", "350203", "retry");
+    let buyer = server.merchant_with_user("下游档口", "350203", "retry-buyer");
+    let (token, buyer_token) = (server.login("retry", PASSWORD), server.login("retry-buyer", PASSWORD));
+    let push = |server: &Server, token: &str, ops: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        let res = server.http.post(server.url("/v1/sync/push")).bearer_auth(token).json(&json!({"device_id": format!("dev-{}", &token[token.len() - 8..]), "ops": ops})).send().unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<serde_json::Value>().unwrap()["results"].as_array().unwrap().clone()
+    };
+
+    let p = purchase(&merchant, "冻虾", "5");
+    let first = push(&server, &token, vec![op("ledger.purchase", &p)]);
+    let code = first[0]["result"]["trace_code"].as_str().unwrap().to_owned();
+    // 8 kg of 5 to a registered buyer: accepted with a warning and a voucher
+    // the server makes; then a retail sale under an op_id of its own.
+    let s = sale(&merchant, &code, "8", json!({"merchant_id": buyer}));
+    let retail = sale(&merchant, &code, "1", json!({"retail": true}));
+    let mut retail_op = op("ledger.sale", &retail);
+    retail_op["op_id"] = json!(shian_tests::new_id());
+    let second = push(&server, &token, vec![op("ledger.sale", &s), retail_op.clone()]);
+    assert!(second.iter().all(|r| r["status"] == "accepted"), "{second:?}");
+    let voucher = second[0]["result"]["voucher_code"].as_str().expect("a voucher made by the server").to_owned();
+    assert_eq!(second[0]["result"]["warnings"][0]["code"], "sale_exceeds_stock", "{second:?}");
+    let device = format!("dev-{}", &token[token.len() - 8..]);
+    assert_eq!(server.count(&format!("SELECT COUNT(*) FROM ops WHERE device_id = '{device}'")), 1, "only the op under a foreign op_id is in the op log");
+
+    server.kill();
+    server.restart();
+    let again = push(&server, &token, vec![op("ledger.purchase", &p), op("ledger.sale", &s), retail_op]);
+    for (a, b) in again.iter().zip(first.iter().chain(&second)) {
+        assert_eq!((&a["op_id"], a["status"].as_str()), (&b["op_id"], Some("duplicate")), "{again:?}");
+        assert_eq!(a["result"], b["result"], "the retry gets the first answer");
+    }
+
+    // The buyer sending an op under the seller's entry id learns nothing,
+    // and the seller's retry is still its own duplicate.
+    let theirs = purchase(&buyer, "买方自己的货", "1");
+    let mut steal = op("ledger.purchase", &theirs);
+    steal["op_id"] = s["entry_id"].clone();
+    let r = push(&server, &buyer_token, vec![steal]);
+    assert_eq!(r[0]["error"]["code"], "op_id_taken", "{r:?}");
+    assert!(!r[0].to_string().contains(&voucher) && !r[0].to_string().contains(&code), "{r:?}");
+    let r = push(&server, &token, vec![op("ledger.sale", &s)]);
+    assert_eq!((r[0]["status"].as_str(), &r[0]["result"]), (Some("duplicate"), &second[0]["result"]));
+    assert_eq!(server.entry_ids(&merchant).len(), 3, "nothing stored twice");
+    assert!(server.entry_ids(&buyer).is_empty(), "nothing of the buyer's refused op stored");
     assert!(server.healthy());
 }

@@ -38,6 +38,7 @@ impl LedgerStore for SqliteStore {
                             sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
                             sql::PushError::Sqlite(e) => e.into(),
                             sql::PushError::Graph(e) => e.into(),
+                            sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
                         };
                         if graph.writes() == before { e } else { rebuilt(conn, &graph, e) }
                     })

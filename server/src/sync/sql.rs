@@ -5,11 +5,20 @@
 //! A push is one transaction on the single writer. A refused op leaves
 //! nothing behind while its neighbours stand: core's rules judge a ledger
 //! event against the in-memory graph ([`LedgerGraph`]) before anything is
-//! written, and field ops write in a savepoint. An accepted ledger event
-//! writes its entry row and nothing else. The op log row is written in the
-//! same transaction as the op's effect — after a crash either both exist or
-//! neither, so a retried op is either `duplicate` with its original outcome
-//! or applied afresh.
+//! written, and field ops write in a savepoint. The op log row is written in
+//! the same transaction as the op's effect — after a crash either both exist
+//! or neither, so a retried op is either `duplicate` with its original
+//! outcome or applied afresh.
+//!
+//! A ledger op whose `op_id` is its event's `entry_id` (what core's client
+//! sends) has no op log row: its entry row is its log. The entry is unique
+//! by id, written in the same transaction, and its outcome (codes and
+//! warnings) is recorded with it, so a retry is found in the graph and
+//! answered from the file. This halves the rows an accepted event writes;
+//! the op log keeps refusals, field ops and ledger ops of other clients.
+//! Any op whose `op_id` names an existing entry is taken for that entry's
+//! op — a duplicate for its merchant, `op_id_taken` for anyone else — so
+//! nobody can claim another merchant's op_id before its retry arrives.
 
 use std::collections::HashMap;
 
@@ -18,10 +27,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use shian_core::error::{ErrorClass, FieldError, LedgerError};
 use shian_core::event::{Buyer, LedgerEvent, Supplier};
+use shian_core::ledger::{LedgerView, Warning};
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply::{self, Applied};
 use shian_core::trace::GraphError;
 use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Cursor, Op, OpError, OpResult, OpStatus, PullResponse};
+
+use uuid::Uuid;
 
 use crate::db::graph::LedgerGraph;
 use crate::db::migrate::Migration;
@@ -82,6 +94,13 @@ Migration {
     DELETE FROM batches;
     DROP INDEX IF EXISTS entries_by_merchant;
     "#,
+},
+Migration {
+    version: 4,
+    name: "an entry is its own op log row",
+    // A retried ledger op is answered from its entry and that entry's
+    // warnings (see the module doc): find the warnings by entry.
+    sql: "CREATE INDEX warnings_by_entry ON warnings(entry_id);",
 }];
 
 /// Who is pushing or pulling, from the verified token.
@@ -189,6 +208,9 @@ pub enum PushError {
     /// bug): the push fails and the graph is rebuilt from the file.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A stored entry that does not parse (a retry is answered from it).
+    #[error("corrupt: {0}")]
+    Corrupt(String),
 }
 
 /// Registers the device under the caller on first use and marks it seen.
@@ -206,6 +228,53 @@ fn claim_device(tx: &Connection, device_id: &str, user_id: &str, now: &str) -> R
             Ok(())
         }
     }
+}
+
+/// The answer to an op_id another account (or merchant) used first: it
+/// reveals nothing of that op's outcome.
+fn taken(op_id: String) -> OpResult {
+    let e = op_error("op_id_taken", "op_id 已被其他账号使用 (op_id used by another account)", Some("op_id".into()));
+    OpResult { op_id, status: OpStatus::Rejected, error: Some(e), result: None }
+}
+
+/// The entry an op is logged by, when the op is a ledger event whose
+/// `entry_id` is its `op_id` (see the module doc).
+fn own_entry(op: &Op, event: &Option<Result<LedgerEvent, FieldError>>) -> Option<Uuid> {
+    match event {
+        Some(Ok(e)) if Uuid::parse_str(&op.op_id).is_ok_and(|id| id == e.entry_id()) => Some(e.entry_id()),
+        _ => None,
+    }
+}
+
+/// What an accepted ledger event answers (and answers again when retried).
+fn result_of(applied: &Applied) -> Value {
+    json!({
+        "entry_id": applied.entry_id,
+        "trace_code": applied.trace_code,
+        "voucher_code": applied.voucher_code,
+        "warnings": applied.warnings,
+    })
+}
+
+/// The answer an accepted ledger op was given, rebuilt from its entry row
+/// and that entry's warnings: what a retry of an op logged by its entry
+/// answers.
+fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Result<Value, PushError> {
+    let id = entry_id.to_string();
+    let corrupt = |why: String| PushError::Corrupt(format!("entry {id}: {why}"));
+    let (kind, payload): (String, String) =
+        tx.prepare_cached("SELECT kind, payload FROM entries WHERE entry_id = ?1")?.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let payload: Value = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
+    let event = LedgerEvent::parse(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
+    let mut st = tx.prepare_cached("SELECT code, message, evidence FROM warnings WHERE entry_id = ?1 ORDER BY id")?;
+    let rows = st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let mut warnings = Vec::new();
+    for row in rows {
+        let (code, message, evidence) = row?;
+        let evidence = serde_json::from_str(&evidence).map_err(|e| corrupt(format!("warning {code}: {e}")))?;
+        warnings.push(Warning { code, message, evidence });
+    }
+    Ok(result_of(&Applied::new(&event, warnings)))
 }
 
 /// Applies a push: claims the device, then every op, in one transaction.
@@ -232,8 +301,7 @@ pub fn push(
             if let Some((_, _, owner)) = log.get(&op.op_id).filter(|l| l.2 != caller.user_id) {
                 // Another account's op: reveal nothing of its outcome.
                 tracing::warn!(op_id = %op.op_id, owner = %owner, user = %caller.user_id, "op_id of another account");
-                let e = op_error("op_id_taken", "op_id 已被其他账号使用 (op_id used by another account)", Some("op_id".into()));
-                results.push(OpResult { op_id: op.op_id.clone(), status: OpStatus::Rejected, error: Some(e), result: None });
+                results.push(taken(op.op_id));
                 continue;
             }
             if let Some((status, outcome, _)) = log.get(&op.op_id) {
@@ -246,24 +314,41 @@ pub fn push(
                 });
                 continue;
             }
+            // An op_id naming an entry is that entry's op (whatever this
+            // payload says), as if it were in the op log.
+            if let Ok(id) = Uuid::parse_str(&op.op_id) {
+                let Ok(recorded) = graph.read().entry(&id);
+                if let Some(entry) = recorded {
+                    if caller.role != "merchant" || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str()) {
+                        tracing::warn!(op_id = %op.op_id, user = %caller.user_id, "op_id of another merchant's entry");
+                        results.push(taken(op.op_id));
+                    } else {
+                        let result = recorded_result(&tx, &id, rules)?;
+                        results.push(OpResult { op_id: op.op_id, status: OpStatus::Duplicate, error: None, result: Some(result) });
+                    }
+                    continue;
+                }
+            }
+            let own = own_entry(&op, &event);
             let outcome = apply_op(&tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng)?;
-            let (status, logged) = match &outcome {
-                Ok(result) => (OpStatus::Accepted, Some(json!({"result": result}))),
-                Err(e) if e.retryable => (OpStatus::Rejected, None),
-                Err(e) => (OpStatus::Rejected, Some(json!({"error": e}))),
+            let logged = match &outcome {
+                // The entry row just written is this op's log.
+                Ok(_) if own.is_some() => None,
+                Ok(result) => Some(("accepted", json!({"result": result}))),
+                Err(e) if e.retryable => None,
+                Err(e) => Some(("rejected", json!({"error": e}))),
             };
-            if let Some(logged) = logged {
-                let status = if status == OpStatus::Accepted { "accepted" } else { "rejected" };
+            if let Some((status, logged)) = logged {
                 let logged = logged.to_string();
                 tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
                     .execute(params![op.op_id, device_id, caller.user_id, op.kind, status, logged, received_at])?;
                 // The same op_id twice in one push: the second is a duplicate.
                 log.insert(op.op_id.clone(), (status.to_owned(), logged, caller.user_id.clone()));
             }
-            match outcome {
-                Ok(result) => results.push(OpResult { op_id: op.op_id.clone(), status, error: None, result: Some(result) }),
-                Err(e) => results.push(OpResult { op_id: op.op_id.clone(), status, error: Some(e), result: None }),
-            }
+            results.push(match outcome {
+                Ok(result) => OpResult { op_id: op.op_id, status: OpStatus::Accepted, error: None, result: Some(result) },
+                Err(e) => OpResult { op_id: op.op_id, status: OpStatus::Rejected, error: Some(e), result: None },
+            });
         }
     }
     let cursor = tx.query_row("SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT COALESCE(MAX(rowid), 0) FROM entries)", [], |r| {
@@ -337,12 +422,7 @@ fn apply_op(
     // therefore left as it was.
     let wire = wire.unwrap_or_else(|| event.to_wire().to_string());
     apply::record(tx, &event, &wire, &applied.warnings, now)?;
-    Ok(Ok(json!({
-        "entry_id": applied.entry_id,
-        "trace_code": applied.trace_code,
-        "voucher_code": applied.voucher_code,
-        "warnings": applied.warnings,
-    })))
+    Ok(Ok(result_of(&applied)))
 }
 
 /// Why a pull was refused.
