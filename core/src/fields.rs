@@ -2,14 +2,16 @@
 //! path at fault (`supplier.uscc`, `certificates[2].kind`) — serde's derive
 //! reports positions in the text, which apps cannot show next to an input.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use serde_json::{Map, Value};
 
 use crate::error::FieldError;
+use crate::json::Node;
 
 /// A JSON object with the path it sits at.
 pub struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    fields: &'a [(Cow<'a, str>, Node<'a>)],
     path: String,
 }
 
@@ -26,13 +28,13 @@ fn wrong_type(field: String, want: &str) -> FieldError {
 }
 
 impl<'a> Obj<'a> {
-    pub fn root(value: &'a Value) -> Result<Self, FieldError> {
+    pub fn root(value: &'a Node<'a>) -> Result<Self, FieldError> {
         Self::at(value, String::new())
     }
 
-    pub fn at(value: &'a Value, path: String) -> Result<Self, FieldError> {
+    pub fn at(value: &'a Node<'a>, path: String) -> Result<Self, FieldError> {
         match value {
-            Value::Object(map) => Ok(Self { map, path }),
+            Node::Object(fields) => Ok(Self { fields, path }),
             _ => Err(wrong_type(if path.is_empty() { "payload".into() } else { path }, "对象 object")),
         }
     }
@@ -42,17 +44,20 @@ impl<'a> Obj<'a> {
     }
 
     pub fn has(&self, key: &str) -> bool {
-        !matches!(self.map.get(key), None | Some(Value::Null))
+        self.get(key).is_some()
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+    /// A field that is present and not null; the last of a repeated key, as
+    /// serde_json's `Value` keeps it.
+    fn get(&self, key: &str) -> Option<&'a Node<'a>> {
+        let fields: &'a [(Cow<'a, str>, Node<'a>)] = self.fields;
+        fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v).filter(|v| !matches!(v, Node::Null))
     }
 
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, FieldError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Node::Str(s)) => Ok(Some(s)),
             Some(_) => Err(wrong_type(self.path(key), "字符串 string")),
         }
     }
@@ -73,7 +78,7 @@ impl<'a> Obj<'a> {
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, FieldError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Node::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(wrong_type(self.path(key), "布尔值 boolean")),
         }
     }
@@ -81,7 +86,7 @@ impl<'a> Obj<'a> {
     pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, FieldError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| wrong_type(self.path(key), "整数 integer")),
+            Some(Node::Number(n)) => n.as_i64().map(Some).ok_or_else(|| wrong_type(self.path(key), "整数 integer")),
             Some(_) => Err(wrong_type(self.path(key), "整数 integer")),
         }
     }
@@ -95,15 +100,15 @@ impl<'a> Obj<'a> {
         self.get(key).map(|v| Obj::at(v, self.path(key))).transpose()
     }
 
-    pub fn opt_array(&self, key: &str) -> Result<&'a [Value], FieldError> {
+    pub fn opt_array(&self, key: &str) -> Result<&'a [Node<'a>], FieldError> {
         match self.get(key) {
             None => Ok(&[]),
-            Some(Value::Array(a)) => Ok(a),
+            Some(Node::Array(a)) => Ok(a),
             Some(_) => Err(wrong_type(self.path(key), "数组 array")),
         }
     }
 
-    pub fn array(&self, key: &str) -> Result<&'a [Value], FieldError> {
+    pub fn array(&self, key: &str) -> Result<&'a [Node<'a>], FieldError> {
         if self.get(key).is_none() {
             return Err(missing(self.path(key)));
         }

@@ -10,6 +10,7 @@ pub mod event;
 pub mod fields;
 pub mod generator;
 pub mod inspection;
+pub mod json;
 pub mod ledger;
 pub mod quantity;
 pub mod rules;

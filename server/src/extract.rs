@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
 
@@ -61,8 +61,8 @@ fn is_json(parts: &header::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses JSON, naming the field at fault.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses JSON, naming the field at fault. `T` may borrow from `bytes`.
+pub fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         // Trailing bytes after the value (`{…} junk`) are malformed too.
@@ -120,6 +120,22 @@ where
         }
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(Json)
+    }
+}
+
+/// A JSON body (`Content-Type: application/json`) left as bytes, for a
+/// handler that parses it with [`parse_json`] into a type borrowing from it.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::unsupported_media_type("application/json"));
+        }
+        body_bytes(req, state).await.map(JsonBody)
     }
 }
 

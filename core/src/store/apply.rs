@@ -98,7 +98,7 @@ where
 }
 
 fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>, authoritative: bool) -> rusqlite::Result<()> {
-    record(conn, event, &event.to_wire().to_string(), warnings, now)?;
+    record(conn, event, &event.to_wire_string(), warnings, now)?;
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
     let at = event.at().to_rfc3339();
@@ -190,7 +190,7 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
 /// server's pull feed), marks a voided entry, and keeps its warnings. This
 /// is all the server writes: batches and balances live in its in-memory
 /// graph, rebuilt from these rows on start. `payload` is the event's
-/// canonical wire form (`event.to_wire()`), which the server serializes
+/// canonical wire form (`event.to_wire_string()`), which the server serializes
 /// before its single writer when the event already carries its codes.
 pub fn record(conn: &Connection, event: &LedgerEvent, payload: &str, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
     let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);

@@ -128,7 +128,7 @@ impl LocalStore {
             event.entry_id().to_string(),
             event.kind(),
             event.at().to_rfc3339(),
-            event.to_wire().to_string(),
+            event.to_wire_string(),
             now.to_rfc3339(),
         ])?;
         tx.commit()?;

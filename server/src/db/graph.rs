@@ -27,6 +27,7 @@ use rand::Rng;
 use rusqlite::Connection;
 use shian_core::error::LedgerError;
 use shian_core::event::LedgerEvent;
+use shian_core::json::Node;
 use shian_core::ledger::Warning;
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply;
@@ -120,8 +121,8 @@ fn replay(conn: &Connection, rules: &LedgerRules) -> Result<MemoryGraph, StoreEr
     while let Some(r) = rows.next()? {
         let (rowid, kind, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
         let corrupt = |why: String| StoreError::Corrupt(format!("entries row {rowid}: {why}"));
-        let value: serde_json::Value = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
-        let event = LedgerEvent::parse(&kind, &value, rules).map_err(|e| corrupt(e.to_string()))?;
+        let node: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
+        let event = LedgerEvent::parse_node(&kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
         graph.apply(&event).map_err(|e| corrupt(e.to_string()))?;
         n += 1;
     }

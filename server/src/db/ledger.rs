@@ -4,17 +4,17 @@
 
 use serde::Serialize;
 use shian_core::event::LedgerEvent;
-use shian_core::sync::protocol::{Op, OpResult, PullResponse};
+use shian_core::sync::protocol::{OpResult, PullResponse};
 use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
 
 use super::{StoreError, StoreFuture};
-use crate::sync::{Caller, PullError};
+use crate::sync::{Caller, Prepared, PullError};
 
 pub trait LedgerStore {
     /// Applies a push in one transaction (see `sync::sql::push`): registers
     /// `device_id` under the caller on first use (`Conflict` when the id
     /// belongs to another user) and marks it seen, then applies the ops.
-    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Op>) -> StoreFuture<'_, (Vec<OpResult>, String)>;
+    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Prepared>) -> StoreFuture<'_, (Vec<OpResult>, String)>;
 
     /// One page of the caller's changes after `cursor`.
     fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>>;

@@ -109,7 +109,7 @@ impl SqliteStore {
     /// file on the writer the first time it is asked for.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
         self.graph
-            .get_or_try_init(|| self.writer.call(|conn| LedgerGraph::load(conn, super::sqlite_ledger::rules()).map(Arc::new)))
+            .get_or_try_init(|| self.writer.call(|conn| LedgerGraph::load(conn, crate::sync::rules()).map(Arc::new)))
             .await
             .cloned()
     }

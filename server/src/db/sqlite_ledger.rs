@@ -1,11 +1,8 @@
 //! [`LedgerStore`] for the SQLite backend.
 
-use std::sync::OnceLock;
-
 use chrono::Utc;
 use rusqlite::OptionalExtension;
-use shian_core::rules::LedgerRules;
-use shian_core::sync::protocol::{Op, OpResult, PullResponse};
+use shian_core::sync::protocol::{OpResult, PullResponse};
 
 use shian_core::event::LedgerEvent;
 use shian_core::store::apply;
@@ -15,19 +12,10 @@ use super::graph::LedgerGraph;
 use super::ledger::{split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase};
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreFuture};
-use crate::sync::{sql, Caller, PullError};
-
-/// The ledger rules this server enforces (core's built-in set).
-pub(super) fn rules() -> &'static LedgerRules {
-    static RULES: OnceLock<LedgerRules> = OnceLock::new();
-    RULES.get_or_init(LedgerRules::builtin)
-}
+use crate::sync::{rules, sql, Caller, Prepared, PullError};
 
 impl LedgerStore for SqliteStore {
-    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Op>) -> StoreFuture<'_, (Vec<OpResult>, String)> {
-        // Parsing is pure work: do it here, on the request's task, and keep
-        // the single writer for the rules and the writes.
-        let ops = sql::prepare(ops, rules());
+    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Prepared>) -> StoreFuture<'_, (Vec<OpResult>, String)> {
         Box::pin(async move {
             let graph = self.graph().await?;
             self.writer()
@@ -159,7 +147,7 @@ fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box
         for mut event in events.by_ref().take(CHUNK) {
             let now = Utc::now();
             match graph.admit(&mut event, rules(), now, &mut rng)? {
-                Ok(warnings) => apply::record(&tx, &event, &event.to_wire().to_string(), &warnings, now)?,
+                Ok(warnings) => apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?,
                 Err(e) => {
                     tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
                     refused += 1;

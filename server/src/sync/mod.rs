@@ -3,20 +3,79 @@
 
 pub mod sql;
 
+use std::sync::OnceLock;
+
 use axum::extract::State;
 use serde::Deserialize;
 use chrono::{DateTime, FixedOffset, Utc};
-use shian_core::sync::protocol::{OpStatus, PullResponse, PushRequest, PushResponse, MAX_OPS_PER_PUSH};
+use serde_json::Value;
+use shian_core::error::FieldError;
+use shian_core::event::LedgerEvent;
+use shian_core::json::Node;
+use shian_core::rules::LedgerRules;
+use shian_core::sync::protocol::{Op, OpStatus, PullResponse, PushResponse, MAX_OPS_PER_PUSH};
 use utoipa::IntoParams;
 
 use crate::auth::Auth;
 use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
-use crate::extract::{Json, Query};
+use crate::extract::{parse_json, Json, JsonBody, Query};
 use crate::metrics;
 use crate::AppState;
 
 pub use sql::{Caller, PullError};
+
+/// The ledger rules this server enforces (core's built-in set).
+pub fn rules() -> &'static LedgerRules {
+    static RULES: OnceLock<LedgerRules> = OnceLock::new();
+    RULES.get_or_init(LedgerRules::builtin)
+}
+
+/// Core's `PushRequest` as the server reads it: every payload borrowed
+/// from the body rather than built into a `Value` (see core's `json`).
+#[derive(Deserialize)]
+struct PushBody<'a> {
+    device_id: String,
+    #[serde(borrow)]
+    ops: Vec<BodyOp<'a>>,
+}
+
+#[derive(Deserialize)]
+struct BodyOp<'a> {
+    op_id: String,
+    kind: String,
+    at: String,
+    #[serde(borrow)]
+    payload: Node<'a>,
+}
+
+/// An op as it reaches the store: a ledger event already parsed.
+pub struct Prepared {
+    pub op: Op,
+    /// `None` for kinds that are not ledger events.
+    pub event: Option<Result<LedgerEvent, FieldError>>,
+    /// The event's canonical wire form, when it already carries its codes
+    /// (else the writer serializes it after filling them in).
+    pub wire: Option<String>,
+}
+
+/// Parses the ledger events of a push and serializes their canonical form:
+/// pure work, done on the request's task before the push reaches the
+/// single writer, where every microsecond is everyone's. Other kinds keep
+/// their payload as a `Value` for the field ops.
+fn prepare(ops: Vec<BodyOp<'_>>) -> Vec<Prepared> {
+    ops.into_iter()
+        .map(|o| {
+            let event = LedgerEvent::is_ledger_kind(&o.kind).then(|| LedgerEvent::parse_node(&o.kind, &o.payload, rules()));
+            let payload = if event.is_some() { Value::Null } else { o.payload.to_value() };
+            let wire = match &event {
+                Some(Ok(e)) if !e.lacks_code() => Some(e.to_wire_string()),
+                _ => None,
+            };
+            Prepared { op: Op { op_id: o.op_id, kind: o.kind, at: o.at, payload }, event, wire }
+        })
+        .collect()
+}
 
 fn caller(auth: &Auth) -> Caller {
     Caller {
@@ -43,8 +102,9 @@ fn valid_device_id(id: &str) -> bool {
         (status = 413, description = "more than 1,000 ops or too many bytes", body = ErrorResponse),
     )
 )]
-pub async fn push(State(state): State<AppState>, auth: Auth, Json(req): Json<PushRequest>) -> Result<Json<PushResponse>, ApiError> {
+pub async fn push(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody) -> Result<Json<PushResponse>, ApiError> {
     auth.require(&[Role::Merchant, Role::Inspector])?;
+    let req: PushBody<'_> = parse_json(&body)?;
     if !valid_device_id(&req.device_id) {
         return Err(ApiError::invalid("device_id", "invalid_device_id", "设备标识应为 1–64 位字母、数字、下划线或连字符"));
     }
@@ -54,7 +114,11 @@ pub async fn push(State(state): State<AppState>, auth: Auth, Json(req): Json<Pus
     }
     // Device times of the ops, for the outbox-lag gauge.
     let sent_at: Vec<Option<DateTime<FixedOffset>>> = req.ops.iter().map(|o| DateTime::parse_from_rfc3339(&o.at).ok()).collect();
-    let (results, cursor) = state.store.sync_push(caller(&auth), req.device_id, req.ops).await?;
+    let PushBody { device_id, ops } = req;
+    let ops = prepare(ops);
+    // Nothing borrows the body now: free it before waiting for the writer.
+    drop(body);
+    let (results, cursor) = state.store.sync_push(caller(&auth), device_id, ops).await?;
     let now = Utc::now();
     let oldest = results
         .iter()

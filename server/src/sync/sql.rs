@@ -27,6 +27,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use shian_core::error::{ErrorClass, FieldError, LedgerError};
 use shian_core::event::{Buyer, LedgerEvent, Supplier};
+use shian_core::json::Node;
 use shian_core::ledger::{LedgerView, Warning};
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply::{self, Applied};
@@ -35,6 +36,7 @@ use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Cursor, O
 
 use uuid::Uuid;
 
+use super::Prepared;
 use crate::db::graph::LedgerGraph;
 use crate::db::migrate::Migration;
 
@@ -166,37 +168,6 @@ fn logged_ops(tx: &Connection, ops: &[Prepared]) -> rusqlite::Result<HashMap<Str
     rows.collect()
 }
 
-/// An op as it reaches the writer: a ledger event already parsed.
-pub struct Prepared {
-    op: Op,
-    /// `None` for kinds that are not ledger events.
-    event: Option<Result<LedgerEvent, FieldError>>,
-    /// The event's canonical wire form, when it already carries its codes
-    /// (else the writer serializes it after filling them in).
-    wire: Option<String>,
-}
-
-/// Parses the ledger events of a push and serializes their canonical form.
-/// Pure work, done before the push reaches the single writer, where every
-/// microsecond is everyone's.
-pub fn prepare(ops: Vec<Op>, rules: &LedgerRules) -> Vec<Prepared> {
-    ops.into_iter()
-        .map(|mut op| {
-            let event = LedgerEvent::is_ledger_kind(&op.kind).then(|| LedgerEvent::parse(&op.kind, &op.payload, rules));
-            if event.is_some() {
-                // Parsed: the JSON tree is not needed again, so free it here
-                // rather than on the writer.
-                op.payload = Value::Null;
-            }
-            let wire = match &event {
-                Some(Ok(e)) if !e.lacks_code() => Some(e.to_wire().to_string()),
-                _ => None,
-            };
-            Prepared { op, event, wire }
-        })
-        .collect()
-}
-
 /// Why a whole push was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -264,8 +235,8 @@ fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Res
     let corrupt = |why: String| PushError::Corrupt(format!("entry {id}: {why}"));
     let (kind, payload): (String, String) =
         tx.prepare_cached("SELECT kind, payload FROM entries WHERE entry_id = ?1")?.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let payload: Value = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
-    let event = LedgerEvent::parse(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
+    let payload: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
+    let event = LedgerEvent::parse_node(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
     let mut st = tx.prepare_cached("SELECT code, message, evidence FROM warnings WHERE entry_id = ?1 ORDER BY id")?;
     let rows = st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
     let mut warnings = Vec::new();
@@ -420,7 +391,7 @@ fn apply_op(
     };
     // `wire` exists only for an event that lacked no code, which judging
     // therefore left as it was.
-    let wire = wire.unwrap_or_else(|| event.to_wire().to_string());
+    let wire = wire.unwrap_or_else(|| event.to_wire_string());
     apply::record(tx, &event, &wire, &applied.warnings, now)?;
     Ok(Ok(result_of(&applied)))
 }

@@ -420,7 +420,7 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
             graph.apply(&event)?;
             let applied = apply::Applied::new(&event, warnings);
             let tr = Instant::now();
-            apply::record(&tx, &event, &event.to_wire().to_string(), &applied.warnings, now)?;
+            apply::record(&tx, &event, &event.to_wire_string(), &applied.warnings, now)?;
             t_record += tr.elapsed().as_secs_f64();
             if op.kind == "ledger.purchase" {
                 t_purchase += ta.elapsed().as_secs_f64();

@@ -5,15 +5,18 @@
 //! (UUIDv7); a correction is a new event pointing at the old one.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::category::{Category, Certificate, CertificateKind};
 use crate::codes;
 use crate::error::FieldError;
 use crate::fields::{check_text, Obj};
+use crate::json::Node;
 use crate::quantity::{Quantity, Sign};
 use crate::rules::LedgerRules;
+
+mod wire;
 
 pub const PURCHASE: &str = "ledger.purchase";
 pub const SALE: &str = "ledger.sale";
@@ -202,6 +205,12 @@ impl LedgerEvent {
     /// Parses a wire payload of the given kind. Time plausibility against a
     /// clock is a rule, checked in [`crate::ledger`].
     pub fn parse(kind: &str, payload: &Value, rules: &LedgerRules) -> Result<Self, FieldError> {
+        Self::parse_node(kind, &Node::of(payload), rules)
+    }
+
+    /// [`LedgerEvent::parse`] over a tree read straight from JSON text
+    /// without `Value`'s allocations (the server's push and replay).
+    pub fn parse_node(kind: &str, payload: &Node<'_>, rules: &LedgerRules) -> Result<Self, FieldError> {
         let o = Obj::root(payload)?;
         match kind {
             PURCHASE => parse_purchase(&o, rules).map(LedgerEvent::Purchase),
@@ -240,73 +249,17 @@ impl LedgerEvent {
         }
     }
 
-    /// The canonical wire payload (what the outbox holds and the server stores).
+    /// The canonical wire payload (what the outbox holds and the server
+    /// stores), as a tree.
     pub fn to_wire(&self) -> Value {
-        match self {
-            LedgerEvent::Purchase(p) => {
-                let mut v = json!({
-                    "entry_id": p.entry_id.to_string(),
-                    "merchant_id": p.merchant_id,
-                    "product": {"name": p.product.name, "category": p.product.category.as_str()},
-                    "quantity": p.quantity.to_wire(),
-                    "supplier": match &p.supplier {
-                        Supplier::Merchant { merchant_id } => json!({"merchant_id": merchant_id}),
-                        Supplier::External { name, uscc, region_code } => {
-                            let mut s = json!({"name": name});
-                            put(&mut s, "uscc", uscc.as_ref().map(|x| json!(x)));
-                            put(&mut s, "region_code", region_code.as_ref().map(|x| json!(x)));
-                            s
-                        }
-                    },
-                    "certificates": p.certificates.iter().map(|c| json!({"kind": c.kind.as_str(), "number": c.number})).collect::<Vec<_>>(),
-                    "received_at": p.received_at.to_rfc3339(),
-                });
-                if let Some(g) = &p.product.gtin {
-                    v["product"]["gtin"] = json!(g);
-                }
-                put(&mut v, "voucher_code", p.voucher_code.as_ref().map(|x| json!(x)));
-                put(&mut v, "trace_code", p.trace_code.as_ref().map(|x| json!(x)));
-                put(&mut v, "production_date", p.production_date.map(|d| json!(d.to_string())));
-                put(&mut v, "expiry_date", p.expiry_date.map(|d| json!(d.to_string())));
-                put(&mut v, "unit_price_fen", p.unit_price_fen.map(|x| json!(x)));
-                v
-            }
-            LedgerEvent::Sale(s) => {
-                let mut v = json!({
-                    "entry_id": s.entry_id.to_string(),
-                    "merchant_id": s.merchant_id,
-                    "trace_code": s.trace_code,
-                    "quantity": s.quantity.to_wire(),
-                    "buyer": match &s.buyer {
-                        Buyer::Merchant { merchant_id } => json!({"merchant_id": merchant_id}),
-                        Buyer::Named { name } => json!({"name": name}),
-                        Buyer::Retail => json!({"retail": true}),
-                    },
-                    "sold_at": s.sold_at.to_rfc3339(),
-                });
-                put(&mut v, "voucher_code", s.voucher_code.as_ref().map(|x| json!(x)));
-                put(&mut v, "unit_price_fen", s.unit_price_fen.map(|x| json!(x)));
-                v
-            }
-            LedgerEvent::Void(e) => json!({
-                "entry_id": e.entry_id.to_string(), "merchant_id": e.merchant_id,
-                "voided_entry_id": e.voided_entry_id.to_string(), "reason": e.reason, "at": e.at.to_rfc3339(),
-            }),
-            LedgerEvent::Adjust(e) => json!({
-                "entry_id": e.entry_id.to_string(), "merchant_id": e.merchant_id, "trace_code": e.trace_code,
-                "delta": e.delta.to_wire(), "reason": e.reason, "at": e.at.to_rfc3339(),
-            }),
-            LedgerEvent::Dispose(e) => json!({
-                "entry_id": e.entry_id.to_string(), "merchant_id": e.merchant_id, "trace_code": e.trace_code,
-                "quantity": e.quantity.to_wire(), "method": e.method.as_str(), "reason": e.reason, "at": e.at.to_rfc3339(),
-            }),
-        }
+        // Cannot fail: every key is a string and every value plain data.
+        serde_json::to_value(wire::Wire(self)).unwrap_or(Value::Null)
     }
-}
 
-fn put(v: &mut Value, key: &str, value: Option<Value>) {
-    if let (Some(x), Some(map)) = (value, v.as_object_mut()) {
-        map.insert(key.to_owned(), x);
+    /// The canonical wire payload as text, written straight from the event
+    /// (no tree in between): the same text as `to_wire_string()`.
+    pub fn to_wire_string(&self) -> String {
+        serde_json::to_string(&wire::Wire(self)).unwrap_or_default()
     }
 }
 
