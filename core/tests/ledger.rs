@@ -146,11 +146,14 @@ fn counts_never_convert_to_mass() {
     assert!(s.record("ledger.sale", &sale("m1", &code, ("5", "box"), json!({"retail": true}))).is_ok());
 }
 
+/// A change that breaks a payload, the refusal code and the field it names.
+type Breakage = (Box<dyn Fn(&mut Value)>, &'static str, &'static str);
+
 #[test]
 fn malformed_events_name_the_field() {
     let (_d, mut s) = store();
     let before = s.counts().unwrap();
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+    let cases: Vec<Breakage> = vec![
         (Box::new(|p| p["quantity"]["value"] = json!("-3")), "negative_quantity", "quantity.value"),
         (Box::new(|p| p["quantity"]["value"] = json!("0")), "zero_quantity", "quantity.value"),
         (Box::new(|p| p["quantity"]["value"] = json!(12.5)), "wrong_type", "quantity.value"),

@@ -248,6 +248,22 @@ fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Res
     Ok(result_of(&Applied::new(&event, warnings)))
 }
 
+/// The answer to an op whose op_id names a recorded entry: that entry's op
+/// (whatever this payload says), as if it were in the op log — a duplicate
+/// with the entry's outcome for its merchant, `op_id_taken` for anyone
+/// else. `None` when the op_id names no entry.
+fn answer_from_entry(tx: &Connection, graph: &LedgerGraph, caller: &Caller, op_id: &str, rules: &LedgerRules) -> Result<Option<OpResult>, PushError> {
+    let Ok(id) = Uuid::parse_str(op_id) else { return Ok(None) };
+    let Ok(recorded) = graph.read().entry(&id);
+    let Some(entry) = recorded else { return Ok(None) };
+    if caller.role != "merchant" || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str()) {
+        tracing::warn!(op_id = %op_id, user = %caller.user_id, "op_id of another merchant's entry");
+        return Ok(Some(taken(op_id.to_owned())));
+    }
+    let result = recorded_result(tx, &id, rules)?;
+    Ok(Some(OpResult { op_id: op_id.to_owned(), status: OpStatus::Duplicate, error: None, result: Some(result) }))
+}
+
 /// Applies a push: claims the device, then every op, in one transaction.
 /// Returns the outcome of every op, in order, and the cursor after the
 /// changes this push made.
@@ -285,20 +301,9 @@ pub fn push(
                 });
                 continue;
             }
-            // An op_id naming an entry is that entry's op (whatever this
-            // payload says), as if it were in the op log.
-            if let Ok(id) = Uuid::parse_str(&op.op_id) {
-                let Ok(recorded) = graph.read().entry(&id);
-                if let Some(entry) = recorded {
-                    if caller.role != "merchant" || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str()) {
-                        tracing::warn!(op_id = %op.op_id, user = %caller.user_id, "op_id of another merchant's entry");
-                        results.push(taken(op.op_id));
-                    } else {
-                        let result = recorded_result(&tx, &id, rules)?;
-                        results.push(OpResult { op_id: op.op_id, status: OpStatus::Duplicate, error: None, result: Some(result) });
-                    }
-                    continue;
-                }
+            if let Some(answer) = answer_from_entry(&tx, graph, caller, &op.op_id, rules)? {
+                results.push(answer);
+                continue;
             }
             let own = own_entry(&op, &event);
             let outcome = apply_op(&tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng)?;
