@@ -466,6 +466,16 @@ fn a_retry_is_answered_from_its_entry_even_after_a_restart() {
     assert_eq!(second[0]["result"]["warnings"][0]["code"], "sale_exceeds_stock", "{second:?}");
     let device = format!("dev-{}", &token[token.len() - 8..]);
     assert_eq!(server.count(&format!("SELECT COUNT(*) FROM ops WHERE device_id = '{device}'")), 1, "only the op under a foreign op_id is in the op log");
+    // Who sent each entry is kept per push: every entry of the merchant lies
+    // in exactly one push of this device and account.
+    let user_id = server.login_full("retry", PASSWORD)["subject_id"].as_str().unwrap().to_owned();
+    let sent_by = |server: &Server, device: &str| {
+        server.count(&format!(
+            "SELECT COUNT(*) FROM entries e WHERE e.merchant_id = '{merchant}' AND (SELECT COUNT(*) FROM pushes p
+             WHERE e.rowid BETWEEN p.first_entry AND p.last_entry AND p.device_id = '{device}' AND p.user_id = '{user_id}') = 1"
+        ))
+    };
+    assert_eq!((sent_by(&server, &device), server.count("SELECT COUNT(*) FROM pushes")), (3, 2));
 
     server.kill();
     server.restart();
@@ -486,6 +496,7 @@ fn a_retry_is_answered_from_its_entry_even_after_a_restart() {
     let r = push(&server, &token, vec![op("ledger.sale", &s)]);
     assert_eq!((r[0]["status"].as_str(), &r[0]["result"]), (Some("duplicate"), &second[0]["result"]));
     assert_eq!(server.entry_ids(&merchant).len(), 3, "nothing stored twice");
+    assert_eq!((sent_by(&server, &device), server.count("SELECT COUNT(*) FROM pushes")), (3, 2), "retries write no push rows");
     assert!(server.entry_ids(&buyer).is_empty(), "nothing of the buyer's refused op stored");
     assert!(server.healthy());
 }

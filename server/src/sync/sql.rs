@@ -15,7 +15,8 @@
 //! by id, written in the same transaction, and its outcome (codes and
 //! warnings) is recorded with it, so a retry is found in the graph and
 //! answered from the file. This halves the rows an accepted event writes;
-//! the op log keeps refusals, field ops and ledger ops of other clients.
+//! the op log keeps refusals, field ops and ledger ops of other clients,
+//! and `pushes` keeps which device and account sent each run of entries.
 //! Any op whose `op_id` names an existing entry is taken for that entry's
 //! op — a duplicate for its merchant, `op_id_taken` for anyone else — so
 //! nobody can claim another merchant's op_id before its retry arrives.
@@ -103,6 +104,26 @@ Migration {
     // A retried ledger op is answered from its entry and that entry's
     // warnings (see the module doc): find the warnings by entry.
     sql: "CREATE INDEX warnings_by_entry ON warnings(entry_id);",
+},
+Migration {
+    version: 5,
+    name: "who pushed which entries",
+    // The op-log rows that v4 no longer writes held each accepted event's
+    // device and account. A push's entries are one run of rowids (a single
+    // writer, one transaction), so one row per push keeps the same facts:
+    // the entry at rowid r came from the push with first_entry <= r <=
+    // last_entry.
+    sql: r#"
+    CREATE TABLE pushes (
+        id          INTEGER PRIMARY KEY,
+        device_id   TEXT NOT NULL,
+        user_id     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        first_entry INTEGER NOT NULL,
+        last_entry  INTEGER NOT NULL
+    );
+    CREATE INDEX pushes_by_last_entry ON pushes(last_entry);
+    "#,
 }];
 
 /// Who is pushing or pulling, from the verified token.
@@ -278,6 +299,7 @@ pub fn push(
 ) -> Result<(Vec<OpResult>, String), PushError> {
     let tx = conn.transaction()?;
     claim_device(&tx, device_id, &caller.user_id, &crate::db::ts(&now))?;
+    let entries_before: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM entries", [], |r| r.get(0))?;
     let mut results = Vec::with_capacity(ops.len());
     let received_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut rng = rand::rng();
@@ -330,6 +352,10 @@ pub fn push(
     let cursor = tx.query_row("SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT COALESCE(MAX(rowid), 0) FROM entries)", [], |r| {
         Ok(Cursor { changes: r.get(0)?, entries: r.get(1)? })
     })?;
+    if cursor.entries > entries_before {
+        tx.prepare_cached("INSERT INTO pushes (device_id, user_id, received_at, first_entry, last_entry) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![device_id, caller.user_id, received_at, entries_before + 1, cursor.entries])?;
+    }
     tx.commit()?;
     Ok((results, encode_cursor(cursor)))
 }

@@ -19,8 +19,9 @@
 //! its purchase. Bodies are serialized before the clock starts.
 //!
 //! Beside it, in the same run: the very rows the server wrote (its entries,
-//! and any op log rows of the bench's devices — none, since the ops are sent
-//! under their entry ids as core's client sends them; batches and balances
+//! one `pushes` row per push, and any op log rows of the bench's devices —
+//! none, since the ops are sent under their entry ids as core's client sends
+//! them; batches and balances
 //! live in the server's memory — read back from its file) inserted raw into
 //! a new file with the same schema and pragmas, 500 events' rows per
 //! transaction, with prepared statements. Then
@@ -295,6 +296,8 @@ struct Rows {
     schema: Vec<String>,
     entries: Vec<[rusqlite::types::Value; 8]>,
     ops: Vec<Vec<rusqlite::types::Value>>,
+    /// Who sent each push's entries, one row a push.
+    pushes: Vec<Vec<rusqlite::types::Value>>,
 }
 
 fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
@@ -307,14 +310,15 @@ fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
     let entries_raw = all("SELECT entry_id, kind, merchant_id, at, recorded_at, trace_code, payload, voided_by FROM entries WHERE merchant_id = ?1 ORDER BY rowid", 8)?;
     let entries = entries_raw.into_iter().map(|r| <[rusqlite::types::Value; 8]>::try_from(r).expect("8 columns")).collect();
     let ops = all("SELECT op_id, device_id, user_id, kind, status, outcome, received_at FROM ops WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY rowid", 7)?;
+    let pushes = all("SELECT device_id, user_id, received_at, first_entry, last_entry FROM pushes WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY id", 5)?;
     let mut schema = Vec::new();
     let mut st = c.prepare(
-        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','ops') ORDER BY type DESC",
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ('entries','ops','pushes') ORDER BY type DESC",
     )?;
     for s in st.query_map([], |r| r.get::<_, String>(0))? {
         schema.push(s?);
     }
-    Ok(Rows { schema, entries, ops })
+    Ok(Rows { schema, entries, ops, pushes })
 }
 
 /// Extra pragmas for the raw and in-process measurements, to try tunings
@@ -343,13 +347,13 @@ fn fresh_db(path: &std::path::Path, schema: &[String]) -> Res<Connection> {
 }
 
 /// Raw batched inserts of the same rows (each transaction a push's worth of
-/// entries and of op log rows): returns seconds.
+/// entries and of op log rows, and its `pushes` row): returns seconds.
 fn raw_inserts(rows: &Rows, batch: usize, dir: &std::path::Path) -> Res<f64> {
     let mut conn = fresh_db(&dir.join("raw.db"), &rows.schema)?;
     let start = Instant::now();
     let mut tt = [0f64; 3];
-    let pushes = rows.entries.len().div_ceil(batch).max(rows.ops.len().div_ceil(batch));
-    for k in 0..pushes {
+    let transactions = rows.entries.len().div_ceil(batch).max(rows.ops.len().div_ceil(batch)).max(rows.pushes.len());
+    for k in 0..transactions {
         let tx = conn.transaction()?;
         {
             let mut e = tx.prepare_cached("INSERT INTO entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
@@ -363,6 +367,10 @@ fn raw_inserts(rows: &Rows, batch: usize, dir: &std::path::Path) -> Res<f64> {
             for row in rows.ops.iter().skip(k * batch).take(batch) {
                 op.execute(rusqlite::params_from_iter(row.iter()))?;
             }
+            if let Some(row) = rows.pushes.get(k) {
+                tx.prepare_cached("INSERT INTO pushes (device_id, user_id, received_at, first_entry, last_entry) VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(rusqlite::params_from_iter(row.iter()))?;
+            }
             tt[1] += t.elapsed().as_secs_f64();
         }
         let t = Instant::now();
@@ -370,7 +378,7 @@ fn raw_inserts(rows: &Rows, batch: usize, dir: &std::path::Path) -> Res<f64> {
         tt[2] += t.elapsed().as_secs_f64();
     }
     let n = rows.entries.len() as f64;
-    eprintln!("  raw: µs/event entries {:.2}, ops {:.2}, commit {:.2}", tt[0] * 1e6 / n, tt[1] * 1e6 / n, tt[2] * 1e6 / n);
+    eprintln!("  raw: µs/event entries {:.2}, op log and pushes {:.2}, commit {:.2}", tt[0] * 1e6 / n, tt[1] * 1e6 / n, tt[2] * 1e6 / n);
     Ok(start.elapsed().as_secs_f64())
 }
 
@@ -610,9 +618,10 @@ fn run(a: &Args) -> Res<()> {
         );
     }
     println!(
-        "| raw rusqlite inserts of the rows the server wrote ({} entries, {} op log rows), {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
+        "| raw rusqlite inserts of the rows the server wrote ({} entries, {} op log rows, {} push rows), {} events a transaction | 1 | {} | {:.1} | {} | 100 % | — |",
         fmt_n(n as f64),
         fmt_n(rows.ops.len() as f64),
+        fmt_n(rows.pushes.len() as f64),
         a.batch,
         fmt_n(n as f64),
         raw,
