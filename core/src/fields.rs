@@ -2,8 +2,6 @@
 //! path at fault (`supplier.uscc`, `certificates[2].kind`) — serde's derive
 //! reports positions in the text, which apps cannot show next to an input.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use crate::error::FieldError;
@@ -11,7 +9,8 @@ use crate::json::Node;
 
 /// A JSON object with the path it sits at.
 pub struct Obj<'a> {
-    fields: &'a [(Cow<'a, str>, Node<'a>)],
+    /// Always a `Node::Object`.
+    node: &'a Node<'a>,
     path: String,
 }
 
@@ -34,7 +33,7 @@ impl<'a> Obj<'a> {
 
     pub fn at(value: &'a Node<'a>, path: String) -> Result<Self, FieldError> {
         match value {
-            Node::Object(fields) => Ok(Self { fields, path }),
+            Node::Object(_) => Ok(Self { node: value, path }),
             _ => Err(wrong_type(if path.is_empty() { "payload".into() } else { path }, "对象 object")),
         }
     }
@@ -47,11 +46,10 @@ impl<'a> Obj<'a> {
         self.get(key).is_some()
     }
 
-    /// A field that is present and not null; the last of a repeated key, as
-    /// serde_json's `Value` keeps it.
+    /// A field that is present and not null.
     fn get(&self, key: &str) -> Option<&'a Node<'a>> {
-        let fields: &'a [(Cow<'a, str>, Node<'a>)] = self.fields;
-        fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v).filter(|v| !matches!(v, Node::Null))
+        let node: &'a Node<'a> = self.node;
+        node.get(key).filter(|v| !matches!(v, Node::Null))
     }
 
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, FieldError> {

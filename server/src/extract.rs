@@ -115,10 +115,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::unsupported_media_type("application/json"));
-        }
-        let bytes = body_bytes(req, state).await?;
+        let JsonBody(bytes) = JsonBody::from_request(req, state).await?;
         parse_json(&bytes).map(Json)
     }
 }

@@ -229,13 +229,10 @@ fn taken(op_id: String) -> OpResult {
     OpResult { op_id, status: OpStatus::Rejected, error: Some(e), result: None }
 }
 
-/// The entry an op is logged by, when the op is a ledger event whose
-/// `entry_id` is its `op_id` (see the module doc).
-fn own_entry(op: &Op, event: &Option<Result<LedgerEvent, FieldError>>) -> Option<Uuid> {
-    match event {
-        Some(Ok(e)) if Uuid::parse_str(&op.op_id).is_ok_and(|id| id == e.entry_id()) => Some(e.entry_id()),
-        _ => None,
-    }
+/// Whether an op is logged by its entry: a ledger event whose `entry_id`
+/// is its `op_id` (see the module doc).
+fn logged_by_entry(named: Option<Uuid>, event: &Option<Result<LedgerEvent, FieldError>>) -> bool {
+    matches!((named, event), (Some(id), Some(Ok(e))) if id == e.entry_id())
 }
 
 /// What an accepted ledger event answers (and answers again when retried).
@@ -273,8 +270,8 @@ fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Res
 /// (whatever this payload says), as if it were in the op log — a duplicate
 /// with the entry's outcome for its merchant, `op_id_taken` for anyone
 /// else. `None` when the op_id names no entry.
-fn answer_from_entry(tx: &Connection, graph: &LedgerGraph, caller: &Caller, op_id: &str, rules: &LedgerRules) -> Result<Option<OpResult>, PushError> {
-    let Ok(id) = Uuid::parse_str(op_id) else { return Ok(None) };
+fn answer_from_entry(tx: &Connection, graph: &LedgerGraph, caller: &Caller, op_id: &str, named: Option<Uuid>, rules: &LedgerRules) -> Result<Option<OpResult>, PushError> {
+    let Some(id) = named else { return Ok(None) };
     let Ok(recorded) = graph.read().entry(&id);
     let Some(entry) = recorded else { return Ok(None) };
     if caller.role != "merchant" || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str()) {
@@ -323,15 +320,17 @@ pub fn push(
                 });
                 continue;
             }
-            if let Some(answer) = answer_from_entry(&tx, graph, caller, &op.op_id, rules)? {
+            // The entry the op_id names, if it is a UUID.
+            let named = Uuid::parse_str(&op.op_id).ok();
+            if let Some(answer) = answer_from_entry(&tx, graph, caller, &op.op_id, named, rules)? {
                 results.push(answer);
                 continue;
             }
-            let own = own_entry(&op, &event);
+            let own = logged_by_entry(named, &event);
             let outcome = apply_op(&tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng)?;
             let logged = match &outcome {
                 // The entry row just written is this op's log.
-                Ok(_) if own.is_some() => None,
+                Ok(_) if own => None,
                 Ok(result) => Some(("accepted", json!({"result": result}))),
                 Err(e) if e.retryable => None,
                 Err(e) => Some(("rejected", json!({"error": e}))),
