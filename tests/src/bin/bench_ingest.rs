@@ -220,7 +220,7 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
                         .header("content-type", "application/json")
                         .body(body)
                         .send()
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| format!("after {accepted} accepted: {e}: {:?}", std::error::Error::source(&e)))?;
                     let status = res.status();
                     let bytes = res.bytes().map_err(|e| e.to_string())?;
                     if !status.is_success() {
@@ -241,7 +241,13 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
         .collect();
     let mut accepted = 0;
     for h in handles {
-        accepted += h.join().map_err(|_| "push thread panicked")??;
+        let pushed = h.join().map_err(|_| "push thread panicked")?;
+        // A failed push: say what the server logged (its files go with it).
+        accepted += pushed.map_err(|e| {
+            let logs = server.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+            format!("{e}; server running: {}; its last log lines:\n{}", server.is_running(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        })?;
     }
     let secs = start.elapsed().as_secs_f64();
     if accepted != events {
