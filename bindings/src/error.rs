@@ -48,27 +48,50 @@ pub enum ShianError {
 
 impl ShianError {
     pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
-        ShianError::Storage { message: e.to_string() }
+        ShianError::Storage {
+            message: e.to_string(),
+        }
     }
 
     pub(crate) fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
-        ShianError::Validation { code: code.to_owned(), field: Some(field.to_owned()), message: message.into() }
+        ShianError::Validation {
+            code: code.to_owned(),
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
     }
 }
 
 impl From<FieldError> for ShianError {
     fn from(e: FieldError) -> Self {
-        ShianError::Validation { code: e.code, field: (!e.field.is_empty()).then_some(e.field), message: e.message }
+        ShianError::Validation {
+            code: e.code,
+            field: (!e.field.is_empty()).then_some(e.field),
+            message: e.message,
+        }
     }
 }
 
 impl From<RuleError> for ShianError {
     fn from(e: RuleError) -> Self {
         match e.class {
-            ErrorClass::Conflict => ShianError::Conflict { code: e.code, message: e.message },
-            ErrorClass::Forbidden => ShianError::Forbidden { code: e.code, message: e.message },
-            ErrorClass::NotFound => ShianError::NotFound { code: e.code, message: e.message },
-            ErrorClass::Unprocessable => ShianError::Validation { code: e.code, field: e.field, message: e.message },
+            ErrorClass::Conflict => ShianError::Conflict {
+                code: e.code,
+                message: e.message,
+            },
+            ErrorClass::Forbidden => ShianError::Forbidden {
+                code: e.code,
+                message: e.message,
+            },
+            ErrorClass::NotFound => ShianError::NotFound {
+                code: e.code,
+                message: e.message,
+            },
+            ErrorClass::Unprocessable => ShianError::Validation {
+                code: e.code,
+                field: e.field,
+                message: e.message,
+            },
         }
     }
 }
@@ -99,14 +122,26 @@ impl From<SyncError> for ShianError {
     fn from(e: SyncError) -> Self {
         let message = e.to_string();
         match e {
-            SyncError::Network(_) | SyncError::RateLimited { .. } | SyncError::Protocol(_) => ShianError::Network { message },
+            SyncError::Network(_) | SyncError::RateLimited { .. } | SyncError::Protocol(_) => {
+                ShianError::Network { message }
+            }
             SyncError::Auth(_) => ShianError::Auth { message },
-            SyncError::Server { status, code, message } => match status {
+            SyncError::Server {
+                status,
+                code,
+                message,
+            } => match status {
                 404 => ShianError::NotFound { code, message },
                 409 => ShianError::Conflict { code, message },
-                400..=499 => ShianError::Validation { code, field: None, message },
+                400..=499 => ShianError::Validation {
+                    code,
+                    field: None,
+                    message,
+                },
                 // 5xx: the server's trouble; the same sync may succeed later.
-                _ => ShianError::Network { message: format!("服务器错误 ({status}): {code} {message}") },
+                _ => ShianError::Network {
+                    message: format!("服务器错误 ({status}): {code} {message}"),
+                },
             },
             SyncError::Storage(_) | SyncError::Poisoned => ShianError::Storage { message },
         }
@@ -115,7 +150,11 @@ impl From<SyncError> for ShianError {
 
 impl From<InspectionError> for ShianError {
     fn from(e: InspectionError) -> Self {
-        ShianError::Validation { code: e.code().to_owned(), field: e.field().map(str::to_owned), message: e.to_string() }
+        ShianError::Validation {
+            code: e.code().to_owned(),
+            field: e.field().map(str::to_owned),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -123,8 +162,15 @@ impl From<TraceError> for ShianError {
     fn from(e: TraceError) -> Self {
         let message = e.to_string();
         match e {
-            TraceError::NotFound { .. } => ShianError::NotFound { code: "no_such_batch".into(), message },
-            TraceError::InvalidCode { .. } => ShianError::Validation { code: "invalid_code".into(), field: Some("trace_code".into()), message },
+            TraceError::NotFound { .. } => ShianError::NotFound {
+                code: "no_such_batch".into(),
+                message,
+            },
+            TraceError::InvalidCode { .. } => ShianError::Validation {
+                code: "invalid_code".into(),
+                field: Some("trace_code".into()),
+                message,
+            },
             TraceError::Storage(_) => ShianError::Storage { message },
         }
     }
@@ -132,7 +178,11 @@ impl From<TraceError> for ShianError {
 
 impl From<serde_json::Error> for ShianError {
     fn from(e: serde_json::Error) -> Self {
-        ShianError::Validation { code: "invalid_json".into(), field: None, message: format!("JSON 格式错误: {e}") }
+        ShianError::Validation {
+            code: "invalid_json".into(),
+            field: None,
+            message: format!("JSON 格式错误: {e}"),
+        }
     }
 }
 
@@ -142,33 +192,65 @@ mod tests {
 
     #[test]
     fn rule_classes_map_to_variants() {
-        let r = |class| ShianError::from(LedgerError::Rule(RuleError::new(class, "c", "m").at("f")));
-        assert!(matches!(r(ErrorClass::Conflict), ShianError::Conflict { .. }));
-        assert!(matches!(r(ErrorClass::Forbidden), ShianError::Forbidden { .. }));
-        assert!(matches!(r(ErrorClass::NotFound), ShianError::NotFound { .. }));
+        let r =
+            |class| ShianError::from(LedgerError::Rule(RuleError::new(class, "c", "m").at("f")));
+        assert!(matches!(
+            r(ErrorClass::Conflict),
+            ShianError::Conflict { .. }
+        ));
+        assert!(matches!(
+            r(ErrorClass::Forbidden),
+            ShianError::Forbidden { .. }
+        ));
+        assert!(matches!(
+            r(ErrorClass::NotFound),
+            ShianError::NotFound { .. }
+        ));
         match r(ErrorClass::Unprocessable) {
-            ShianError::Validation { code, field, .. } => assert_eq!((code.as_str(), field.as_deref()), ("c", Some("f"))),
+            ShianError::Validation { code, field, .. } => {
+                assert_eq!((code.as_str(), field.as_deref()), ("c", Some("f")))
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn field_errors_keep_their_path() {
-        let e = ShianError::from(LedgerError::Invalid(FieldError::new("quantity.value", "zero_quantity", "zero")));
+        let e = ShianError::from(LedgerError::Invalid(FieldError::new(
+            "quantity.value",
+            "zero_quantity",
+            "zero",
+        )));
         assert_eq!(
             e,
-            ShianError::Validation { code: "zero_quantity".into(), field: Some("quantity.value".into()), message: "zero".into() }
+            ShianError::Validation {
+                code: "zero_quantity".into(),
+                field: Some("quantity.value".into()),
+                message: "zero".into()
+            }
         );
     }
 
     #[test]
     fn sync_errors_map_by_status() {
-        let s = |status| ShianError::from(SyncError::Server { status, code: "x".into(), message: "m".into() });
+        let s = |status| {
+            ShianError::from(SyncError::Server {
+                status,
+                code: "x".into(),
+                message: "m".into(),
+            })
+        };
         assert!(matches!(s(409), ShianError::Conflict { .. }));
         assert!(matches!(s(404), ShianError::NotFound { .. }));
         assert!(matches!(s(422), ShianError::Validation { .. }));
         assert!(matches!(s(503), ShianError::Network { .. }));
-        assert!(matches!(ShianError::from(SyncError::Auth("a".into())), ShianError::Auth { .. }));
-        assert!(matches!(ShianError::from(SyncError::Network("n".into())), ShianError::Network { .. }));
+        assert!(matches!(
+            ShianError::from(SyncError::Auth("a".into())),
+            ShianError::Auth { .. }
+        ));
+        assert!(matches!(
+            ShianError::from(SyncError::Network("n".into())),
+            ShianError::Network { .. }
+        ));
     }
 }

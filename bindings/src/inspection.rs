@@ -3,8 +3,8 @@
 //! record.
 
 use shian_core::inspection::{
-    Answer, AnswerType, ChecklistItem, Evaluation, FollowUp, InspectionRecordPayload, ItemKind, Location,
-    RecordPrintInfo, Template, Violation,
+    Answer, AnswerType, ChecklistItem, Evaluation, FollowUp, InspectionRecordPayload, ItemKind,
+    Location, RecordPrintInfo, Template, Violation,
 };
 
 use crate::error::ShianError;
@@ -136,16 +136,30 @@ pub struct InspectionInput {
 impl InspectionInput {
     /// The wire payload, with the id filled in.
     pub(crate) fn to_payload(&self) -> Result<InspectionRecordPayload, ShianError> {
-        let result = serde_json::from_value(serde_json::Value::String(self.result.clone())).map_err(|_| {
-            ShianError::invalid("result", "invalid_enum", "检查结果应为 compliant、basically_compliant 或 non_compliant")
-        })?;
+        let result = serde_json::from_value(serde_json::Value::String(self.result.clone()))
+            .map_err(|_| {
+                ShianError::invalid(
+                    "result",
+                    "invalid_enum",
+                    "检查结果应为 compliant、basically_compliant 或 non_compliant",
+                )
+            })?;
         let location = match (self.lat, self.lng) {
             (Some(lat), Some(lng)) => Some(Location { lat, lng }),
             (None, None) => None,
-            _ => return Err(ShianError::invalid("location", "invalid_field", "经纬度须同时填写")),
+            _ => {
+                return Err(ShianError::invalid(
+                    "location",
+                    "invalid_field",
+                    "经纬度须同时填写",
+                ))
+            }
         };
         Ok(InspectionRecordPayload {
-            inspection_id: self.inspection_id.clone().unwrap_or_else(crate::ledger::new_id),
+            inspection_id: self
+                .inspection_id
+                .clone()
+                .unwrap_or_else(crate::ledger::new_id),
             merchant_id: self.merchant_id.clone(),
             template_id: self.template_id.clone(),
             template_version: self.template_version,
@@ -221,12 +235,22 @@ impl InspectionOutcome {
     pub(crate) fn new(inspection_id: Option<String>, ev: &Evaluation) -> Self {
         let (follow_up, text, basis, deadline) = match &ev.follow_up {
             FollowUp::None => ("none", None, None, None),
-            FollowUp::RectifyByDeadline { deadline, text, basis } => {
-                ("rectify_by_deadline", Some(text.clone()), Some(basis.clone()), Some(deadline.to_string()))
-            }
-            FollowUp::StopAndInvestigate { text, basis } => {
-                ("stop_and_investigate", Some(text.clone()), Some(basis.clone()), None)
-            }
+            FollowUp::RectifyByDeadline {
+                deadline,
+                text,
+                basis,
+            } => (
+                "rectify_by_deadline",
+                Some(text.clone()),
+                Some(basis.clone()),
+                Some(deadline.to_string()),
+            ),
+            FollowUp::StopAndInvestigate { text, basis } => (
+                "stop_and_investigate",
+                Some(text.clone()),
+                Some(basis.clone()),
+                None,
+            ),
         };
         Self {
             inspection_id,

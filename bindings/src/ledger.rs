@@ -19,7 +19,10 @@ pub struct QuantityValue {
 
 impl From<Quantity> for QuantityValue {
     fn from(q: Quantity) -> Self {
-        Self { value: q.value_string(), unit: q.wire_unit().to_owned() }
+        Self {
+            value: q.value_string(),
+            unit: q.wire_unit().to_owned(),
+        }
     }
 }
 
@@ -44,7 +47,11 @@ pub enum SupplierInput {
     /// A merchant on the platform (scan its voucher to link the batches).
     Merchant { merchant_id: String },
     /// A farm, slaughterhouse, importer or trader off the platform.
-    External { name: String, uscc: Option<String>, region_code: Option<String> },
+    External {
+        name: String,
+        uscc: Option<String>,
+        region_code: Option<String>,
+    },
 }
 
 /// A certificate kept with a purchase (索证索票).
@@ -81,9 +88,13 @@ pub struct PurchaseInput {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum BuyerInput {
     /// A merchant on the platform: the sale issues a voucher.
-    Merchant { merchant_id: String },
+    Merchant {
+        merchant_id: String,
+    },
     /// A buyer off the platform (a canteen, a trader).
-    Named { name: String },
+    Named {
+        name: String,
+    },
     Retail,
 }
 
@@ -154,7 +165,11 @@ pub struct WarningRecord {
 
 impl From<Warning> for WarningRecord {
     fn from(w: Warning) -> Self {
-        Self { code: w.code, message: w.message, evidence_json: w.evidence.to_string() }
+        Self {
+            code: w.code,
+            message: w.message,
+            evidence_json: w.evidence.to_string(),
+        }
     }
 }
 
@@ -239,14 +254,21 @@ impl PurchaseInput {
             .done();
         let supplier = match &self.supplier {
             SupplierInput::Merchant { merchant_id } => json!({"merchant_id": merchant_id}),
-            SupplierInput::External { name, uscc, region_code } => Wire::new()
+            SupplierInput::External {
+                name,
+                uscc,
+                region_code,
+            } => Wire::new()
                 .put("name", name.clone())
                 .opt("uscc", uscc.clone())
                 .opt("region_code", region_code.clone())
                 .done(),
         };
-        let certificates: Vec<Value> =
-            self.certificates.iter().map(|c| json!({"kind": c.kind, "number": c.number})).collect();
+        let certificates: Vec<Value> = self
+            .certificates
+            .iter()
+            .map(|c| json!({"kind": c.kind, "number": c.number}))
+            .collect();
         Wire::new()
             .put("entry_id", id_or_new(&self.entry_id))
             .put("merchant_id", self.merchant_id.clone())

@@ -10,8 +10,8 @@ use serde_json::Value;
 use shian_core::codes;
 use shian_core::event;
 use shian_core::inspection::{
-    check_inspection_record, evaluate, parse_template, render_record_html, CheckedInspection, InspectionRecordPayload,
-    InspectionRules, RecordContext, TemplateRegistry,
+    check_inspection_record, evaluate, parse_template, render_record_html, CheckedInspection,
+    InspectionRecordPayload, InspectionRules, RecordContext, TemplateRegistry,
 };
 use shian_core::ledger::LedgerView;
 use shian_core::quantity::Quantity;
@@ -21,10 +21,12 @@ use shian_core::sync::{SyncClient, SyncConfig, SyncWorker};
 use shian_core::trace::{self, SqlGraph};
 
 use crate::error::ShianError;
-use crate::inspection::{AnswerInput, ChecklistRecord, InspectionInput, InspectionOutcome, PrintInfo};
+use crate::inspection::{
+    AnswerInput, ChecklistRecord, InspectionInput, InspectionOutcome, PrintInfo,
+};
 use crate::ledger::{
-    AdjustInput, DisposeInput, MerchantWarning, PurchaseInput, QuantityValue, RecordOutcome, SaleInput, VoidInput,
-    WarningRecord,
+    AdjustInput, DisposeInput, MerchantWarning, PurchaseInput, QuantityValue, RecordOutcome,
+    SaleInput, VoidInput, WarningRecord,
 };
 use crate::trace::{BackwardTraceRecord, ForwardTraceRecord};
 
@@ -136,7 +138,8 @@ pub struct ShianStore {
 }
 
 fn guard<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ShianError> {
-    m.lock().map_err(|_| ShianError::storage("本地存储锁已损坏 (store lock poisoned)"))
+    m.lock()
+        .map_err(|_| ShianError::storage("本地存储锁已损坏 (store lock poisoned)"))
 }
 
 fn parse_json(json: &str, field: &str) -> Result<Value, ShianError> {
@@ -175,7 +178,10 @@ impl ShianStore {
 
     /// Checks a record as the server will (the pushing inspector aside, which
     /// only the server knows).
-    fn check(&self, payload: InspectionRecordPayload) -> Result<(CheckedInspection, TemplateRegistry), ShianError> {
+    fn check(
+        &self,
+        payload: InspectionRecordPayload,
+    ) -> Result<(CheckedInspection, TemplateRegistry), ShianError> {
         let templates = self.templates()?;
         let ctx = RecordContext {
             pushing_inspector: None,
@@ -188,11 +194,19 @@ impl ShianStore {
     }
 
     /// Checks a record and writes it to the outbox with the inspection id as op id.
-    fn enqueue_inspection(&self, payload: InspectionRecordPayload) -> Result<InspectionOutcome, ShianError> {
+    fn enqueue_inspection(
+        &self,
+        payload: InspectionRecordPayload,
+    ) -> Result<InspectionOutcome, ShianError> {
         let wire = serde_json::to_value(&payload)?;
         let (checked, _) = self.check(payload)?;
         let id = checked.record.inspection_id.to_string();
-        self.lock()?.enqueue(&id, "inspection.record", &checked.record.finished_at.to_rfc3339(), &wire)?;
+        self.lock()?.enqueue(
+            &id,
+            "inspection.record",
+            &checked.record.finished_at.to_rfc3339(),
+            &wire,
+        )?;
         Ok(InspectionOutcome::new(Some(id), &checked.evaluation))
     }
 }
@@ -205,8 +219,18 @@ impl ShianStore {
     pub fn open(config: StoreConfig) -> Result<Arc<Self>, ShianError> {
         codes::validate_id(&config.device_id, "device_id")?;
         let store = LocalStore::open(&config.path)?;
-        let sync = SyncConfig::new(&config.server_url, &config.device_id, &config.username, &config.password);
-        Ok(Arc::new(Self { store: Arc::new(Mutex::new(store)), config: sync, client: Mutex::new(None), worker: Mutex::new(None) }))
+        let sync = SyncConfig::new(
+            &config.server_url,
+            &config.device_id,
+            &config.username,
+            &config.password,
+        );
+        Ok(Arc::new(Self {
+            store: Arc::new(Mutex::new(store)),
+            config: sync,
+            client: Mutex::new(None),
+            worker: Mutex::new(None),
+        }))
     }
 
     // ---- ledger ----------------------------------------------------------
@@ -237,17 +261,28 @@ impl ShianStore {
     }
 
     /// Records any ledger event given as its wire JSON (`ledger.purchase`, ...).
-    pub fn record_json(&self, kind: String, payload_json: String) -> Result<RecordOutcome, ShianError> {
+    pub fn record_json(
+        &self,
+        kind: String,
+        payload_json: String,
+    ) -> Result<RecordOutcome, ShianError> {
         self.record(&kind, &parse_json(&payload_json, "payload")?)
     }
 
     /// The warnings recorded for a merchant on this device, newest first.
-    pub fn warnings(&self, merchant_id: String, limit: u32) -> Result<Vec<MerchantWarning>, ShianError> {
+    pub fn warnings(
+        &self,
+        merchant_id: String,
+        limit: u32,
+    ) -> Result<Vec<MerchantWarning>, ShianError> {
         Ok(self
             .lock()?
             .warnings(&merchant_id, limit)?
             .into_iter()
-            .map(|(entry_id, w)| MerchantWarning { entry_id, warning: WarningRecord::from(w) })
+            .map(|(entry_id, w)| MerchantWarning {
+                entry_id,
+                warning: WarningRecord::from(w),
+            })
             .collect())
     }
 
@@ -275,13 +310,23 @@ impl ShianStore {
              WHERE merchant_id = ?1 AND voided = 0 ORDER BY received_at DESC, rowid DESC LIMIT ?2",
         )?;
         let rows = st.query_map(rusqlite::params![merchant_id, limit], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })?;
-        let view = SqlView { conn, authoritative: false };
+        let view = SqlView {
+            conn,
+            authoritative: false,
+        };
         let mut out = Vec::new();
         for row in rows {
             let (trace_code, product_name, voucher_code, received_at) = row?;
-            let Some(b) = view.batch(&trace_code)? else { continue };
+            let Some(b) = view.batch(&trace_code)? else {
+                continue;
+            };
             out.push(BatchRecord {
                 trace_code,
                 product_name,
@@ -321,7 +366,9 @@ impl ShianStore {
         if client.is_none() {
             *client = Some(SyncClient::new(self.config.clone())?);
         }
-        let Some(c) = client.as_mut() else { return Err(ShianError::storage("sync client missing")) };
+        let Some(c) = client.as_mut() else {
+            return Err(ShianError::storage("sync client missing"));
+        };
         let r = c.sync(&self.store)?;
         Ok(SyncReportRecord {
             accepted: r.accepted as u64,
@@ -376,7 +423,11 @@ impl ShianStore {
         if let Some(old) = worker.take() {
             old.stop();
         }
-        *worker = Some(SyncWorker::spawn(self.store.clone(), client, Duration::from_millis(interval_ms.max(1))));
+        *worker = Some(SyncWorker::spawn(
+            self.store.clone(),
+            client,
+            Duration::from_millis(interval_ms.max(1)),
+        ));
         Ok(())
     }
 
@@ -401,7 +452,12 @@ impl ShianStore {
     /// Items of a non-ledger kind received by sync, newest first, as JSON:
     /// `task`, `checklist`, `inspection.record`, recall notices, ...
     pub fn inbox(&self, kind: String) -> Result<Vec<String>, ShianError> {
-        Ok(self.lock()?.inbox(&kind)?.into_iter().map(|v| v.to_string()).collect())
+        Ok(self
+            .lock()?
+            .inbox(&kind)?
+            .into_iter()
+            .map(|v| v.to_string())
+            .collect())
     }
 
     /// The merchants this device knows (its district, for an inspector), by name.
@@ -409,13 +465,26 @@ impl ShianStore {
         // Core has a writer (`put_directory`) and the sync fills the table,
         // but no reader yet: this one query is the binding's.
         let store = self.lock()?;
-        let mut st = store.conn().prepare_cached("SELECT merchant_id, name, payload FROM directory ORDER BY name, merchant_id")?;
-        let rows = st.query_map([], |r| Ok(DirectoryEntry { merchant_id: r.get(0)?, name: r.get(1)?, payload_json: r.get(2)? }))?;
+        let mut st = store.conn().prepare_cached(
+            "SELECT merchant_id, name, payload FROM directory ORDER BY name, merchant_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(DirectoryEntry {
+                merchant_id: r.get(0)?,
+                name: r.get(1)?,
+                payload_json: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Records a merchant's name (and card) for traces shown offline.
-    pub fn put_directory(&self, merchant_id: String, name: String, payload_json: String) -> Result<(), ShianError> {
+    pub fn put_directory(
+        &self,
+        merchant_id: String,
+        name: String,
+        payload_json: String,
+    ) -> Result<(), ShianError> {
         let id = codes::validate_id(&merchant_id, "merchant_id")?;
         let payload = parse_json(&payload_json, "payload")?;
         Ok(self.lock()?.put_directory(&id, &name, &payload)?)
@@ -429,7 +498,11 @@ impl ShianStore {
     }
 
     /// One template; `version` None: the latest.
-    pub fn checklist(&self, template_id: String, version: Option<u32>) -> Result<ChecklistRecord, ShianError> {
+    pub fn checklist(
+        &self,
+        template_id: String,
+        version: Option<u32>,
+    ) -> Result<ChecklistRecord, ShianError> {
         let templates = self.templates()?;
         let t = match version {
             Some(v) => templates.get(&template_id, v),
@@ -452,11 +525,22 @@ impl ShianStore {
         finished_at: String,
     ) -> Result<InspectionOutcome, ShianError> {
         let templates = self.templates()?;
-        let template = templates.get(&template_id, template_version).ok_or_else(|| {
-            ShianError::invalid("template_id", "unknown_template", format!("未知的检查表模板 {template_id} 第 {template_version} 版"))
+        let template = templates
+            .get(&template_id, template_version)
+            .ok_or_else(|| {
+                ShianError::invalid(
+                    "template_id",
+                    "unknown_template",
+                    format!("未知的检查表模板 {template_id} 第 {template_version} 版"),
+                )
+            })?;
+        let finished = chrono::DateTime::parse_from_rfc3339(finished_at.trim()).map_err(|_| {
+            ShianError::invalid(
+                "finished_at",
+                "invalid_timestamp",
+                "时间应为带时区偏移的 RFC 3339 格式",
+            )
         })?;
-        let finished = chrono::DateTime::parse_from_rfc3339(finished_at.trim())
-            .map_err(|_| ShianError::invalid("finished_at", "invalid_timestamp", "时间应为带时区偏移的 RFC 3339 格式"))?;
         let answers: Vec<_> = answers.iter().map(Into::into).collect();
         let ev = evaluate(template, &answers, finished, InspectionRules::builtin()?)?;
         Ok(InspectionOutcome::new(None, &ev))
@@ -464,26 +548,44 @@ impl ShianStore {
 
     /// Checks a whole `inspection.record` as the server will (two inspectors,
     /// times, template, result equal to the computed one) without saving it.
-    pub fn check_inspection(&self, input: InspectionInput) -> Result<InspectionOutcome, ShianError> {
+    pub fn check_inspection(
+        &self,
+        input: InspectionInput,
+    ) -> Result<InspectionOutcome, ShianError> {
         let (checked, _) = self.check(input.to_payload()?)?;
-        Ok(InspectionOutcome::new(Some(checked.record.inspection_id.to_string()), &checked.evaluation))
+        Ok(InspectionOutcome::new(
+            Some(checked.record.inspection_id.to_string()),
+            &checked.evaluation,
+        ))
     }
 
     /// Checks the record and writes `inspection.record` to the outbox; the
     /// next sync pushes it. The op id is the inspection id.
-    pub fn record_inspection(&self, input: InspectionInput) -> Result<InspectionOutcome, ShianError> {
+    pub fn record_inspection(
+        &self,
+        input: InspectionInput,
+    ) -> Result<InspectionOutcome, ShianError> {
         self.enqueue_inspection(input.to_payload()?)
     }
 
     /// The same, for an `inspection.record` given as wire JSON.
-    pub fn record_inspection_json(&self, payload_json: String) -> Result<InspectionOutcome, ShianError> {
-        let payload: InspectionRecordPayload = serde_json::from_str(&payload_json)
-            .map_err(|e| ShianError::invalid("payload", "invalid_json", format!("数据格式错误：{e}")))?;
+    pub fn record_inspection_json(
+        &self,
+        payload_json: String,
+    ) -> Result<InspectionOutcome, ShianError> {
+        let payload: InspectionRecordPayload =
+            serde_json::from_str(&payload_json).map_err(|e| {
+                ShianError::invalid("payload", "invalid_json", format!("数据格式错误：{e}"))
+            })?;
         self.enqueue_inspection(payload)
     }
 
     /// The printable record (监督检查结果记录表) as one self-contained zh-CN HTML page.
-    pub fn render_inspection_record_html(&self, input: InspectionInput, info: PrintInfo) -> Result<String, ShianError> {
+    pub fn render_inspection_record_html(
+        &self,
+        input: InspectionInput,
+        info: PrintInfo,
+    ) -> Result<String, ShianError> {
         let (checked, templates) = self.check(input.to_payload()?)?;
         let template = templates
             .get(&checked.record.template_id, checked.record.template_version)

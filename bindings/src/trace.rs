@@ -3,7 +3,9 @@
 //! `GET /v1/trace/{code}/forward|backward`) for screens that want every figure.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use shian_core::trace::{BackwardStep, BackwardTrace, ChainEnd, ForwardTrace, InTransit, SupplierRef, TraceNode};
+use shian_core::trace::{
+    BackwardStep, BackwardTrace, ChainEnd, ForwardTrace, InTransit, SupplierRef, TraceNode,
+};
 
 use crate::ledger::QuantityValue;
 

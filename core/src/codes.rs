@@ -45,7 +45,9 @@ pub fn normalize(input: &str) -> String {
 /// The 31 characters of GB 32100-2015 (no I, O, S, V, Z), in value order.
 const USCC_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights 3^(i-1) mod 31 for positions 1..=17 (GB 32100-2015, 附录 B).
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 /// Weights of the organisation code (GB 11714-1997) over its 8 body characters.
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
@@ -97,25 +99,39 @@ pub fn org_check_char(body8: &[u8]) -> Option<u8> {
 
 /// Validates a unified social credit code. Form errors are always refused; a
 /// check-character mismatch is refused unless `acknowledge_mismatch` is set.
-pub fn validate_uscc(input: &str, field: &str, acknowledge_mismatch: bool) -> Result<Uscc, FieldError> {
+pub fn validate_uscc(
+    input: &str,
+    field: &str,
+    acknowledge_mismatch: bool,
+) -> Result<Uscc, FieldError> {
     let code = normalize(input);
     let bytes = code.as_bytes();
     if bytes.len() != 18 {
         return Err(FieldError::new(
             field,
             "invalid_uscc",
-            format!("统一社会信用代码应为 18 位，实际 {} 位 (USCC must have 18 characters)", code.chars().count()),
+            format!(
+                "统一社会信用代码应为 18 位，实际 {} 位 (USCC must have 18 characters)",
+                code.chars().count()
+            ),
         ));
     }
     if let Some(bad) = bytes.iter().find(|c| uscc_value(**c).is_none()) {
         return Err(FieldError::new(
             field,
             "invalid_uscc",
-            format!("统一社会信用代码含非法字符 '{}' (I、O、S、V、Z 不使用)", *bad as char),
+            format!(
+                "统一社会信用代码含非法字符 '{}' (I、O、S、V、Z 不使用)",
+                *bad as char
+            ),
         ));
     }
     if !bytes[2..8].iter().all(u8::is_ascii_digit) {
-        return Err(FieldError::new(field, "invalid_uscc", "统一社会信用代码第 3–8 位应为行政区划代码 (digits)"));
+        return Err(FieldError::new(
+            field,
+            "invalid_uscc",
+            "统一社会信用代码第 3–8 位应为行政区划代码 (digits)",
+        ));
     }
     let org_ok = org_check_char(&bytes[8..16]) == Some(bytes[16]);
     let full_ok = uscc_check_char(&bytes[..17]) == Some(bytes[17]);
@@ -126,7 +142,10 @@ pub fn validate_uscc(input: &str, field: &str, acknowledge_mismatch: bool) -> Re
             "统一社会信用代码校验位不符；如确认为早期合法代码，请明确确认 (check character mismatch; acknowledge to accept)",
         ));
     }
-    Ok(Uscc { code, check_mismatch_acknowledged: !(org_ok && full_ok) })
+    Ok(Uscc {
+        code,
+        check_mismatch_acknowledged: !(org_ok && full_ok),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -144,14 +163,18 @@ pub fn validate_licence(input: &str, field: &str) -> Result<String, FieldError> 
     if ok {
         Ok(code)
     } else {
-        Err(FieldError::new(field, "invalid_licence", "许可证编号应为 JY 或 SC 加 14 位数字 (JY/SC + 14 digits)"))
+        Err(FieldError::new(
+            field,
+            "invalid_licence",
+            "许可证编号应为 JY 或 SC 加 14 位数字 (JY/SC + 14 digits)",
+        ))
     }
 }
 
 /// Province prefixes of GB/T 2260 (including 71 Taiwan, 81 Hong Kong, 82 Macao).
 const PROVINCES: [u8; 34] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54,
-    61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
 /// A GB/T 2260 six-digit division code with a known province prefix.
@@ -163,7 +186,11 @@ pub fn validate_region_code(input: &str, field: &str) -> Result<String, FieldErr
     if province {
         Ok(code)
     } else {
-        Err(FieldError::new(field, "invalid_region_code", "行政区划代码应为 GB/T 2260 六位数字 (six-digit GB/T 2260 code)"))
+        Err(FieldError::new(
+            field,
+            "invalid_region_code",
+            "行政区划代码应为 GB/T 2260 六位数字 (six-digit GB/T 2260 code)",
+        ))
     }
 }
 
@@ -172,7 +199,11 @@ pub fn validate_gtin(input: &str, field: &str) -> Result<String, FieldError> {
     let code = normalize(input);
     let b = code.as_bytes();
     if !matches!(b.len(), 8 | 12 | 13 | 14) || !b.iter().all(u8::is_ascii_digit) {
-        return Err(FieldError::new(field, "invalid_gtin", "GTIN 应为 8、12、13 或 14 位数字"));
+        return Err(FieldError::new(
+            field,
+            "invalid_gtin",
+            "GTIN 应为 8、12、13 或 14 位数字",
+        ));
     }
     let (data, check) = b.split_at(b.len() - 1);
     let sum: u32 = data
@@ -184,7 +215,11 @@ pub fn validate_gtin(input: &str, field: &str) -> Result<String, FieldError> {
     if (10 - sum % 10) % 10 == u32::from(check[0] - b'0') {
         Ok(code)
     } else {
-        Err(FieldError::new(field, "invalid_gtin", "GTIN 校验位错误 (check digit mismatch)"))
+        Err(FieldError::new(
+            field,
+            "invalid_gtin",
+            "GTIN 校验位错误 (check digit mismatch)",
+        ))
     }
 }
 
@@ -217,7 +252,9 @@ fn code_check(data: &[u8]) -> Option<u8> {
 
 /// Makes a new unguessable code (15 random symbols ≈ 74 bits, plus the check).
 pub fn new_code<R: Rng + ?Sized>(rng: &mut R) -> String {
-    let mut data: Vec<u8> = (0..CODE_LEN - 1).map(|_| CODE_ALPHABET[rng.random_range(0..31)]).collect();
+    let mut data: Vec<u8> = (0..CODE_LEN - 1)
+        .map(|_| CODE_ALPHABET[rng.random_range(0..31)])
+        .collect();
     // The alphabet is ASCII and every symbol has a value, so the check exists.
     let check = code_check(&data).unwrap_or(b'0');
     data.push(check);
@@ -244,7 +281,11 @@ pub fn parse_code(input: &str, field: &str) -> Result<String, FieldError> {
         ));
     }
     if code_check(&folded[..CODE_LEN - 1]) != Some(folded[CODE_LEN - 1]) {
-        return Err(FieldError::new(field, "code_check_mismatch", "追溯码校验位不符，请检查是否输错 (check character mismatch)"));
+        return Err(FieldError::new(
+            field,
+            "code_check_mismatch",
+            "追溯码校验位不符，请检查是否输错 (check character mismatch)",
+        ));
     }
     Ok(String::from_utf8_lossy(&folded).into_owned())
 }
@@ -254,11 +295,17 @@ pub fn parse_code(input: &str, field: &str) -> Result<String, FieldError> {
 pub fn validate_id(input: &str, field: &str) -> Result<String, FieldError> {
     let ok = !input.is_empty()
         && input.len() <= 64
-        && input.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+        && input
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
     if ok {
         Ok(input.to_owned())
     } else {
-        Err(FieldError::new(field, "invalid_id", "标识应为 1–64 位字母、数字、下划线或连字符"))
+        Err(FieldError::new(
+            field,
+            "invalid_id",
+            "标识应为 1–64 位字母、数字、下划线或连字符",
+        ))
     }
 }
 
@@ -269,47 +316,99 @@ mod tests {
 
     #[test]
     fn uscc_worked_examples_validate() {
-        assert_eq!(validate_uscc("91310110666007217T", "f", false).unwrap().code, "91310110666007217T");
+        assert_eq!(
+            validate_uscc("91310110666007217T", "f", false)
+                .unwrap()
+                .code,
+            "91310110666007217T"
+        );
         assert!(validate_uscc("91330101589882738D", "f", false).is_ok());
     }
 
     #[test]
     fn uscc_wrong_check_characters_are_refused() {
         let e = validate_uscc("91310110666007217A", "uscc", false).unwrap_err();
-        assert_eq!((e.code.as_str(), e.field.as_str()), ("uscc_check_mismatch", "uscc"));
+        assert_eq!(
+            (e.code.as_str(), e.field.as_str()),
+            ("uscc_check_mismatch", "uscc")
+        );
         // organisation check (position 17) wrong, position 18 recomputed to match
         let mut b = b"91310110666007218".to_vec();
         let c = uscc_check_char(&b).unwrap();
         b.push(c);
         let code = String::from_utf8(b).unwrap();
-        assert_eq!(validate_uscc(&code, "f", false).unwrap_err().code, "uscc_check_mismatch");
+        assert_eq!(
+            validate_uscc(&code, "f", false).unwrap_err().code,
+            "uscc_check_mismatch"
+        );
     }
 
     #[test]
     fn uscc_mismatch_can_be_acknowledged() {
         let u = validate_uscc("91350100M0001TGQXM", "f", true).unwrap();
         assert!(u.check_mismatch_acknowledged);
-        assert_eq!(validate_uscc("91350100M0001TGQXM", "f", false).unwrap_err().code, "uscc_check_mismatch");
+        assert_eq!(
+            validate_uscc("91350100M0001TGQXM", "f", false)
+                .unwrap_err()
+                .code,
+            "uscc_check_mismatch"
+        );
     }
 
     #[test]
     fn uscc_lowercase_and_full_width_are_folded() {
-        assert_eq!(validate_uscc("91310110666007217t", "f", false).unwrap().code, "91310110666007217T");
-        assert_eq!(validate_uscc("９１３１０１１０６６６００７２１７Ｔ", "f", false).unwrap().code, "91310110666007217T");
+        assert_eq!(
+            validate_uscc("91310110666007217t", "f", false)
+                .unwrap()
+                .code,
+            "91310110666007217T"
+        );
+        assert_eq!(
+            validate_uscc("９１３１０１１０６６６００７２１７Ｔ", "f", false)
+                .unwrap()
+                .code,
+            "91310110666007217T"
+        );
     }
 
     #[test]
     fn uscc_form_errors() {
-        assert_eq!(validate_uscc("91310110666007217", "f", true).unwrap_err().code, "invalid_uscc");
-        assert_eq!(validate_uscc("91310110666007217TT", "f", true).unwrap_err().code, "invalid_uscc");
-        assert_eq!(validate_uscc("9131011066600721IT", "f", true).unwrap_err().code, "invalid_uscc");
-        assert_eq!(validate_uscc("91A10110666007217T", "f", true).unwrap_err().code, "invalid_uscc");
-        assert_eq!(validate_uscc("", "f", true).unwrap_err().code, "invalid_uscc");
+        assert_eq!(
+            validate_uscc("91310110666007217", "f", true)
+                .unwrap_err()
+                .code,
+            "invalid_uscc"
+        );
+        assert_eq!(
+            validate_uscc("91310110666007217TT", "f", true)
+                .unwrap_err()
+                .code,
+            "invalid_uscc"
+        );
+        assert_eq!(
+            validate_uscc("9131011066600721IT", "f", true)
+                .unwrap_err()
+                .code,
+            "invalid_uscc"
+        );
+        assert_eq!(
+            validate_uscc("91A10110666007217T", "f", true)
+                .unwrap_err()
+                .code,
+            "invalid_uscc"
+        );
+        assert_eq!(
+            validate_uscc("", "f", true).unwrap_err().code,
+            "invalid_uscc"
+        );
     }
 
     #[test]
     fn licence_and_region_and_gtin() {
-        assert_eq!(validate_licence("jy13502030012345", "l").unwrap(), "JY13502030012345");
+        assert_eq!(
+            validate_licence("jy13502030012345", "l").unwrap(),
+            "JY13502030012345"
+        );
         assert!(validate_licence("SC10435020300123", "l").is_ok());
         assert!(validate_licence("JY1350203001234", "l").is_err());
         assert!(validate_licence("XY13502030012345", "l").is_err());
@@ -331,7 +430,10 @@ mod tests {
             assert_eq!(parse_code(&c.to_lowercase(), "t").unwrap(), c);
             let spaced = format!("{}-{} {}", &c[..4], &c[4..8], &c[8..]);
             assert_eq!(parse_code(&spaced, "t").unwrap(), c);
-            let wide: String = c.chars().map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap()).collect();
+            let wide: String = c
+                .chars()
+                .map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap())
+                .collect();
             assert_eq!(parse_code(&wide, "t").unwrap(), c);
         }
     }
@@ -351,7 +453,12 @@ mod tests {
                     if c[i] != c[j] {
                         let mut m = c.clone();
                         m.swap(i, j);
-                        assert_eq!(parse_code(std::str::from_utf8(&m).unwrap(), "t").unwrap_err().code, "code_check_mismatch");
+                        assert_eq!(
+                            parse_code(std::str::from_utf8(&m).unwrap(), "t")
+                                .unwrap_err()
+                                .code,
+                            "code_check_mismatch"
+                        );
                     }
                 }
             }
@@ -361,8 +468,14 @@ mod tests {
     #[test]
     fn bad_codes_are_refused() {
         assert_eq!(parse_code("ABC", "t").unwrap_err().code, "invalid_code");
-        assert_eq!(parse_code("0123456789ABCDEZ", "t").unwrap_err().code, "invalid_code");
-        assert_eq!(parse_code("0123456789ABCDE!", "t").unwrap_err().code, "invalid_code");
+        assert_eq!(
+            parse_code("0123456789ABCDEZ", "t").unwrap_err().code,
+            "invalid_code"
+        );
+        assert_eq!(
+            parse_code("0123456789ABCDE!", "t").unwrap_err().code,
+            "invalid_code"
+        );
         assert!(validate_id("m-1_a", "id").is_ok());
         assert!(validate_id("m 1", "id").is_err());
         assert!(validate_id(&"x".repeat(65), "id").is_err());

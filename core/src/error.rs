@@ -16,13 +16,25 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error under a parent path: `quantity` + `value` → `quantity.value`.
     pub fn under(mut self, parent: &str) -> Self {
-        self.field = if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
+        self.field = if self.field.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
         self
     }
 }
@@ -51,7 +63,12 @@ pub enum ErrorClass {
 
 impl RuleError {
     pub fn new(class: ErrorClass, code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), field: None, class }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            field: None,
+            class,
+        }
     }
 
     pub fn at(mut self, field: &str) -> Self {

@@ -34,7 +34,14 @@ impl<'a> Obj<'a> {
     pub fn at(value: &'a Node<'a>, path: String) -> Result<Self, FieldError> {
         match value {
             Node::Object(_) => Ok(Self { node: value, path }),
-            _ => Err(wrong_type(if path.is_empty() { "payload".into() } else { path }, "对象 object")),
+            _ => Err(wrong_type(
+                if path.is_empty() {
+                    "payload".into()
+                } else {
+                    path
+                },
+                "对象 object",
+            )),
         }
     }
 
@@ -70,7 +77,9 @@ impl<'a> Obj<'a> {
     }
 
     pub fn opt_text(&self, key: &str, max: usize) -> Result<Option<String>, FieldError> {
-        self.opt_str(key)?.map(|s| check_text(s, &self.path(key), max)).transpose()
+        self.opt_str(key)?
+            .map(|s| check_text(s, &self.path(key), max))
+            .transpose()
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, FieldError> {
@@ -84,7 +93,10 @@ impl<'a> Obj<'a> {
     pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, FieldError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Node::Number(n)) => n.as_i64().map(Some).ok_or_else(|| wrong_type(self.path(key), "整数 integer")),
+            Some(Node::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| wrong_type(self.path(key), "整数 integer")),
             Some(_) => Err(wrong_type(self.path(key), "整数 integer")),
         }
     }
@@ -95,7 +107,9 @@ impl<'a> Obj<'a> {
     }
 
     pub fn opt_obj(&self, key: &str) -> Result<Option<Obj<'a>>, FieldError> {
-        self.get(key).map(|v| Obj::at(v, self.path(key))).transpose()
+        self.get(key)
+            .map(|v| Obj::at(v, self.path(key)))
+            .transpose()
     }
 
     pub fn opt_array(&self, key: &str) -> Result<&'a [Node<'a>], FieldError> {
@@ -122,8 +136,9 @@ impl<'a> Obj<'a> {
     pub fn opt_date(&self, key: &str) -> Result<Option<NaiveDate>, FieldError> {
         self.opt_str(key)?
             .map(|s| {
-                NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| FieldError::new(self.path(key), "invalid_date", "日期格式应为 YYYY-MM-DD"))
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                    FieldError::new(self.path(key), "invalid_date", "日期格式应为 YYYY-MM-DD")
+                })
             })
             .transpose()
     }
@@ -136,19 +151,35 @@ pub fn missing(field: String) -> FieldError {
 pub fn check_text(s: &str, field: &str, max: usize) -> Result<String, FieldError> {
     let t = s.trim();
     if t.is_empty() {
-        return Err(FieldError::new(field, "empty_text", "不能为空 (must not be empty)"));
+        return Err(FieldError::new(
+            field,
+            "empty_text",
+            "不能为空 (must not be empty)",
+        ));
     }
     if t.chars().count() > max {
-        return Err(FieldError::new(field, "text_too_long", format!("不能超过 {max} 个字符 (at most {max} characters)")));
+        return Err(FieldError::new(
+            field,
+            "text_too_long",
+            format!("不能超过 {max} 个字符 (at most {max} characters)"),
+        ));
     }
     if t.chars().any(|c| c.is_control()) {
-        return Err(FieldError::new(field, "invalid_text", "含有控制字符 (control characters)"));
+        return Err(FieldError::new(
+            field,
+            "invalid_text",
+            "含有控制字符 (control characters)",
+        ));
     }
     Ok(t.to_owned())
 }
 
 pub fn parse_time(s: &str, field: &str) -> Result<DateTime<FixedOffset>, FieldError> {
     DateTime::parse_from_rfc3339(s).map_err(|_| {
-        FieldError::new(field, "invalid_time", "时间应为带时区的 RFC 3339 格式，如 2026-11-22T08:30:00+08:00")
+        FieldError::new(
+            field,
+            "invalid_time",
+            "时间应为带时区的 RFC 3339 格式，如 2026-11-22T08:30:00+08:00",
+        )
     })
 }

@@ -38,7 +38,11 @@ impl<'a> Node<'a> {
             Value::Number(n) => Node::Number(n.clone()),
             Value::String(s) => Node::Str(Cow::Borrowed(s)),
             Value::Array(a) => Node::Array(a.iter().map(Node::of).collect()),
-            Value::Object(m) => Node::Object(m.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::of(v))).collect()),
+            Value::Object(m) => Node::Object(
+                m.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::of(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -50,7 +54,12 @@ impl<'a> Node<'a> {
             Node::Number(n) => Value::Number(n.clone()),
             Node::Str(s) => Value::String(s.as_ref().to_owned()),
             Node::Array(a) => Value::Array(a.iter().map(Node::to_value).collect()),
-            Node::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.as_ref().to_owned(), v.to_value())).collect::<Map<_, _>>()),
+            Node::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.as_ref().to_owned(), v.to_value()))
+                    .collect::<Map<_, _>>(),
+            ),
         }
     }
 
@@ -168,20 +177,37 @@ mod tests {
     fn reads_every_kind_of_value_and_borrows_plain_strings() {
         let text = r#"{"a": null, "b": true, "c": -3, "d": 18446744073709551615, "e": 1.5, "f": "plain", "g": "esc\"aped", "h": [1, {"i": []}], "a": 2}"#;
         let node: Node<'_> = serde_json::from_str(text).unwrap();
-        assert!(matches!(node.get("f"), Some(Node::Str(Cow::Borrowed("plain")))));
+        assert!(matches!(
+            node.get("f"),
+            Some(Node::Str(Cow::Borrowed("plain")))
+        ));
         assert!(matches!(node.get("g"), Some(Node::Str(Cow::Owned(s))) if s == "esc\"aped"));
-        assert_eq!(node.get("a"), Some(&Node::Number(2.into())), "the last of a repeated key, as serde_json keeps");
+        assert_eq!(
+            node.get("a"),
+            Some(&Node::Number(2.into())),
+            "the last of a repeated key, as serde_json keeps"
+        );
         assert_eq!(node.get("zz"), None);
         assert_eq!(Node::Null.get("a"), None);
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(node.to_value(), value);
         assert_eq!(Node::of(&value).to_value(), value);
-        assert_eq!(Node::of(&json!([1, "x", {"k": false}])).to_value(), json!([1, "x", {"k": false}]));
+        assert_eq!(
+            Node::of(&json!([1, "x", {"k": false}])).to_value(),
+            json!([1, "x", {"k": false}])
+        );
     }
 
     #[test]
     fn malformed_text_is_an_error() {
-        for bad in ["{", r#"{"a" 1}"#, "[1,]", r#"{"a": tru}"#, "\"\\x\"", &"[".repeat(200)] {
+        for bad in [
+            "{",
+            r#"{"a" 1}"#,
+            "[1,]",
+            r#"{"a": tru}"#,
+            "\"\\x\"",
+            &"[".repeat(200),
+        ] {
             assert!(serde_json::from_str::<Node<'_>>(bad).is_err(), "{bad}");
         }
     }

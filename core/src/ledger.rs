@@ -83,6 +83,10 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(code: &str, message: impl Into<String>, evidence: Value) -> Self {
-        Self { code: code.to_owned(), message: message.into(), evidence }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            evidence,
+        }
     }
 }

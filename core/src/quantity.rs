@@ -109,7 +109,11 @@ impl Quantity {
             && frac_part.bytes().all(|c| c.is_ascii_digit())
             && !(digits.contains('.') && frac_part.is_empty());
         if !well_formed {
-            return Err(FieldError::new(&vfield, "invalid_number", "数量应为十进制数字字符串，如 \"12.5\" (a decimal string)"));
+            return Err(FieldError::new(
+                &vfield,
+                "invalid_number",
+                "数量应为十进制数字字符串，如 \"12.5\" (a decimal string)",
+            ));
         }
         let frac_trimmed = frac_part.trim_end_matches('0');
         // factor is a power of ten times 1 or 5; scale exactly via a rational:
@@ -117,27 +121,64 @@ impl Quantity {
         let scale = 10i128.pow(frac_trimmed.len() as u32);
         let mantissa: i128 = format!("{}{}", int_part.trim_start_matches('0'), frac_trimmed)
             .parse::<i128>()
-            .or_else(|_| if int_part.trim_start_matches('0').is_empty() && frac_trimmed.is_empty() { Ok(0) } else { Err(()) })
-            .map_err(|_| FieldError::new(&vfield, "absurd_quantity", "数量过大 (quantity too large)"))?;
-        let scaled = mantissa.checked_mul(i128::from(factor)).ok_or_else(|| FieldError::new(&vfield, "absurd_quantity", "数量过大"))?;
+            .or_else(|_| {
+                if int_part.trim_start_matches('0').is_empty() && frac_trimmed.is_empty() {
+                    Ok(0)
+                } else {
+                    Err(())
+                }
+            })
+            .map_err(|_| {
+                FieldError::new(&vfield, "absurd_quantity", "数量过大 (quantity too large)")
+            })?;
+        let scaled = mantissa
+            .checked_mul(i128::from(factor))
+            .ok_or_else(|| FieldError::new(&vfield, "absurd_quantity", "数量过大"))?;
         if scaled % scale != 0 {
-            let finest = if base == BaseUnit::Gram { "1 克" } else { "1 件/袋/箱" };
-            return Err(FieldError::new(&vfield, "too_precise", format!("数量精度不能细于 {finest} (finer than the base unit)")));
+            let finest = if base == BaseUnit::Gram {
+                "1 克"
+            } else {
+                "1 件/袋/箱"
+            };
+            return Err(FieldError::new(
+                &vfield,
+                "too_precise",
+                format!("数量精度不能细于 {finest} (finer than the base unit)"),
+            ));
         }
         let amount = scaled / scale;
-        let max = if base == BaseUnit::Gram { MAX_GRAMS } else { MAX_COUNT };
+        let max = if base == BaseUnit::Gram {
+            MAX_GRAMS
+        } else {
+            MAX_COUNT
+        };
         if amount > i128::from(max) {
-            return Err(FieldError::new(&vfield, "absurd_quantity", "数量超出合理范围 (absurd quantity)"));
+            return Err(FieldError::new(
+                &vfield,
+                "absurd_quantity",
+                "数量超出合理范围 (absurd quantity)",
+            ));
         }
         // Safe: bounded by MAX_GRAMS above.
         let amount = amount as i64;
         if amount == 0 {
-            return Err(FieldError::new(&vfield, "zero_quantity", "数量不能为零 (quantity must not be zero)"));
+            return Err(FieldError::new(
+                &vfield,
+                "zero_quantity",
+                "数量不能为零 (quantity must not be zero)",
+            ));
         }
         if negative && sign == Sign::Positive {
-            return Err(FieldError::new(&vfield, "negative_quantity", "数量必须为正数 (quantity must be positive)"));
+            return Err(FieldError::new(
+                &vfield,
+                "negative_quantity",
+                "数量必须为正数 (quantity must be positive)",
+            ));
         }
-        Ok(Self { amount: if negative { -amount } else { amount }, unit: base })
+        Ok(Self {
+            amount: if negative { -amount } else { amount },
+            unit: base,
+        })
     }
 
     /// The wire form: grams as kg with up to three decimals, counts as integers.
@@ -188,14 +229,27 @@ mod tests {
 
     #[test]
     fn mass_units_convert_exactly_to_grams() {
-        assert_eq!(p("12.5", "kg").unwrap(), Quantity::new(12_500, BaseUnit::Gram));
+        assert_eq!(
+            p("12.5", "kg").unwrap(),
+            Quantity::new(12_500, BaseUnit::Gram)
+        );
         assert_eq!(p("3", "jin").unwrap(), Quantity::new(1_500, BaseUnit::Gram));
         assert_eq!(p("0.5", "jin").unwrap(), Quantity::new(250, BaseUnit::Gram));
-        assert_eq!(p("1.25", "t").unwrap(), Quantity::new(1_250_000, BaseUnit::Gram));
+        assert_eq!(
+            p("1.25", "t").unwrap(),
+            Quantity::new(1_250_000, BaseUnit::Gram)
+        );
         assert_eq!(p("250", "g").unwrap(), Quantity::new(250, BaseUnit::Gram));
         assert_eq!(p("0.001", "kg").unwrap(), Quantity::new(1, BaseUnit::Gram));
-        assert_eq!(p("007.500", "kg").unwrap(), Quantity::new(7_500, BaseUnit::Gram));
-        assert_eq!(p("１２.５", "kg").unwrap(), Quantity::new(12_500, BaseUnit::Gram), "full-width digits fold");
+        assert_eq!(
+            p("007.500", "kg").unwrap(),
+            Quantity::new(7_500, BaseUnit::Gram)
+        );
+        assert_eq!(
+            p("１２.５", "kg").unwrap(),
+            Quantity::new(12_500, BaseUnit::Gram),
+            "full-width digits fold"
+        );
     }
 
     #[test]
@@ -209,7 +263,10 @@ mod tests {
     #[test]
     fn bad_quantities_are_refused_with_the_field() {
         let e = p("-1", "kg").unwrap_err();
-        assert_eq!((e.code.as_str(), e.field.as_str()), ("negative_quantity", "quantity.value"));
+        assert_eq!(
+            (e.code.as_str(), e.field.as_str()),
+            ("negative_quantity", "quantity.value")
+        );
         assert_eq!(p("0", "kg").unwrap_err().code, "zero_quantity");
         assert_eq!(p("0.000", "kg").unwrap_err().code, "zero_quantity");
         assert_eq!(p("0.0001", "kg").unwrap_err().code, "too_precise");
@@ -220,10 +277,21 @@ mod tests {
         assert_eq!(p("NaN", "kg").unwrap_err().code, "invalid_number");
         assert_eq!(p("12,5", "kg").unwrap_err().code, "invalid_number");
         assert_eq!(p("100001", "t").unwrap_err().code, "absurd_quantity");
-        assert_eq!(p("99999999999999999999999999999999999999999", "g").unwrap_err().code, "absurd_quantity");
-        assert_eq!(p("1000000001", "piece").unwrap_err().code, "absurd_quantity");
+        assert_eq!(
+            p("99999999999999999999999999999999999999999", "g")
+                .unwrap_err()
+                .code,
+            "absurd_quantity"
+        );
+        assert_eq!(
+            p("1000000001", "piece").unwrap_err().code,
+            "absurd_quantity"
+        );
         let e = p("1", "pound").unwrap_err();
-        assert_eq!((e.code.as_str(), e.field.as_str()), ("unknown_unit", "quantity.unit"));
+        assert_eq!(
+            (e.code.as_str(), e.field.as_str()),
+            ("unknown_unit", "quantity.unit")
+        );
         assert_eq!(p("1", "KG").unwrap_err().code, "unknown_unit");
     }
 
@@ -232,7 +300,12 @@ mod tests {
         let q = Quantity::parse("-1.5", "kg", Sign::NonZeroSigned, "delta").unwrap();
         assert_eq!(q.amount, -1_500);
         assert_eq!(q.value_string(), "-1.5");
-        assert_eq!(Quantity::parse("0", "kg", Sign::NonZeroSigned, "delta").unwrap_err().code, "zero_quantity");
+        assert_eq!(
+            Quantity::parse("0", "kg", Sign::NonZeroSigned, "delta")
+                .unwrap_err()
+                .code,
+            "zero_quantity"
+        );
     }
 
     #[test]

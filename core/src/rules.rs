@@ -81,7 +81,10 @@ impl LedgerRules {
             .map(|groups| {
                 groups
                     .iter()
-                    .filter(|g| !g.iter().any(|k| p.certificates.iter().any(|c| c.kind == *k)))
+                    .filter(|g| {
+                        !g.iter()
+                            .any(|k| p.certificates.iter().any(|c| c.kind == *k))
+                    })
                     .cloned()
                     .collect()
             })
@@ -103,19 +106,37 @@ fn shanghai_date(t: DateTime<FixedOffset>) -> NaiveDate {
     t.with_timezone(&cst).date_naive()
 }
 
-fn check_time(t: DateTime<FixedOffset>, field: &str, now: DateTime<Utc>, rules: &LedgerRules) -> Result<(), FieldError> {
+fn check_time(
+    t: DateTime<FixedOffset>,
+    field: &str,
+    now: DateTime<Utc>,
+    rules: &LedgerRules,
+) -> Result<(), FieldError> {
     if t.with_timezone(&Utc) > now + Duration::seconds(rules.future_tolerance_seconds) {
-        return Err(FieldError::new(field, "future_time", "时间晚于当前时间 (time is in the future)"));
+        return Err(FieldError::new(
+            field,
+            "future_time",
+            "时间晚于当前时间 (time is in the future)",
+        ));
     }
     if t.with_timezone(&Utc) < now - Duration::days(rules.max_backdate_days) {
-        return Err(FieldError::new(field, "time_too_old", "时间过早，请检查 (implausibly old)"));
+        return Err(FieldError::new(
+            field,
+            "time_too_old",
+            "时间过早，请检查 (implausibly old)",
+        ));
     }
     Ok(())
 }
 
 /// Checks an event against the rules and what is recorded. `Ok` carries the
 /// warnings the accepted event raises; `Err` refuses it.
-pub fn check<V>(event: &LedgerEvent, view: &V, rules: &LedgerRules, now: DateTime<Utc>) -> Result<Vec<Warning>, LedgerError>
+pub fn check<V>(
+    event: &LedgerEvent,
+    view: &V,
+    rules: &LedgerRules,
+    now: DateTime<Utc>,
+) -> Result<Vec<Warning>, LedgerError>
 where
     V: LedgerView,
     LedgerError: From<V::Error>,
@@ -127,29 +148,64 @@ where
     };
     check_time(event.at(), time_field, now, rules)?;
     if view.entry(&event.entry_id())?.is_some() {
-        return Err(RuleError::new(ErrorClass::Conflict, "entry_exists", "该记录编号已存在 (entry_id already recorded)").at("entry_id").into());
+        return Err(RuleError::new(
+            ErrorClass::Conflict,
+            "entry_exists",
+            "该记录编号已存在 (entry_id already recorded)",
+        )
+        .at("entry_id")
+        .into());
     }
     match event {
         LedgerEvent::Purchase(p) => check_purchase(p, view, rules),
         LedgerEvent::Sale(s) => check_sale(s, view),
         LedgerEvent::Void(v) => {
             if v.voided_entry_id == v.entry_id {
-                return Err(FieldError::new("voided_entry_id", "void_of_self", "不能作废自身").into());
+                return Err(
+                    FieldError::new("voided_entry_id", "void_of_self", "不能作废自身").into(),
+                );
             }
             let Some(target) = view.entry(&v.voided_entry_id)? else {
-                return not_found_unless_device(view, "unknown_entry", "被作废的记录不存在", "voided_entry_id");
+                return not_found_unless_device(
+                    view,
+                    "unknown_entry",
+                    "被作废的记录不存在",
+                    "voided_entry_id",
+                );
             };
             if target.merchant_id != v.merchant_id {
-                return Err(RuleError::new(ErrorClass::Forbidden, "not_your_entry", "不能作废其他经营户的记录").at("voided_entry_id").into());
+                return Err(RuleError::new(
+                    ErrorClass::Forbidden,
+                    "not_your_entry",
+                    "不能作废其他经营户的记录",
+                )
+                .at("voided_entry_id")
+                .into());
             }
             if target.kind == VOID {
-                return Err(RuleError::new(ErrorClass::Unprocessable, "cannot_void_a_void", "不能作废一条作废记录；请重新录入").at("voided_entry_id").into());
+                return Err(RuleError::new(
+                    ErrorClass::Unprocessable,
+                    "cannot_void_a_void",
+                    "不能作废一条作废记录；请重新录入",
+                )
+                .at("voided_entry_id")
+                .into());
             }
             if target.voided {
-                return Err(RuleError::new(ErrorClass::Conflict, "already_voided", "该记录已作废").at("voided_entry_id").into());
+                return Err(
+                    RuleError::new(ErrorClass::Conflict, "already_voided", "该记录已作废")
+                        .at("voided_entry_id")
+                        .into(),
+                );
             }
             if target.kind == PURCHASE {
-                if let Some(b) = target.trace_code.as_deref().map(|c| view.batch(c)).transpose()?.flatten() {
+                if let Some(b) = target
+                    .trace_code
+                    .as_deref()
+                    .map(|c| view.batch(c))
+                    .transpose()?
+                    .flatten()
+                {
                     if b.active_movements > 0 {
                         return Err(RuleError::new(
                             ErrorClass::Conflict,
@@ -164,7 +220,9 @@ where
             Ok(Vec::new())
         }
         LedgerEvent::Adjust(a) => {
-            let Some(b) = own_batch(view, &a.trace_code, &a.merchant_id, a.delta, "delta")? else { return Ok(Vec::new()) };
+            let Some(b) = own_batch(view, &a.trace_code, &a.merchant_id, a.delta, "delta")? else {
+                return Ok(Vec::new());
+            };
             let mut w = Vec::new();
             if b.held() + a.delta.amount < 0 {
                 w.push(Warning::new(
@@ -176,7 +234,10 @@ where
             Ok(w)
         }
         LedgerEvent::Dispose(d) => {
-            let Some(b) = own_batch(view, &d.trace_code, &d.merchant_id, d.quantity, "quantity")? else { return Ok(Vec::new()) };
+            let Some(b) = own_batch(view, &d.trace_code, &d.merchant_id, d.quantity, "quantity")?
+            else {
+                return Ok(Vec::new());
+            };
             let mut w = Vec::new();
             if d.quantity.amount > b.held() {
                 w.push(Warning::new(
@@ -190,9 +251,16 @@ where
     }
 }
 
-fn not_found_unless_device<V: LedgerView>(view: &V, code: &str, msg: &str, field: &str) -> Result<Vec<Warning>, LedgerError> {
+fn not_found_unless_device<V: LedgerView>(
+    view: &V,
+    code: &str,
+    msg: &str,
+    field: &str,
+) -> Result<Vec<Warning>, LedgerError> {
     if view.is_authoritative() {
-        Err(RuleError::new(ErrorClass::NotFound, code, msg).at(field).into())
+        Err(RuleError::new(ErrorClass::NotFound, code, msg)
+            .at(field)
+            .into())
     } else {
         Ok(Vec::new())
     }
@@ -200,25 +268,52 @@ fn not_found_unless_device<V: LedgerView>(view: &V, code: &str, msg: &str, field
 
 /// The merchant's own, live batch in the same unit as `q`; `None` on a device
 /// that has not seen the batch yet (the server decides).
-fn own_batch<V>(view: &V, trace_code: &str, merchant_id: &str, q: Quantity, qfield: &str) -> Result<Option<BatchInfo>, LedgerError>
+fn own_batch<V>(
+    view: &V,
+    trace_code: &str,
+    merchant_id: &str,
+    q: Quantity,
+    qfield: &str,
+) -> Result<Option<BatchInfo>, LedgerError>
 where
     V: LedgerView,
     LedgerError: From<V::Error>,
 {
     let Some(b) = view.batch(trace_code)? else {
-        return not_found_unless_device(view, "unknown_batch", "追溯码对应的批次不存在", "trace_code").map(|_| None);
+        return not_found_unless_device(
+            view,
+            "unknown_batch",
+            "追溯码对应的批次不存在",
+            "trace_code",
+        )
+        .map(|_| None);
     };
     if b.merchant_id != merchant_id {
-        return Err(RuleError::new(ErrorClass::Forbidden, "not_your_batch", "该批次不属于本经营户").at("trace_code").into());
+        return Err(RuleError::new(
+            ErrorClass::Forbidden,
+            "not_your_batch",
+            "该批次不属于本经营户",
+        )
+        .at("trace_code")
+        .into());
     }
     if b.voided {
-        return Err(RuleError::new(ErrorClass::Conflict, "batch_voided", "该批次的进货记录已作废").at("trace_code").into());
+        return Err(RuleError::new(
+            ErrorClass::Conflict,
+            "batch_voided",
+            "该批次的进货记录已作废",
+        )
+        .at("trace_code")
+        .into());
     }
     if b.unit != q.unit {
         return Err(RuleError::new(
             ErrorClass::Unprocessable,
             "unit_mismatch",
-            format!("批次以「{}」计量，不能按其他单位出库 (count and mass units never convert)", b.unit.zh()),
+            format!(
+                "批次以「{}」计量，不能按其他单位出库 (count and mass units never convert)",
+                b.unit.zh()
+            ),
         )
         .at(&format!("{qfield}.unit"))
         .into());
@@ -226,7 +321,11 @@ where
     Ok(Some(b))
 }
 
-fn check_purchase<V>(p: &Purchase, view: &V, rules: &LedgerRules) -> Result<Vec<Warning>, LedgerError>
+fn check_purchase<V>(
+    p: &Purchase,
+    view: &V,
+    rules: &LedgerRules,
+) -> Result<Vec<Warning>, LedgerError>
 where
     V: LedgerView,
     LedgerError: From<V::Error>,
@@ -234,25 +333,52 @@ where
     let mut warnings = Vec::new();
     if let Supplier::Merchant { merchant_id } = &p.supplier {
         if *merchant_id == p.merchant_id {
-            return Err(FieldError::new("supplier.merchant_id", "self_trade", "供货方不能是本经营户").into());
+            return Err(FieldError::new(
+                "supplier.merchant_id",
+                "self_trade",
+                "供货方不能是本经营户",
+            )
+            .into());
         }
     }
     if let Some(code) = &p.trace_code {
         if view.code_in_use(code)? {
-            return Err(RuleError::new(ErrorClass::Conflict, "trace_code_taken", "追溯码已被使用").at("trace_code").into());
+            return Err(
+                RuleError::new(ErrorClass::Conflict, "trace_code_taken", "追溯码已被使用")
+                    .at("trace_code")
+                    .into(),
+            );
         }
     }
     if let Some(code) = &p.voucher_code {
         match view.voucher(code)? {
             Some(v) => {
                 if v.buyer_merchant_id != p.merchant_id {
-                    return Err(RuleError::new(ErrorClass::Forbidden, "voucher_not_for_you", "该上市凭证开给其他经营户").at("voucher_code").into());
+                    return Err(RuleError::new(
+                        ErrorClass::Forbidden,
+                        "voucher_not_for_you",
+                        "该上市凭证开给其他经营户",
+                    )
+                    .at("voucher_code")
+                    .into());
                 }
                 if v.redeemed_by.is_some() {
-                    return Err(RuleError::new(ErrorClass::Conflict, "voucher_already_redeemed", "该上市凭证已被收货使用").at("voucher_code").into());
+                    return Err(RuleError::new(
+                        ErrorClass::Conflict,
+                        "voucher_already_redeemed",
+                        "该上市凭证已被收货使用",
+                    )
+                    .at("voucher_code")
+                    .into());
                 }
                 if v.quantity.unit != p.quantity.unit {
-                    return Err(RuleError::new(ErrorClass::Unprocessable, "unit_mismatch", "收货单位与凭证单位不一致").at("quantity.unit").into());
+                    return Err(RuleError::new(
+                        ErrorClass::Unprocessable,
+                        "unit_mismatch",
+                        "收货单位与凭证单位不一致",
+                    )
+                    .at("quantity.unit")
+                    .into());
                 }
                 if v.quantity.amount != p.quantity.amount {
                     warnings.push(Warning::new(
@@ -272,10 +398,21 @@ where
     }
     let missing = rules.missing_certificates(p);
     if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|g| g.iter().map(|k| k.zh()).collect::<Vec<_>>().join("或")).collect();
-        let message = format!("{}进货缺少{}（索证索票）", p.product.category.zh(), names.join("、"));
+        let names: Vec<String> = missing
+            .iter()
+            .map(|g| g.iter().map(|k| k.zh()).collect::<Vec<_>>().join("或"))
+            .collect();
+        let message = format!(
+            "{}进货缺少{}（索证索票）",
+            p.product.category.zh(),
+            names.join("、")
+        );
         if rules.reject_missing_certificates {
-            return Err(RuleError::new(ErrorClass::Unprocessable, "missing_certificate", message).at("certificates").into());
+            return Err(
+                RuleError::new(ErrorClass::Unprocessable, "missing_certificate", message)
+                    .at("certificates")
+                    .into(),
+            );
         }
         warnings.push(Warning::new(
             "missing_certificate",
@@ -302,15 +439,25 @@ where
 {
     if let Buyer::Merchant { merchant_id } = &s.buyer {
         if *merchant_id == s.merchant_id {
-            return Err(FieldError::new("buyer.merchant_id", "self_trade", "买方不能是本经营户").into());
+            return Err(
+                FieldError::new("buyer.merchant_id", "self_trade", "买方不能是本经营户").into(),
+            );
         }
     }
     if let Some(code) = &s.voucher_code {
         if view.code_in_use(code)? {
-            return Err(RuleError::new(ErrorClass::Conflict, "voucher_code_taken", "凭证码已被使用").at("voucher_code").into());
+            return Err(RuleError::new(
+                ErrorClass::Conflict,
+                "voucher_code_taken",
+                "凭证码已被使用",
+            )
+            .at("voucher_code")
+            .into());
         }
     }
-    let Some(b) = own_batch(view, &s.trace_code, &s.merchant_id, s.quantity, "quantity")? else { return Ok(Vec::new()) };
+    let Some(b) = own_batch(view, &s.trace_code, &s.merchant_id, s.quantity, "quantity")? else {
+        return Ok(Vec::new());
+    };
     let mut warnings = Vec::new();
     if s.quantity.amount > b.held() {
         warnings.push(Warning::new(

@@ -11,7 +11,10 @@ fn a_v1_file_upgrades_with_its_data_and_outbox_intact() {
     {
         let mut conn = Connection::open(&path).unwrap();
         schema::configure(&conn).unwrap();
-        assert_eq!(schema::migrate_to(&mut conn, "ledger", schema::LEDGER, 1).unwrap(), 1);
+        assert_eq!(
+            schema::migrate_to(&mut conn, "ledger", schema::LEDGER, 1).unwrap(),
+            1
+        );
         // rows as the first version of the app wrote them
         conn.execute_batch(
             "INSERT INTO entries (entry_id, kind, merchant_id, at, recorded_at, trace_code, payload)
@@ -22,12 +25,22 @@ fn a_v1_file_upgrades_with_its_data_and_outbox_intact() {
                VALUES ('0190f5b4-0000-7000-8000-000000000001', 'ledger.purchase', '2026-10-01T08:00:00+08:00', '{}', '2026-10-01T00:00:00Z');",
         )
         .unwrap();
-        assert!(conn.prepare("SELECT state FROM outbox").is_err(), "v1 had no parking");
+        assert!(
+            conn.prepare("SELECT state FROM outbox").is_err(),
+            "v1 had no parking"
+        );
     }
     let mut store = LocalStore::open(&path).unwrap();
-    assert_eq!(schema::version(store.conn(), "ledger").unwrap(), schema::LEDGER.len());
+    assert_eq!(
+        schema::version(store.conn(), "ledger").unwrap(),
+        schema::LEDGER.len()
+    );
     let pending = store.outbox("pending", 10).unwrap();
-    assert_eq!(pending.len(), 1, "the unsent op survives the upgrade as pending");
+    assert_eq!(
+        pending.len(),
+        1,
+        "the unsent op survives the upgrade as pending"
+    );
     let c = store.counts().unwrap();
     assert_eq!((c.entries, c.batches, c.warnings), (1, 1, 0));
     // the upgraded file takes new events against the old batch
@@ -36,7 +49,11 @@ fn a_v1_file_upgrades_with_its_data_and_outbox_intact() {
     store.set_authoritative(true);
     let w = store.record("ledger.sale", &sale).unwrap().warnings;
     assert_eq!(w[0].code, "sale_exceeds_stock");
-    assert_eq!(store.counts().unwrap().warnings, 1, "v2's warnings table is in use");
+    assert_eq!(
+        store.counts().unwrap().warnings,
+        1,
+        "v2's warnings table is in use"
+    );
 }
 
 #[test]
@@ -46,7 +63,11 @@ fn a_file_from_a_newer_app_is_refused_not_damaged() {
     {
         let conn = Connection::open(&path).unwrap();
         schema::version(&conn, "ledger").unwrap();
-        conn.execute("INSERT INTO schema_migrations (component, version) VALUES ('ledger', 99)", []).unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations (component, version) VALUES ('ledger', 99)",
+            [],
+        )
+        .unwrap();
     }
     match LocalStore::open(&path) {
         Err(StoreError::SchemaTooNew { found: 99, .. }) => {}

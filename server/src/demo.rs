@@ -69,7 +69,10 @@ async fn demo_user(
 /// Registers the generated markets and merchants and loads their ledger,
 /// unless an earlier start did.
 async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), AdminError> {
-    let config = GenConfig { days, ..GenConfig::frozen_market(SEED) };
+    let config = GenConfig {
+        days,
+        ..GenConfig::frozen_market(SEED)
+    };
     let mut generator = Generator::new(config);
     let (n_markets, n_merchants) = (generator.markets().len(), generator.merchants().len());
     if store.ledger_counts().await?.entries > 0 {
@@ -113,7 +116,10 @@ async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), Adm
     generator.progress(true);
     let counts = store.load_ledger(Box::new(generator)).await?;
     if counts.refused > 0 {
-        tracing::warn!(refused = counts.refused, "some generated events were refused");
+        tracing::warn!(
+            refused = counts.refused,
+            "some generated events were refused"
+        );
     }
     Ok((n_markets, n_merchants))
 }
@@ -125,29 +131,76 @@ pub async fn load(store: &dyn Store, days: u32) -> Result<DemoSummary, AdminErro
     let (markets, merchants) = load_market(store, days).await?;
     let showcase = store.showcase_batch().await?;
     let region = match &showcase {
-        Some(s) => store.merchant(s.merchant_id.clone()).await?.map(|m| m.region_code),
+        Some(s) => store
+            .merchant(s.merchant_id.clone())
+            .await?
+            .map(|m| m.region_code),
         None => None,
     }
     .unwrap_or_else(|| "350203".to_owned());
-    let login = |username, password, role, note: String| DemoLogin { username, password, role, note };
+    let login = |username, password, role, note: String| DemoLogin {
+        username,
+        password,
+        role,
+        note,
+    };
     let logins = vec![
-        login("admin", "demo-admin-pass", Role::Admin, "管理员 administrator".into()),
-        login("analyst", "demo-analyst-pass", Role::Analyst, "监管分析 regulator".into()),
-        login("inspector1", "demo-inspector1-pass", Role::Inspector, format!("监管人员 inspector, region {region}")),
-        login("inspector2", "demo-inspector2-pass", Role::Inspector, format!("监管人员 inspector, region {region}")),
-        login("merchant1", "demo-merchant1-pass", Role::Merchant, "经营户 merchant: the showcase batch's seller".into()),
-        login("merchant2", "demo-merchant2-pass", Role::Merchant, "经营户 merchant: its first buyer".into()),
+        login(
+            "admin",
+            "demo-admin-pass",
+            Role::Admin,
+            "管理员 administrator".into(),
+        ),
+        login(
+            "analyst",
+            "demo-analyst-pass",
+            Role::Analyst,
+            "监管分析 regulator".into(),
+        ),
+        login(
+            "inspector1",
+            "demo-inspector1-pass",
+            Role::Inspector,
+            format!("监管人员 inspector, region {region}"),
+        ),
+        login(
+            "inspector2",
+            "demo-inspector2-pass",
+            Role::Inspector,
+            format!("监管人员 inspector, region {region}"),
+        ),
+        login(
+            "merchant1",
+            "demo-merchant1-pass",
+            Role::Merchant,
+            "经营户 merchant: the showcase batch's seller".into(),
+        ),
+        login(
+            "merchant2",
+            "demo-merchant2-pass",
+            Role::Merchant,
+            "经营户 merchant: its first buyer".into(),
+        ),
     ];
     for l in &logins {
         let (merchant_id, regions) = match l.username {
             "inspector1" | "inspector2" => (None, vec![region.clone()]),
             "merchant1" => (showcase.as_ref().map(|s| s.merchant_id.clone()), vec![]),
-            "merchant2" => (showcase.as_ref().map(|s| s.buyer_merchant_id.clone()), vec![]),
+            "merchant2" => (
+                showcase.as_ref().map(|s| s.buyer_merchant_id.clone()),
+                vec![],
+            ),
             _ => (None, vec![]),
         };
         demo_user(store, l, merchant_id, regions).await?;
     }
-    Ok(DemoSummary { markets, merchants, counts: store.ledger_counts().await?, showcase, logins })
+    Ok(DemoSummary {
+        markets,
+        merchants,
+        counts: store.ledger_counts().await?,
+        showcase,
+        logins,
+    })
 }
 
 fn qty(q: Quantity) -> String {
@@ -157,28 +210,56 @@ fn qty(q: Quantity) -> String {
 /// Prints what the demo holds and a sample trace, read back through the
 /// same engine the API uses.
 pub async fn print_traces(store: &dyn Store, summary: &DemoSummary) -> Result<(), AdminError> {
-    let Some(show) = &summary.showcase else { return Ok(()) };
+    let Some(show) = &summary.showcase else {
+        return Ok(());
+    };
     if let Ok(f) = store.trace_forward(show.trace_code.clone()).await? {
-        println!("正向追溯 Forward trace of {} ({}):", show.trace_code, f.root.merchant_name.clone().unwrap_or_default());
-        println!("  {} 个下游批次 downstream batches; 零售售出 retail sold {}; 仍在库 still held {}", f.holders.len(), qty(f.retail_sold), qty(f.held));
+        println!(
+            "正向追溯 Forward trace of {} ({}):",
+            show.trace_code,
+            f.root.merchant_name.clone().unwrap_or_default()
+        );
+        println!(
+            "  {} 个下游批次 downstream batches; 零售售出 retail sold {}; 仍在库 still held {}",
+            f.holders.len(),
+            qty(f.retail_sold),
+            qty(f.held)
+        );
         for h in f.holders.iter().take(8) {
             println!(
                 "  {}深度 depth {} {} {} 收货 received {}",
                 "  ".repeat(h.depth.saturating_sub(1) as usize),
                 h.depth,
                 h.trace_code,
-                h.merchant_name.clone().unwrap_or_else(|| h.merchant_id.clone()),
+                h.merchant_name
+                    .clone()
+                    .unwrap_or_else(|| h.merchant_id.clone()),
                 qty(h.received)
             );
         }
         if f.holders.len() > 8 {
-            println!("  … GET /v1/trace/{}/forward lists all {}", show.trace_code, f.holders.len());
+            println!(
+                "  … GET /v1/trace/{}/forward lists all {}",
+                show.trace_code,
+                f.holders.len()
+            );
         }
         if let Some(deepest) = f.holders.iter().max_by_key(|h| h.depth) {
             if let Ok(b) = store.trace_backward(deepest.trace_code.clone()).await? {
-                println!("反向追溯 Backward trace of {} ({} steps to the origin):", deepest.trace_code, b.chain.len());
+                println!(
+                    "反向追溯 Backward trace of {} ({} steps to the origin):",
+                    deepest.trace_code,
+                    b.chain.len()
+                );
                 for s in &b.chain {
-                    println!("  {} {} {}", s.trace_code, s.merchant_name.clone().unwrap_or_else(|| s.merchant_id.clone()), qty(s.received));
+                    println!(
+                        "  {} {} {}",
+                        s.trace_code,
+                        s.merchant_name
+                            .clone()
+                            .unwrap_or_else(|| s.merchant_id.clone()),
+                        qty(s.received)
+                    );
                 }
             }
         }
@@ -188,15 +269,31 @@ pub async fn print_traces(store: &dyn Store, summary: &DemoSummary) -> Result<()
 
 /// The logins and the counts, for the terminal.
 pub fn print(summary: &DemoSummary) {
-    println!("\n演示数据 Demo data: {} 个市场 markets, {} 户经营户 merchants", summary.markets, summary.merchants);
+    println!(
+        "\n演示数据 Demo data: {} 个市场 markets, {} 户经营户 merchants",
+        summary.markets, summary.merchants
+    );
     let c = &summary.counts;
-    println!("  台账 ledger: {} 条记录 entries, {} 个批次 batches, {} 条出库 movements", c.entries, c.batches, c.movements);
-    let warnings: Vec<String> = c.warnings.iter().map(|(code, n)| format!("{code} {n}")).collect();
+    println!(
+        "  台账 ledger: {} 条记录 entries, {} 个批次 batches, {} 条出库 movements",
+        c.entries, c.batches, c.movements
+    );
+    let warnings: Vec<String> = c
+        .warnings
+        .iter()
+        .map(|(code, n)| format!("{code} {n}"))
+        .collect();
     println!("  预警 warnings: {}", warnings.join(", "));
     println!("\n演示账户 Demo logins (仅供演示 demo only):");
-    println!("  {:<12} {:<22} {:<10} note", "username", "password", "role");
+    println!(
+        "  {:<12} {:<22} {:<10} note",
+        "username", "password", "role"
+    );
     for l in &summary.logins {
-        println!("  {:<12} {:<22} {:<10} {}", l.username, l.password, l.role, l.note);
+        println!(
+            "  {:<12} {:<22} {:<10} {}",
+            l.username, l.password, l.role, l.note
+        );
     }
     println!();
 }

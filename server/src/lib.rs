@@ -19,9 +19,9 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod public;
 pub mod registry;
 pub mod shutdown;
-pub mod public;
 pub mod sync;
 pub mod trace;
 pub mod validate;
@@ -149,7 +149,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(trace::backward))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
-        .routes(routes!(field::attachments::put_attachment, field::attachments::get_attachment))
+        .routes(routes!(
+            field::attachments::put_attachment,
+            field::attachments::get_attachment
+        ))
         .routes(routes!(field::risk::risk_merchants))
         .routes(routes!(field::draws::create_draw))
         .routes(routes!(field::draws::public_draw))

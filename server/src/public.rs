@@ -15,7 +15,15 @@ use crate::AppState;
     params(("shop_code" = String, Path, description = "the code in the shop's QR")),
     responses((status = 200, body = PublicShop), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse))
 )]
-pub async fn shop(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<PublicShop>, ApiError> {
+pub async fn shop(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<PublicShop>, ApiError> {
     let code = shian_core::codes::parse_code(&code, "shop_code").map_err(ApiError::from)?;
-    state.store.public_shop(code).await?.map(Json).ok_or_else(|| ApiError::not_found("商户 shop"))
+    state
+        .store
+        .public_shop(code)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("商户 shop"))
 }

@@ -17,10 +17,15 @@ const TRACERS: &[Role] = &[Role::Admin, Role::Analyst, Role::Inspector];
 
 fn trace_error(e: TraceError) -> ApiError {
     match e {
-        TraceError::NotFound { trace_code } => {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_trace_code", format!("追溯码 {trace_code} 对应的批次不存在")).at("trace_code")
+        TraceError::NotFound { trace_code } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_trace_code",
+            format!("追溯码 {trace_code} 对应的批次不存在"),
+        )
+        .at("trace_code"),
+        TraceError::InvalidCode { reason, .. } => {
+            ApiError::invalid("trace_code", "invalid_code", reason)
         }
-        TraceError::InvalidCode { reason, .. } => ApiError::invalid("trace_code", "invalid_code", reason),
         TraceError::Storage(detail) => ApiError::internal(detail),
     }
 }
@@ -39,10 +44,19 @@ fn canonical(code: &str) -> Result<String, ApiError> {
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
     )
 )]
-pub async fn forward(State(state): State<AppState>, auth: Auth, Path(code): Path<String>) -> Result<Json<ForwardTrace>, ApiError> {
+pub async fn forward(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(code): Path<String>,
+) -> Result<Json<ForwardTrace>, ApiError> {
     auth.require(TRACERS)?;
     let code = canonical(&code)?;
-    state.store.trace_forward(code).await?.map(Json).map_err(trace_error)
+    state
+        .store
+        .trace_forward(code)
+        .await?
+        .map(Json)
+        .map_err(trace_error)
 }
 
 /// The chain of custody of a batch back to its origin.
@@ -54,8 +68,17 @@ pub async fn forward(State(state): State<AppState>, auth: Auth, Path(code): Path
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
     )
 )]
-pub async fn backward(State(state): State<AppState>, auth: Auth, Path(code): Path<String>) -> Result<Json<BackwardTrace>, ApiError> {
+pub async fn backward(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(code): Path<String>,
+) -> Result<Json<BackwardTrace>, ApiError> {
     auth.require(TRACERS)?;
     let code = canonical(&code)?;
-    state.store.trace_backward(code).await?.map(Json).map_err(trace_error)
+    state
+        .store
+        .trace_backward(code)
+        .await?
+        .map(Json)
+        .map_err(trace_error)
 }

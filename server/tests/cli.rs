@@ -162,7 +162,15 @@ async fn serve_demo_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nested").join("data").join("shian.db");
     let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--demo", "--demo-days", "5", "--db"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--demo",
+            "--demo-days",
+            "5",
+            "--db",
+        ])
         .arg(&db)
         .env("SHIAN_LOG", "warn")
         .stdout(Stdio::piped())
@@ -222,7 +230,10 @@ async fn serve_demo_and_sigterm() {
         .unwrap();
     assert_eq!(list["total"], 478, "the generated seed-000 market");
     assert!(printed.contains("条记录 entries"), "{printed}");
-    assert!(printed.contains("正向追溯 Forward trace"), "a sample trace is printed: {printed}");
+    assert!(
+        printed.contains("正向追溯 Forward trace"),
+        "a sample trace is printed: {printed}"
+    );
     assert_eq!(
         http.get(format!("{base}/healthz"))
             .send()

@@ -123,18 +123,37 @@ async fn rapid_positive_then_lab_failure() {
     assert_eq!(public, 1, "the shop's public record shows the failure");
     // … and so does the consumer's JSON behind the shop's QR, without a login.
     let shop_code: String = conn
-        .query_row("SELECT shop_code FROM merchants WHERE id = ?1", [&f.m2], |r| r.get(0))
+        .query_row(
+            "SELECT shop_code FROM merchants WHERE id = ?1",
+            [&f.m2],
+            |r| r.get(0),
+        )
         .unwrap();
-    let page = f.s.http.get(f.s.url(&format!("/v1/public/shops/{}", shop_code.to_lowercase()))).send().await.unwrap();
+    let page =
+        f.s.http
+            .get(f.s.url(&format!("/v1/public/shops/{}", shop_code.to_lowercase())))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(page.status(), 200);
     let page: Value = page.json().await.unwrap();
     assert_eq!(page["shop_code"], shop_code.as_str());
     assert_eq!(page["findings"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["findings"][0]["trace_code"], "7K3M9QX2HD4RT8WB");
     let unknown = shian_core::codes::new_code(&mut rand::rng());
-    let r = f.s.http.get(f.s.url(&format!("/v1/public/shops/{unknown}"))).send().await.unwrap();
+    let r =
+        f.s.http
+            .get(f.s.url(&format!("/v1/public/shops/{unknown}")))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), 404);
-    let r = f.s.http.get(f.s.url("/v1/public/shops/NOT-A-CODE")).send().await.unwrap();
+    let r =
+        f.s.http
+            .get(f.s.url("/v1/public/shops/NOT-A-CODE"))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["field"], "shop_code");

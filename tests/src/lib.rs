@@ -36,7 +36,10 @@ pub const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The workspace root (the directory of the workspace `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// The cargo target directory: `CARGO_TARGET_DIR` when set, else found from
@@ -44,15 +47,24 @@ pub fn workspace_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
         let t = PathBuf::from(t);
-        return if t.is_absolute() { t } else { workspace_root().join(t) };
+        return if t.is_absolute() {
+            t
+        } else {
+            workspace_root().join(t)
+        };
     }
-    profile_dir_of_exe().and_then(|p| p.parent().map(Path::to_owned)).unwrap_or_else(|| workspace_root().join("target"))
+    profile_dir_of_exe()
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn profile_dir_of_exe() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let mut dir = exe.parent()?.to_owned();
-    if dir.file_name().is_some_and(|n| n == "deps" || n == "examples") {
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
         dir = dir.parent()?.to_owned();
     }
     Some(dir)
@@ -68,7 +80,9 @@ pub fn current_profile() -> String {
 
 fn newest_source_mtime() -> Option<SystemTime> {
     fn walk(dir: &Path, newest: &mut Option<SystemTime>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -110,7 +124,9 @@ pub fn server_binary(profile: &str) -> PathBuf {
     if let Some((_, p)) = cache.iter().find(|(k, _)| k == profile) {
         return p.clone();
     }
-    let bin = target_dir().join(profile).join(format!("shian-server{}", std::env::consts::EXE_SUFFIX));
+    let bin = target_dir()
+        .join(profile)
+        .join(format!("shian-server{}", std::env::consts::EXE_SUFFIX));
     let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
     let stale = match (built, newest_source_mtime()) {
         (None, _) => true,
@@ -126,7 +142,13 @@ pub fn server_binary(profile: &str) -> PathBuf {
         );
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root()).args(["build", "-p", "shian-server", "--bin", "shian-server"]);
+        cmd.current_dir(workspace_root()).args([
+            "build",
+            "-p",
+            "shian-server",
+            "--bin",
+            "shian-server",
+        ]);
         if profile == "release" {
             cmd.arg("--release");
         } else if profile != "debug" {
@@ -139,10 +161,17 @@ pub fn server_binary(profile: &str) -> PathBuf {
                 "harness: cannot build shian-server and {} does not exist; run `cargo build -p shian-server` and look at its errors",
                 bin.display()
             );
-            eprintln!("harness: WARNING: the rebuild failed; testing the existing (older) {}", bin.display());
+            eprintln!(
+                "harness: WARNING: the rebuild failed; testing the existing (older) {}",
+                bin.display()
+            );
         }
     }
-    assert!(bin.exists(), "harness: no server binary at {}", bin.display());
+    assert!(
+        bin.exists(),
+        "harness: no server binary at {}",
+        bin.display()
+    );
     cache.push((profile.to_owned(), bin.clone()));
     bin
 }
@@ -183,14 +212,20 @@ impl Server {
     /// A server not started yet: make accounts with the CLI, then
     /// [`Server::restart`]. `profile` picks the binary (`debug`, `release`).
     pub fn new(profile: &str, extra: &[&str]) -> Server {
-        let dir = tempfile::Builder::new().prefix("shian-e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("shian-e2e-")
+            .tempdir()
+            .expect("temp dir");
         let db = dir.path().join("data").join("shian.db");
         Server {
             db,
             dir,
             port: 0,
             bin: server_binary(profile),
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
             starts: 0,
@@ -212,7 +247,9 @@ impl Server {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     fn log_path(&self, stream: &str, n: u32) -> PathBuf {
@@ -221,7 +258,10 @@ impl Server {
 
     /// The server's stderr (its logs) of every start so far.
     pub fn logs(&self) -> String {
-        (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path("stderr", n)).unwrap_or_default()).collect::<Vec<_>>().join("\n")
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path("stderr", n)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn try_spawn(&mut self) -> Result<(), String> {
@@ -236,7 +276,10 @@ impl Server {
             .arg("--addr")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(&self.extra)
-            .env("SHIAN_LOG", std::env::var("SHIAN_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "SHIAN_LOG",
+                std::env::var("SHIAN_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -246,7 +289,11 @@ impl Server {
         let start = Instant::now();
         // The port: from the "listening on" line when it was 0.
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(format!(
                     "shian-server exited with {status} at start:\n{}",
@@ -293,7 +340,10 @@ impl Server {
 
     /// `GET /healthz` answers 200 `{"status":"ok"}`.
     pub fn healthy(&self) -> bool {
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
         client
             .get(self.url("/healthz"))
             .send()
@@ -314,7 +364,10 @@ impl Server {
     /// SIGTERM and wait for the graceful exit.
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let until = Instant::now() + Duration::from_secs(30);
             while c.try_wait().ok().flatten().is_none() && Instant::now() < until {
                 thread::sleep(Duration::from_millis(20));
@@ -334,11 +387,25 @@ impl Server {
 
     /// `shian-server admin create-user …`; works whether or not the server
     /// runs. Returns the CLI's stdout.
-    pub fn create_user(&self, username: &str, password: &str, role: &str, merchant_id: Option<&str>, regions: &[&str]) -> String {
+    pub fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: &str,
+        merchant_id: Option<&str>,
+        regions: &[&str],
+    ) -> String {
         let mut cmd = Command::new(&self.bin);
         cmd.args(["admin", "create-user", "--db"])
             .arg(&self.db)
-            .args(["--username", username, "--password", password, "--role", role])
+            .args([
+                "--username",
+                username,
+                "--password",
+                password,
+                "--role",
+                role,
+            ])
             .env("SHIAN_LOG", "warn");
         if let Some(m) = merchant_id {
             cmd.args(["--merchant-id", m]);
@@ -358,7 +425,12 @@ impl Server {
 
     /// `POST /v1/auth/login` → the whole answer.
     pub fn login_full(&self, username: &str, password: &str) -> Value {
-        let res = self.http.post(self.url("/v1/auth/login")).json(&json!({"username": username, "password": password})).send().expect("login request");
+        let res = self
+            .http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .expect("login request");
         let status = res.status();
         let body: Value = res.json().unwrap_or_default();
         assert!(status.is_success(), "login {username}: {status} {body}");
@@ -366,7 +438,10 @@ impl Server {
     }
 
     pub fn login(&self, username: &str, password: &str) -> String {
-        self.login_full(username, password)["token"].as_str().expect("token").to_owned()
+        self.login_full(username, password)["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// An admin account (made once) and a fresh token.
@@ -407,7 +482,13 @@ impl Server {
     pub fn pull_pages(&self, token: &str, cursor: &str, limit: usize) -> (Vec<Vec<Value>>, String) {
         let (mut cursor, mut pages) = (cursor.to_owned(), Vec::new());
         loop {
-            let res = self.http.get(self.url("/v1/sync/pull")).bearer_auth(token).query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())]).send().expect("pull");
+            let res = self
+                .http
+                .get(self.url("/v1/sync/pull"))
+                .bearer_auth(token)
+                .query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())])
+                .send()
+                .expect("pull");
             assert_eq!(res.status(), 200, "pull answered {}", res.status());
             let page: Value = res.json().expect("pull page");
             pages.push(page["changes"].as_array().expect("changes").clone());
@@ -422,20 +503,31 @@ impl Server {
 
     /// A read-only connection to the server's SQLite file.
     pub fn sqlite(&self) -> Connection {
-        let c = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).expect("open server db");
-        c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        let c = Connection::open_with_flags(
+            &self.db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open server db");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
         c
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.sqlite()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// The entry ids the server holds for a merchant.
     pub fn entry_ids(&self, merchant_id: &str) -> BTreeSet<String> {
         let c = self.sqlite();
-        let mut st = c.prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1").expect("prepare");
-        let rows = st.query_map([merchant_id], |r| r.get::<_, String>(0)).expect("query");
+        let mut st = c
+            .prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1")
+            .expect("prepare");
+        let rows = st
+            .query_map([merchant_id], |r| r.get::<_, String>(0))
+            .expect("query");
         rows.map(|r| r.expect("row")).collect()
     }
 
@@ -447,12 +539,18 @@ impl Server {
         let mut replay = LocalStore::open_in_memory().expect("store");
         replay.set_authoritative(true);
         let conn = self.sqlite();
-        let mut st = conn.prepare("SELECT kind, payload FROM entries ORDER BY rowid").expect("prepare");
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).expect("query");
+        let mut st = conn
+            .prepare("SELECT kind, payload FROM entries ORDER BY rowid")
+            .expect("prepare");
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .expect("query");
         for row in rows {
             let (kind, payload) = row.expect("row");
             let payload: Value = serde_json::from_str(&payload).expect("stored payload is JSON");
-            replay.record(&kind, &payload).expect("the server's entries replay");
+            replay
+                .record(&kind, &payload)
+                .expect("the server's entries replay");
         }
         balances(replay.conn(), merchant_id)
     }
@@ -460,7 +558,12 @@ impl Server {
     pub fn table_counts(&self) -> Vec<(String, i64)> {
         ["entries", "warnings", "changes", "ops", "devices"]
             .iter()
-            .map(|t| ((*t).to_owned(), self.count(&format!("SELECT COUNT(*) FROM {t}"))))
+            .map(|t| {
+                (
+                    (*t).to_owned(),
+                    self.count(&format!("SELECT COUNT(*) FROM {t}")),
+                )
+            })
             .collect()
     }
 }
@@ -495,7 +598,10 @@ pub fn uscc(region_code: &str, n: u32) -> String {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 // ---------------------------------------------------------------------------
@@ -505,7 +611,9 @@ pub fn free_port() -> u16 {
 /// A plausible device time: a minute ago, in Asia/Shanghai's offset.
 pub fn now_wire() -> String {
     let cst = FixedOffset::east_opt(8 * 3600).expect("+08:00");
-    (Utc::now() - chrono::Duration::minutes(1)).with_timezone(&cst).to_rfc3339()
+    (Utc::now() - chrono::Duration::minutes(1))
+        .with_timezone(&cst)
+        .to_rfc3339()
 }
 
 pub fn new_id() -> String {
@@ -563,14 +671,30 @@ pub struct Device {
 
 impl Device {
     /// Opens (or reopens) the store at `<dir>/<name>.db`.
-    pub fn open(dir: &Path, name: &str, server_url: &str, username: &str, password: &str) -> Device {
-        Self::open_with(dir, name, SyncConfig::new(server_url, &format!("dev-{name}"), username, password))
+    pub fn open(
+        dir: &Path,
+        name: &str,
+        server_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Device {
+        Self::open_with(
+            dir,
+            name,
+            SyncConfig::new(server_url, &format!("dev-{name}"), username, password),
+        )
     }
 
     pub fn open_with(dir: &Path, name: &str, config: SyncConfig) -> Device {
         let path = dir.join(format!("{name}.db"));
-        let store = LocalStore::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        Device { name: name.to_owned(), path, store: Arc::new(Mutex::new(store)), client: SyncClient::new(config).expect("sync client") }
+        let store =
+            LocalStore::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        Device {
+            name: name.to_owned(),
+            path,
+            store: Arc::new(Mutex::new(store)),
+            client: SyncClient::new(config).expect("sync client"),
+        }
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, LocalStore> {
@@ -580,7 +704,10 @@ impl Device {
     /// Records an event (outbox and effect in one transaction); returns the
     /// trace code a purchase made.
     pub fn record(&self, kind: &str, payload: &Value) -> Option<String> {
-        let applied = self.store().record(kind, payload).unwrap_or_else(|e| panic!("{} record {kind}: {e}", self.name));
+        let applied = self
+            .store()
+            .record(kind, payload)
+            .unwrap_or_else(|e| panic!("{} record {kind}: {e}", self.name));
         applied.trace_code
     }
 
@@ -624,8 +751,13 @@ impl Device {
     /// Entry ids held for a merchant.
     pub fn entry_ids(&self, merchant_id: &str) -> BTreeSet<String> {
         let store = self.store();
-        let mut st = store.conn().prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1").expect("prepare");
-        let rows = st.query_map([merchant_id], |r| r.get::<_, String>(0)).expect("query");
+        let mut st = store
+            .conn()
+            .prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1")
+            .expect("prepare");
+        let rows = st
+            .query_map([merchant_id], |r| r.get::<_, String>(0))
+            .expect("query");
         rows.map(|r| r.expect("row")).collect()
     }
 
@@ -638,7 +770,10 @@ impl Device {
     /// Merchant ids in the offline directory.
     pub fn directory(&self) -> BTreeSet<String> {
         let store = self.store();
-        let mut st = store.conn().prepare("SELECT merchant_id FROM directory").expect("prepare");
+        let mut st = store
+            .conn()
+            .prepare("SELECT merchant_id FROM directory")
+            .expect("prepare");
         let rows = st.query_map([], |r| r.get::<_, String>(0)).expect("query");
         rows.map(|r| r.expect("row")).collect()
     }
@@ -649,7 +784,11 @@ pub fn balances(conn: &Connection, merchant_id: &str) -> Vec<(String, i64, i64, 
     let mut st = conn
         .prepare("SELECT trace_code, received, out_qty, adjusted, voided FROM batches WHERE merchant_id = ?1 ORDER BY trace_code")
         .expect("prepare");
-    let rows = st.query_map([merchant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).expect("query");
+    let rows = st
+        .query_map([merchant_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query");
     rows.map(|r| r.expect("row")).collect()
 }
 
@@ -777,7 +916,10 @@ fn serve_conn(client: TcpStream, sh: Arc<ProxyShared>) {
     let _ = server.set_nodelay(true);
     // Per connection: is a request waiting for its answer, and does it match?
     let state = Arc::new(Mutex::new((false, false)));
-    let (mut c_in, mut s_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+    let (mut c_in, mut s_out) = (
+        client.try_clone().expect("clone"),
+        server.try_clone().expect("clone"),
+    );
     let st = state.clone();
     let sh2 = sh.clone();
     let up = thread::spawn(move || {
@@ -818,8 +960,16 @@ fn serve_conn(client: TcpStream, sh: Arc<ProxyShared>) {
         };
         if first_of_answer {
             let fault = *sh.fault.lock().unwrap_or_else(|e| e.into_inner());
-            let skipped = sh.skip_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-            let take = !skipped && fault != Fault::Pass && sh.faults_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let skipped = sh
+                .skip_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            let take = !skipped
+                && fault != Fault::Pass
+                && sh
+                    .faults_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
             if take {
                 sh.faulted.fetch_add(1, Ordering::SeqCst);
                 match fault {

@@ -30,7 +30,11 @@ fn record_many(d: &Device, merchant: &str, n: usize) -> BTreeSet<String> {
             _ => purchase(merchant, &format!("菠菜 {i}"), "20"),
         };
         ids.insert(p["entry_id"].as_str().unwrap().to_owned());
-        let kind = if p.get("trace_code").is_some() { "ledger.sale" } else { "ledger.purchase" };
+        let kind = if p.get("trace_code").is_some() {
+            "ledger.sale"
+        } else {
+            "ledger.purchase"
+        };
         if let Some(code) = d.record(kind, &p) {
             last = Some(code);
         }
@@ -45,7 +49,10 @@ fn record_many(d: &Device, merchant: &str, n: usize) -> BTreeSet<String> {
 fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &BTreeSet<String>) {
     let on_server = server.entry_ids(merchant);
     assert_eq!(on_server.len(), ids.len(), "entry count on the server");
-    assert_eq!(&on_server, ids, "the server holds exactly the recorded entries");
+    assert_eq!(
+        &on_server, ids,
+        "the server holds exactly the recorded entries"
+    );
     let c = server.sqlite();
     let (accepted, other): (i64, i64) = c
         .query_row(
@@ -54,10 +61,16 @@ fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &B
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((accepted, other), (0, 0), "no op log rows beside the entries, and no refusals");
+    assert_eq!(
+        (accepted, other),
+        (0, 0),
+        "no op log rows beside the entries, and no refusals"
+    );
     // The ledger feed a second device of the merchant pulls: every event
     // once, in small pages so the cursor is walked many times.
-    let user = device_id.strip_prefix("dev-").expect("devices are dev-<user>");
+    let user = device_id
+        .strip_prefix("dev-")
+        .expect("devices are dev-<user>");
     let token = server.login(user, shian_tests::PASSWORD);
     let (pages, _) = server.pull_pages(&token, "", 7);
     let fed: Vec<String> = pages
@@ -67,7 +80,11 @@ fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &B
         .map(|ch| ch["payload"]["entry_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(fed.len(), ids.len(), "one change per event in the feed");
-    assert_eq!(&fed.into_iter().collect::<BTreeSet<_>>(), ids, "the feed holds exactly the recorded entries");
+    assert_eq!(
+        &fed.into_iter().collect::<BTreeSet<_>>(),
+        ids,
+        "the feed holds exactly the recorded entries"
+    );
 }
 
 fn add(total: &mut SyncReport, r: &SyncReport) {
@@ -90,7 +107,11 @@ fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
     let ids = record_many(&device, &merchant, 3000);
     assert_eq!(device.pending(), 3000);
 
-    let worker = SyncWorker::spawn(device.store.clone(), SyncClient::new(config).unwrap(), Duration::from_millis(200));
+    let worker = SyncWorker::spawn(
+        device.store.clone(),
+        SyncClient::new(config).unwrap(),
+        Duration::from_millis(200),
+    );
     // Kill at three points: as a push starts arriving, and a little later
     // (the body parsed, the transaction running or committing).
     for (nth, delay_ms) in [(2, 0), (5, 30), (8, 100)] {
@@ -100,7 +121,11 @@ fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
         let pending = device.pending();
         assert!(pending > 0, "killed before the outbox drained (push {nth})");
         let on_server = server.count("SELECT COUNT(*) FROM entries");
-        assert!((on_server as usize) < ids.len(), "killed in the middle: {on_server} of {} on the server", ids.len());
+        assert!(
+            (on_server as usize) < ids.len(),
+            "killed in the middle: {on_server} of {} on the server",
+            ids.len()
+        );
         server.restart();
         worker.wake();
     }
@@ -123,7 +148,14 @@ fn answers_cut_after_the_server_did_the_work() {
         s.merchant_with_user("断线商户", "350203", "cut");
         s
     };
-    let merchant: String = server.sqlite().query_row("SELECT merchant_id FROM users WHERE username = 'cut'", [], |r| r.get(0)).unwrap();
+    let merchant: String = server
+        .sqlite()
+        .query_row(
+            "SELECT merchant_id FROM users WHERE username = 'cut'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
 
     // Pushes: the first three answers are cut once the server answers.
@@ -144,7 +176,10 @@ fn answers_cut_after_the_server_did_the_work() {
     assert_eq!(failures, 3, "each cut answer fails one sync");
     // The first batch was stored before its answer was cut; the retries
     // learn that as `duplicate`, the rest is accepted.
-    assert_eq!((total.duplicate, total.accepted, total.rejected), (400, 800, 0));
+    assert_eq!(
+        (total.duplicate, total.accepted, total.rejected),
+        (400, 800, 0)
+    );
     assert_eq!((a.pending(), a.parked()), (0, 0));
     assert_exactly_once(&server, &merchant, "dev-cut", &ids);
 
@@ -168,7 +203,11 @@ fn answers_cut_after_the_server_did_the_work() {
     }
     assert_eq!(failures, 2);
     assert_eq!(pulls.faulted(), 3);
-    assert_eq!(b.entry_ids(&merchant), ids, "the puller holds every entry once");
+    assert_eq!(
+        b.entry_ids(&merchant),
+        ids,
+        "the puller holds every entry once"
+    );
     assert_eq!(b.balances(&merchant), server.balances(&merchant));
     assert_eq!(b.store().counts().unwrap().entries as usize, ids.len());
     assert!(server.healthy());
@@ -208,10 +247,31 @@ fn answers_delayed_past_the_client_timeout() {
 }
 
 /// Runs the `sync-client` helper; returns its stdout lines as they come.
-fn spawn_client(server: &Server, store: &std::path::Path, merchant: &str, record: usize) -> (std::process::Child, mpsc::Receiver<String>) {
+fn spawn_client(
+    server: &Server,
+    store: &std::path::Path,
+    merchant: &str,
+    record: usize,
+) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sync-client"))
-        .args(["--server", &server.base(), "--user", "kill", "--password", PASSWORD, "--merchant", merchant])
-        .args(["--record", &record.to_string(), "--batch", "50", "--device", "dev-kill"])
+        .args([
+            "--server",
+            &server.base(),
+            "--user",
+            "kill",
+            "--password",
+            PASSWORD,
+            "--merchant",
+            merchant,
+        ])
+        .args([
+            "--record",
+            &record.to_string(),
+            "--batch",
+            "50",
+            "--device",
+            "dev-kill",
+        ])
         .arg("--store")
         .arg(store)
         .stdout(Stdio::piped())
@@ -236,31 +296,65 @@ fn client_process_sigkilled_in_the_middle_of_a_sync_and_restarted() {
     let store = work.path().join("tablet.db");
     let n = 2000;
     let file = server.sqlite();
-    let count = |c: &rusqlite::Connection| -> i64 { c.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0)).unwrap() };
+    let count = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
+            .unwrap()
+    };
 
     // Run 1 records, starts syncing, and is killed once some pushes landed;
     // run 2 resumes and is killed further on; run 3 finishes.
     for (record, kill_at) in [(n, 200), (0, 600)] {
         let (mut child, lines) = spawn_client(&server, &store, &merchant, record);
-        let first = lines.recv_timeout(shian_tests::DEADLINE).expect("the helper reports its recording");
+        let first = lines
+            .recv_timeout(shian_tests::DEADLINE)
+            .expect("the helper reports its recording");
         assert_eq!(first, format!("recorded {record}"));
-        wait_until("pushes landing", || count(&file) >= kill_at || child.try_wait().unwrap().is_some());
-        assert!(child.try_wait().unwrap().is_none(), "the helper must still be syncing when killed");
+        wait_until("pushes landing", || {
+            count(&file) >= kill_at || child.try_wait().unwrap().is_some()
+        });
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the helper must still be syncing when killed"
+        );
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert!((count(&file) as usize) < n, "killed in the middle of the sync");
+        assert!(
+            (count(&file) as usize) < n,
+            "killed in the middle of the sync"
+        );
     }
     let (mut child, lines) = spawn_client(&server, &store, &merchant, 0);
     let status = child.wait().unwrap();
     let out: Vec<String> = lines.try_iter().collect();
     assert!(status.success(), "{out:?}");
-    assert!(out.iter().any(|l| l.starts_with("synced ") && l.ends_with("pending=0 parked=0")), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("synced ") && l.ends_with("pending=0 parked=0")),
+        "{out:?}"
+    );
 
     let device = LocalStore::open(&store).unwrap();
     let counts = device.counts().unwrap();
-    assert_eq!((counts.entries as usize, counts.outbox_pending, counts.outbox_parked), (n, 0, 0));
-    let mut st = device.conn().prepare("SELECT entry_id FROM entries").unwrap();
-    let ids: BTreeSet<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        (
+            counts.entries as usize,
+            counts.outbox_pending,
+            counts.outbox_parked
+        ),
+        (n, 0, 0)
+    );
+    let mut st = device
+        .conn()
+        .prepare("SELECT entry_id FROM entries")
+        .unwrap();
+    let ids: BTreeSet<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_exactly_once(&server, &merchant, "dev-kill", &ids);
-    assert_eq!(balances(device.conn(), &merchant), server.balances(&merchant));
+    assert_eq!(
+        balances(device.conn(), &merchant),
+        server.balances(&merchant)
+    );
 }

@@ -36,7 +36,11 @@ pub enum Supplier {
     /// A merchant on the platform.
     Merchant { merchant_id: String },
     /// A farm, slaughterhouse or trader off the platform.
-    External { name: String, uscc: Option<String>, region_code: Option<String> },
+    External {
+        name: String,
+        uscc: Option<String>,
+        region_code: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +154,9 @@ impl LedgerEvent {
     pub fn lacks_code(&self) -> bool {
         match self {
             LedgerEvent::Purchase(p) => p.trace_code.is_none(),
-            LedgerEvent::Sale(s) => s.voucher_code.is_none() && matches!(s.buyer, Buyer::Merchant { .. }),
+            LedgerEvent::Sale(s) => {
+                s.voucher_code.is_none() && matches!(s.buyer, Buyer::Merchant { .. })
+            }
             _ => false,
         }
     }
@@ -210,7 +216,11 @@ impl LedgerEvent {
 
     /// [`LedgerEvent::parse`] over a tree read straight from JSON text
     /// without `Value`'s allocations (the server's push and replay).
-    pub fn parse_node(kind: &str, payload: &Node<'_>, rules: &LedgerRules) -> Result<Self, FieldError> {
+    pub fn parse_node(
+        kind: &str,
+        payload: &Node<'_>,
+        rules: &LedgerRules,
+    ) -> Result<Self, FieldError> {
         let o = Obj::root(payload)?;
         match kind {
             PURCHASE => parse_purchase(&o, rules).map(LedgerEvent::Purchase),
@@ -239,13 +249,21 @@ impl LedgerEvent {
                     "destroyed" => DisposeMethod::Destroyed,
                     "returned" => DisposeMethod::Returned,
                     _ => {
-                        return Err(FieldError::new("method", "invalid_enum", "处置方式应为 destroyed（销毁）或 returned（退货）"))
+                        return Err(FieldError::new(
+                            "method",
+                            "invalid_enum",
+                            "处置方式应为 destroyed（销毁）或 returned（退货）",
+                        ))
                     }
                 },
                 reason: o.text("reason", rules.max_reason_chars)?,
                 at: o.time("at")?,
             })),
-            other => Err(FieldError::new("kind", "unknown_kind", format!("未知事件类型 '{other}'"))),
+            other => Err(FieldError::new(
+                "kind",
+                "unknown_kind",
+                format!("未知事件类型 '{other}'"),
+            )),
         }
     }
 
@@ -264,7 +282,13 @@ impl LedgerEvent {
 }
 
 fn entry_id(o: &Obj<'_>, key: &str) -> Result<Uuid, FieldError> {
-    Uuid::parse_str(o.str(key)?).map_err(|_| FieldError::new(o.path(key), "invalid_uuid", "应为 UUID (e.g. a UUIDv7 made on the device)"))
+    Uuid::parse_str(o.str(key)?).map_err(|_| {
+        FieldError::new(
+            o.path(key),
+            "invalid_uuid",
+            "应为 UUID (e.g. a UUIDv7 made on the device)",
+        )
+    })
 }
 
 fn quantity(o: &Obj<'_>, key: &str, sign: Sign) -> Result<Quantity, FieldError> {
@@ -274,9 +298,11 @@ fn quantity(o: &Obj<'_>, key: &str, sign: Sign) -> Result<Quantity, FieldError> 
 
 fn price(o: &Obj<'_>, max: i64) -> Result<Option<i64>, FieldError> {
     match o.opt_i64("unit_price_fen")? {
-        Some(p) if p < 0 || p > max => {
-            Err(FieldError::new(o.path("unit_price_fen"), "invalid_price", "单价（分）应在 0 到上限之间 (price in fen out of range)"))
-        }
+        Some(p) if p < 0 || p > max => Err(FieldError::new(
+            o.path("unit_price_fen"),
+            "invalid_price",
+            "单价（分）应在 0 到上限之间 (price in fen out of range)",
+        )),
         p => Ok(p),
     }
 }
@@ -287,13 +313,22 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
     let product = Product {
         name: product.text("name", rules.max_name_chars)?,
         category: Category::parse(category).ok_or_else(|| {
-            FieldError::new(product.path("category"), "invalid_enum", format!("未知食品类别 '{category}'"))
+            FieldError::new(
+                product.path("category"),
+                "invalid_enum",
+                format!("未知食品类别 '{category}'"),
+            )
         })?,
-        gtin: product.opt_str("gtin")?.map(|g| codes::validate_gtin(g, &product.path("gtin"))).transpose()?,
+        gtin: product
+            .opt_str("gtin")?
+            .map(|g| codes::validate_gtin(g, &product.path("gtin")))
+            .transpose()?,
     };
     let s = o.obj("supplier")?;
     let supplier = if s.has("merchant_id") {
-        Supplier::Merchant { merchant_id: codes::validate_id(s.str("merchant_id")?, &s.path("merchant_id"))? }
+        Supplier::Merchant {
+            merchant_id: codes::validate_id(s.str("merchant_id")?, &s.path("merchant_id"))?,
+        }
     } else {
         Supplier::External {
             name: s.text("name", rules.max_name_chars)?,
@@ -304,20 +339,32 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
                 .opt_str("uscc")?
                 .map(|u| codes::validate_uscc(u, &s.path("uscc"), true).map(|x| x.code))
                 .transpose()?,
-            region_code: s.opt_str("region_code")?.map(|r| codes::validate_region_code(r, &s.path("region_code"))).transpose()?,
+            region_code: s
+                .opt_str("region_code")?
+                .map(|r| codes::validate_region_code(r, &s.path("region_code")))
+                .transpose()?,
         }
     };
     let certs = o.opt_array("certificates")?;
     if certs.len() > rules.max_certificates {
-        return Err(FieldError::new("certificates", "too_many", format!("证明最多 {} 份", rules.max_certificates)));
+        return Err(FieldError::new(
+            "certificates",
+            "too_many",
+            format!("证明最多 {} 份", rules.max_certificates),
+        ));
     }
     let mut certificates = Vec::with_capacity(certs.len());
     for (i, c) in certs.iter().enumerate() {
         let c = Obj::at(c, format!("certificates[{i}]"))?;
         let kind = c.str("kind")?;
         certificates.push(Certificate {
-            kind: CertificateKind::parse(kind)
-                .ok_or_else(|| FieldError::new(c.path("kind"), "invalid_enum", format!("未知证明类型 '{kind}'")))?,
+            kind: CertificateKind::parse(kind).ok_or_else(|| {
+                FieldError::new(
+                    c.path("kind"),
+                    "invalid_enum",
+                    format!("未知证明类型 '{kind}'"),
+                )
+            })?,
             number: check_text(c.str("number")?, &c.path("number"), 64)?,
         });
     }
@@ -325,7 +372,11 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
     let expiry_date = o.opt_date("expiry_date")?;
     if let (Some(p), Some(e)) = (production_date, expiry_date) {
         if e < p {
-            return Err(FieldError::new("expiry_date", "expiry_before_production", "保质期截止日期早于生产日期"));
+            return Err(FieldError::new(
+                "expiry_date",
+                "expiry_before_production",
+                "保质期截止日期早于生产日期",
+            ));
         }
     }
     Ok(Purchase {
@@ -334,8 +385,14 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
         product,
         quantity: quantity(o, "quantity", Sign::Positive)?,
         supplier,
-        voucher_code: o.opt_str("voucher_code")?.map(|c| codes::parse_code(c, "voucher_code")).transpose()?,
-        trace_code: o.opt_str("trace_code")?.map(|c| codes::parse_code(c, "trace_code")).transpose()?,
+        voucher_code: o
+            .opt_str("voucher_code")?
+            .map(|c| codes::parse_code(c, "voucher_code"))
+            .transpose()?,
+        trace_code: o
+            .opt_str("trace_code")?
+            .map(|c| codes::parse_code(c, "trace_code"))
+            .transpose()?,
         certificates,
         production_date,
         expiry_date,
@@ -347,17 +404,32 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
 fn parse_sale(o: &Obj<'_>) -> Result<Sale, FieldError> {
     let b = o.obj("buyer")?;
     let buyer = if b.has("merchant_id") {
-        Buyer::Merchant { merchant_id: codes::validate_id(b.str("merchant_id")?, &b.path("merchant_id"))? }
+        Buyer::Merchant {
+            merchant_id: codes::validate_id(b.str("merchant_id")?, &b.path("merchant_id"))?,
+        }
     } else if b.opt_bool("retail")? == Some(true) {
         Buyer::Retail
     } else if b.has("name") {
-        Buyer::Named { name: b.text("name", 100)? }
+        Buyer::Named {
+            name: b.text("name", 100)?,
+        }
     } else {
-        return Err(FieldError::new("buyer", "missing_field", "买方应为 {merchant_id}、{name} 或 {retail: true}"));
+        return Err(FieldError::new(
+            "buyer",
+            "missing_field",
+            "买方应为 {merchant_id}、{name} 或 {retail: true}",
+        ));
     };
-    let voucher_code = o.opt_str("voucher_code")?.map(|c| codes::parse_code(c, "voucher_code")).transpose()?;
+    let voucher_code = o
+        .opt_str("voucher_code")?
+        .map(|c| codes::parse_code(c, "voucher_code"))
+        .transpose()?;
     if voucher_code.is_some() && !matches!(buyer, Buyer::Merchant { .. }) {
-        return Err(FieldError::new("voucher_code", "voucher_needs_merchant_buyer", "只有向平台内经营户销售才开具上市凭证"));
+        return Err(FieldError::new(
+            "voucher_code",
+            "voucher_needs_merchant_buyer",
+            "只有向平台内经营户销售才开具上市凭证",
+        ));
     }
     Ok(Sale {
         entry_id: entry_id(o, "entry_id")?,

@@ -21,19 +21,36 @@ impl Serialize for Wire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             LedgerEvent::Purchase(p) => PurchaseWire {
-                certificates: p.certificates.iter().map(|c| CertificateWire { kind: c.kind.as_str(), number: &c.number }).collect(),
+                certificates: p
+                    .certificates
+                    .iter()
+                    .map(|c| CertificateWire {
+                        kind: c.kind.as_str(),
+                        number: &c.number,
+                    })
+                    .collect(),
                 entry_id: p.entry_id.to_string(),
                 expiry_date: p.expiry_date.map(|d| d.to_string()),
                 merchant_id: &p.merchant_id,
-                product: ProductWire { category: p.product.category.as_str(), gtin: p.product.gtin.as_deref(), name: &p.product.name },
+                product: ProductWire {
+                    category: p.product.category.as_str(),
+                    gtin: p.product.gtin.as_deref(),
+                    name: &p.product.name,
+                },
                 production_date: p.production_date.map(|d| d.to_string()),
                 quantity: QuantityWire::of(p.quantity),
                 received_at: p.received_at.to_rfc3339(),
                 supplier: match &p.supplier {
                     Supplier::Merchant { merchant_id } => PartyWire::Merchant { merchant_id },
-                    Supplier::External { name, uscc, region_code } => {
-                        PartyWire::External { name, region_code: region_code.as_deref(), uscc: uscc.as_deref() }
-                    }
+                    Supplier::External {
+                        name,
+                        uscc,
+                        region_code,
+                    } => PartyWire::External {
+                        name,
+                        region_code: region_code.as_deref(),
+                        uscc: uscc.as_deref(),
+                    },
                 },
                 trace_code: p.trace_code.as_deref(),
                 unit_price_fen: p.unit_price_fen,
@@ -175,7 +192,10 @@ struct QuantityWire {
 
 impl QuantityWire {
     fn of(q: Quantity) -> Self {
-        QuantityWire { unit: q.wire_unit(), value: q.value_string() }
+        QuantityWire {
+            unit: q.wire_unit(),
+            value: q.value_string(),
+        }
     }
 }
 
@@ -215,13 +235,23 @@ mod tests {
     #[test]
     fn wire_text_is_canonical() {
         let rules = LedgerRules::builtin();
-        let (mut kinds, mut fields) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
-        for event in Generator::new(GenConfig::frozen_market(7)).take(30_000).chain(Generator::new(GenConfig::xiamen(7, 20_000))) {
+        let (mut kinds, mut fields) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for event in Generator::new(GenConfig::frozen_market(7))
+            .take(30_000)
+            .chain(Generator::new(GenConfig::xiamen(7, 20_000)))
+        {
             let text = event.to_wire_string();
             let value: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(value.to_string(), text, "keys in canonical order");
             assert_eq!(event.to_wire(), value);
-            assert_eq!(LedgerEvent::parse(event.kind(), &value, &rules).unwrap(), event, "{text}");
+            assert_eq!(
+                LedgerEvent::parse(event.kind(), &value, &rules).unwrap(),
+                event,
+                "{text}"
+            );
             kinds.insert(event.kind());
             for (k, v) in value.as_object().unwrap() {
                 fields.insert(k.clone());
@@ -231,8 +261,21 @@ mod tests {
             }
         }
         assert_eq!(kinds.len(), 5, "every kind seen: {kinds:?}");
-        for optional in ["gtin", "uscc", "region_code", "production_date", "expiry_date", "voucher_code", "unit_price_fen", "retail", "name"] {
-            assert!(fields.contains(optional), "{optional} never written: {fields:?}");
+        for optional in [
+            "gtin",
+            "uscc",
+            "region_code",
+            "production_date",
+            "expiry_date",
+            "voucher_code",
+            "unit_price_fen",
+            "retail",
+            "name",
+        ] {
+            assert!(
+                fields.contains(optional),
+                "{optional} never written: {fields:?}"
+            );
         }
     }
 }

@@ -19,12 +19,17 @@ impl Cert {
     pub fn to_certificate(self) -> Certificate {
         let number = match self.kind {
             CertificateKind::Quarantine => format!("A{:016}", self.serial % 10_000_000_000_000_000),
-            CertificateKind::ImportInspection => format!("{:015}", self.serial % 1_000_000_000_000_000),
+            CertificateKind::ImportInspection => {
+                format!("{:015}", self.serial % 1_000_000_000_000_000)
+            }
             CertificateKind::Origin => format!("CD{:012}", self.serial % 1_000_000_000_000),
             CertificateKind::Commitment => format!("HGZ{:012}", self.serial % 1_000_000_000_000),
             CertificateKind::TestReport => format!("JC{:012}", self.serial % 1_000_000_000_000),
         };
-        Certificate { kind: self.kind, number }
+        Certificate {
+            kind: self.kind,
+            number,
+        }
     }
 }
 
@@ -70,21 +75,37 @@ impl Batches {
             Some(idx) => {
                 let slot = &mut self.slots[idx as usize];
                 slot.batch = Some(batch);
-                BatchRef { idx, generation: slot.generation }
+                BatchRef {
+                    idx,
+                    generation: slot.generation,
+                }
             }
             None => {
-                self.slots.push(Slot { generation: 0, batch: Some(batch) });
-                BatchRef { idx: (self.slots.len() - 1) as u32, generation: 0 }
+                self.slots.push(Slot {
+                    generation: 0,
+                    batch: Some(batch),
+                });
+                BatchRef {
+                    idx: (self.slots.len() - 1) as u32,
+                    generation: 0,
+                }
             }
         }
     }
 
     pub fn get_mut(&mut self, r: BatchRef) -> Option<&mut Batch> {
-        self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation).and_then(|s| s.batch.as_mut())
+        self.slots
+            .get_mut(r.idx as usize)
+            .filter(|s| s.generation == r.generation)
+            .and_then(|s| s.batch.as_mut())
     }
 
     pub fn close(&mut self, r: BatchRef) {
-        if let Some(slot) = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation && s.batch.is_some()) {
+        if let Some(slot) = self
+            .slots
+            .get_mut(r.idx as usize)
+            .filter(|s| s.generation == r.generation && s.batch.is_some())
+        {
             slot.batch = None;
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(r.idx);

@@ -31,7 +31,9 @@ pub(crate) fn local_date(t: i64) -> NaiveDate {
 }
 
 pub(crate) fn to_datetime(t: i64) -> DateTime<FixedOffset> {
-    DateTime::from_timestamp(t, 0).unwrap_or(DateTime::UNIX_EPOCH).with_timezone(&CST)
+    DateTime::from_timestamp(t, 0)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .with_timezone(&CST)
 }
 
 pub(crate) fn millis(t: i64) -> u64 {
@@ -47,7 +49,10 @@ pub(crate) struct Hours {
 
 impl Hours {
     pub const fn new(open_h: i64, close_h: i64) -> Self {
-        Self { open: open_h * HOUR, close: close_h * HOUR }
+        Self {
+            open: open_h * HOUR,
+            close: close_h * HOUR,
+        }
     }
 
     /// `t` if it falls within the hours, else a moment in the first hour of

@@ -140,7 +140,12 @@ impl GenConfig {
             layout: Layout::ColdStoreMarket,
             cold_chain_only: true,
             merchants: 478,
-            mix: BusinessMix { wholesale: 70, retail: 30, catering: 0, supermarket: 0 },
+            mix: BusinessMix {
+                wholesale: 70,
+                retail: 30,
+                catering: 0,
+                supermarket: 0,
+            },
             first_hop_share: 0.45,
             category_weights: vec![
                 (Category::LivestockMeat, 28),
@@ -169,7 +174,12 @@ impl GenConfig {
             layout: Layout::City,
             cold_chain_only: false,
             merchants: 81_000,
-            mix: BusinessMix { wholesale: 8, retail: 45, catering: 35, supermarket: 12 },
+            mix: BusinessMix {
+                wholesale: 8,
+                retail: 45,
+                catering: 35,
+                supermarket: 12,
+            },
             first_hop_share: 0.4,
             category_weights: vec![
                 (Category::Vegetable, 20),
@@ -189,7 +199,9 @@ impl GenConfig {
             // The chains take about two weeks to fill (a ramp worth some five
             // days of steady trade): start eight days early, so the target
             // is reached two or three days before the end of yesterday.
-            days: u32::try_from(target_entries.div_ceil(per_day)).unwrap_or(u32::MAX).saturating_add(8),
+            days: u32::try_from(target_entries.div_ceil(per_day))
+                .unwrap_or(u32::MAX)
+                .saturating_add(8),
             target_entries: Some(target_entries),
             transactions_per_day: per_day,
             // Measured in steady state (after the ramp).
@@ -197,12 +209,18 @@ impl GenConfig {
             // Much of a city's trade is bulk produce without a printed date,
             // so more of its dated lots must be old for ~0.5 % of sales to
             // fall past the date.
-            shares: Shares { old_stock: 0.12, ..Shares::default() },
+            shares: Shares {
+                old_stock: 0.12,
+                ..Shares::default()
+            },
         }
     }
 
     /// The number of events a run is expected to yield (for progress bars).
     pub fn expected_entries(&self) -> u64 {
-        self.target_entries.unwrap_or(self.transactions_per_day.saturating_mul(u64::from(self.days)))
+        self.target_entries.unwrap_or(
+            self.transactions_per_day
+                .saturating_mul(u64::from(self.days)),
+        )
     }
 }

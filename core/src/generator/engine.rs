@@ -132,7 +132,8 @@ impl Engine {
             queue: BinaryHeap::new(),
             seq: 0,
             end: clock::midnight(config.end_date) + DAY - 1,
-            deliveries_per_day: config.transactions_per_day as f64 / config.events_per_delivery.max(1.0),
+            deliveries_per_day: config.transactions_per_day as f64
+                / config.events_per_delivery.max(1.0),
         };
         if config.days > 0 {
             engine.schedule(clock::midnight(first_day), Action::Day);
@@ -142,7 +143,11 @@ impl Engine {
 
     pub fn schedule(&mut self, at: i64, action: Action) {
         self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, action });
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            action,
+        });
     }
 
     /// The next event in time order, or `None` when the period is over.
@@ -174,7 +179,10 @@ impl Engine {
     fn book_day(&mut self, midnight: i64) {
         let expected = self.deliveries_per_day * self.rng.random_range(0.85..1.15);
         let mut n = expected.floor() as u64;
-        if self.rng.random_bool((expected - expected.floor()).clamp(0.0, 1.0)) {
+        if self
+            .rng
+            .random_bool((expected - expected.floor()).clamp(0.0, 1.0))
+        {
             n += 1;
         }
         for _ in 0..n {
@@ -195,7 +203,11 @@ impl Engine {
     }
 
     pub fn merchant_id(&self, m: u32) -> String {
-        self.world.merchants.get(m as usize).map(|x| x.id.clone()).unwrap_or_default()
+        self.world
+            .merchants
+            .get(m as usize)
+            .map(|x| x.id.clone())
+            .unwrap_or_default()
     }
 
     fn void(&mut self, t: i64, plan: VoidPlan) -> LedgerEvent {

@@ -83,7 +83,9 @@ impl Generator {
     pub fn progress(&mut self, on: bool) -> &mut Self {
         self.progress = on.then(|| {
             let bar = ProgressBar::new(self.expected);
-            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} ledger events, {per_sec}, eta {eta}") {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} ledger events, {per_sec}, eta {eta}",
+            ) {
                 bar.set_style(style);
             }
             bar.set_position(self.emitted);

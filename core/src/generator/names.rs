@@ -28,19 +28,26 @@ pub(crate) const XIAMEN: [District; 6] = [
 ];
 
 const SURNAMES: &[&str] = &[
-    "陈", "林", "黄", "张", "李", "王", "吴", "刘", "蔡", "杨", "郑", "许", "洪", "谢", "郭", "曾", "苏", "庄", "叶", "周", "邱", "何",
-    "卢", "柯", "江", "施", "徐", "高", "方", "沈",
+    "陈", "林", "黄", "张", "李", "王", "吴", "刘", "蔡", "杨", "郑", "许", "洪", "谢", "郭", "曾",
+    "苏", "庄", "叶", "周", "邱", "何", "卢", "柯", "江", "施", "徐", "高", "方", "沈",
 ];
-const GIVEN: &[&str] = &["强", "明", "华", "伟", "勇", "辉", "平", "海", "珍", "美", "芳", "兴", "福", "水", "金", "财", "坤", "龙"];
+const GIVEN: &[&str] = &[
+    "强", "明", "华", "伟", "勇", "辉", "平", "海", "珍", "美", "芳", "兴", "福", "水", "金", "财",
+    "坤", "龙",
+];
 const BRANDS: &[&str] = &[
-    "鸿发", "鑫源", "恒丰", "盛达", "永兴", "金港", "裕隆", "宏远", "福鑫", "润泽", "顺发", "隆鑫", "佳禾", "万家", "嘉和", "海鑫", "惠民",
-    "鹭岛", "闽南", "百佳", "益民", "兴旺", "合兴", "东升", "天福", "丰泰", "瑞丰", "聚源", "德顺", "新海",
+    "鸿发", "鑫源", "恒丰", "盛达", "永兴", "金港", "裕隆", "宏远", "福鑫", "润泽", "顺发", "隆鑫",
+    "佳禾", "万家", "嘉和", "海鑫", "惠民", "鹭岛", "闽南", "百佳", "益民", "兴旺", "合兴", "东升",
+    "天福", "丰泰", "瑞丰", "聚源", "德顺", "新海",
 ];
 /// Cities near Xiamen whose traders buy at its markets.
 const NEARBY: &[&str] = &["泉州", "漳州", "龙岩", "三明", "莆田", "福州"];
 
 pub(crate) fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
-    items.get(rng.random_range(0..items.len().max(1))).copied().unwrap_or("")
+    items
+        .get(rng.random_range(0..items.len().max(1)))
+        .copied()
+        .unwrap_or("")
 }
 
 pub(crate) fn surname(rng: &mut ChaCha8Rng) -> &'static str {
@@ -80,7 +87,12 @@ pub(crate) fn wholesaler(rng: &mut ChaCha8Rng, category: Category) -> String {
 
 /// A market stall's name, e.g. 「林记海鲜摊」「阿强蔬菜店」.
 pub(crate) fn stall_shop(rng: &mut ChaCha8Rng, category: Category) -> String {
-    let (s, g, b, w) = (surname(rng), pick(rng, GIVEN), pick(rng, BRANDS), trade_word(rng, category));
+    let (s, g, b, w) = (
+        surname(rng),
+        pick(rng, GIVEN),
+        pick(rng, BRANDS),
+        trade_word(rng, category),
+    );
     match rng.random_range(0..5) {
         0 => format!("{s}记{w}摊"),
         1 => format!("阿{g}{w}店"),
@@ -105,7 +117,14 @@ pub(crate) fn eatery(rng: &mut ChaCha8Rng, street: &str) -> String {
         0 => format!("{b}餐厅"),
         1 => format!("{s}记沙茶面"),
         2 => format!("{b}大排档"),
-        3 => format!("{street}{}食堂", if rng.random_bool(0.5) { "小学" } else { "中学" }),
+        3 => format!(
+            "{street}{}食堂",
+            if rng.random_bool(0.5) {
+                "小学"
+            } else {
+                "中学"
+            }
+        ),
         4 => format!("{s}记海蛎煎"),
         5 => format!("{b}酒楼"),
         _ => format!("{b}快餐店"),

@@ -14,8 +14,11 @@ use crate::event::{LedgerEvent, Product, Purchase, Supplier};
 use crate::quantity::{BaseUnit, Quantity};
 
 /// Why a purchase entry is voided and written again.
-const PURCHASE_VOID_REASONS: &[&str] =
-    &["进货数量录入错误，作废后重新录入", "进货数量多录一位，作废后重新录入", "进货数量少录一位，作废后重新录入"];
+const PURCHASE_VOID_REASONS: &[&str] = &[
+    "进货数量录入错误，作废后重新录入",
+    "进货数量多录一位，作废后重新录入",
+    "进货数量少录一位，作废后重新录入",
+];
 
 impl Engine {
     /// A lot from outside for a first-hop dealer, sometimes first written
@@ -28,7 +31,11 @@ impl Engine {
         }
         let mut wrong = lot.clone();
         let reason_idx = self.rng.random_range(0..PURCHASE_VOID_REASONS.len());
-        wrong.amount = if reason_idx == 2 { (lot.amount / 10).max(1) } else { lot.amount.saturating_mul(10) };
+        wrong.amount = if reason_idx == 2 {
+            (lot.amount / 10).max(1)
+        } else {
+            lot.amount.saturating_mul(10)
+        };
         let event = self.write_purchase(t, wrong, false);
         let plan = VoidPlan {
             merchant,
@@ -50,22 +57,36 @@ impl Engine {
         let total = self.world.first_hop.last()?.0;
         let x = self.rng.random_range(0.0..total);
         let i = self.world.first_hop.partition_point(|(cum, _)| *cum <= x);
-        self.world.first_hop.get(i).or(self.world.first_hop.last()).map(|(_, m)| *m)
+        self.world
+            .first_hop
+            .get(i)
+            .or(self.world.first_hop.last())
+            .map(|(_, m)| *m)
     }
 
     fn outside_lot(&mut self, merchant: u32, t: i64) -> Option<Lot> {
-        let smuggler = self.world.profiles.get(merchant as usize).is_some_and(|p| p.smuggler);
+        let smuggler = self
+            .world
+            .profiles
+            .get(merchant as usize)
+            .is_some_and(|p| p.smuggler);
         let categories = &self.world.merchants.get(merchant as usize)?.categories;
-        let smuggled = smuggler && self.rng.random_bool(self.shares.smuggled_lot.clamp(0.0, 1.0));
+        let smuggled = smuggler
+            && self
+                .rng
+                .random_bool(self.shares.smuggled_lot.clamp(0.0, 1.0));
         let eligible: Vec<Category> = categories
             .iter()
             .copied()
-            .filter(|c| !smuggled || matches!(c, Category::ImportedColdChain | Category::LivestockMeat))
+            .filter(|c| {
+                !smuggled || matches!(c, Category::ImportedColdChain | Category::LivestockMeat)
+            })
             .collect();
         let category = *eligible.get(self.rng.random_range(0..eligible.len().max(1)))?;
         let product = self.pick_product(category)?;
         let spec = self.catalogue.products.get(usize::from(product))?;
-        let (unit, (lo, hi), list_price, shelf_days) = (spec.unit, spec.lot, spec.price_fen, spec.shelf_days);
+        let (unit, (lo, hi), list_price, shelf_days) =
+            (spec.unit, spec.lot, spec.price_fen, spec.shelf_days);
         let raw = self.rng.random_range(lo..=hi.max(lo));
         // Outside lots come in round figures: tens of kilograms, tens of boxes.
         let amount = match unit {
@@ -79,7 +100,11 @@ impl Engine {
         } else {
             ((list_price as f64) * self.rng.random_range(0.92..1.08)).round() as i64
         };
-        let certs = if smuggled || self.rng.random_bool(self.shares.missing_certificate.clamp(0.0, 1.0)) {
+        let certs = if smuggled
+            || self
+                .rng
+                .random_bool(self.shares.missing_certificate.clamp(0.0, 1.0))
+        {
             Vec::new()
         } else {
             self.papers(category)
@@ -94,27 +119,57 @@ impl Engine {
                     let expiry = received + Duration::days(self.rng.random_range(1..=8));
                     (Some(expiry - Duration::days(shelf - 1)), Some(expiry))
                 } else {
-                    let production = received - Duration::days(self.rng.random_range(0..=shelf * 2 / 5));
-                    (Some(production), Some(production + Duration::days(shelf - 1)))
+                    let production =
+                        received - Duration::days(self.rng.random_range(0..=shelf * 2 / 5));
+                    (
+                        Some(production),
+                        Some(production + Duration::days(shelf - 1)),
+                    )
                 }
             }
             // Bulk produce: harvested or slaughtered the day before or that day.
-            None => (Some(received - Duration::days(self.rng.random_range(0..=1))), None),
+            None => (
+                Some(received - Duration::days(self.rng.random_range(0..=1))),
+                None,
+            ),
         };
         let source = if smuggled {
-            Source::Shadow(self.rng.random_range(0..self.world.shadow_suppliers.len().max(1)))
+            Source::Shadow(
+                self.rng
+                    .random_range(0..self.world.shadow_suppliers.len().max(1)),
+            )
         } else {
-            Source::Outside(self.rng.random_range(0..self.world.suppliers[category as usize].len().max(1)))
+            Source::Outside(
+                self.rng
+                    .random_range(0..self.world.suppliers[category as usize].len().max(1)),
+            )
         };
-        Some(Lot { merchant, product, amount, price: price.max(1), source, certs, production, expiry })
+        Some(Lot {
+            merchant,
+            product,
+            amount,
+            price: price.max(1),
+            source,
+            certs,
+            production,
+            expiry,
+        })
     }
 
     fn pick_product(&mut self, category: Category) -> Option<u16> {
         let list = self.catalogue.by_category.get(category as usize)?;
-        let total: u32 = list.iter().filter_map(|p| self.catalogue.products.get(usize::from(*p))).map(|p| p.weight).sum();
+        let total: u32 = list
+            .iter()
+            .filter_map(|p| self.catalogue.products.get(usize::from(*p)))
+            .map(|p| p.weight)
+            .sum();
         let mut x = self.rng.random_range(0..total.max(1));
         for p in list {
-            let w = self.catalogue.products.get(usize::from(*p)).map_or(0, |s| s.weight);
+            let w = self
+                .catalogue
+                .products
+                .get(usize::from(*p))
+                .map_or(0, |s| s.weight);
             if x < w {
                 return Some(*p);
             }
@@ -130,11 +185,17 @@ impl Engine {
         if let Some(groups) = self.required.get(&category) {
             for group in groups {
                 if let Some(kind) = group.get(self.rng.random_range(0..group.len().max(1))) {
-                    certs.push(Cert { kind: *kind, serial: self.rng.random() });
+                    certs.push(Cert {
+                        kind: *kind,
+                        serial: self.rng.random(),
+                    });
                 }
             }
         } else if self.rng.random_bool(0.3) {
-            certs.push(Cert { kind: CertificateKind::TestReport, serial: self.rng.random() });
+            certs.push(Cert {
+                kind: CertificateKind::TestReport,
+                serial: self.rng.random(),
+            });
         }
         certs
     }
@@ -148,25 +209,50 @@ impl Engine {
         let (supplier, voucher_code) = match &lot.source {
             Source::Outside(i) => match self.world.suppliers[spec.category as usize].get(*i) {
                 Some(s) => (
-                    Supplier::External { name: s.name.clone(), uscc: Some(s.uscc.clone()), region_code: Some(s.region_code.to_owned()) },
+                    Supplier::External {
+                        name: s.name.clone(),
+                        uscc: Some(s.uscc.clone()),
+                        region_code: Some(s.region_code.to_owned()),
+                    },
                     None,
                 ),
-                None => (Supplier::External { name: "外地供货商".to_owned(), uscc: None, region_code: None }, None),
+                None => (
+                    Supplier::External {
+                        name: "外地供货商".to_owned(),
+                        uscc: None,
+                        region_code: None,
+                    },
+                    None,
+                ),
             },
             Source::Shadow(i) => (
                 Supplier::External {
-                    name: self.world.shadow_suppliers.get(*i).cloned().unwrap_or_else(|| "个人供货".to_owned()),
+                    name: self
+                        .world
+                        .shadow_suppliers
+                        .get(*i)
+                        .cloned()
+                        .unwrap_or_else(|| "个人供货".to_owned()),
                     uscc: None,
                     region_code: None,
                 },
                 None,
             ),
-            Source::Voucher { seller, code } => (Supplier::Merchant { merchant_id: self.merchant_id(*seller) }, Some(code.clone())),
+            Source::Voucher { seller, code } => (
+                Supplier::Merchant {
+                    merchant_id: self.merchant_id(*seller),
+                },
+                Some(code.clone()),
+            ),
         };
         let event = LedgerEvent::Purchase(Purchase {
             entry_id,
             merchant_id: self.merchant_id(lot.merchant),
-            product: Product { name: spec.name.to_owned(), category: spec.category, gtin: spec.gtin.clone() },
+            product: Product {
+                name: spec.name.to_owned(),
+                category: spec.category,
+                gtin: spec.gtin.clone(),
+            },
             quantity: Quantity::new(lot.amount, spec.unit),
             supplier,
             voucher_code,
@@ -177,7 +263,11 @@ impl Engine {
             unit_price_fen: Some(lot.price),
             received_at: clock::to_datetime(t),
         });
-        let role = self.world.profiles.get(lot.merchant as usize).map_or(Role::Catering, |p| p.role);
+        let role = self
+            .world
+            .profiles
+            .get(lot.merchant as usize)
+            .map_or(Role::Catering, |p| p.role);
         if open && role != Role::Catering {
             let batch = self.batches.open(Batch {
                 merchant: lot.merchant,

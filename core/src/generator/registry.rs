@@ -192,9 +192,16 @@ impl MarketKind {
     fn suffixes(self) -> &'static [&'static str] {
         match self {
             MarketKind::Wholesale => &["农副产品批发市场", "冻品批发市场", "水产品批发市场"],
-            MarketKind::Farmers => {
-                &["农贸市场", "菜市场", "综合市场", "第二农贸市场", "生鲜市场", "便民市场", "第三农贸市场", "第四农贸市场"]
-            }
+            MarketKind::Farmers => &[
+                "农贸市场",
+                "菜市场",
+                "综合市场",
+                "第二农贸市场",
+                "生鲜市场",
+                "便民市场",
+                "第三农贸市场",
+                "第四农贸市场",
+            ],
             MarketKind::District => &["商圈", "美食街", "商业街", "生活广场"],
         }
     }
@@ -202,16 +209,30 @@ impl MarketKind {
 
 impl World {
     pub fn build(config: &GenConfig, catalogue: &Catalogue, rng: &mut ChaCha8Rng) -> World {
-        let weights: Vec<(Category, u32)> =
-            config.category_weights.iter().copied().filter(|(c, w)| *w > 0 && !catalogue.by_category[*c as usize].is_empty()).collect();
+        let weights: Vec<(Category, u32)> = config
+            .category_weights
+            .iter()
+            .copied()
+            .filter(|(c, w)| *w > 0 && !catalogue.by_category[*c as usize].is_empty())
+            .collect();
         let mix = [
-            (Role::FirstHop, scaled(config.mix.wholesale, config.first_hop_share)),
-            (Role::Wholesale, scaled(config.mix.wholesale, 1.0 - config.first_hop_share)),
+            (
+                Role::FirstHop,
+                scaled(config.mix.wholesale, config.first_hop_share),
+            ),
+            (
+                Role::Wholesale,
+                scaled(config.mix.wholesale, 1.0 - config.first_hop_share),
+            ),
             (Role::Retail, config.mix.retail * 1000),
             (Role::Supermarket, config.mix.supermarket * 1000),
             (Role::Catering, config.mix.catering * 1000),
         ];
-        let districts: Vec<(usize, u32)> = XIAMEN.iter().enumerate().map(|(i, d)| (i, d.weight)).collect();
+        let districts: Vec<(usize, u32)> = XIAMEN
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, d.weight))
+            .collect();
 
         // Roles and districts first, so that markets can be sized to fit.
         let n = config.merchants as usize;
@@ -227,7 +248,9 @@ impl World {
 
         let mut markets = Vec::new();
         // Market indexes per (district, kind).
-        let mut market_of: Vec<[Vec<usize>; 3]> = (0..XIAMEN.len()).map(|_| [Vec::new(), Vec::new(), Vec::new()]).collect();
+        let mut market_of: Vec<[Vec<usize>; 3]> = (0..XIAMEN.len())
+            .map(|_| [Vec::new(), Vec::new(), Vec::new()])
+            .collect();
         match config.layout {
             Layout::ColdStoreMarket => {
                 markets.push(GenMarket {
@@ -239,8 +262,18 @@ impl World {
             }
             Layout::City => {
                 for (d, district) in XIAMEN.iter().enumerate() {
-                    for (k, kind) in [MarketKind::Wholesale, MarketKind::Farmers, MarketKind::District].into_iter().enumerate() {
-                        let members = placed.iter().filter(|(r, pd)| *pd == d && MarketKind::of(*r) == kind).count();
+                    for (k, kind) in [
+                        MarketKind::Wholesale,
+                        MarketKind::Farmers,
+                        MarketKind::District,
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        let members = placed
+                            .iter()
+                            .filter(|(r, pd)| *pd == d && MarketKind::of(*r) == kind)
+                            .count();
                         for ordinal in 0..members.div_ceil(kind.size()) {
                             market_of[d][k].push(markets.len());
                             let street = district.streets[ordinal % district.streets.len()];
@@ -255,7 +288,11 @@ impl World {
                                 id: market_id(markets.len()),
                                 name: format!("厦门市{}{name}", district.name),
                                 region_code: district.code.to_owned(),
-                                address: format!("厦门市{}{road}{}号", district.name, rng.random_range(1..400)),
+                                address: format!(
+                                    "厦门市{}{road}{}号",
+                                    district.name,
+                                    rng.random_range(1..400)
+                                ),
                             });
                         }
                     }
@@ -274,7 +311,9 @@ impl World {
                 Layout::ColdStoreMarket => 0,
                 Layout::City => {
                     let list = &market_of[d][MarketKind::of(role) as usize];
-                    list.get(rng.random_range(0..list.len().max(1))).copied().unwrap_or(0)
+                    list.get(rng.random_range(0..list.len().max(1)))
+                        .copied()
+                        .unwrap_or(0)
                 }
             };
             let categories = pick_categories(rng, role, &weights);
@@ -287,16 +326,28 @@ impl World {
                 Role::Catering => names::eatery(rng, street),
             };
             let stall = stall(rng, config.layout, role, district.roads);
-            let company = matches!(role, Role::FirstHop | Role::Supermarket) || rng.random_bool(0.2);
+            let company =
+                matches!(role, Role::FirstHop | Role::Supermarket) || rng.random_bool(0.2);
             let uscc = make_uscc(rng, company, district.code);
             // JY + 主体业态 (1 sales, 2 catering) + region + serial + check.
             let kind_digit = if role == Role::Catering { 2 } else { 1 };
-            let licence_no = format!("JY{kind_digit}{}{:06}{}", district.code, i % 1_000_000, rng.random_range(0..10));
+            let licence_no = format!(
+                "JY{kind_digit}{}{:06}{}",
+                district.code,
+                i % 1_000_000,
+                rng.random_range(0..10)
+            );
             // A licence runs five years; ~4 % come up for renewal within 30 days.
-            let days_left = if rng.random_bool(0.04) { rng.random_range(0..=30) } else { rng.random_range(31..5 * 365) };
+            let days_left = if rng.random_bool(0.04) {
+                rng.random_range(0..=30)
+            } else {
+                rng.random_range(31..5 * 365)
+            };
             let licence_expiry = config.end_date + Duration::days(days_left);
             let smuggler = role == Role::FirstHop
-                && categories.iter().any(|c| matches!(c, Category::ImportedColdChain | Category::LivestockMeat))
+                && categories
+                    .iter()
+                    .any(|c| matches!(c, Category::ImportedColdChain | Category::LivestockMeat))
                 && rng.random_bool(config.shares.smuggler.clamp(0.0, 1.0));
             for c in &categories {
                 pools[role as usize][*c as usize].push(i as u32);
@@ -308,7 +359,10 @@ impl World {
             }
             merchants.push(GenMerchant {
                 id: format!("m{i:06}"),
-                market_id: markets.get(market).map(|m| m.id.clone()).unwrap_or_default(),
+                market_id: markets
+                    .get(market)
+                    .map(|m| m.id.clone())
+                    .unwrap_or_default(),
                 name,
                 uscc,
                 licence_no,
@@ -319,11 +373,19 @@ impl World {
                 stall,
             });
             let careless = rng.random_bool(config.shares.careless.clamp(0.0, 1.0));
-            profiles.push(Profile { role, smuggler, careless });
+            profiles.push(Profile {
+                role,
+                smuggler,
+                careless,
+            });
         }
 
         // Outside suppliers: a dozen per category in a market, more in a city.
-        let per_category = if config.layout == Layout::City { 60 } else { 12 };
+        let per_category = if config.layout == Layout::City {
+            60
+        } else {
+            12
+        };
         let suppliers = Category::ALL
             .iter()
             .map(|c| {
@@ -331,14 +393,27 @@ impl World {
                     .map(|_| {
                         let places = origins(*c);
                         let (code, place) = places[rng.random_range(0..places.len())];
-                        OutsideSupplier { name: names::supplier(rng, place, *c), uscc: make_uscc(rng, true, code), region_code: code }
+                        OutsideSupplier {
+                            name: names::supplier(rng, place, *c),
+                            uscc: make_uscc(rng, true, code),
+                            region_code: code,
+                        }
                     })
                     .collect()
             })
             .collect();
         let outside_buyers = (0..200).map(|_| names::outside_buyer(rng)).collect();
         let shadow_suppliers = (0..20).map(|_| names::shadow_supplier(rng)).collect();
-        World { markets, merchants, profiles, pools, first_hop, suppliers, outside_buyers, shadow_suppliers }
+        World {
+            markets,
+            merchants,
+            profiles,
+            pools,
+            first_hop,
+            suppliers,
+            outside_buyers,
+            shadow_suppliers,
+        }
     }
 }
 
@@ -356,11 +431,19 @@ fn market_id(i: usize) -> String {
 fn stall(rng: &mut ChaCha8Rng, layout: Layout, role: Role, roads: &[&str]) -> String {
     let zone = char::from(b'A' + rng.random_range(0..8u8));
     match (layout, role) {
-        (Layout::ColdStoreMarket, Role::Retail) => format!("交易区{zone}{}号", rng.random_range(1..120)),
-        (Layout::ColdStoreMarket, _) => {
-            format!("{}号冷库{}", rng.random_range(1..13), rng.random_range(1..6) * 100 + rng.random_range(1..30))
+        (Layout::ColdStoreMarket, Role::Retail) => {
+            format!("交易区{zone}{}号", rng.random_range(1..120))
         }
-        (Layout::City, Role::FirstHop | Role::Wholesale) => format!("{zone}区{}号", rng.random_range(1..200)),
+        (Layout::ColdStoreMarket, _) => {
+            format!(
+                "{}号冷库{}",
+                rng.random_range(1..13),
+                rng.random_range(1..6) * 100 + rng.random_range(1..30)
+            )
+        }
+        (Layout::City, Role::FirstHop | Role::Wholesale) => {
+            format!("{zone}区{}号", rng.random_range(1..200))
+        }
         (Layout::City, Role::Retail) => format!("{}号摊位", rng.random_range(1..160)),
         (Layout::City, _) => {
             let road = names::pick(rng, roads);

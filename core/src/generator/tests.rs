@@ -75,11 +75,20 @@ impl Stats {
                     if !rules.missing_certificates(&p).is_empty() {
                         s.purchases_missing_certificate += 1;
                     }
-                    let code = p.trace_code.clone().expect("every purchase carries its trace code");
+                    let code = p
+                        .trace_code
+                        .clone()
+                        .expect("every purchase carries its trace code");
                     match &p.voucher_code {
                         Some(v) => {
-                            let q = voucher_qty.get(v).copied().expect("voucher issued before it is scanned");
-                            assert_eq!(q, p.quantity.amount, "buyer records the voucher's quantity");
+                            let q = voucher_qty
+                                .get(v)
+                                .copied()
+                                .expect("voucher issued before it is scanned");
+                            assert_eq!(
+                                q, p.quantity.amount,
+                                "buyer records the voucher's quantity"
+                            );
                             let slot = voucher_to.get_mut(v).expect("voucher known");
                             assert!(slot.is_none(), "voucher scanned once");
                             *slot = Some((code.clone(), q));
@@ -87,7 +96,10 @@ impl Stats {
                         None => roots.push(code.clone()),
                     }
                     if let Some(price) = p.unit_price_fen {
-                        prices.entry((p.product.category, p.quantity.unit)).or_default().push(price);
+                        prices
+                            .entry((p.product.category, p.quantity.unit))
+                            .or_default()
+                            .push(price);
                     }
                     batches.insert(
                         code,
@@ -102,8 +114,13 @@ impl Stats {
                 }
                 LedgerEvent::Sale(x) => {
                     s.sales += 1;
-                    let b = batches.get_mut(&x.trace_code).expect("sale from a known batch");
-                    assert_eq!(b.unit, x.quantity.unit, "count and mass never mix in a batch");
+                    let b = batches
+                        .get_mut(&x.trace_code)
+                        .expect("sale from a known batch");
+                    assert_eq!(
+                        b.unit, x.quantity.unit,
+                        "count and mass never mix in a batch"
+                    );
                     if x.quantity.amount > b.held {
                         s.sales_beyond_stock += 1;
                     }
@@ -117,7 +134,10 @@ impl Stats {
                     sale_qty.insert(x.entry_id, (x.trace_code.clone(), x.quantity.amount));
                     if let Buyer::Merchant { .. } = x.buyer {
                         s.sales_to_merchants += 1;
-                        let v = x.voucher_code.clone().expect("every sale to a merchant carries a voucher");
+                        let v = x
+                            .voucher_code
+                            .clone()
+                            .expect("every sale to a merchant carries a voucher");
                         b.vouchers.push(v.clone());
                         voucher_qty.insert(v.clone(), x.quantity.amount);
                         voucher_to.insert(v, None);
@@ -162,7 +182,11 @@ impl Stats {
                 let mut stack = vec![root.clone()];
                 let mut n = 0;
                 while let Some(code) = stack.pop() {
-                    for v in batches.get(&code).map(|b| b.vouchers.as_slice()).unwrap_or_default() {
+                    for v in batches
+                        .get(&code)
+                        .map(|b| b.vouchers.as_slice())
+                        .unwrap_or_default()
+                    {
                         if let Some(Some((child, _))) = voucher_to.get(v) {
                             n += 1;
                             stack.push(child.clone());
@@ -237,7 +261,8 @@ fn registry_codes_are_valid() {
         }
         let mut expiring = 0;
         for m in g.merchants() {
-            let uscc = codes::validate_uscc(&m.uscc, "uscc", false).expect("both check characters valid");
+            let uscc =
+                codes::validate_uscc(&m.uscc, "uscc", false).expect("both check characters valid");
             assert!(!uscc.check_mismatch_acknowledged);
             codes::validate_licence(&m.licence_no, "licence_no").expect("JY + 14 digits");
             codes::validate_region_code(&m.region_code, "region_code").expect("GB/T 2260");
@@ -256,14 +281,19 @@ fn registry_codes_are_valid() {
     assert!(xiamen.markets().len() > 100);
     let frozen = Generator::new(GenConfig::frozen_market(1));
     assert_eq!((frozen.merchants().len(), frozen.markets().len()), (478, 1));
-    println!("e.g. {:?}\n     {:?}", frozen.markets()[0], &frozen.merchants()[..3]);
+    println!(
+        "e.g. {:?}\n     {:?}",
+        frozen.markets()[0],
+        &frozen.merchants()[..3]
+    );
 }
 
 #[test]
 fn events_survive_the_wire() {
     let rules = LedgerRules::builtin();
     for e in Generator::new(GenConfig::xiamen(5, 20_000)) {
-        let parsed = LedgerEvent::parse(e.kind(), &e.to_wire(), &rules).expect("generated events parse");
+        let parsed =
+            LedgerEvent::parse(e.kind(), &e.to_wire(), &rules).expect("generated events parse");
         assert_eq!(parsed, e);
     }
 }
@@ -281,32 +311,61 @@ fn frozen_market_through_the_store_is_accepted_with_the_expected_warnings() {
         n += 1;
     }
     let mut warnings: HashMap<String, i64> = HashMap::new();
-    let mut st = store.conn().prepare("SELECT code, COUNT(*) FROM warnings GROUP BY code").expect("query");
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).expect("rows");
+    let mut st = store
+        .conn()
+        .prepare("SELECT code, COUNT(*) FROM warnings GROUP BY code")
+        .expect("query");
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("rows");
     for row in rows {
         let (code, count) = row.expect("row");
         warnings.insert(code, count);
     }
-    let kinds =
-        |k: &str| -> i64 { store.conn().query_row("SELECT COUNT(*) FROM entries WHERE kind = ?1", [k], |r| r.get(0)).expect("count") };
+    let kinds = |k: &str| -> i64 {
+        store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM entries WHERE kind = ?1", [k], |r| {
+                r.get(0)
+            })
+            .expect("count")
+    };
     let (purchases, sales) = (kinds("ledger.purchase"), kinds("ledger.sale"));
     println!("{n} events, {purchases} purchases, {sales} sales, warnings {warnings:?}");
     let share = |code: &str, of: i64| warnings.get(code).copied().unwrap_or(0) as f64 / of as f64;
-    assert!((0.01..0.06).contains(&share("missing_certificate", purchases)), "~3% of purchases");
-    assert!((0.003..0.03).contains(&share("sale_exceeds_stock", sales)), "~1% of sales");
-    assert!((0.0005..0.02).contains(&share("sold_after_expiry", sales)), "~0.5% of sales");
-    assert!(!warnings.contains_key("voucher_not_yet_known"), "every voucher is issued before it is scanned");
+    assert!(
+        (0.01..0.06).contains(&share("missing_certificate", purchases)),
+        "~3% of purchases"
+    );
+    assert!(
+        (0.003..0.03).contains(&share("sale_exceeds_stock", sales)),
+        "~1% of sales"
+    );
+    assert!(
+        (0.0005..0.02).contains(&share("sold_after_expiry", sales)),
+        "~0.5% of sales"
+    );
+    assert!(
+        !warnings.contains_key("voucher_not_yet_known"),
+        "every voucher is issued before it is scanned"
+    );
 }
 
 #[test]
 fn frozen_market_shape() {
     let s = Stats::collect(Generator::new(short_frozen(3, 30)));
     println!("frozen market, 30 days: {}", s.report());
-    assert!((5..=40).contains(&s.holders_median), "a root batch reaches ~5–40 holders");
+    assert!(
+        (5..=40).contains(&s.holders_median),
+        "a root batch reaches ~5–40 holders"
+    );
     assert!(s.voids > 0 && s.disposals > 0 && s.adjustments > 0);
     assert!(s.sales_beyond_stock > 0 && s.sales_after_expiry > 0 && s.price_outliers > 0);
     let outliers = Stats::share(s.price_outliers, s.priced);
-    assert!((0.001..0.02).contains(&outliers), "~0.5% of prices far under the median");
+    assert!(
+        (0.001..0.02).contains(&outliers),
+        "~0.5% of prices far under the median"
+    );
 }
 
 #[test]
@@ -317,7 +376,10 @@ fn xiamen_runs_to_its_target_and_reports_its_speed() {
     let n = g.by_ref().map(std::hint::black_box).count() as u64;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!((n, g.emitted()), (target, target));
-    println!("xiamen: {n} events in {secs:.2} s = {:.0} events/s", n as f64 / secs);
+    println!(
+        "xiamen: {n} events in {secs:.2} s = {:.0} events/s",
+        n as f64 / secs
+    );
 }
 
 #[test]
@@ -335,7 +397,9 @@ fn a_run_streams_keeping_only_open_batches() {
             }
         }
     }
-    println!("frozen market: {n} events, peak open batches {at_half} by event 200,000, {peak} overall");
+    println!(
+        "frozen market: {n} events, peak open batches {at_half} by event 200,000, {peak} overall"
+    );
     assert!(n > 350_000);
     assert!(peak < at_half * 3 / 2, "the working set levels off");
     assert!((peak as u64) < n / 20);

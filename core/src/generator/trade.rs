@@ -63,15 +63,30 @@ fn markup(role: Role) -> f64 {
     }
 }
 
-const SALE_VOID_REASONS: &[&str] = &["销售数量录入错误，作废后重新录入", "误选批次，作废后重新录入", "单价录入错误，作废后重新录入"];
-const DESTROY_REASONS: &[&str] = &["包装破损，无害化处理", "冷库故障解冻变质，销毁", "抽检不合格，监督销毁"];
+const SALE_VOID_REASONS: &[&str] = &[
+    "销售数量录入错误，作废后重新录入",
+    "误选批次，作废后重新录入",
+    "单价录入错误，作废后重新录入",
+];
+const DESTROY_REASONS: &[&str] = &[
+    "包装破损，无害化处理",
+    "冷库故障解冻变质，销毁",
+    "抽检不合格，监督销毁",
+];
 const RETURN_REASONS: &[&str] = &["质量不符，退回供货商", "规格不符，退货"];
 const EXPIRED_REASON: &str = "超过保质期，下架销毁";
-const SHRINK_REASONS: &[&str] = &["盘点短少（解冻失水）", "盘点短少（称重误差）", "盘点短少（破损损耗）"];
+const SHRINK_REASONS: &[&str] = &[
+    "盘点短少（解冻失水）",
+    "盘点短少（称重误差）",
+    "盘点短少（破损损耗）",
+];
 const SURPLUS_REASON: &str = "盘点盘盈（出库少记）";
 
 fn pick_reason(rng: &mut rand_chacha::ChaCha8Rng, reasons: &[&'static str]) -> &'static str {
-    reasons.get(rng.random_range(0..reasons.len().max(1))).copied().unwrap_or("")
+    reasons
+        .get(rng.random_range(0..reasons.len().max(1)))
+        .copied()
+        .unwrap_or("")
 }
 
 /// The copy of a batch's facts a movement needs.
@@ -115,17 +130,29 @@ impl Engine {
     /// at closing time, daily for fresh goods, every few days for goods
     /// that keep.
     pub(super) fn next_step_at(&mut self, role: Role, product: u16, t: i64, first: bool) -> i64 {
-        let fresh = self.catalogue.products.get(usize::from(product)).is_some_and(|p| p.fresh);
+        let fresh = self
+            .catalogue
+            .products
+            .get(usize::from(product))
+            .is_some_and(|p| p.fresh);
         match role {
             Role::FirstHop | Role::Wholesale => {
-                let gap = if fresh { self.rng.random_range(15 * MINUTE..2 * HOUR) } else { self.rng.random_range(HOUR..8 * HOUR) };
+                let gap = if fresh {
+                    self.rng.random_range(15 * MINUTE..2 * HOUR)
+                } else {
+                    self.rng.random_range(HOUR..8 * HOUR)
+                };
                 WHOLESALE.fit(t + gap, &mut self.rng)
             }
             Role::Retail | Role::Supermarket | Role::Catering => {
                 if first {
                     CLOSING.later_same_or_next_day(t, &mut self.rng)
                 } else {
-                    let days = if fresh { 1 } else { self.rng.random_range(1..=3) };
+                    let days = if fresh {
+                        1
+                    } else {
+                        self.rng.random_range(1..=3)
+                    };
                     CLOSING.on_day(clock::day_start(t) + days * DAY, &mut self.rng)
                 }
             }
@@ -135,7 +162,11 @@ impl Engine {
     /// A batch's next movement.
     pub(super) fn step(&mut self, t: i64, r: BatchRef) -> Option<LedgerEvent> {
         let h = self.held(r)?;
-        let careless = self.world.profiles.get(h.merchant as usize).is_some_and(|p| p.careless);
+        let careless = self
+            .world
+            .profiles
+            .get(h.merchant as usize)
+            .is_some_and(|p| p.careless);
         if h.expiry.is_some_and(|e| clock::local_date(t) > e) && !careless {
             // A careful holder destroys what is past its date.
             return Some(self.dispose(t, r, &h, h.held, DisposeMethod::Destroyed, EXPIRED_REASON));
@@ -144,9 +175,15 @@ impl Engine {
         if x < self.shares.dispose {
             let amount = self.part(&h, 0.02, 0.10).min(h.held);
             let (method, reason) = if self.rng.random_bool(0.7) {
-                (DisposeMethod::Destroyed, pick_reason(&mut self.rng, DESTROY_REASONS))
+                (
+                    DisposeMethod::Destroyed,
+                    pick_reason(&mut self.rng, DESTROY_REASONS),
+                )
             } else {
-                (DisposeMethod::Returned, pick_reason(&mut self.rng, RETURN_REASONS))
+                (
+                    DisposeMethod::Returned,
+                    pick_reason(&mut self.rng, RETURN_REASONS),
+                )
             };
             return Some(self.dispose(t, r, &h, amount, method, reason));
         }
@@ -175,7 +212,15 @@ impl Engine {
         }
     }
 
-    fn dispose(&mut self, t: i64, r: BatchRef, h: &Held, amount: i64, method: DisposeMethod, reason: &str) -> LedgerEvent {
+    fn dispose(
+        &mut self,
+        t: i64,
+        r: BatchRef,
+        h: &Held,
+        amount: i64,
+        method: DisposeMethod,
+        reason: &str,
+    ) -> LedgerEvent {
         let event = LedgerEvent::Dispose(Dispose {
             entry_id: self.entry_id(t),
             merchant_id: self.merchant_id(h.merchant),
@@ -214,13 +259,19 @@ impl Engine {
     /// other than the seller.
     fn pick_buyer(&mut self, role: Role, product: u16, seller: u32) -> Option<u32> {
         let category = self.catalogue.products.get(usize::from(product))?.category;
-        let pool = self.world.pools.get(role as usize)?.get(category as usize)?;
+        let pool = self
+            .world
+            .pools
+            .get(role as usize)?
+            .get(category as usize)?;
         let i = self.rng.random_range(0..pool.len().max(1));
         let m = *pool.get(i)?;
         if m != seller {
             return Some(m);
         }
-        pool.get((i + 1) % pool.len()).copied().filter(|m| *m != seller)
+        pool.get((i + 1) % pool.len())
+            .copied()
+            .filter(|m| *m != seller)
     }
 
     fn sale(&mut self, t: i64, r: BatchRef, h: &Held) -> Option<LedgerEvent> {
@@ -250,8 +301,16 @@ impl Engine {
         if h.held - amount < h.grain.max(h.received * 3 / 100) {
             amount = h.held;
         }
-        let smuggler = self.world.profiles.get(h.merchant as usize).is_some_and(|p| p.smuggler);
-        let p_over = if smuggler { self.shares.smuggler_oversell } else { self.shares.oversell };
+        let smuggler = self
+            .world
+            .profiles
+            .get(h.merchant as usize)
+            .is_some_and(|p| p.smuggler);
+        let p_over = if smuggler {
+            self.shares.smuggler_oversell
+        } else {
+            self.shares.oversell
+        };
         let oversold = self.rng.random_bool(p_over.clamp(0.0, 1.0));
         if oversold {
             // More leaves than came in: goods of unknown origin under this code.
@@ -259,7 +318,11 @@ impl Engine {
         }
         let price = self.sale_price(r, h)?;
 
-        if !oversold && buyer.is_none() && h.held > h.grain && self.rng.random_bool(self.shares.void.clamp(0.0, 1.0)) {
+        if !oversold
+            && buyer.is_none()
+            && h.held > h.grain
+            && self.rng.random_bool(self.shares.void.clamp(0.0, 1.0))
+        {
             return Some(self.mistaken_sale(t, r, h, counterpart, price));
         }
         let voucher = buyer.map(|_| crate::codes::new_code(&mut self.rng));
@@ -282,8 +345,15 @@ impl Engine {
 
     fn sale_price(&mut self, r: BatchRef, h: &Held) -> Option<i64> {
         let paid = self.batches.get_mut(r)?.price;
-        let category = self.catalogue.products.get(usize::from(h.product))?.category;
-        let price = if self.rng.random_bool(self.shares.price_outlier.clamp(0.0, 1.0)) {
+        let category = self
+            .catalogue
+            .products
+            .get(usize::from(h.product))?
+            .category;
+        let price = if self
+            .rng
+            .random_bool(self.shares.price_outlier.clamp(0.0, 1.0))
+        {
             // Clearance or a slip: far under the category median.
             self.catalogue.median(category, h.unit) as f64 * self.rng.random_range(0.20..0.36)
         } else {
@@ -294,11 +364,22 @@ impl Engine {
 
     fn buyer(&mut self, counterpart: Counterpart, merchant: Option<u32>) -> Buyer {
         match (counterpart, merchant) {
-            (Merchant(_), Some(m)) => Buyer::Merchant { merchant_id: self.merchant_id(m) },
+            (Merchant(_), Some(m)) => Buyer::Merchant {
+                merchant_id: self.merchant_id(m),
+            },
             (Walk, _) => Buyer::Retail,
             _ => {
-                let i = self.rng.random_range(0..self.world.outside_buyers.len().max(1));
-                Buyer::Named { name: self.world.outside_buyers.get(i).cloned().unwrap_or_else(|| "散客".to_owned()) }
+                let i = self
+                    .rng
+                    .random_range(0..self.world.outside_buyers.len().max(1));
+                Buyer::Named {
+                    name: self
+                        .world
+                        .outside_buyers
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| "散客".to_owned()),
+                }
             }
         }
     }
@@ -307,12 +388,37 @@ impl Engine {
     /// market, now and then days later) and records the same quantity; the
     /// certificate copy comes along.
     #[allow(clippy::too_many_arguments)]
-    fn ship(&mut self, t: i64, r: BatchRef, h: &Held, buyer: u32, code: String, amount: i64, price: i64) {
-        let Some(b) = self.batches.get_mut(r) else { return };
+    fn ship(
+        &mut self,
+        t: i64,
+        r: BatchRef,
+        h: &Held,
+        buyer: u32,
+        code: String,
+        amount: i64,
+        price: i64,
+    ) {
+        let Some(b) = self.batches.get_mut(r) else {
+            return;
+        };
         let (certs, production, expiry) = (b.certs.clone(), b.production, b.expiry);
-        let certs = if self.rng.random_bool(self.shares.certificate_dropped.clamp(0.0, 1.0)) { Vec::new() } else { certs };
-        let buyer_role = self.world.profiles.get(buyer as usize).map_or(Role::Retail, |p| p.role);
-        let delay = if self.rng.random_bool(self.shares.slow_delivery.clamp(0.0, 1.0)) {
+        let certs = if self
+            .rng
+            .random_bool(self.shares.certificate_dropped.clamp(0.0, 1.0))
+        {
+            Vec::new()
+        } else {
+            certs
+        };
+        let buyer_role = self
+            .world
+            .profiles
+            .get(buyer as usize)
+            .map_or(Role::Retail, |p| p.role);
+        let delay = if self
+            .rng
+            .random_bool(self.shares.slow_delivery.clamp(0.0, 1.0))
+        {
             self.rng.random_range(12 * HOUR..48 * HOUR)
         } else if buyer_role == Role::Wholesale {
             self.rng.random_range(20 * MINUTE..2 * HOUR)
@@ -324,7 +430,10 @@ impl Engine {
             product: h.product,
             amount,
             price,
-            source: Source::Voucher { seller: h.merchant, code },
+            source: Source::Voucher {
+                seller: h.merchant,
+                code,
+            },
             certs,
             production,
             expiry,
@@ -334,7 +443,14 @@ impl Engine {
 
     /// A retail or off-platform sale written with the wrong quantity and
     /// voided minutes later; the batch sells on once the correction is in.
-    fn mistaken_sale(&mut self, t: i64, r: BatchRef, h: &Held, counterpart: Counterpart, price: i64) -> LedgerEvent {
+    fn mistaken_sale(
+        &mut self,
+        t: i64,
+        r: BatchRef,
+        h: &Held,
+        counterpart: Counterpart,
+        price: i64,
+    ) -> LedgerEvent {
         let wrong = (self.rng.random_range(1..=h.held / h.grain) * h.grain).min(h.held);
         let entry_id = self.entry_id(t);
         let event = LedgerEvent::Sale(Sale {
@@ -351,7 +467,15 @@ impl Engine {
             b.held -= wrong;
         }
         let reason = pick_reason(&mut self.rng, SALE_VOID_REASONS);
-        let plan = VoidPlan { merchant: h.merchant, entry: entry_id, reason, then: AfterVoid::Resume { batch: r, restore: wrong } };
+        let plan = VoidPlan {
+            merchant: h.merchant,
+            entry: entry_id,
+            reason,
+            then: AfterVoid::Resume {
+                batch: r,
+                restore: wrong,
+            },
+        };
         let at = t + self.rng.random_range(5..40) * MINUTE;
         self.schedule(at, Action::Void(Box::new(plan)));
         event

@@ -132,7 +132,11 @@ impl Template {
 
     /// Number of key and general items.
     pub fn counts(&self) -> (usize, usize) {
-        let key = self.items.iter().filter(|i| i.kind == ItemKind::Key).count();
+        let key = self
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Key)
+            .count();
         (key, self.items.len() - key)
     }
 
@@ -146,7 +150,10 @@ impl Template {
             reason: reason.to_string(),
         };
         if !is_identifier(&self.id) {
-            return Err(bad("id".into(), "模板编号须为 1–64 位字母、数字、点、下划线或连字符"));
+            return Err(bad(
+                "id".into(),
+                "模板编号须为 1–64 位字母、数字、点、下划线或连字符",
+            ));
         }
         if self.version == 0 {
             return Err(bad("version".into(), "版本号从 1 开始"));
@@ -172,9 +179,13 @@ impl Template {
                 return Err(bad(format!("items[{i}].basis"), "缺少法律依据"));
             }
             if let AnswerType::Number { min, max, unit } = &item.answer {
-                let finite = !matches!(min, Some(m) if !m.is_finite()) && !matches!(max, Some(m) if !m.is_finite());
+                let finite = !matches!(min, Some(m) if !m.is_finite())
+                    && !matches!(max, Some(m) if !m.is_finite());
                 if !finite || (min.is_none() && max.is_none()) {
-                    return Err(bad(format!("items[{i}].answer"), "数值项须至少有一个有效限值"));
+                    return Err(bad(
+                        format!("items[{i}].answer"),
+                        "数值项须至少有一个有效限值",
+                    ));
                 }
                 if let (Some(a), Some(b)) = (min, max) {
                     if a > b {
@@ -194,13 +205,15 @@ impl Template {
 pub(crate) fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Parses and validates one template from JSON.
 pub fn parse_template(json: &str) -> Result<Template, InspectionError> {
-    let t: Template = serde_json::from_str(json)
-        .map_err(|e| InspectionError::InvalidJson { message: e.to_string() })?;
+    let t: Template = serde_json::from_str(json).map_err(|e| InspectionError::InvalidJson {
+        message: e.to_string(),
+    })?;
     t.validate()?;
     Ok(t)
 }
@@ -213,8 +226,14 @@ pub struct TemplateRegistry {
 
 /// The templates shipped in the library (`core/data/checklists/`).
 const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
-    ("food_sales_daily.v1.json", include_str!("../../data/checklists/food_sales_daily.v1.json")),
-    ("catering_daily.v1.json", include_str!("../../data/checklists/catering_daily.v1.json")),
+    (
+        "food_sales_daily.v1.json",
+        include_str!("../../data/checklists/food_sales_daily.v1.json"),
+    ),
+    (
+        "catering_daily.v1.json",
+        include_str!("../../data/checklists/catering_daily.v1.json"),
+    ),
 ];
 
 impl TemplateRegistry {
@@ -226,7 +245,10 @@ impl TemplateRegistry {
         for t in &templates {
             t.validate()?;
             if !seen.insert((t.id.as_str(), t.version)) {
-                return Err(InspectionError::DuplicateTemplate { template_id: t.id.clone(), version: t.version });
+                return Err(InspectionError::DuplicateTemplate {
+                    template_id: t.id.clone(),
+                    version: t.version,
+                });
             }
         }
         let mut templates = templates;
@@ -256,22 +278,31 @@ impl TemplateRegistry {
 
     /// The template with this id and version.
     pub fn get(&self, id: &str, version: u32) -> Option<&Template> {
-        self.templates.iter().find(|t| t.id == id && t.version == version)
+        self.templates
+            .iter()
+            .find(|t| t.id == id && t.version == version)
     }
 
     /// The highest version of a template (what a new inspection uses).
     pub fn latest(&self, id: &str) -> Option<&Template> {
-        self.templates.iter().filter(|t| t.id == id).max_by_key(|t| t.version)
+        self.templates
+            .iter()
+            .filter(|t| t.id == id)
+            .max_by_key(|t| t.version)
     }
 
     /// Adds a template (validated; `(id, version)` must be new).
     pub fn insert(&mut self, template: Template) -> Result<(), InspectionError> {
         template.validate()?;
         if self.get(&template.id, template.version).is_some() {
-            return Err(InspectionError::DuplicateTemplate { template_id: template.id, version: template.version });
+            return Err(InspectionError::DuplicateTemplate {
+                template_id: template.id,
+                version: template.version,
+            });
         }
         self.templates.push(template);
-        self.templates.sort_by(|a, b| a.id.cmp(&b.id).then(a.version.cmp(&b.version)));
+        self.templates
+            .sort_by(|a, b| a.id.cmp(&b.id).then(a.version.cmp(&b.version)));
         Ok(())
     }
 }
@@ -293,10 +324,25 @@ mod tests {
         assert_eq!(r.list().len(), 2);
         for t in r.list() {
             let (key, general) = t.counts();
-            assert!((15..=30).contains(&t.items.len()), "{} has {} items", t.id, t.items.len());
-            assert!(key >= 5 && general >= 9, "{}: {key} key / {general} general", t.id);
-            assert!(t.items.iter().any(|i| matches!(i.answer, AnswerType::Number { .. })));
-            assert!(t.items.iter().any(|i| matches!(i.answer, AnswerType::Photo)));
+            assert!(
+                (15..=30).contains(&t.items.len()),
+                "{} has {} items",
+                t.id,
+                t.items.len()
+            );
+            assert!(
+                key >= 5 && general >= 9,
+                "{}: {key} key / {general} general",
+                t.id
+            );
+            assert!(t
+                .items
+                .iter()
+                .any(|i| matches!(i.answer, AnswerType::Number { .. })));
+            assert!(t
+                .items
+                .iter()
+                .any(|i| matches!(i.answer, AnswerType::Photo)));
             assert!(t.items.iter().all(|i| i.basis.contains('《')));
         }
         assert!(r.get("food_sales_daily", 1).is_some());
@@ -310,12 +356,22 @@ mod tests {
         let mut t = builtin().list()[0].clone();
         t.items[1].id = t.items[0].id.clone();
         let e = t.validate().err();
-        assert!(matches!(e, Some(InspectionError::InvalidTemplate { ref field, .. }) if field == "items[1].id"));
+        assert!(
+            matches!(e, Some(InspectionError::InvalidTemplate { ref field, .. }) if field == "items[1].id")
+        );
 
         let mut t = builtin().list()[0].clone();
-        t.items[0].answer = AnswerType::Number { min: Some(5.0), max: Some(1.0), unit: "℃".into() };
+        t.items[0].answer = AnswerType::Number {
+            min: Some(5.0),
+            max: Some(1.0),
+            unit: "℃".into(),
+        };
         assert!(t.validate().is_err());
-        t.items[0].answer = AnswerType::Number { min: None, max: None, unit: "℃".into() };
+        t.items[0].answer = AnswerType::Number {
+            min: None,
+            max: None,
+            unit: "℃".into(),
+        };
         assert!(t.validate().is_err());
 
         let mut t = builtin().list()[0].clone();
@@ -342,7 +398,11 @@ mod tests {
 
     #[test]
     fn number_limits_are_inclusive() {
-        let a = AnswerType::Number { min: Some(0.0), max: Some(8.0), unit: "℃".into() };
+        let a = AnswerType::Number {
+            min: Some(0.0),
+            max: Some(8.0),
+            unit: "℃".into(),
+        };
         assert!(a.within_limits(0.0) && a.within_limits(8.0));
         assert!(!a.within_limits(8.1) && !a.within_limits(-0.1) && !a.within_limits(f64::NAN));
         assert_eq!(a.limits_zh().as_deref(), Some("0～8 ℃"));

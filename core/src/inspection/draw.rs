@@ -166,7 +166,9 @@ fn region_matches(filter: &str, region: &str) -> bool {
 /// Runs the draw. Same input (in any order) → same output.
 pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
     if input.seed.trim().is_empty() {
-        return Err(InspectionError::MissingField { field: "seed".into() });
+        return Err(InspectionError::MissingField {
+            field: "seed".into(),
+        });
     }
     // Pool: filter, sort, reject duplicates.
     let mut pool: Vec<&DrawMerchant> = input
@@ -189,11 +191,19 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
         });
     }
 
-    let mut inspectors: Vec<&str> = input.inspectors.iter().map(String::as_str).filter(|s| !s.trim().is_empty()).collect();
+    let mut inspectors: Vec<&str> = input
+        .inspectors
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .collect();
     inspectors.sort_unstable();
     inspectors.dedup();
     if inspectors.len() < 2 {
-        return Err(InspectionError::NotEnoughInspectors { merchant_id: None, eligible: inspectors.len() });
+        return Err(InspectionError::NotEnoughInspectors {
+            merchant_id: None,
+            eligible: inspectors.len(),
+        });
     }
 
     // Strata and quotas.
@@ -203,8 +213,11 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
     }
     let quotas = quotas(&input.quota, &strata, pool.len())?;
 
-    let conflicts: HashSet<(&str, &str)> =
-        input.conflicts.iter().map(|c| (c.inspector.as_str(), c.merchant.as_str())).collect();
+    let conflicts: HashSet<(&str, &str)> = input
+        .conflicts
+        .iter()
+        .map(|c| (c.inspector.as_str(), c.merchant.as_str()))
+        .collect();
 
     let mut rng = rng_for(&input.seed);
     let mut drawn: Vec<&DrawMerchant> = Vec::with_capacity(quotas.iter().sum::<u64>() as usize);
@@ -238,7 +251,10 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
             }
         }
         if eligible.len() < 2 {
-            return Err(InspectionError::NotEnoughInspectors { merchant_id: Some(m.id.clone()), eligible: eligible.len() });
+            return Err(InspectionError::NotEnoughInspectors {
+                merchant_id: Some(m.id.clone()),
+                eligible: eligible.len(),
+            });
         }
         let (a, b) = if preferred.len() >= 2 {
             let (x, y) = pick_two(&mut rng, preferred.len());
@@ -250,7 +266,11 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
             (eligible[x], eligible[y])
         };
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
-        tasks.push(DrawTask { merchant_id: m.id.clone(), grade: m.grade, inspectors: [a.to_string(), b.to_string()] });
+        tasks.push(DrawTask {
+            merchant_id: m.id.clone(),
+            grade: m.grade,
+            inspectors: [a.to_string(), b.to_string()],
+        });
     }
 
     Ok(DrawOutput {
@@ -261,7 +281,11 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutput, InspectionError> {
     })
 }
 
-fn quotas(quota: &DrawQuota, strata: &[Vec<&DrawMerchant>; 4], total: usize) -> Result<[u64; 4], InspectionError> {
+fn quotas(
+    quota: &DrawQuota,
+    strata: &[Vec<&DrawMerchant>; 4],
+    total: usize,
+) -> Result<[u64; 4], InspectionError> {
     let sizes: [u64; 4] = [0, 1, 2, 3].map(|g| strata[g].len() as u64);
     match quota {
         DrawQuota::PerGrade(map) => {
@@ -282,7 +306,11 @@ fn quotas(quota: &DrawQuota, strata: &[Vec<&DrawMerchant>; 4], total: usize) -> 
         DrawQuota::Count(n) => {
             let (n, p) = (*n, total as u64);
             if n > p {
-                return Err(InspectionError::DrawExceedsPool { field: "count".into(), requested: n, available: p });
+                return Err(InspectionError::DrawExceedsPool {
+                    field: "count".into(),
+                    requested: n,
+                    available: p,
+                });
             }
             if n == 0 {
                 return Ok([0; 4]);
@@ -317,8 +345,16 @@ mod tests {
             .map(|i| DrawMerchant {
                 id: format!("m{i:04}"),
                 grade: RiskGrade::ALL[i % 4],
-                region: if i % 2 == 0 { "350203".into() } else { "350102".into() },
-                categories: vec![if i % 3 == 0 { Category::Aquatic } else { Category::Vegetable }],
+                region: if i % 2 == 0 {
+                    "350203".into()
+                } else {
+                    "350102".into()
+                },
+                categories: vec![if i % 3 == 0 {
+                    Category::Aquatic
+                } else {
+                    Category::Vegetable
+                }],
                 last_inspectors: vec![],
             })
             .collect()
@@ -352,7 +388,10 @@ mod tests {
         assert_ne!(a.tasks, c.tasks);
         assert_eq!(a.tasks.len(), 12);
         assert_eq!(a.seed_hash, sha256_hex("2024-05-20 厦门市市场监管局 第3批"));
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         for t in &a.tasks {
             assert_ne!(t.inspectors[0], t.inspectors[1]);
         }
@@ -380,7 +419,10 @@ mod tests {
         let mut i = input("s", 0);
         i.quota = DrawQuota::PerGrade([(RiskGrade::D, 5), (RiskGrade::A, 1)].into_iter().collect());
         let o = run(&i);
-        assert_eq!(o.tasks.iter().filter(|t| t.grade == RiskGrade::D).count(), 5);
+        assert_eq!(
+            o.tasks.iter().filter(|t| t.grade == RiskGrade::D).count(),
+            5
+        );
         assert_eq!(o.tasks.len(), 6);
         i.quota = DrawQuota::PerGrade([(RiskGrade::C, 11)].into_iter().collect());
         let e = draw(&i).err();
@@ -388,19 +430,31 @@ mod tests {
         assert_eq!(e.as_ref().and_then(|e| e.field()), Some("per_grade.C"));
         // 7 of 40 with 10 per grade: 1.75 each → 1,2,2,2 (ties go to riskier grades).
         let o = run(&input("s", 7));
-        let per: Vec<usize> = RiskGrade::ALL.iter().map(|g| o.tasks.iter().filter(|t| t.grade == *g).count()).collect();
+        let per: Vec<usize> = RiskGrade::ALL
+            .iter()
+            .map(|g| o.tasks.iter().filter(|t| t.grade == *g).count())
+            .collect();
         assert_eq!(per, vec![1, 2, 2, 2]);
     }
 
     #[test]
     fn count_larger_than_pool_and_too_few_inspectors() {
-        assert_eq!(draw(&input("s", 41)).err().map(|e| e.code()), Some("draw_exceeds_pool"));
+        assert_eq!(
+            draw(&input("s", 41)).err().map(|e| e.code()),
+            Some("draw_exceeds_pool")
+        );
         assert_eq!(run(&input("s", 40)).tasks.len(), 40);
         let mut i = input("s", 3);
         i.inspectors = vec!["u1".into()];
-        assert_eq!(draw(&i).err().map(|e| e.code()), Some("not_enough_inspectors"));
+        assert_eq!(
+            draw(&i).err().map(|e| e.code()),
+            Some("not_enough_inspectors")
+        );
         i.inspectors = vec!["u1".into(), "u1".into()];
-        assert_eq!(draw(&i).err().map(|e| e.code()), Some("not_enough_inspectors"));
+        assert_eq!(
+            draw(&i).err().map(|e| e.code()),
+            Some("not_enough_inspectors")
+        );
         let mut i = input("", 3);
         i.seed = " ".into();
         assert_eq!(draw(&i).err().map(|e| e.code()), Some("missing_field"));
@@ -411,14 +465,25 @@ mod tests {
         let mut i = input("conflicts", 40);
         i.inspectors = vec!["u1".into(), "u2".into(), "u3".into()];
         for m in &i.pool {
-            i.conflicts.push(DrawConflict { inspector: "u1".into(), merchant: m.id.clone() });
+            i.conflicts.push(DrawConflict {
+                inspector: "u1".into(),
+                merchant: m.id.clone(),
+            });
         }
         let o = run(&i);
-        assert!(o.tasks.iter().all(|t| t.inspectors == ["u2".to_string(), "u3".to_string()]));
+        assert!(o
+            .tasks
+            .iter()
+            .all(|t| t.inspectors == ["u2".to_string(), "u3".to_string()]));
         // One more conflict leaves one merchant with a single eligible inspector.
-        i.conflicts.push(DrawConflict { inspector: "u2".into(), merchant: "m0005".into() });
+        i.conflicts.push(DrawConflict {
+            inspector: "u2".into(),
+            merchant: "m0005".into(),
+        });
         let e = draw(&i).err();
-        assert!(matches!(e, Some(InspectionError::NotEnoughInspectors { merchant_id: Some(ref m), eligible: 1 }) if m == "m0005"));
+        assert!(
+            matches!(e, Some(InspectionError::NotEnoughInspectors { merchant_id: Some(ref m), eligible: 1 }) if m == "m0005")
+        );
     }
 
     #[test]
@@ -429,13 +494,19 @@ mod tests {
             m.last_inspectors = vec!["u1".into(), "u2".into()];
         }
         let o = run(&i);
-        assert!(o.tasks.iter().all(|t| t.inspectors == ["u3".to_string(), "u4".to_string()]));
+        assert!(o
+            .tasks
+            .iter()
+            .all(|t| t.inspectors == ["u3".to_string(), "u4".to_string()]));
         // Only one fresh inspector: it is always used, plus one of the others.
         for m in &mut i.pool {
             m.last_inspectors = vec!["u1".into(), "u2".into(), "u3".into()];
         }
         let o = run(&i);
-        assert!(o.tasks.iter().all(|t| t.inspectors.contains(&"u4".to_string())));
+        assert!(o
+            .tasks
+            .iter()
+            .all(|t| t.inspectors.contains(&"u4".to_string())));
         // Unavoidable: only the last two are eligible.
         i.inspectors = vec!["u1".into(), "u2".into()];
         assert_eq!(run(&i).tasks.len(), 40);
@@ -470,7 +541,9 @@ mod tests {
             "per_grade": {"C": 1}
         });
         let parsed: Result<DrawInput, _> = serde_json::from_value(json);
-        let Ok(parsed) = parsed else { panic!("{parsed:?}") };
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}")
+        };
         let o = run(&parsed);
         assert_eq!(o.tasks[0].inspectors, ["a".to_string(), "b".to_string()]);
         let v = serde_json::to_value(input("x", 2)).unwrap_or_default();

@@ -35,7 +35,10 @@ pub enum InspectionError {
 
     /// A timestamp lies further in the future than the allowed clock skew.
     #[error("字段 {field} 的时间晚于当前时间超过 {max_skew_seconds} 秒")]
-    TimestampInFuture { field: String, max_skew_seconds: i64 },
+    TimestampInFuture {
+        field: String,
+        max_skew_seconds: i64,
+    },
 
     /// `finished_at` is before `started_at`.
     #[error("检查结束时间早于开始时间")]
@@ -55,7 +58,11 @@ pub enum InspectionError {
 
     /// No template with this id and version is known here.
     #[error("未知的检查表模板 {template_id} 第 {version} 版")]
-    UnknownTemplate { field: String, template_id: String, version: u32 },
+    UnknownTemplate {
+        field: String,
+        template_id: String,
+        version: u32,
+    },
 
     /// An answer names an item that the template does not have.
     #[error("检查表中没有检查项 {item_id}")]
@@ -91,7 +98,11 @@ pub enum InspectionError {
 
     /// A checklist template file is invalid.
     #[error("检查表模板 {template_id} 无效（{field}）：{reason}")]
-    InvalidTemplate { template_id: String, field: String, reason: String },
+    InvalidTemplate {
+        template_id: String,
+        field: String,
+        reason: String,
+    },
 
     /// Two templates share an id and version.
     #[error("检查表模板 {template_id} 第 {version} 版重复")]
@@ -99,7 +110,11 @@ pub enum InspectionError {
 
     /// A rules configuration file is invalid.
     #[error("规则配置 {config} 无效（{field}）：{reason}")]
-    InvalidConfig { config: String, field: String, reason: String },
+    InvalidConfig {
+        config: String,
+        field: String,
+        reason: String,
+    },
 
     /// A lab result does not fit the rapid test it claims to confirm.
     #[error("确证结果与快检记录不匹配：{reason}")]
@@ -108,11 +123,18 @@ pub enum InspectionError {
     /// Fewer than two inspectors are eligible (overall, or for one merchant
     /// after recusals).
     #[error("{}", not_enough_inspectors_message(merchant_id.as_deref(), *eligible))]
-    NotEnoughInspectors { merchant_id: Option<String>, eligible: usize },
+    NotEnoughInspectors {
+        merchant_id: Option<String>,
+        eligible: usize,
+    },
 
     /// More merchants requested than the pool (or a grade stratum) holds.
     #[error("抽取数量 {requested} 超过可抽取对象数 {available}")]
-    DrawExceedsPool { field: String, requested: u64, available: u64 },
+    DrawExceedsPool {
+        field: String,
+        requested: u64,
+        available: u64,
+    },
 }
 
 fn not_enough_inspectors_message(merchant_id: Option<&str>, eligible: usize) -> String {
@@ -204,7 +226,11 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
-pub(crate) fn config_error(config: &str, field: impl Into<String>, reason: impl Into<String>) -> InspectionError {
+pub(crate) fn config_error(
+    config: &str,
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) -> InspectionError {
     InspectionError::InvalidConfig {
         config: config.to_string(),
         field: field.into(),
@@ -218,14 +244,20 @@ mod tests {
 
     #[test]
     fn codes_and_fields() {
-        let e = InspectionError::UnknownItem { field: "answers[3].item_id".into(), item_id: "x".into() };
+        let e = InspectionError::UnknownItem {
+            field: "answers[3].item_id".into(),
+            item_id: "x".into(),
+        };
         assert_eq!(e.code(), "unknown_item");
         assert_eq!(e.field(), Some("answers[3].item_id"));
         assert!(e.to_string().contains("x"));
         let b = InspectionError::FinishedBeforeStarted.to_body();
         assert_eq!(b.code, "finished_before_started");
         assert_eq!(b.field.as_deref(), Some("finished_at"));
-        let n = InspectionError::NotEnoughInspectors { merchant_id: None, eligible: 1 };
+        let n = InspectionError::NotEnoughInspectors {
+            merchant_id: None,
+            eligible: 1,
+        };
         assert!(n.to_string().contains("至少需要 2 人"));
     }
 }

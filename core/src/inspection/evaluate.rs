@@ -25,8 +25,8 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::checklist::{AnswerType, ItemKind, Template};
-use super::error::{config_error, InspectionError};
 use super::china_offset;
+use super::error::{config_error, InspectionError};
 
 /// The three results of a routine inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,7 +115,9 @@ impl InspectionRules {
     pub fn builtin() -> Result<&'static InspectionRules, InspectionError> {
         static RULES: OnceLock<Result<InspectionRules, InspectionError>> = OnceLock::new();
         RULES
-            .get_or_init(|| InspectionRules::from_json(include_str!("../../data/rules/inspection-v1.json")))
+            .get_or_init(|| {
+                InspectionRules::from_json(include_str!("../../data/rules/inspection-v1.json"))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -128,13 +130,25 @@ impl InspectionRules {
             return Err(config_error("inspection", "version", "版本号从 1 开始"));
         }
         if self.min_inspectors < 2 {
-            return Err(config_error("inspection", "min_inspectors", "法定检查人员不少于 2 人"));
+            return Err(config_error(
+                "inspection",
+                "min_inspectors",
+                "法定检查人员不少于 2 人",
+            ));
         }
         if self.rectification_days == 0 || self.rectification_days > 365 {
-            return Err(config_error("inspection", "rectification_days", "整改期限须为 1–365 日"));
+            return Err(config_error(
+                "inspection",
+                "rectification_days",
+                "整改期限须为 1–365 日",
+            ));
         }
         if !(0..=86_400).contains(&self.max_future_skew_seconds) {
-            return Err(config_error("inspection", "max_future_skew_seconds", "须为 0–86400 秒"));
+            return Err(config_error(
+                "inspection",
+                "max_future_skew_seconds",
+                "须为 0–86400 秒",
+            ));
         }
         for (id, o) in &self.template_overrides {
             if o.rectification_days.is_some_and(|d| d == 0 || d > 365) {
@@ -217,7 +231,11 @@ pub enum FollowUp {
     /// 符合: nothing to do (通过).
     None,
     /// 基本符合: 书面责令限期改正 by `deadline` (Asia/Shanghai date).
-    RectifyByDeadline { deadline: NaiveDate, text: String, basis: String },
+    RectifyByDeadline {
+        deadline: NaiveDate,
+        text: String,
+        basis: String,
+    },
     /// 不符合: 立即停止经营 where there is a latent risk, and 立案调查.
     StopAndInvestigate { text: String, basis: String },
 }
@@ -268,7 +286,9 @@ pub const MAX_PHOTOS_PER_ANSWER: usize = 20;
 
 /// Whether `s` is a SHA-256 digest in lowercase hex (how attachments are named).
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Evaluates `answers` against `template`.
@@ -284,8 +304,12 @@ pub fn evaluate(
     finished_at: DateTime<FixedOffset>,
     rules: &InspectionRules,
 ) -> Result<Evaluation, InspectionError> {
-    let index: HashMap<&str, usize> =
-        template.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = template
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.id.as_str(), i))
+        .collect();
     let mut answered: Vec<Option<usize>> = vec![None; template.items.len()];
 
     for (ai, a) in answers.iter().enumerate() {
@@ -306,7 +330,10 @@ pub fn evaluate(
     }
     if let Some(missing) = answered.iter().position(Option::is_none) {
         let item = &template.items[missing];
-        return Err(InspectionError::MissingAnswer { item_id: item.id.clone(), text: item.text.clone() });
+        return Err(InspectionError::MissingAnswer {
+            item_id: item.id.clone(),
+            text: item.text.clone(),
+        });
     }
 
     let mut ev = Evaluation {
@@ -349,12 +376,24 @@ pub fn evaluate(
         });
     }
 
-    ev.result = classify(ev.failed_key, ev.failed_general, rules.max_general_failures_for(&template.id));
-    ev.follow_up = follow_up(ev.result, finished_at, rules.rectification_days_for(&template.id))?;
+    ev.result = classify(
+        ev.failed_key,
+        ev.failed_general,
+        rules.max_general_failures_for(&template.id),
+    );
+    ev.follow_up = follow_up(
+        ev.result,
+        finished_at,
+        rules.rectification_days_for(&template.id),
+    )?;
     Ok(ev)
 }
 
-fn check_answer(ai: usize, a: &Answer, item: &super::checklist::ChecklistItem) -> Result<(), InspectionError> {
+fn check_answer(
+    ai: usize,
+    a: &Answer,
+    item: &super::checklist::ChecklistItem,
+) -> Result<(), InspectionError> {
     if a.not_applicable && !item.allow_not_applicable {
         return Err(InspectionError::NotApplicableNotAllowed {
             field: format!("answers[{ai}].not_applicable"),
@@ -385,7 +424,9 @@ fn check_answer(ai: usize, a: &Answer, item: &super::checklist::ChecklistItem) -
     }
     for (pi, p) in a.photos.iter().enumerate() {
         if !is_sha256_hex(p) {
-            return Err(InspectionError::InvalidPhotoHash { field: format!("answers[{ai}].photos[{pi}]") });
+            return Err(InspectionError::InvalidPhotoHash {
+                field: format!("answers[{ai}].photos[{pi}]"),
+            });
         }
     }
     if a.not_applicable {
@@ -405,7 +446,11 @@ fn check_answer(ai: usize, a: &Answer, item: &super::checklist::ChecklistItem) -
 }
 
 /// 结果处理 for a result.
-fn follow_up(result: InspectionResult, finished_at: DateTime<FixedOffset>, days: u32) -> Result<FollowUp, InspectionError> {
+fn follow_up(
+    result: InspectionResult,
+    finished_at: DateTime<FixedOffset>,
+    days: u32,
+) -> Result<FollowUp, InspectionError> {
     Ok(match result {
         InspectionResult::Compliant => FollowUp::None,
         InspectionResult::BasicallyCompliant => {
@@ -427,7 +472,10 @@ fn follow_up(result: InspectionResult, finished_at: DateTime<FixedOffset>, days:
 }
 
 /// `finished_at` as a China Standard Time date, plus `days`.
-pub fn rectification_deadline(finished_at: DateTime<FixedOffset>, days: u32) -> Result<NaiveDate, InspectionError> {
+pub fn rectification_deadline(
+    finished_at: DateTime<FixedOffset>,
+    days: u32,
+) -> Result<NaiveDate, InspectionError> {
     finished_at
         .with_timezone(&china_offset())
         .date_naive()
@@ -451,7 +499,10 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn sales() -> &'static Template {
-        match TemplateRegistry::builtin().ok().and_then(|r| r.get("food_sales_daily", 1)) {
+        match TemplateRegistry::builtin()
+            .ok()
+            .and_then(|r| r.get("food_sales_daily", 1))
+        {
             Some(t) => t,
             None => panic!("no sales template"),
         }
@@ -462,7 +513,8 @@ pub(crate) mod tests {
         t.items.iter().map(ok_answer).collect()
     }
 
-    pub(crate) const PHOTO: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    pub(crate) const PHOTO: &str =
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
     fn ok_answer(i: &ChecklistItem) -> Answer {
         let (value, photos) = match &i.answer {
@@ -470,12 +522,24 @@ pub(crate) mod tests {
             AnswerType::Photo => (None, vec![PHOTO.to_string()]),
             AnswerType::YesNo => (None, vec![]),
         };
-        Answer { item_id: i.id.clone(), compliant: true, not_applicable: false, note: None, value, photos }
+        Answer {
+            item_id: i.id.clone(),
+            compliant: true,
+            not_applicable: false,
+            note: None,
+            value,
+            photos,
+        }
     }
 
     fn fail_general(t: &Template, answers: &mut [Answer], n: usize) {
-        let ids: Vec<&str> =
-            t.items.iter().filter(|i| i.kind == ItemKind::General).map(|i| i.id.as_str()).take(n).collect();
+        let ids: Vec<&str> = t
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::General)
+            .map(|i| i.id.as_str())
+            .take(n)
+            .collect();
         assert_eq!(ids.len(), n);
         for a in answers.iter_mut() {
             if ids.contains(&a.item_id.as_str()) {
@@ -515,8 +579,13 @@ pub(crate) mod tests {
         assert_eq!(ev.violations.len(), 8);
         assert!(ev.violations.iter().all(|v| v.basis.starts_with('《')));
         match ev.follow_up {
-            FollowUp::RectifyByDeadline { deadline, ref text, .. } => {
-                assert_eq!(deadline, NaiveDate::from_ymd_opt(2024, 6, 4).unwrap_or_default());
+            FollowUp::RectifyByDeadline {
+                deadline, ref text, ..
+            } => {
+                assert_eq!(
+                    deadline,
+                    NaiveDate::from_ymd_opt(2024, 6, 4).unwrap_or_default()
+                );
                 assert!(text.contains("2024年06月04日"));
             }
             other => panic!("{other:?}"),
@@ -527,7 +596,10 @@ pub(crate) mod tests {
     fn one_general_failure_is_basically_compliant() {
         let mut a = all_ok(sales());
         fail_general(sales(), &mut a, 1);
-        assert_eq!(eval(&a).map(|e| e.result).ok(), Some(InspectionResult::BasicallyCompliant));
+        assert_eq!(
+            eval(&a).map(|e| e.result).ok(),
+            Some(InspectionResult::BasicallyCompliant)
+        );
     }
 
     #[test]
@@ -543,21 +615,35 @@ pub(crate) mod tests {
     #[test]
     fn one_key_failure_is_non_compliant() {
         let mut a = all_ok(sales());
-        let key = sales().items.iter().position(|i| i.kind == ItemKind::Key).unwrap_or(0);
+        let key = sales()
+            .items
+            .iter()
+            .position(|i| i.kind == ItemKind::Key)
+            .unwrap_or(0);
         a[key].compliant = false;
         a[key].note = Some("许可证已过期".into());
         let ev = eval(&a);
         let Ok(ev) = ev else { panic!("{ev:?}") };
-        assert_eq!((ev.result, ev.failed_key, ev.failed_general), (InspectionResult::NonCompliant, 1, 0));
+        assert_eq!(
+            (ev.result, ev.failed_key, ev.failed_general),
+            (InspectionResult::NonCompliant, 1, 0)
+        );
         assert_eq!(ev.violations[0].note.as_deref(), Some("许可证已过期"));
     }
 
     #[test]
     fn number_outside_limits_fails_even_if_ticked() {
         let mut a = all_ok(sales());
-        let i = sales().items.iter().position(|i| i.id == "2.3").unwrap_or(0);
+        let i = sales()
+            .items
+            .iter()
+            .position(|i| i.id == "2.3")
+            .unwrap_or(0);
         a[i].value = Some(8.0);
-        assert_eq!(eval(&a).map(|e| e.result).ok(), Some(InspectionResult::Compliant));
+        assert_eq!(
+            eval(&a).map(|e| e.result).ok(),
+            Some(InspectionResult::Compliant)
+        );
         a[i].value = Some(8.5);
         let ev = eval(&a);
         let Ok(ev) = ev else { panic!("{ev:?}") };
@@ -573,7 +659,9 @@ pub(crate) mod tests {
         let e = eval(&a).err();
         assert_eq!(e.as_ref().map(|e| e.code()), Some("missing_answer"));
         assert_eq!(e.as_ref().and_then(|e| e.field()), Some("answers"));
-        assert!(matches!(e, Some(InspectionError::MissingAnswer { ref item_id, .. }) if *item_id == removed.item_id));
+        assert!(
+            matches!(e, Some(InspectionError::MissingAnswer { ref item_id, .. }) if *item_id == removed.item_id)
+        );
     }
 
     #[test]
@@ -582,13 +670,19 @@ pub(crate) mod tests {
         a[3].item_id = "99.9".into();
         let e = eval(&a).err();
         assert_eq!(e.as_ref().map(|e| e.code()), Some("unknown_item"));
-        assert_eq!(e.as_ref().and_then(|e| e.field()), Some("answers[3].item_id"));
+        assert_eq!(
+            e.as_ref().and_then(|e| e.field()),
+            Some("answers[3].item_id")
+        );
 
         let mut a = all_ok(sales());
         let dup = a[0].clone();
         a.push(dup);
         let e = eval(&a).err();
-        assert_eq!(e.as_ref().and_then(|e| e.field()), Some("answers[30].item_id"));
+        assert_eq!(
+            e.as_ref().and_then(|e| e.field()),
+            Some("answers[30].item_id")
+        );
         assert_eq!(e.map(|e| e.code()), Some("duplicate_answer"));
     }
 
@@ -596,14 +690,21 @@ pub(crate) mod tests {
     fn value_photo_and_not_applicable_rules() {
         let t = sales();
         let num = t.items.iter().position(|i| i.id == "2.3").unwrap_or(0);
-        let photo = t.items.iter().position(|i| matches!(i.answer, AnswerType::Photo)).unwrap_or(0);
+        let photo = t
+            .items
+            .iter()
+            .position(|i| matches!(i.answer, AnswerType::Photo))
+            .unwrap_or(0);
         let key_no_na = t.items.iter().position(|i| i.id == "1.1").unwrap_or(0);
 
         let mut a = all_ok(t);
         a[num].value = None;
         let e = eval(&a).err();
         assert_eq!(e.as_ref().map(|e| e.code()), Some("missing_value"));
-        assert_eq!(e.as_ref().and_then(|e| e.field()).map(str::to_string), Some(format!("answers[{num}].value")));
+        assert_eq!(
+            e.as_ref().and_then(|e| e.field()).map(str::to_string),
+            Some(format!("answers[{num}].value"))
+        );
         a[num].not_applicable = true; // 2.3 allows 合理缺项
         let ev = eval(&a);
         assert_eq!(ev.as_ref().map(|e| e.not_applicable_items).ok(), Some(1));
@@ -616,16 +717,26 @@ pub(crate) mod tests {
 
         let mut a = all_ok(t);
         a[key_no_na].not_applicable = true;
-        assert_eq!(eval(&a).err().map(|e| e.code()), Some("not_applicable_not_allowed"));
+        assert_eq!(
+            eval(&a).err().map(|e| e.code()),
+            Some("not_applicable_not_allowed")
+        );
     }
 
     #[test]
     fn not_applicable_failed_item_does_not_count() {
         let mut a = all_ok(sales());
-        let i = sales().items.iter().position(|i| i.id == "3.6").unwrap_or(0);
+        let i = sales()
+            .items
+            .iter()
+            .position(|i| i.id == "3.6")
+            .unwrap_or(0);
         a[i].compliant = false;
         a[i].not_applicable = true;
-        assert_eq!(eval(&a).map(|e| e.result).ok(), Some(InspectionResult::Compliant));
+        assert_eq!(
+            eval(&a).map(|e| e.result).ok(),
+            Some(InspectionResult::Compliant)
+        );
     }
 
     #[test]
@@ -637,12 +748,18 @@ pub(crate) mod tests {
         let mut r = rules().clone();
         r.template_overrides.insert(
             "food_sales_daily".into(),
-            TemplateOverride { max_general_failures_basically_compliant: Some(5), rectification_days: Some(7) },
+            TemplateOverride {
+                max_general_failures_basically_compliant: Some(5),
+                rectification_days: Some(7),
+            },
         );
         let mut a = all_ok(sales());
         fail_general(sales(), &mut a, 6);
         let ev = evaluate(sales(), &a, at("2024-05-20T23:30:00Z"), &r);
-        assert_eq!(ev.map(|e| e.result).ok(), Some(InspectionResult::NonCompliant));
+        assert_eq!(
+            ev.map(|e| e.result).ok(),
+            Some(InspectionResult::NonCompliant)
+        );
         // 23:30 UTC is already the 21st in Beijing: deadline counts from the 21st.
         assert_eq!(
             rectification_deadline(at("2024-05-20T23:30:00Z"), 7).ok(),
@@ -657,6 +774,9 @@ pub(crate) mod tests {
         let mut r = rules().clone();
         r.min_inspectors = 1;
         let json = serde_json::to_string(&r).unwrap_or_default();
-        assert_eq!(InspectionRules::from_json(&json).err().map(|e| e.code()), Some("invalid_config"));
+        assert_eq!(
+            InspectionRules::from_json(&json).err().map(|e| e.code()),
+            Some("invalid_config")
+        );
     }
 }

@@ -20,23 +20,26 @@ pub mod record;
 pub mod risk;
 pub mod sample;
 
-pub use checklist::{parse_template, AnswerType, ChecklistItem, ItemKind, Template, TemplateRegistry};
+pub use checklist::{
+    parse_template, AnswerType, ChecklistItem, ItemKind, Template, TemplateRegistry,
+};
 pub use draw::{draw, DrawConflict, DrawInput, DrawMerchant, DrawOutput, DrawQuota, DrawTask};
 pub use error::{ErrorBody, InspectionError};
 pub use evaluate::{
-    classify, evaluate, Answer, Evaluation, FollowUp, InspectionResult, InspectionRules, TemplateOverride, Violation,
+    classify, evaluate, Answer, Evaluation, FollowUp, InspectionResult, InspectionRules,
+    TemplateOverride, Violation,
 };
 pub use record::{
-    check_inspection_record, parse_inspection_record, render_record_html, CheckedInspection, InspectionRecord,
-    InspectionRecordPayload, Location, RecordContext, RecordPrintInfo,
+    check_inspection_record, parse_inspection_record, render_record_html, CheckedInspection,
+    InspectionRecord, InspectionRecordPayload, Location, RecordContext, RecordPrintInfo,
 };
 pub use risk::{
     BusinessType, CategorySet, FactFlag, FlagSet, MerchantFacts, RiskAssessment, RiskGrade,
     RiskGrader, RiskRules,
 };
 pub use sample::{
-    check_sample_record, confirm_rapid_test, evaluate_sample, parse_sample_record, RecallProposal, SampleEvaluation,
-    SampleMethod, SampleOutcome, SampleRecord, SampleRecordPayload, SampleRules,
+    check_sample_record, confirm_rapid_test, evaluate_sample, parse_sample_record, RecallProposal,
+    SampleEvaluation, SampleMethod, SampleOutcome, SampleRecord, SampleRecordPayload, SampleRules,
 };
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
@@ -49,7 +52,10 @@ pub(crate) fn china_offset() -> FixedOffset {
 
 /// Parses an RFC 3339 timestamp that carries its offset (`Z` or `±hh:mm`);
 /// anything else is `invalid_timestamp` on `field`.
-pub(crate) fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<FixedOffset>, InspectionError> {
+pub(crate) fn parse_timestamp(
+    field: &str,
+    s: &str,
+) -> Result<DateTime<FixedOffset>, InspectionError> {
     DateTime::parse_from_rfc3339(s.trim()).map_err(|_| InspectionError::InvalidTimestamp {
         field: field.to_string(),
         value: s.chars().take(64).collect(),
@@ -64,7 +70,10 @@ pub(crate) fn not_in_future(
     max_skew_seconds: i64,
 ) -> Result<(), InspectionError> {
     if t.with_timezone(&Utc) - now > chrono::TimeDelta::seconds(max_skew_seconds) {
-        return Err(InspectionError::TimestampInFuture { field: field.to_string(), max_skew_seconds });
+        return Err(InspectionError::TimestampInFuture {
+            field: field.to_string(),
+            max_skew_seconds,
+        });
     }
     Ok(())
 }
@@ -73,7 +82,9 @@ pub(crate) fn not_in_future(
 /// characters, no control characters.
 pub(crate) fn check_id(field: &str, s: &str) -> Result<(), InspectionError> {
     if s.trim().is_empty() {
-        return Err(InspectionError::MissingField { field: field.to_string() });
+        return Err(InspectionError::MissingField {
+            field: field.to_string(),
+        });
     }
     if s.chars().count() > 128 || s.chars().any(char::is_control) {
         return Err(InspectionError::InvalidField {
@@ -88,7 +99,9 @@ pub(crate) fn check_id(field: &str, s: &str) -> Result<(), InspectionError> {
 pub(crate) fn parse_uuid(field: &str, s: &str) -> Result<uuid::Uuid, InspectionError> {
     match uuid::Uuid::parse_str(s.trim()) {
         Ok(u) if !u.is_nil() => Ok(u),
-        _ => Err(InspectionError::InvalidUuid { field: field.to_string() }),
+        _ => Err(InspectionError::InvalidUuid {
+            field: field.to_string(),
+        }),
     }
 }
 
@@ -100,9 +113,19 @@ mod tests {
     fn timestamps_need_an_offset() {
         assert!(parse_timestamp("t", "2024-05-20T10:00:00+08:00").is_ok());
         assert!(parse_timestamp("t", "2024-05-20T02:00:00Z").is_ok());
-        for bad in ["2024-05-20T10:00:00", "2024-05-20", "yesterday", "", "2024-13-01T00:00:00Z"] {
+        for bad in [
+            "2024-05-20T10:00:00",
+            "2024-05-20",
+            "yesterday",
+            "",
+            "2024-13-01T00:00:00Z",
+        ] {
             let e = parse_timestamp("started_at", bad).err();
-            assert_eq!(e.as_ref().map(|e| e.code()), Some("invalid_timestamp"), "{bad}");
+            assert_eq!(
+                e.as_ref().map(|e| e.code()),
+                Some("invalid_timestamp"),
+                "{bad}"
+            );
             assert_eq!(e.as_ref().and_then(|e| e.field()), Some("started_at"));
         }
     }
@@ -113,8 +136,15 @@ mod tests {
         let Ok(now) = now else { panic!() };
         let ok = parse_timestamp("t", "2024-05-20T10:05:00+08:00");
         let late = parse_timestamp("t", "2024-05-20T10:05:01+08:00");
-        let (Ok(ok), Ok(late)) = (ok, late) else { panic!() };
+        let (Ok(ok), Ok(late)) = (ok, late) else {
+            panic!()
+        };
         assert!(not_in_future("finished_at", ok, now, 300).is_ok());
-        assert_eq!(not_in_future("finished_at", late, now, 300).err().map(|e| e.code()), Some("timestamp_in_future"));
+        assert_eq!(
+            not_in_future("finished_at", late, now, 300)
+                .err()
+                .map(|e| e.code()),
+            Some("timestamp_in_future")
+        );
     }
 }

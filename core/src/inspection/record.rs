@@ -83,9 +83,14 @@ pub struct RecordContext<'a> {
 }
 
 /// Parses and checks an `inspection.record` payload from JSON.
-pub fn parse_inspection_record(json: &str, ctx: &RecordContext<'_>) -> Result<CheckedInspection, InspectionError> {
+pub fn parse_inspection_record(
+    json: &str,
+    ctx: &RecordContext<'_>,
+) -> Result<CheckedInspection, InspectionError> {
     let payload: InspectionRecordPayload =
-        serde_json::from_str(json).map_err(|e| InspectionError::InvalidJson { message: e.to_string() })?;
+        serde_json::from_str(json).map_err(|e| InspectionError::InvalidJson {
+            message: e.to_string(),
+        })?;
     check_inspection_record(payload, ctx)
 }
 
@@ -102,28 +107,52 @@ pub fn check_inspection_record(
 
     let started_at = parse_timestamp("started_at", &p.started_at)?;
     let finished_at = parse_timestamp("finished_at", &p.finished_at)?;
-    not_in_future("started_at", started_at, ctx.now, ctx.rules.max_future_skew_seconds)?;
-    not_in_future("finished_at", finished_at, ctx.now, ctx.rules.max_future_skew_seconds)?;
+    not_in_future(
+        "started_at",
+        started_at,
+        ctx.now,
+        ctx.rules.max_future_skew_seconds,
+    )?;
+    not_in_future(
+        "finished_at",
+        finished_at,
+        ctx.now,
+        ctx.rules.max_future_skew_seconds,
+    )?;
     if finished_at < started_at {
         return Err(InspectionError::FinishedBeforeStarted);
     }
     if let Some(loc) = p.location {
         if !(loc.lat.is_finite() && (-90.0..=90.0).contains(&loc.lat)) {
-            return Err(InspectionError::InvalidField { field: "location.lat".into(), reason: "纬度须在 −90 到 90 之间".into() });
+            return Err(InspectionError::InvalidField {
+                field: "location.lat".into(),
+                reason: "纬度须在 −90 到 90 之间".into(),
+            });
         }
         if !(loc.lng.is_finite() && (-180.0..=180.0).contains(&loc.lng)) {
-            return Err(InspectionError::InvalidField { field: "location.lng".into(), reason: "经度须在 −180 到 180 之间".into() });
+            return Err(InspectionError::InvalidField {
+                field: "location.lng".into(),
+                reason: "经度须在 −180 到 180 之间".into(),
+            });
         }
     }
 
-    let template = ctx.templates.get(&p.template_id, p.template_version).ok_or_else(|| {
-        let id_known = ctx.templates.list().iter().any(|t| t.id == p.template_id);
-        InspectionError::UnknownTemplate {
-            field: if id_known { "template_version" } else { "template_id" }.into(),
-            template_id: p.template_id.clone(),
-            version: p.template_version,
-        }
-    })?;
+    let template = ctx
+        .templates
+        .get(&p.template_id, p.template_version)
+        .ok_or_else(|| {
+            let id_known = ctx.templates.list().iter().any(|t| t.id == p.template_id);
+            InspectionError::UnknownTemplate {
+                field: if id_known {
+                    "template_version"
+                } else {
+                    "template_id"
+                }
+                .into(),
+                template_id: p.template_id.clone(),
+                version: p.template_version,
+            }
+        })?;
 
     let evaluation = evaluate(template, &p.answers, finished_at, ctx.rules)?;
     if evaluation.result != p.result {
@@ -160,15 +189,23 @@ fn check_inspectors(inspectors: &[String], ctx: &RecordContext<'_>) -> Result<()
     for (i, who) in inspectors.iter().enumerate() {
         check_id(&format!("inspectors[{i}]"), who)?;
         if inspectors[..i].contains(who) {
-            return Err(InspectionError::DuplicateInspector { field: format!("inspectors[{i}]"), inspector: who.clone() });
+            return Err(InspectionError::DuplicateInspector {
+                field: format!("inspectors[{i}]"),
+                inspector: who.clone(),
+            });
         }
     }
     if inspectors.len() < ctx.rules.min_inspectors {
-        return Err(InspectionError::TooFewInspectors { required: ctx.rules.min_inspectors, found: inspectors.len() });
+        return Err(InspectionError::TooFewInspectors {
+            required: ctx.rules.min_inspectors,
+            found: inspectors.len(),
+        });
     }
     if let Some(pusher) = ctx.pushing_inspector {
         if !inspectors.iter().any(|i| i == pusher) {
-            return Err(InspectionError::InspectorNotListed { inspector: pusher.to_string() });
+            return Err(InspectionError::InspectorNotListed {
+                inspector: pusher.to_string(),
+            });
         }
     }
     Ok(())
@@ -225,7 +262,15 @@ fn svg_is_inert(svg: &str) -> bool {
     if !(lower.starts_with("<svg") || lower.starts_with("<?xml")) || !lower.ends_with("</svg>") {
         return false;
     }
-    for banned in ["<script", "javascript:", "<foreignobject", "href", "<iframe", "<!entity", "url("] {
+    for banned in [
+        "<script",
+        "javascript:",
+        "<foreignobject",
+        "href",
+        "<iframe",
+        "<!entity",
+        "url(",
+    ] {
         if lower.contains(banned) {
             return false;
         }
@@ -252,7 +297,9 @@ fn svg_is_inert(svg: &str) -> bool {
 }
 
 fn fmt_time(t: DateTime<FixedOffset>) -> String {
-    t.with_timezone(&china_offset()).format("%Y年%m月%d日 %H:%M").to_string()
+    t.with_timezone(&china_offset())
+        .format("%Y年%m月%d日 %H:%M")
+        .to_string()
 }
 
 const STYLE: &str = "\
@@ -284,7 +331,11 @@ tr{page-break-inside:avoid}\
 /// user-supplied string escaped. Modelled on table 2 of 食药监食监一〔2016〕58号
 /// (被检查单位, 检查内容, 检查结果, 结果处理, signatures), plus the list of
 /// violations with their provisions and a QR to the online record.
-pub fn render_record_html(template: &Template, checked: &CheckedInspection, info: &RecordPrintInfo) -> String {
+pub fn render_record_html(
+    template: &Template,
+    checked: &CheckedInspection,
+    info: &RecordPrintInfo,
+) -> String {
     let r = &checked.record;
     let ev = &checked.evaluation;
     let e = html_escape;
@@ -312,18 +363,52 @@ pub fn render_record_html(template: &Template, checked: &CheckedInspection, info
         .inspectors
         .iter()
         .enumerate()
-        .map(|(i, id)| match info.inspector_names.get(i).filter(|n| !n.trim().is_empty()) {
-            Some(n) => e(n),
-            None => e(id),
-        })
+        .map(
+            |(i, id)| match info.inspector_names.get(i).filter(|n| !n.trim().is_empty()) {
+                Some(n) => e(n),
+                None => e(id),
+            },
+        )
         .collect();
 
     h.push_str("<table>");
     row(&mut h, "被检查单位", &e(&info.merchant_name));
-    row(&mut h, "地址", &info.merchant_address.as_deref().map(e).unwrap_or_else(|| dash.clone()));
-    row(&mut h, "许可证编号", &info.merchant_licence.as_deref().map(e).unwrap_or_else(|| dash.clone()));
-    row(&mut h, "经营者（负责人）", &info.representative.as_deref().map(e).unwrap_or_else(|| dash.clone()));
-    row(&mut h, "检查时间", &format!("{} 至 {}（北京时间）", fmt_time(r.started_at), fmt_time(r.finished_at)));
+    row(
+        &mut h,
+        "地址",
+        &info
+            .merchant_address
+            .as_deref()
+            .map(e)
+            .unwrap_or_else(|| dash.clone()),
+    );
+    row(
+        &mut h,
+        "许可证编号",
+        &info
+            .merchant_licence
+            .as_deref()
+            .map(e)
+            .unwrap_or_else(|| dash.clone()),
+    );
+    row(
+        &mut h,
+        "经营者（负责人）",
+        &info
+            .representative
+            .as_deref()
+            .map(e)
+            .unwrap_or_else(|| dash.clone()),
+    );
+    row(
+        &mut h,
+        "检查时间",
+        &format!(
+            "{} 至 {}（北京时间）",
+            fmt_time(r.started_at),
+            fmt_time(r.finished_at)
+        ),
+    );
     row(&mut h, "检查人员", &names.join("、"));
     let (key, general) = template.counts();
     row(
@@ -358,14 +443,23 @@ pub fn render_record_html(template: &Template, checked: &CheckedInspection, info
         "检查结果",
         &boxes(&[
             ("符合", ev.result == InspectionResult::Compliant),
-            ("基本符合", ev.result == InspectionResult::BasicallyCompliant),
+            (
+                "基本符合",
+                ev.result == InspectionResult::BasicallyCompliant,
+            ),
             ("不符合", ev.result == InspectionResult::NonCompliant),
         ]),
     );
     let mut handling = boxes(&[
         ("通过", matches!(ev.follow_up, FollowUp::None)),
-        ("书面限期整改", matches!(ev.follow_up, FollowUp::RectifyByDeadline { .. })),
-        ("立即停止食品经营活动", matches!(ev.follow_up, FollowUp::StopAndInvestigate { .. })),
+        (
+            "书面限期整改",
+            matches!(ev.follow_up, FollowUp::RectifyByDeadline { .. }),
+        ),
+        (
+            "立即停止食品经营活动",
+            matches!(ev.follow_up, FollowUp::StopAndInvestigate { .. }),
+        ),
     ]);
     match &ev.follow_up {
         FollowUp::None => {}
@@ -421,7 +515,12 @@ pub fn render_record_html(template: &Template, checked: &CheckedInspection, info
     h.push_str("<table class=\"sign\"><tr><th class=\"k\">检查人员（签字）</th><td>");
     h.push_str(&names.join("　　"));
     h.push_str("</td><th class=\"k\">日期</th><td>");
-    h.push_str(&r.finished_at.with_timezone(&china_offset()).format("%Y年%m月%d日").to_string());
+    h.push_str(
+        &r.finished_at
+            .with_timezone(&china_offset())
+            .format("%Y年%m月%d日")
+            .to_string(),
+    );
     h.push_str("</td></tr><tr><th class=\"k\">被检查单位（签字）</th><td>");
     if let Some(rep) = info.representative.as_deref() {
         h.push_str(&format!("<span class=\"muted\">{}</span>", e(rep)));
@@ -474,7 +573,10 @@ mod tests {
             result: InspectionResult::Compliant,
             started_at: "2024-05-20T09:00:00+08:00".into(),
             finished_at: "2024-05-20T10:00:00+08:00".into(),
-            location: Some(Location { lat: 24.48, lng: 118.09 }),
+            location: Some(Location {
+                lat: 24.48,
+                lng: 118.09,
+            }),
         }
     }
 
@@ -488,17 +590,26 @@ mod tests {
     }
 
     fn code(p: InspectionRecordPayload) -> Option<(&'static str, Option<String>)> {
-        check_inspection_record(p, &ctx()).err().map(|e| (e.code(), e.field().map(str::to_string)))
+        check_inspection_record(p, &ctx())
+            .err()
+            .map(|e| (e.code(), e.field().map(str::to_string)))
     }
 
     #[test]
     fn valid_record_passes_and_round_trips() {
         let checked = check_inspection_record(payload(), &ctx());
-        let Ok(checked) = checked else { panic!("{checked:?}") };
+        let Ok(checked) = checked else {
+            panic!("{checked:?}")
+        };
         assert_eq!(checked.evaluation.result, InspectionResult::Compliant);
         let json = serde_json::to_string(&payload()).unwrap_or_default();
         assert!(parse_inspection_record(&json, &ctx()).is_ok());
-        assert_eq!(parse_inspection_record("{\"x\":1}", &ctx()).err().map(|e| e.code()), Some("invalid_json"));
+        assert_eq!(
+            parse_inspection_record("{\"x\":1}", &ctx())
+                .err()
+                .map(|e| e.code()),
+            Some("invalid_json")
+        );
     }
 
     #[test]
@@ -514,16 +625,28 @@ mod tests {
     fn inspector_rules() {
         let mut p = payload();
         p.inspectors = vec!["u-a".into()];
-        assert_eq!(code(p), Some(("too_few_inspectors", Some("inspectors".into()))));
+        assert_eq!(
+            code(p),
+            Some(("too_few_inspectors", Some("inspectors".into())))
+        );
         let mut p = payload();
         p.inspectors = vec!["u-a".into(), "u-a".into()];
-        assert_eq!(code(p), Some(("duplicate_inspector", Some("inspectors[1]".into()))));
+        assert_eq!(
+            code(p),
+            Some(("duplicate_inspector", Some("inspectors[1]".into())))
+        );
         let mut p = payload();
         p.inspectors = vec!["u-b".into(), "u-c".into()];
-        assert_eq!(code(p), Some(("inspector_not_listed", Some("inspectors".into()))));
+        assert_eq!(
+            code(p),
+            Some(("inspector_not_listed", Some("inspectors".into())))
+        );
         let mut p = payload();
         p.inspectors = vec!["u-a".into(), " ".into()];
-        assert_eq!(code(p), Some(("missing_field", Some("inspectors[1]".into()))));
+        assert_eq!(
+            code(p),
+            Some(("missing_field", Some("inspectors[1]".into())))
+        );
         // Re-checking a stored record has no pusher.
         let mut c = ctx();
         c.pushing_inspector = None;
@@ -536,10 +659,16 @@ mod tests {
     fn unknown_template_or_version() {
         let mut p = payload();
         p.template_version = 2;
-        assert_eq!(code(p), Some(("unknown_template", Some("template_version".into()))));
+        assert_eq!(
+            code(p),
+            Some(("unknown_template", Some("template_version".into())))
+        );
         let mut p = payload();
         p.template_id = "nope".into();
-        assert_eq!(code(p), Some(("unknown_template", Some("template_id".into()))));
+        assert_eq!(
+            code(p),
+            Some(("unknown_template", Some("template_id".into())))
+        );
     }
 
     #[test]
@@ -549,26 +678,41 @@ mod tests {
         assert_eq!(code(p).map(|c| c.0), Some("missing_answer"));
         let mut p = payload();
         p.answers[3].item_id = "x".into();
-        assert_eq!(code(p), Some(("unknown_item", Some("answers[3].item_id".into()))));
+        assert_eq!(
+            code(p),
+            Some(("unknown_item", Some("answers[3].item_id".into())))
+        );
     }
 
     #[test]
     fn timestamp_rules() {
         let mut p = payload();
         p.finished_at = "2024-05-20T10:07:01+08:00".into(); // now + 5 min 1 s
-        assert_eq!(code(p), Some(("timestamp_in_future", Some("finished_at".into()))));
+        assert_eq!(
+            code(p),
+            Some(("timestamp_in_future", Some("finished_at".into())))
+        );
         let mut p = payload();
         p.finished_at = "2024-05-20T10:07:00+08:00".into(); // exactly now + 5 min
         assert_eq!(code(p), None);
         let mut p = payload();
         p.started_at = "2024-05-20 09:00".into();
-        assert_eq!(code(p), Some(("invalid_timestamp", Some("started_at".into()))));
+        assert_eq!(
+            code(p),
+            Some(("invalid_timestamp", Some("started_at".into())))
+        );
         let mut p = payload();
         p.finished_at = "2024-05-20T10:00:00".into(); // no offset
-        assert_eq!(code(p), Some(("invalid_timestamp", Some("finished_at".into()))));
+        assert_eq!(
+            code(p),
+            Some(("invalid_timestamp", Some("finished_at".into())))
+        );
         let mut p = payload();
         p.finished_at = "2024-05-20T08:59:59+08:00".into();
-        assert_eq!(code(p), Some(("finished_before_started", Some("finished_at".into()))));
+        assert_eq!(
+            code(p),
+            Some(("finished_before_started", Some("finished_at".into())))
+        );
         let mut p = payload();
         p.finished_at = "2024-05-20T01:00:00Z".into(); // 09:00 CST == started_at: allowed
         assert_eq!(code(p), None);
@@ -578,13 +722,22 @@ mod tests {
     fn id_and_location_rules() {
         let mut p = payload();
         p.inspection_id = "not-a-uuid".into();
-        assert_eq!(code(p), Some(("invalid_uuid", Some("inspection_id".into()))));
+        assert_eq!(
+            code(p),
+            Some(("invalid_uuid", Some("inspection_id".into())))
+        );
         let mut p = payload();
         p.merchant_id = "".into();
         assert_eq!(code(p), Some(("missing_field", Some("merchant_id".into()))));
         let mut p = payload();
-        p.location = Some(Location { lat: 91.0, lng: 0.0 });
-        assert_eq!(code(p), Some(("invalid_field", Some("location.lat".into()))));
+        p.location = Some(Location {
+            lat: 91.0,
+            lng: 0.0,
+        });
+        assert_eq!(
+            code(p),
+            Some(("invalid_field", Some("location.lat".into())))
+        );
     }
 
     #[test]
@@ -594,7 +747,9 @@ mod tests {
         p.answers[1].note = Some("<script>alert(1)</script> 许可证未公示".into());
         p.result = InspectionResult::BasicallyCompliant;
         let checked = check_inspection_record(p, &ctx());
-        let Ok(checked) = checked else { panic!("{checked:?}") };
+        let Ok(checked) = checked else {
+            panic!("{checked:?}")
+        };
         let info = RecordPrintInfo {
             authority: Some("厦门市市场监督管理局".into()),
             merchant_name: "张三冻品<行>".into(),
@@ -632,10 +787,14 @@ mod tests {
 
     #[test]
     fn svg_check() {
-        assert!(svg_is_inert("<svg viewBox=\"0 0 2 2\"><rect width=\"1\" height=\"1\"/></svg>"));
+        assert!(svg_is_inert(
+            "<svg viewBox=\"0 0 2 2\"><rect width=\"1\" height=\"1\"/></svg>"
+        ));
         assert!(!svg_is_inert("<svg><script>x</script></svg>"));
         assert!(!svg_is_inert("<svg\nonclick = 'x'></svg>"));
         // "on" inside an ordinary attribute value is fine.
-        assert!(svg_is_inert("<svg><text font-family=\"x\"> one two</text></svg>"));
+        assert!(svg_is_inert(
+            "<svg><text font-family=\"x\"> one two</text></svg>"
+        ));
     }
 }

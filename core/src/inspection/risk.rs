@@ -91,7 +91,10 @@ impl From<Vec<Category>> for CategorySet {
 }
 impl From<CategorySet> for Vec<Category> {
     fn from(s: CategorySet) -> Self {
-        Category::ALL.into_iter().filter(|c| s.contains(*c)).collect()
+        Category::ALL
+            .into_iter()
+            .filter(|c| s.contains(*c))
+            .collect()
     }
 }
 impl FromIterator<Category> for CategorySet {
@@ -391,20 +394,36 @@ pub struct RiskGrader {
 /// Score → tenths, validated as finite and within `0..=limit`.
 fn tenths(field: &str, x: f64, limit: f64) -> Result<u32, InspectionError> {
     if !x.is_finite() || x < 0.0 || x > limit {
-        return Err(config_error("risk", field, format!("须为 0–{limit} 之间的数")));
+        return Err(config_error(
+            "risk",
+            field,
+            format!("须为 0–{limit} 之间的数"),
+        ));
     }
     Ok((x * 10.0).round() as u32)
 }
 
-fn compile_table(name: &str, factors: &[StaticFactor], static_max: f64) -> Result<Vec<CFactor>, InspectionError> {
+fn compile_table(
+    name: &str,
+    factors: &[StaticFactor],
+    static_max: f64,
+) -> Result<Vec<CFactor>, InspectionError> {
     if factors.is_empty() {
-        return Err(config_error("risk", format!("static_tables.{name}"), "静态因素表不能为空"));
+        return Err(config_error(
+            "risk",
+            format!("static_tables.{name}"),
+            "静态因素表不能为空",
+        ));
     }
     let mut out = Vec::with_capacity(factors.len());
     for (fi, f) in factors.iter().enumerate() {
         let path = format!("static_tables.{name}[{fi}]");
         if f.id.trim().is_empty() || factors[..fi].iter().any(|g| g.id == f.id) {
-            return Err(config_error("risk", format!("{path}.id"), "因素编号为空或重复"));
+            return Err(config_error(
+                "risk",
+                format!("{path}.id"),
+                "因素编号为空或重复",
+            ));
         }
         let max = tenths(&format!("{path}.max"), f.max, static_max)?;
         let mut tiers = Vec::with_capacity(f.tiers.len());
@@ -441,29 +460,54 @@ impl RiskGrader {
         let static_max = tenths("static_max", rules.static_max, 100.0)?;
         let dynamic_max = tenths("dynamic_max", rules.dynamic_max, 100.0)?;
         if static_max + dynamic_max > 1000 {
-            return Err(config_error("risk", "static_max", "静态与动态满分之和不能超过 100"));
+            return Err(config_error(
+                "risk",
+                "static_max",
+                "静态与动态满分之和不能超过 100",
+            ));
         }
         let m = rules.new_operator_dynamic_per_static_point;
         if !m.is_finite() || !(0.0..=10.0).contains(&m) {
-            return Err(config_error("risk", "new_operator_dynamic_per_static_point", "须为 0–10"));
+            return Err(config_error(
+                "risk",
+                "new_operator_dynamic_per_static_point",
+                "须为 0–10",
+            ));
         }
-        let food_sales = compile_table("food_sales", &rules.static_tables.food_sales, rules.static_max)?;
+        let food_sales = compile_table(
+            "food_sales",
+            &rules.static_tables.food_sales,
+            rules.static_max,
+        )?;
         let catering = compile_table("catering", &rules.static_tables.catering, rules.static_max)?;
         let d = &rules.dynamic;
         let comp = |name: &str, c: DynamicComponent| -> Result<(u32, u32), InspectionError> {
             Ok((
-                tenths(&format!("dynamic.{name}.points"), c.points, rules.dynamic_max)?,
+                tenths(
+                    &format!("dynamic.{name}.points"),
+                    c.points,
+                    rules.dynamic_max,
+                )?,
                 tenths(&format!("dynamic.{name}.cap"), c.cap, rules.dynamic_max)?,
             ))
         };
         let dynamic = [
             comp("inspection_non_compliant", d.inspection_non_compliant)?,
-            comp("inspection_basically_compliant", d.inspection_basically_compliant)?,
+            comp(
+                "inspection_basically_compliant",
+                d.inspection_basically_compliant,
+            )?,
             comp("confirmed_test_failure", d.confirmed_test_failure)?,
             comp("complaint", d.complaint)?,
             comp("ledger_warning", d.ledger_warning)?,
         ];
-        if rules.grades.len() != 4 || rules.grades.iter().zip(RiskGrade::ALL).any(|(b, g)| b.grade != g) {
+        if rules.grades.len() != 4
+            || rules
+                .grades
+                .iter()
+                .zip(RiskGrade::ALL)
+                .any(|(b, g)| b.grade != g)
+        {
             return Err(config_error("risk", "grades", "须依次列出 A、B、C、D 四级"));
         }
         let mut cutoffs = [0u32; 3];
@@ -472,20 +516,36 @@ impl RiskGrader {
         for (i, b) in rules.grades.iter().enumerate() {
             per_year[i] = b.min_inspections_per_year;
             if b.min_inspections_per_year == 0 || (i > 0 && per_year[i] < per_year[i - 1]) {
-                return Err(config_error("risk", format!("grades[{i}].min_inspections_per_year"), "须 ≥ 1 且随风险等级不减"));
+                return Err(config_error(
+                    "risk",
+                    format!("grades[{i}].min_inspections_per_year"),
+                    "须 ≥ 1 且随风险等级不减",
+                ));
             }
             match (i, b.max_score) {
                 (3, None) => {}
-                (3, Some(_)) => return Err(config_error("risk", "grades[3].max_score", "D 级无上限")),
+                (3, Some(_)) => {
+                    return Err(config_error("risk", "grades[3].max_score", "D 级无上限"))
+                }
                 (_, Some(x)) => {
                     let t = tenths(&format!("grades[{i}].max_score"), x, 100.0)?;
                     if prev.is_some_and(|p| t <= p) {
-                        return Err(config_error("risk", format!("grades[{i}].max_score"), "分界须递增"));
+                        return Err(config_error(
+                            "risk",
+                            format!("grades[{i}].max_score"),
+                            "分界须递增",
+                        ));
                     }
                     cutoffs[i] = t;
                     prev = Some(t);
                 }
-                (_, None) => return Err(config_error("risk", format!("grades[{i}].max_score"), "A–C 级须有上限")),
+                (_, None) => {
+                    return Err(config_error(
+                        "risk",
+                        format!("grades[{i}].max_score"),
+                        "A–C 级须有上限",
+                    ))
+                }
             }
         }
         Ok(Self {
@@ -505,7 +565,11 @@ impl RiskGrader {
     pub fn builtin() -> Result<&'static RiskGrader, InspectionError> {
         static GRADER: OnceLock<Result<RiskGrader, InspectionError>> = OnceLock::new();
         GRADER
-            .get_or_init(|| RiskGrader::new(RiskRules::from_json(include_str!("../../data/rules/risk-v1.json"))?))
+            .get_or_init(|| {
+                RiskGrader::new(RiskRules::from_json(include_str!(
+                    "../../data/rules/risk-v1.json"
+                ))?)
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -621,7 +685,13 @@ mod tests {
             area_m2: 1000,
             on_site_lines: 10,
             suppliers: 100,
-            flags: [FactFlag::BulkReadyToEat, FactFlag::SpecialFood, FactFlag::DecoratedCakes].into_iter().collect(),
+            flags: [
+                FactFlag::BulkReadyToEat,
+                FactFlag::SpecialFood,
+                FactFlag::DecoratedCakes,
+            ]
+            .into_iter()
+            .collect(),
             categories: [Category::Aquatic].into_iter().collect(),
             ..MerchantFacts::default()
         }
@@ -644,7 +714,10 @@ mod tests {
     fn static_30_is_a_and_one_warning_makes_b() {
         let g = grader();
         let a = g.grade(&stall_30());
-        assert_eq!((a.static_score, a.dynamic_score, a.score, a.grade), (30.0, 0.0, 30.0, RiskGrade::A));
+        assert_eq!(
+            (a.static_score, a.dynamic_score, a.score, a.grade),
+            (30.0, 0.0, 30.0, RiskGrade::A)
+        );
         assert_eq!((a.inspections_per_year, a.inspections_due), (1, 1));
 
         // A fractional weight gives 30.5: B.
@@ -664,22 +737,35 @@ mod tests {
         let mut f = stall_30();
         f.inspections_basically_compliant = 3; // 15 (cap 15)
         let r = g.grade(&f);
-        assert_eq!((r.score, r.grade, r.inspections_per_year), (45.0, RiskGrade::B, 2));
+        assert_eq!(
+            (r.score, r.grade, r.inspections_per_year),
+            (45.0, RiskGrade::B, 2)
+        );
         f.inspections_non_compliant = 1; // +15 → 60
         let r = g.grade(&f);
-        assert_eq!((r.score, r.grade, r.inspections_per_year), (60.0, RiskGrade::C, 3));
+        assert_eq!(
+            (r.score, r.grade, r.inspections_per_year),
+            (60.0, RiskGrade::C, 3)
+        );
         f.ledger_warnings = 1; // +1 → 61
         f.inspections_this_year = 1;
         let r = g.grade(&f);
-        assert_eq!((r.score, r.grade, r.inspections_per_year, r.inspections_due), (61.0, RiskGrade::D, 4, 3));
+        assert_eq!(
+            (r.score, r.grade, r.inspections_per_year, r.inspections_due),
+            (61.0, RiskGrade::D, 4, 3)
+        );
     }
 
     #[test]
     fn highest_tier_counts_and_caps_hold() {
         let g = grader();
         let mut f = MerchantFacts {
-            flags: [FactFlag::BulkFood, FactFlag::BulkReadyToEat].into_iter().collect(),
-            categories: [Category::Vegetable, Category::LivestockMeat].into_iter().collect(),
+            flags: [FactFlag::BulkFood, FactFlag::BulkReadyToEat]
+                .into_iter()
+                .collect(),
+            categories: [Category::Vegetable, Category::LivestockMeat]
+                .into_iter()
+                .collect(),
             ..MerchantFacts::default()
         };
         // bulk: max(3, 5) = 5, farm: max(2, 4) = 4 (就高不就低, not 3 + 5, 2 + 4).
@@ -708,7 +794,11 @@ mod tests {
     #[test]
     fn new_operator_scales_static() {
         let g = grader();
-        let mut f = MerchantFacts { area_m2: 50, suppliers: 5, ..MerchantFacts::default() }; // 1 + 1 = 2
+        let mut f = MerchantFacts {
+            area_m2: 50,
+            suppliers: 5,
+            ..MerchantFacts::default()
+        }; // 1 + 1 = 2
         f.new_operator = true;
         let r = g.grade(&f);
         assert_eq!((r.static_score, r.dynamic_score, r.score), (2.0, 3.0, 5.0));
@@ -721,7 +811,9 @@ mod tests {
             business_type: BusinessType::Catering,
             area_m2: 600,
             daily_meals: 1200,
-            flags: [FactFlag::SchoolCanteen, FactFlag::ColdDishes].into_iter().collect(),
+            flags: [FactFlag::SchoolCanteen, FactFlag::ColdDishes]
+                .into_iter()
+                .collect(),
             categories: [Category::Poultry].into_iter().collect(),
             suppliers: 30,
             ..MerchantFacts::default()
@@ -735,12 +827,19 @@ mod tests {
     fn facts_serde_uses_lists() {
         let f = stall_30();
         let v = serde_json::to_value(f).unwrap_or_default();
-        assert_eq!(v["flags"], serde_json::json!(["bulk_ready_to_eat", "special_food", "decorated_cakes"]));
+        assert_eq!(
+            v["flags"],
+            serde_json::json!(["bulk_ready_to_eat", "special_food", "decorated_cakes"])
+        );
         assert_eq!(v["categories"], serde_json::json!(["aquatic"]));
         let back: Result<MerchantFacts, _> = serde_json::from_value(v);
         assert_eq!(back.ok(), Some(f));
-        let partial: Result<MerchantFacts, _> = serde_json::from_str("{\"business_type\":\"catering\"}");
-        assert_eq!(partial.map(|f| f.business_type).ok(), Some(BusinessType::Catering));
+        let partial: Result<MerchantFacts, _> =
+            serde_json::from_str("{\"business_type\":\"catering\"}");
+        assert_eq!(
+            partial.map(|f| f.business_type).ok(),
+            Some(BusinessType::Catering)
+        );
     }
 
     #[test]
@@ -760,7 +859,10 @@ mod tests {
         assert!(RiskGrader::new(r).is_err());
         let mut r = base;
         r.dynamic.complaint.cap = f64::NAN;
-        assert_eq!(RiskGrader::new(r).err().map(|e| e.code()), Some("invalid_config"));
+        assert_eq!(
+            RiskGrader::new(r).err().map(|e| e.code()),
+            Some("invalid_config")
+        );
     }
 
     #[test]
@@ -772,13 +874,20 @@ mod tests {
                 suppliers: i % 120,
                 complaints: (i % 7) as u16,
                 inspections_non_compliant: (i % 5 == 0) as u16,
-                business_type: if i % 3 == 0 { BusinessType::Catering } else { BusinessType::FoodSales },
+                business_type: if i % 3 == 0 {
+                    BusinessType::Catering
+                } else {
+                    BusinessType::FoodSales
+                },
                 ..MerchantFacts::default()
             })
             .collect();
         let mut out = Vec::new();
         g.grade_all(&facts, &mut out);
         assert_eq!(out.len(), facts.len());
-        assert!(out.iter().all(|r| r.score == r.static_score + r.dynamic_score || (r.score - r.static_score - r.dynamic_score).abs() < 1e-9));
+        assert!(out
+            .iter()
+            .all(|r| r.score == r.static_score + r.dynamic_score
+                || (r.score - r.static_score - r.dynamic_score).abs() < 1e-9));
     }
 }

@@ -95,13 +95,25 @@ impl SampleRules {
             || !ok(ei.flag_at_or_above_percent)
             || ei.flag_at_or_above_percent > ei.positive_at_or_above_percent
         {
-            return Err(config_error("sample", "enzyme_inhibition", "须 0 ≤ 预警阈值 ≤ 阳性阈值 ≤ 100"));
+            return Err(config_error(
+                "sample",
+                "enzyme_inhibition",
+                "须 0 ≤ 预警阈值 ≤ 阳性阈值 ≤ 100",
+            ));
         }
         if ei.item_codes.is_empty() {
-            return Err(config_error("sample", "enzyme_inhibition.item_codes", "不能为空"));
+            return Err(config_error(
+                "sample",
+                "enzyme_inhibition.item_codes",
+                "不能为空",
+            ));
         }
         if !(0..=86_400).contains(&r.max_future_skew_seconds) {
-            return Err(config_error("sample", "max_future_skew_seconds", "须为 0–86400 秒"));
+            return Err(config_error(
+                "sample",
+                "max_future_skew_seconds",
+                "须为 0–86400 秒",
+            ));
         }
         Ok(r)
     }
@@ -116,7 +128,10 @@ impl SampleRules {
     }
 
     fn is_enzyme_item(&self, item: &str) -> bool {
-        self.enzyme_inhibition.item_codes.iter().any(|c| c == item.trim())
+        self.enzyme_inhibition
+            .item_codes
+            .iter()
+            .any(|c| c == item.trim())
     }
 }
 
@@ -191,9 +206,15 @@ pub struct SampleEvaluation {
 }
 
 /// Parses and checks a `sample.record` payload from JSON.
-pub fn parse_sample_record(json: &str, now: DateTime<Utc>, rules: &SampleRules) -> Result<SampleRecord, InspectionError> {
+pub fn parse_sample_record(
+    json: &str,
+    now: DateTime<Utc>,
+    rules: &SampleRules,
+) -> Result<SampleRecord, InspectionError> {
     let p: SampleRecordPayload =
-        serde_json::from_str(json).map_err(|e| InspectionError::InvalidJson { message: e.to_string() })?;
+        serde_json::from_str(json).map_err(|e| InspectionError::InvalidJson {
+            message: e.to_string(),
+        })?;
     check_sample_record(p, now, rules)
 }
 
@@ -206,18 +227,31 @@ pub fn check_sample_record(
     let sample_id = parse_uuid("sample_id", &p.sample_id)?;
     check_id("merchant_id", &p.merchant_id)?;
     if let Some(tc) = &p.trace_code {
-        let ok = !tc.is_empty() && tc.len() <= 64 && tc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = !tc.is_empty()
+            && tc.len() <= 64
+            && tc
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
-            return Err(InspectionError::InvalidField { field: "trace_code".into(), reason: "追溯码格式无效".into() });
+            return Err(InspectionError::InvalidField {
+                field: "trace_code".into(),
+                reason: "追溯码格式无效".into(),
+            });
         }
     }
     check_id("item", &p.item)?;
     check_id("unit", &p.unit)?;
     if !p.value.is_finite() || p.value < 0.0 {
-        return Err(InspectionError::InvalidField { field: "value".into(), reason: "检测值须为非负有限数".into() });
+        return Err(InspectionError::InvalidField {
+            field: "value".into(),
+            reason: "检测值须为非负有限数".into(),
+        });
     }
     if !p.limit.is_finite() || p.limit < 0.0 {
-        return Err(InspectionError::InvalidField { field: "limit".into(), reason: "限量值须为非负有限数".into() });
+        return Err(InspectionError::InvalidField {
+            field: "limit".into(),
+            reason: "限量值须为非负有限数".into(),
+        });
     }
     let taken_at = parse_timestamp("taken_at", &p.taken_at)?;
     not_in_future("taken_at", taken_at, now, rules.max_future_skew_seconds)?;
@@ -236,7 +270,10 @@ pub fn check_sample_record(
             });
         }
         if p.value > 100.0 {
-            return Err(InspectionError::InvalidField { field: "value".into(), reason: "抑制率不能超过 100%".into() });
+            return Err(InspectionError::InvalidField {
+                field: "value".into(),
+                reason: "抑制率不能超过 100%".into(),
+            });
         }
     }
     let confirms = match &p.confirms {
@@ -250,7 +287,10 @@ pub fn check_sample_record(
             }
             let u = parse_uuid("confirms", c)?;
             if u == sample_id {
-                return Err(InspectionError::InvalidField { field: "confirms".into(), reason: "不能确证自身".into() });
+                return Err(InspectionError::InvalidField {
+                    field: "confirms".into(),
+                    reason: "不能确证自身".into(),
+                });
             }
             Some(u)
         }
@@ -271,13 +311,15 @@ pub fn check_sample_record(
 
 /// Evaluates one sample on its own.
 pub fn evaluate_sample(rec: &SampleRecord, rules: &SampleRules) -> SampleEvaluation {
-    let mk = |outcome: SampleOutcome, summary: String, recall: Option<RecallProposal>| SampleEvaluation {
-        outcome,
-        counts_as_failure: outcome == SampleOutcome::FailedConfirmed,
-        needs_confirmation: outcome == SampleOutcome::PositiveUnconfirmed,
-        recall,
-        summary,
-        rules_version: rules.version,
+    let mk = |outcome: SampleOutcome, summary: String, recall: Option<RecallProposal>| {
+        SampleEvaluation {
+            outcome,
+            counts_as_failure: outcome == SampleOutcome::FailedConfirmed,
+            needs_confirmation: outcome == SampleOutcome::PositiveUnconfirmed,
+            recall,
+            summary,
+            rules_version: rules.version,
+        }
     };
     let ei = &rules.enzyme_inhibition;
     if rec.method == SampleMethod::Rapid && rules.is_enzyme_item(&rec.item) {
@@ -301,14 +343,21 @@ pub fn evaluate_sample(rec: &SampleRecord, rules: &SampleRules) -> SampleEvaluat
                 None,
             )
         } else {
-            mk(SampleOutcome::Pass, format!("抑制率 {v}% < {}%，阴性", ei.flag_at_or_above_percent), None)
+            mk(
+                SampleOutcome::Pass,
+                format!("抑制率 {v}% < {}%，阴性", ei.flag_at_or_above_percent),
+                None,
+            )
         };
     }
     let over = rec.value > rec.limit;
     match (rec.method, over) {
         (_, false) => mk(
             SampleOutcome::Pass,
-            format!("{}：{} {}，不超过限量 {} {}，合格", rec.item, rec.value, rec.unit, rec.limit, rec.unit),
+            format!(
+                "{}：{} {}，不超过限量 {} {}，合格",
+                rec.item, rec.value, rec.unit, rec.limit, rec.unit
+            ),
             None,
         ),
         (SampleMethod::Rapid, true) => mk(
@@ -471,11 +520,17 @@ mod tests {
         assert!(ev.counts_as_failure);
         let recall = ev.recall.as_ref();
         // The lab record named no batch: the rapid test's batch is recalled.
-        assert_eq!(recall.and_then(|r| r.trace_code.as_deref()), Some("7K3M9QX2HD4RT8WB"));
+        assert_eq!(
+            recall.and_then(|r| r.trace_code.as_deref()),
+            Some("7K3M9QX2HD4RT8WB")
+        );
         assert_eq!(recall.map(|r| r.sample_id), Some(l.sample_id));
 
         let ok = confirm_rapid_test(&r, &rec(lab(0.02)), rules());
-        assert_eq!(ok.as_ref().map(|e| e.outcome).ok(), Some(SampleOutcome::Pass));
+        assert_eq!(
+            ok.as_ref().map(|e| e.outcome).ok(),
+            Some(SampleOutcome::Pass)
+        );
         assert_eq!(ok.map(|e| e.counts_as_failure).ok(), Some(false));
     }
 
@@ -484,10 +539,20 @@ mod tests {
         let r = rec(rapid(62.0));
         let mut p = lab(0.3);
         p.confirms = Some("01900000-0000-7000-8000-0000000000ff".into());
-        assert_eq!(confirm_rapid_test(&r, &rec(p), rules()).err().map(|e| e.code()), Some("confirmation_mismatch"));
+        assert_eq!(
+            confirm_rapid_test(&r, &rec(p), rules())
+                .err()
+                .map(|e| e.code()),
+            Some("confirmation_mismatch")
+        );
         let mut p = lab(0.3);
         p.merchant_id = "m-2".into();
-        assert_eq!(confirm_rapid_test(&r, &rec(p), rules()).err().and_then(|e| e.field().map(str::to_string)), Some("merchant_id".into()));
+        assert_eq!(
+            confirm_rapid_test(&r, &rec(p), rules())
+                .err()
+                .and_then(|e| e.field().map(str::to_string)),
+            Some("merchant_id".into())
+        );
         let mut p = lab(0.3);
         p.trace_code = Some("OTHERBATCH000000".into());
         assert!(confirm_rapid_test(&r, &rec(p), rules()).is_err());
@@ -517,18 +582,31 @@ mod tests {
 
     #[test]
     fn payload_validation() {
-        let err = |p: SampleRecordPayload| check_sample_record(p, now(), rules()).err().map(|e| (e.code(), e.field().map(str::to_string)));
+        let err = |p: SampleRecordPayload| {
+            check_sample_record(p, now(), rules())
+                .err()
+                .map(|e| (e.code(), e.field().map(str::to_string)))
+        };
         let mut p = rapid(10.0);
         p.method = SampleMethod::Lab;
         assert_eq!(err(p), Some(("invalid_field", Some("method".into()))));
         let mut p = rapid(10.0);
         p.confirms = Some("01900000-0000-7000-8000-00000000000b".into());
         assert_eq!(err(p), Some(("invalid_field", Some("confirms".into()))));
-        assert_eq!(err(rapid(100.5)), Some(("invalid_field", Some("value".into()))));
-        assert_eq!(err(rapid(-1.0)), Some(("invalid_field", Some("value".into()))));
+        assert_eq!(
+            err(rapid(100.5)),
+            Some(("invalid_field", Some("value".into())))
+        );
+        assert_eq!(
+            err(rapid(-1.0)),
+            Some(("invalid_field", Some("value".into())))
+        );
         let mut p = rapid(10.0);
         p.taken_at = "2024-05-20T10:05:01+08:00".into();
-        assert_eq!(err(p), Some(("timestamp_in_future", Some("taken_at".into()))));
+        assert_eq!(
+            err(p),
+            Some(("timestamp_in_future", Some("taken_at".into())))
+        );
         let mut p = rapid(10.0);
         p.taken_at = "20/05/2024".into();
         assert_eq!(err(p), Some(("invalid_timestamp", Some("taken_at".into()))));

@@ -38,7 +38,9 @@ where
     LedgerError: From<V::Error>,
     R: Rng + ?Sized,
 {
-    let Some(slot) = event.missing_code() else { return Ok(()) };
+    let Some(slot) = event.missing_code() else {
+        return Ok(());
+    };
     loop {
         let code = codes::new_code(rng);
         if !view.code_in_use(&code)? {
@@ -58,7 +60,10 @@ pub fn apply<R: Rng + ?Sized>(
     authoritative: bool,
     rng: &mut R,
 ) -> Result<Applied, LedgerError> {
-    let view = SqlView { conn, authoritative };
+    let view = SqlView {
+        conn,
+        authoritative,
+    };
     let warnings = judge(event, &view, rules, now, rng)?;
     write(conn, event, &warnings, now, authoritative)?;
     Ok(Applied::new(event, warnings))
@@ -86,7 +91,13 @@ impl Applied {
 /// Runs the rules against `view` and fills in the codes the event lacks:
 /// everything short of writing. Any [`LedgerView`] will do — the device's
 /// SQLite file, or the server's in-memory graph.
-pub fn judge<V, R>(event: &mut LedgerEvent, view: &V, rules: &LedgerRules, now: DateTime<Utc>, rng: &mut R) -> Result<Vec<Warning>, LedgerError>
+pub fn judge<V, R>(
+    event: &mut LedgerEvent,
+    view: &V,
+    rules: &LedgerRules,
+    now: DateTime<Utc>,
+    rng: &mut R,
+) -> Result<Vec<Warning>, LedgerError>
 where
     V: LedgerView,
     LedgerError: From<V::Error>,
@@ -97,7 +108,13 @@ where
     Ok(warnings)
 }
 
-fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: DateTime<Utc>, authoritative: bool) -> rusqlite::Result<()> {
+fn write(
+    conn: &Connection,
+    event: &LedgerEvent,
+    warnings: &[Warning],
+    now: DateTime<Utc>,
+    authoritative: bool,
+) -> rusqlite::Result<()> {
     record(conn, event, &event.to_wire_string(), warnings, now)?;
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
@@ -106,7 +123,11 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
         LedgerEvent::Purchase(p) => {
             let supplier = match &p.supplier {
                 Supplier::Merchant { merchant_id } => json!({"merchant_id": merchant_id}),
-                Supplier::External { name, uscc, region_code } => json!({"name": name, "uscc": uscc, "region_code": region_code}),
+                Supplier::External {
+                    name,
+                    uscc,
+                    region_code,
+                } => json!({"name": name, "uscc": uscc, "region_code": region_code}),
             };
             conn.prepare_cached(
                 "INSERT INTO batches (trace_code, entry_id, merchant_id, product_name, category, gtin, unit, received,
@@ -146,25 +167,64 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
         }
         LedgerEvent::Sale(s) => {
             let (kind, buyer_id, buyer_name) = match &s.buyer {
-                Buyer::Merchant { merchant_id } => ("sale_merchant", Some(merchant_id.as_str()), None),
+                Buyer::Merchant { merchant_id } => {
+                    ("sale_merchant", Some(merchant_id.as_str()), None)
+                }
                 Buyer::Named { name } => ("sale_named", None, Some(name.as_str())),
                 Buyer::Retail => ("sale_retail", None, None),
             };
-            movement(conn, &entry_id, &s.trace_code, merchant, kind, s.quantity.amount, buyer_id, buyer_name, s.voucher_code.as_deref(), s.unit_price_fen, &at)?;
+            movement(
+                conn,
+                &entry_id,
+                &s.trace_code,
+                merchant,
+                kind,
+                s.quantity.amount,
+                buyer_id,
+                buyer_name,
+                s.voucher_code.as_deref(),
+                s.unit_price_fen,
+                &at,
+            )?;
         }
         LedgerEvent::Dispose(d) => {
             let kind = match d.method {
                 DisposeMethod::Destroyed => "destroyed",
                 DisposeMethod::Returned => "returned",
             };
-            movement(conn, &entry_id, &d.trace_code, merchant, kind, d.quantity.amount, None, None, None, None, &at)?;
+            movement(
+                conn,
+                &entry_id,
+                &d.trace_code,
+                merchant,
+                kind,
+                d.quantity.amount,
+                None,
+                None,
+                None,
+                None,
+                &at,
+            )?;
         }
         LedgerEvent::Adjust(a) => {
-            movement(conn, &entry_id, &a.trace_code, merchant, "adjust", a.delta.amount, None, None, None, None, &at)?;
+            movement(
+                conn,
+                &entry_id,
+                &a.trace_code,
+                merchant,
+                "adjust",
+                a.delta.amount,
+                None,
+                None,
+                None,
+                None,
+                &at,
+            )?;
         }
         LedgerEvent::Void(v) => {
             let target = v.voided_entry_id.to_string();
-            conn.prepare_cached("UPDATE batches SET voided = 1 WHERE entry_id = ?1")?.execute([&target])?;
+            conn.prepare_cached("UPDATE batches SET voided = 1 WHERE entry_id = ?1")?
+                .execute([&target])?;
             let moved: Option<(String, String, i64)> = {
                 let mut st = conn.prepare_cached("SELECT trace_code, kind, amount FROM movements WHERE entry_id = ?1 AND voided = 0")?;
                 let mut rows = st.query([&target])?;
@@ -174,8 +234,13 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
                 }
             };
             if let Some((code, kind, amount)) = moved {
-                conn.prepare_cached("UPDATE movements SET voided = 1 WHERE entry_id = ?1")?.execute([&target])?;
-                let (out, adj) = if kind == "adjust" { (0, amount) } else { (amount, 0) };
+                conn.prepare_cached("UPDATE movements SET voided = 1 WHERE entry_id = ?1")?
+                    .execute([&target])?;
+                let (out, adj) = if kind == "adjust" {
+                    (0, amount)
+                } else {
+                    (amount, 0)
+                };
                 conn.prepare_cached(
                     "UPDATE batches SET out_qty = out_qty - ?1, adjusted = adjusted - ?2, active_movements = active_movements - 1 WHERE trace_code = ?3",
                 )?
@@ -192,7 +257,13 @@ fn write(conn: &Connection, event: &LedgerEvent, warnings: &[Warning], now: Date
 /// graph, rebuilt from these rows on start. `payload` is the event's
 /// canonical wire form (`event.to_wire_string()`), which the server serializes
 /// before its single writer when the event already carries its codes.
-pub fn record(conn: &Connection, event: &LedgerEvent, payload: &str, warnings: &[Warning], now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn record(
+    conn: &Connection,
+    event: &LedgerEvent,
+    payload: &str,
+    warnings: &[Warning],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
     let recorded_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let entry_id = event.entry_id().to_string();
     let merchant = event.merchant_id();
@@ -208,14 +279,22 @@ pub fn record(conn: &Connection, event: &LedgerEvent, payload: &str, warnings: &
     )?
     .execute(params![entry_id, event.kind(), merchant, event.at().to_rfc3339(), recorded_at, batch_code, payload])?;
     if let LedgerEvent::Void(v) = event {
-        conn.prepare_cached("UPDATE entries SET voided_by = ?1 WHERE entry_id = ?2")?.execute(params![entry_id, v.voided_entry_id.to_string()])?;
+        conn.prepare_cached("UPDATE entries SET voided_by = ?1 WHERE entry_id = ?2")?
+            .execute(params![entry_id, v.voided_entry_id.to_string()])?;
     }
     if !warnings.is_empty() {
         let mut st = conn.prepare_cached(
             "INSERT INTO warnings (entry_id, merchant_id, code, message, evidence, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for w in warnings {
-            st.execute(params![entry_id, merchant, w.code, w.message, w.evidence.to_string(), recorded_at])?;
+            st.execute(params![
+                entry_id,
+                merchant,
+                w.code,
+                w.message,
+                w.evidence.to_string(),
+                recorded_at
+            ])?;
         }
     }
     Ok(())
@@ -240,7 +319,11 @@ fn movement(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![entry_id, trace_code, merchant, kind, amount, buyer_id, buyer_name, voucher, price, at])?;
-    let (out, adj) = if kind == "adjust" { (0, amount) } else { (amount, 0) };
+    let (out, adj) = if kind == "adjust" {
+        (0, amount)
+    } else {
+        (amount, 0)
+    };
     conn.prepare_cached(
         "UPDATE batches SET out_qty = out_qty + ?1, adjusted = adjusted + ?2, active_movements = active_movements + 1 WHERE trace_code = ?3",
     )?

@@ -16,17 +16,19 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use apply::Applied;
 use crate::error::LedgerError;
 use crate::event::LedgerEvent;
 use crate::ledger::Warning;
 use crate::rules::LedgerRules;
+pub use apply::Applied;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("数据文件版本 {found} 比本程序支持的 {known} 新，请升级应用 (schema newer than this app)")]
+    #[error(
+        "数据文件版本 {found} 比本程序支持的 {known} 新，请升级应用 (schema newer than this app)"
+    )]
     SchemaTooNew { found: usize, known: usize },
 }
 
@@ -82,10 +84,17 @@ impl LocalStore {
         conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
         let found = schema::version(&conn, "ledger")?;
         if found > schema::LEDGER.len() {
-            return Err(StoreError::SchemaTooNew { found, known: schema::LEDGER.len() });
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: schema::LEDGER.len(),
+            });
         }
         schema::migrate(&mut conn)?;
-        Ok(Self { conn, rules: LedgerRules::builtin(), authoritative: false })
+        Ok(Self {
+            conn,
+            rules: LedgerRules::builtin(),
+            authoritative: false,
+        })
     }
 
     /// Treats this store as the whole truth (a tool working on a full
@@ -123,8 +132,18 @@ impl LocalStore {
     pub fn record_event(&mut self, mut event: LedgerEvent) -> Result<Applied, LedgerError> {
         let now = Utc::now();
         let tx = self.conn.transaction()?;
-        let applied = apply::apply(&tx, &mut event, &self.rules, now, self.authoritative, &mut rand::rng())?;
-        tx.prepare_cached("INSERT INTO outbox (op_id, kind, at, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
+        let applied = apply::apply(
+            &tx,
+            &mut event,
+            &self.rules,
+            now,
+            self.authoritative,
+            &mut rand::rng(),
+        )?;
+        tx.prepare_cached(
+            "INSERT INTO outbox (op_id, kind, at, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
             event.entry_id().to_string(),
             event.kind(),
             event.at().to_rfc3339(),
@@ -137,7 +156,13 @@ impl LocalStore {
 
     /// Writes an arbitrary event (inspection, sample …) to the outbox alone:
     /// events whose effects live on the server.
-    pub fn enqueue(&mut self, op_id: &str, kind: &str, at: &str, payload: &Value) -> Result<(), rusqlite::Error> {
+    pub fn enqueue(
+        &mut self,
+        op_id: &str,
+        kind: &str,
+        at: &str,
+        payload: &Value,
+    ) -> Result<(), rusqlite::Error> {
         self.conn
             .prepare_cached("INSERT INTO outbox (op_id, kind, at, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![op_id, kind, at, payload.to_string(), Utc::now().to_rfc3339()])?;
@@ -166,7 +191,11 @@ impl LocalStore {
     }
 
     /// The warnings recorded for a merchant, newest first.
-    pub fn warnings(&self, merchant_id: &str, limit: u32) -> rusqlite::Result<Vec<(String, Warning)>> {
+    pub fn warnings(
+        &self,
+        merchant_id: &str,
+        limit: u32,
+    ) -> rusqlite::Result<Vec<(String, Warning)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT entry_id, code, message, evidence FROM warnings WHERE merchant_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
@@ -174,7 +203,11 @@ impl LocalStore {
             let evidence: String = r.get(3)?;
             Ok((
                 r.get(0)?,
-                Warning { code: r.get(1)?, message: r.get(2)?, evidence: serde_json::from_str(&evidence).unwrap_or(Value::Null) },
+                Warning {
+                    code: r.get(1)?,
+                    message: r.get(2)?,
+                    evidence: serde_json::from_str(&evidence).unwrap_or(Value::Null),
+                },
             ))
         })?;
         rows.collect()
@@ -201,7 +234,9 @@ impl LocalStore {
 
     /// A value kept in the store's key-value table (sync cursor and the like).
     pub fn meta(&self, key: &str) -> rusqlite::Result<Option<String>> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -210,7 +245,12 @@ impl LocalStore {
     }
 
     /// Records a merchant's display name for traces shown offline.
-    pub fn put_directory(&self, merchant_id: &str, name: &str, payload: &Value) -> rusqlite::Result<()> {
+    pub fn put_directory(
+        &self,
+        merchant_id: &str,
+        name: &str,
+        payload: &Value,
+    ) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)
              ON CONFLICT(merchant_id) DO UPDATE SET name = excluded.name, payload = excluded.payload",

@@ -135,7 +135,11 @@ pub fn version(conn: &Connection, component: &str) -> rusqlite::Result<usize> {
         )",
     )?;
     let v: Option<i64> = conn
-        .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
+        .query_row(
+            "SELECT MAX(version) FROM schema_migrations WHERE component = ?1",
+            [component],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten();
     Ok(usize::try_from(v.unwrap_or(0)).unwrap_or(0))
@@ -143,13 +147,21 @@ pub fn version(conn: &Connection, component: &str) -> rusqlite::Result<usize> {
 
 /// Brings `component` up to `target` (at most `steps.len()`), one transaction
 /// per step.
-pub fn migrate_to(conn: &mut Connection, component: &str, steps: &[&str], target: usize) -> rusqlite::Result<usize> {
+pub fn migrate_to(
+    conn: &mut Connection,
+    component: &str,
+    steps: &[&str],
+    target: usize,
+) -> rusqlite::Result<usize> {
     let mut current = version(conn, component)?;
     while current < target.min(steps.len()) {
         let tx = conn.transaction()?;
         tx.execute_batch(steps[current])?;
         current += 1;
-        tx.execute("INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)", params![component, current as i64])?;
+        tx.execute(
+            "INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)",
+            params![component, current as i64],
+        )?;
         tx.commit()?;
     }
     Ok(current)

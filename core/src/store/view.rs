@@ -16,7 +16,11 @@ pub struct SqlView<'c> {
 }
 
 fn bad_column(i: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("unknown {what}").into())
+    rusqlite::Error::FromSqlConversionFailure(
+        i,
+        rusqlite::types::Type::Text,
+        format!("unknown {what}").into(),
+    )
 }
 
 pub(crate) fn unit_col(s: &str, i: usize) -> rusqlite::Result<BaseUnit> {

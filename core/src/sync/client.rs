@@ -60,7 +60,11 @@ pub enum SyncError {
     #[error("请求过于频繁，{retry_after_s} 秒后重试")]
     RateLimited { retry_after_s: u64 },
     #[error("服务器拒绝 ({status}): {code} {message}")]
-    Server { status: u16, code: String, message: String },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("服务器应答无法解析: {0}")]
     Protocol(String),
     #[error("本地存储: {0}")]
@@ -105,7 +109,11 @@ impl SyncClient {
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
             .build()?;
-        Ok(Self { http, config, token: None })
+        Ok(Self {
+            http,
+            config,
+            token: None,
+        })
     }
 
     pub fn config(&self) -> &SyncConfig {
@@ -123,7 +131,9 @@ impl SyncClient {
             .json(&json!({"username": self.config.username, "password": self.config.password}))
             .send()?;
         let resp = check(resp)?;
-        let login: Login = resp.json().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let login: Login = resp
+            .json()
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
         self.token = Some(login.token.clone());
         Ok(login.token)
     }
@@ -137,7 +147,10 @@ impl SyncClient {
 
     /// Sends a request with the bearer token, logging in again once if the
     /// token has expired.
-    fn send(&mut self, build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder) -> Result<Response, SyncError> {
+    fn send(
+        &mut self,
+        build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder,
+    ) -> Result<Response, SyncError> {
         let token = self.token()?;
         let resp = build(&self.http, &token).send()?;
         if resp.status() == StatusCode::UNAUTHORIZED {
@@ -164,13 +177,19 @@ impl SyncClient {
     pub fn push_all(&mut self, store: &Mutex<LocalStore>) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         lock(store)?.unpark_retryable()?;
-        let mut batch = self.config.push_batch.clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
+        let mut batch = self
+            .config
+            .push_batch
+            .clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
         loop {
             let ops = lock(store)?.next_ops(batch)?;
             if ops.is_empty() {
                 return Ok(report);
             }
-            let body = PushRequest { device_id: self.config.device_id.clone(), ops };
+            let body = PushRequest {
+                device_id: self.config.device_id.clone(),
+                ops,
+            };
             let url = self.url("/v1/sync/push");
             let resp = match self.send(|c, t| c.post(&url).bearer_auth(t).json(&body)) {
                 // Too large for the server's body limit: halve and go on.
@@ -180,16 +199,35 @@ impl SyncClient {
                 }
                 // One op alone is too large: park it with the reason rather
                 // than wedge every op behind it, and go on at full size.
-                Err(SyncError::Server { status: 413, code, message }) => {
-                    let error = OpError { code, message, field: None, retryable: false };
-                    let refused = OpResult { op_id: body.ops[0].op_id.clone(), status: OpStatus::Rejected, error: Some(error), result: None };
+                Err(SyncError::Server {
+                    status: 413,
+                    code,
+                    message,
+                }) => {
+                    let error = OpError {
+                        code,
+                        message,
+                        field: None,
+                        retryable: false,
+                    };
+                    let refused = OpResult {
+                        op_id: body.ops[0].op_id.clone(),
+                        status: OpStatus::Rejected,
+                        error: Some(error),
+                        result: None,
+                    };
                     report.rejected += lock(store)?.settle(&[refused])?.2;
-                    batch = self.config.push_batch.clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
+                    batch = self
+                        .config
+                        .push_batch
+                        .clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
                     continue;
                 }
                 other => other?,
             };
-            let resp: PushResponse = resp.json().map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let resp: PushResponse = resp
+                .json()
+                .map_err(|e| SyncError::Protocol(e.to_string()))?;
             let (a, d, r) = lock(store)?.settle(&resp.results)?;
             report.accepted += a;
             report.duplicate += d;
@@ -206,8 +244,14 @@ impl SyncClient {
             let cursor = lock(store)?.cursor()?;
             let url = self.url("/v1/sync/pull");
             let limit = self.config.pull_limit;
-            let resp = self.send(|c, t| c.get(&url).bearer_auth(t).query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())]))?;
-            let page: PullResponse = resp.json().map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let resp = self.send(|c, t| {
+                c.get(&url)
+                    .bearer_auth(t)
+                    .query(&[("cursor", cursor.as_str()), ("limit", &limit.to_string())])
+            })?;
+            let page: PullResponse = resp
+                .json()
+                .map_err(|e| SyncError::Protocol(e.to_string()))?;
             pulled += lock(store)?.apply_page(&page.changes, &page.cursor)?;
             if !page.has_more || page.changes.is_empty() {
                 return Ok(pulled);
@@ -228,12 +272,26 @@ fn check(resp: Response) -> Result<Response, SyncError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let body: serde_json::Value = resp.json().unwrap_or_default();
-    let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Err(match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => SyncError::RateLimited { retry_after_s: retry_after.unwrap_or(5) },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => SyncError::Auth(format!("{code}: {message}")),
-        s => SyncError::Server { status: s.as_u16(), code, message },
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => SyncError::RateLimited {
+            retry_after_s: retry_after.unwrap_or(5),
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            SyncError::Auth(format!("{code}: {message}"))
+        }
+        s => SyncError::Server {
+            status: s.as_u16(),
+            code,
+            message,
+        },
     })
 }
 
@@ -260,7 +318,11 @@ pub struct SyncWorker {
 }
 
 impl SyncWorker {
-    pub fn spawn(store: Arc<Mutex<LocalStore>>, mut client: SyncClient, interval: Duration) -> Self {
+    pub fn spawn(
+        store: Arc<Mutex<LocalStore>>,
+        mut client: SyncClient,
+        interval: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::spawn(move || {
             let mut failures = 0u32;
@@ -277,7 +339,12 @@ impl SyncWorker {
                     }
                     Err(_) => {
                         failures += 1;
-                        backoff(failures, Duration::from_millis(500), Duration::from_secs(300), &mut rng)
+                        backoff(
+                            failures,
+                            Duration::from_millis(500),
+                            Duration::from_secs(300),
+                            &mut rng,
+                        )
                     }
                 };
                 match rx.recv_timeout(wait) {
@@ -286,7 +353,10 @@ impl SyncWorker {
                 }
             }
         });
-        Self { tx, handle: Some(handle) }
+        Self {
+            tx,
+            handle: Some(handle),
+        }
     }
 
     /// Asks for a sync now (after a write, or when the network returns).
@@ -330,7 +400,8 @@ mod tests {
                 assert!(backoff(f, base, cap, &mut rng) <= ceiling);
             }
         }
-        let waits: std::collections::HashSet<_> = (0..50).map(|_| backoff(10, base, cap, &mut rng)).collect();
+        let waits: std::collections::HashSet<_> =
+            (0..50).map(|_| backoff(10, base, cap, &mut rng)).collect();
         assert!(waits.len() > 10, "jitter spreads retries");
     }
 }

@@ -132,8 +132,14 @@ pub fn decode_cursor(cursor: &str) -> Option<Cursor> {
     }
     let body = cursor.strip_prefix('s')?;
     match body.split_once('.') {
-        Some((c, e)) => Some(Cursor { changes: parse36(c)?, entries: parse36(e)? }),
-        None => Some(Cursor { changes: parse36(body)?, entries: 0 }),
+        Some((c, e)) => Some(Cursor {
+            changes: parse36(c)?,
+            entries: parse36(e)?,
+        }),
+        None => Some(Cursor {
+            changes: parse36(body)?,
+            entries: 0,
+        }),
     }
 }
 
@@ -145,14 +151,35 @@ mod tests {
     fn cursors_round_trip_and_refuse_garbage() {
         for n in [0, 1, 35, 36, 1_000_000_007, i64::from(u32::MAX)] {
             for e in [0, 7, 36 * 36, 4_000_000_000] {
-                let c = Cursor { changes: n, entries: e };
+                let c = Cursor {
+                    changes: n,
+                    entries: e,
+                };
                 assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
             }
         }
         assert_eq!(decode_cursor(""), Some(Cursor::default()));
         // A one-part cursor from an older server restarts the ledger feed.
-        assert_eq!(decode_cursor("s1z"), Some(Cursor { changes: 71, entries: 0 }));
-        for bad in ["x1", "s", "s-1", "s!!", "1234", "szzzzzzzzzzzzz", "s1.", "s.1", "s1.2.3", "s1.-2", "sA.1"] {
+        assert_eq!(
+            decode_cursor("s1z"),
+            Some(Cursor {
+                changes: 71,
+                entries: 0
+            })
+        );
+        for bad in [
+            "x1",
+            "s",
+            "s-1",
+            "s!!",
+            "1234",
+            "szzzzzzzzzzzzz",
+            "s1.",
+            "s.1",
+            "s1.2.3",
+            "s1.-2",
+            "sA.1",
+        ] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }

@@ -82,7 +82,11 @@ impl LocalStore {
                         // A duplicate of an op the server had refused is
                         // still a refusal: keep it visible.
                         match &r.error {
-                            Some(e) => park.execute(params![r.op_id, serde_json::to_string(e).unwrap_or_default(), e.retryable])?,
+                            Some(e) => park.execute(params![
+                                r.op_id,
+                                serde_json::to_string(e).unwrap_or_default(),
+                                e.retryable
+                            ])?,
                             None => done.execute([&r.op_id])?,
                         };
                     }
@@ -90,7 +94,11 @@ impl LocalStore {
                         rejected += 1;
                         let e = r.error.clone();
                         let retryable = e.as_ref().map(|e| e.retryable).unwrap_or(false);
-                        park.execute(params![r.op_id, e.map(|e| serde_json::to_string(&e).unwrap_or_default()), retryable])?;
+                        park.execute(params![
+                            r.op_id,
+                            e.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                            retryable
+                        ])?;
                     }
                 }
             }
@@ -104,7 +112,9 @@ impl LocalStore {
         let mut st = self.conn().prepare_cached("SELECT op_id, kind, last_error, retryable FROM outbox WHERE state = 'parked' ORDER BY seq")?;
         let rows = st.query_map([], |r| {
             let err: Option<String> = r.get(2)?;
-            let e: serde_json::Value = err.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            let e: serde_json::Value = err
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
             Ok(ParkedOp {
                 op_id: r.get(0)?,
                 kind: r.get(1)?,
@@ -126,7 +136,9 @@ impl LocalStore {
         let mut new = 0;
         for c in changes {
             if LedgerEvent::is_ledger_kind(&c.kind) {
-                let Ok(mut event) = LedgerEvent::parse(&c.kind, &c.payload, &rules) else { continue };
+                let Ok(mut event) = LedgerEvent::parse(&c.kind, &c.payload, &rules) else {
+                    continue;
+                };
                 let known: bool = tx
                     .prepare_cached("SELECT EXISTS(SELECT 1 FROM entries WHERE entry_id = ?1)")?
                     .query_row([event.entry_id().to_string()], |r| r.get(0))?;
@@ -141,7 +153,14 @@ impl LocalStore {
                 // event was judged by the server, and another device's clock
                 // may run ahead of this one, so this device's "now" is not
                 // held against it (a day of slack).
-                match apply::apply(&sp, &mut event, &rules, now + chrono::Duration::days(1), false, &mut rand::rng()) {
+                match apply::apply(
+                    &sp,
+                    &mut event,
+                    &rules,
+                    now + chrono::Duration::days(1),
+                    false,
+                    &mut rand::rng(),
+                ) {
                     Ok(_) => {
                         sp.commit()?;
                         new += 1;
@@ -160,7 +179,10 @@ impl LocalStore {
                     new += 1;
                 }
             } else {
-                let key = c.payload["id"].as_str().map(str::to_owned).unwrap_or_else(|| c.seq.to_string());
+                let key = c.payload["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| c.seq.to_string());
                 tx.prepare_cached(
                     "INSERT INTO inbox (kind, key, seq, payload) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(kind, key) DO UPDATE SET seq = excluded.seq, payload = excluded.payload",
@@ -180,9 +202,12 @@ impl LocalStore {
     /// Items of a non-ledger kind received by sync (tasks, checklists,
     /// recall notices), newest first.
     pub fn inbox(&self, kind: &str) -> rusqlite::Result<Vec<serde_json::Value>> {
-        let mut st = self.conn().prepare_cached("SELECT payload FROM inbox WHERE kind = ?1 ORDER BY seq DESC")?;
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT payload FROM inbox WHERE kind = ?1 ORDER BY seq DESC")?;
         let rows = st.query_map([kind], |r| r.get::<_, String>(0))?;
-        rows.map(|r| r.map(|s| serde_json::from_str(&s).unwrap_or_default())).collect()
+        rows.map(|r| r.map(|s| serde_json::from_str(&s).unwrap_or_default()))
+            .collect()
     }
 
     pub fn cursor(&self) -> rusqlite::Result<String> {
@@ -197,13 +222,18 @@ impl LocalStore {
             None => {
                 // Fold the WAL into the database now, between writes, rather
                 // than inside some later write (see `LocalStore::open`).
-                self.conn().query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+                self.conn()
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
                 self.set_meta("sync.last_success_at", &now)?;
                 self.set_meta("sync.consecutive_failures", "0")?;
-                self.conn().execute("DELETE FROM meta WHERE key = 'sync.last_error'", [])?;
+                self.conn()
+                    .execute("DELETE FROM meta WHERE key = 'sync.last_error'", [])?;
             }
             Some(e) => {
-                let n = self.meta("sync.consecutive_failures")?.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                let n = self
+                    .meta("sync.consecutive_failures")?
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
                 self.set_meta("sync.consecutive_failures", &(n + 1).to_string())?;
                 self.set_meta("sync.last_error", e)?;
             }
@@ -228,7 +258,11 @@ impl LocalStore {
             last_error: self.meta("sync.last_error")?,
             consecutive_failures: self
                 .conn()
-                .query_row("SELECT value FROM meta WHERE key = 'sync.consecutive_failures'", [], |r| r.get::<_, String>(0))
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'sync.consecutive_failures'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
                 .optional()?
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0),

@@ -57,10 +57,16 @@ pub struct BackwardStep {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChainEnd {
     /// The first purchase, from a supplier off the platform.
-    Origin { trace_code: String, supplier: SupplierRef },
+    Origin {
+        trace_code: String,
+        supplier: SupplierRef,
+    },
     /// Bought from a platform merchant without scanning a voucher: the link
     /// upstream is missing (a lead for the inspector).
-    UnlinkedMerchantSupplier { trace_code: String, merchant_id: String },
+    UnlinkedMerchantSupplier {
+        trace_code: String,
+        merchant_id: String,
+    },
     /// The voucher scanned on receipt is not in this store (a device that
     /// holds only its own slice, or a forged voucher).
     VoucherNotFound { voucher_code: String },
@@ -73,9 +79,14 @@ pub enum ChainEnd {
 }
 
 /// The chain of custody of `trace_code` back to its origin.
-pub fn backward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<BackwardTrace, TraceError> {
+pub fn backward<G: TraceGraph + ?Sized>(
+    graph: &G,
+    trace_code: &str,
+) -> Result<BackwardTrace, TraceError> {
     let code = canonical(trace_code)?;
-    let mut handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
+    let mut handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound {
+        trace_code: code.clone(),
+    })?;
     let mut batch = graph.batch(&handle)?;
     let mut visited = HashSet::from([handle.clone()]);
     let mut chain = Vec::new();
@@ -83,12 +94,14 @@ pub fn backward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<B
         let mut step = step(graph, &handle, batch, chain.len() as u32)?;
         let Some(voucher) = graph.received_with(&handle)? else {
             let end = match &step.supplier {
-                SupplierRef::Merchant { merchant_id } => {
-                    ChainEnd::UnlinkedMerchantSupplier { trace_code: step.trace_code.clone(), merchant_id: merchant_id.clone() }
-                }
-                supplier @ SupplierRef::External { .. } => {
-                    ChainEnd::Origin { trace_code: step.trace_code.clone(), supplier: supplier.clone() }
-                }
+                SupplierRef::Merchant { merchant_id } => ChainEnd::UnlinkedMerchantSupplier {
+                    trace_code: step.trace_code.clone(),
+                    merchant_id: merchant_id.clone(),
+                },
+                supplier @ SupplierRef::External { .. } => ChainEnd::Origin {
+                    trace_code: step.trace_code.clone(),
+                    supplier: supplier.clone(),
+                },
             };
             chain.push(step);
             break end;
@@ -102,23 +115,36 @@ pub fn backward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<B
         step.sold_at = Some(sale.sold_at);
         let Some(up) = sale.from else {
             chain.push(step);
-            break ChainEnd::UpstreamBatchMissing { trace_code: sale.from_trace_code };
+            break ChainEnd::UpstreamBatchMissing {
+                trace_code: sale.from_trace_code,
+            };
         };
         let upstream = graph.batch(&up)?;
         step.voucher_quantity = Some(Quantity::new(sale.amount, upstream.received.unit));
         chain.push(step);
         if !visited.insert(up.clone()) {
-            break ChainEnd::Cycle { trace_code: upstream.trace_code };
+            break ChainEnd::Cycle {
+                trace_code: upstream.trace_code,
+            };
         }
         if chain.len() as u32 > MAX_DEPTH {
             break ChainEnd::DepthLimit;
         }
         (handle, batch) = (up, upstream);
     };
-    Ok(BackwardTrace { trace_code: code, chain, end })
+    Ok(BackwardTrace {
+        trace_code: code,
+        chain,
+        end,
+    })
 }
 
-fn step<G: TraceGraph + ?Sized>(graph: &G, handle: &G::Batch, batch: BatchNode, depth: u32) -> Result<BackwardStep, TraceError> {
+fn step<G: TraceGraph + ?Sized>(
+    graph: &G,
+    handle: &G::Batch,
+    batch: BatchNode,
+    depth: u32,
+) -> Result<BackwardStep, TraceError> {
     Ok(BackwardStep {
         depth,
         supplier: graph.supplier(handle)?,

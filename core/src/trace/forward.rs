@@ -171,11 +171,21 @@ impl UnitTotals {
 
     /// The identity in the type's documentation.
     pub fn balances(&self) -> bool {
-        let came = i128::from(self.entered.amount) + i128::from(self.adjusted.amount) + i128::from(self.receipt_difference.amount);
-        let went = [self.retail_sold, self.named_sold, self.destroyed, self.returned, self.held, self.in_transit, self.converted_out]
-            .iter()
-            .map(|q| i128::from(q.amount))
-            .sum::<i128>();
+        let came = i128::from(self.entered.amount)
+            + i128::from(self.adjusted.amount)
+            + i128::from(self.receipt_difference.amount);
+        let went = [
+            self.retail_sold,
+            self.named_sold,
+            self.destroyed,
+            self.returned,
+            self.held,
+            self.in_transit,
+            self.converted_out,
+        ]
+        .iter()
+        .map(|q| i128::from(q.amount))
+        .sum::<i128>();
         came == went
     }
 }
@@ -248,10 +258,27 @@ impl Flows {
         node.destroyed = q(flows.destroyed);
         node.returned = q(flows.returned);
         node.adjusted = q(flows.adjusted);
-        let left =
-            [flows.retail, flows.named, flows.merchants, flows.destroyed, flows.returned].iter().fold(0i64, |a, b| a.saturating_add(*b));
-        node.held = q(node.received.amount.saturating_add(flows.adjusted).saturating_sub(left));
-        node.named_buyers = named.into_iter().map(|(name, amount)| NamedBuyer { name, quantity: q(amount) }).collect();
+        let left = [
+            flows.retail,
+            flows.named,
+            flows.merchants,
+            flows.destroyed,
+            flows.returned,
+        ]
+        .iter()
+        .fold(0i64, |a, b| a.saturating_add(*b));
+        node.held = q(node
+            .received
+            .amount
+            .saturating_add(flows.adjusted)
+            .saturating_sub(left));
+        node.named_buyers = named
+            .into_iter()
+            .map(|(name, amount)| NamedBuyer {
+                name,
+                quantity: q(amount),
+            })
+            .collect();
     }
 }
 
@@ -266,9 +293,12 @@ fn in_transit_row<G: TraceGraph + ?Sized>(
     voucher: &G::Voucher,
     quantity: Quantity,
 ) -> Result<InTransit, TraceError> {
-    let sale = graph
-        .voucher_sale(voucher)?
-        .ok_or_else(|| TraceError::Storage(format!("a live sale of batch {} has no voucher record", seller.trace_code)))?;
+    let sale = graph.voucher_sale(voucher)?.ok_or_else(|| {
+        TraceError::Storage(format!(
+            "a live sale of batch {} has no voucher record",
+            seller.trace_code
+        ))
+    })?;
     Ok(InTransit {
         from_trace_code: seller.trace_code.clone(),
         seller_merchant_id: seller.merchant_id.clone(),
@@ -284,9 +314,14 @@ fn in_transit_row<G: TraceGraph + ?Sized>(
 ///
 /// Breadth first: `nodes[i]` is the i-th batch reached and `handles[i]` its
 /// handle in the store; a batch is read once however it is reached.
-pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<ForwardTrace, TraceError> {
+pub fn forward<G: TraceGraph + ?Sized>(
+    graph: &G,
+    trace_code: &str,
+) -> Result<ForwardTrace, TraceError> {
     let code = canonical(trace_code)?;
-    let handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound { trace_code: code.clone() })?;
+    let handle = graph.find(&code)?.ok_or_else(|| TraceError::NotFound {
+        trace_code: code.clone(),
+    })?;
     let root = graph.batch(&handle)?;
     let root_unit = root.received.unit;
     let mut totals = Ledger(vec![UnitTotals::new(root_unit)]);
@@ -301,7 +336,11 @@ pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<Fo
 
     let mut i = 0;
     while let (Some(handle), Some(parent)) = (handles.get(i).cloned(), nodes.get(i)) {
-        let (unit, depth, parent_code) = (parent.received.unit, parent.depth, parent.trace_code.clone());
+        let (unit, depth, parent_code) = (
+            parent.received.unit,
+            parent.depth,
+            parent.trace_code.clone(),
+        );
         let mut flows = Flows::default();
         let mut named: BTreeMap<String, i64> = BTreeMap::new();
         for m in graph.movements(&handle)? {
@@ -320,7 +359,12 @@ pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<Fo
                     if children.is_empty() {
                         add(&mut totals.unit(unit).in_transit, m.amount);
                         if let Some(seller) = nodes.get(i) {
-                            in_transit.push(in_transit_row(graph, seller, &voucher, Quantity::new(m.amount, unit))?);
+                            in_transit.push(in_transit_row(
+                                graph,
+                                seller,
+                                &voucher,
+                                Quantity::new(m.amount, unit),
+                            )?);
                         }
                         continue;
                     }
@@ -332,7 +376,10 @@ pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<Fo
                             same_unit = true;
                             received = received.saturating_add(batch.received.amount);
                         } else {
-                            add(&mut totals.unit(batch.received.unit).entered, batch.received.amount);
+                            add(
+                                &mut totals.unit(batch.received.unit).entered,
+                                batch.received.amount,
+                            );
                         }
                         if depth >= MAX_DEPTH {
                             truncated = true;
@@ -344,7 +391,10 @@ pub fn forward<G: TraceGraph + ?Sized>(graph: &G, trace_code: &str) -> Result<Fo
                         }
                     }
                     if same_unit {
-                        add(&mut totals.unit(unit).receipt_difference, received.saturating_sub(m.amount));
+                        add(
+                            &mut totals.unit(unit).receipt_difference,
+                            received.saturating_sub(m.amount),
+                        );
                     } else {
                         add(&mut totals.unit(unit).converted_out, m.amount);
                     }
@@ -398,7 +448,10 @@ fn sorted(nodes: Vec<TraceNode>) -> Vec<TraceNode> {
         (a.depth, a.received_at, &a.trace_code).cmp(&(b.depth, b.received_at, &b.trace_code))
     });
     let mut slots: Vec<Option<TraceNode>> = nodes.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 /// FxHash (rustc's hasher): the visited set holds a store's handles (small

@@ -159,7 +159,10 @@ pub trait TraceGraph {
     /// The voucher a batch was received with, if this store knows it.
     fn received_with(&self, batch: &Self::Batch) -> Result<Option<Self::Voucher>, TraceError>;
     /// The live sale that issued a voucher.
-    fn voucher_sale(&self, voucher: &Self::Voucher) -> Result<Option<VoucherSale<Self::Batch>>, TraceError>;
+    fn voucher_sale(
+        &self,
+        voucher: &Self::Voucher,
+    ) -> Result<Option<VoucherSale<Self::Batch>>, TraceError>;
     /// Where a batch came from (asked only by the backward trace).
     fn supplier(&self, batch: &Self::Batch) -> Result<SupplierRef, TraceError>;
     /// A merchant's display name, where the store has a directory (for
@@ -172,6 +175,8 @@ pub trait TraceGraph {
 /// Canonicalises a code typed or scanned by a person (case, width, dashes,
 /// look-alikes) so every store is asked the same question.
 fn canonical(trace_code: &str) -> Result<String, TraceError> {
-    crate::codes::parse_code(trace_code, "trace_code")
-        .map_err(|e| TraceError::InvalidCode { trace_code: trace_code.to_owned(), reason: e.message })
+    crate::codes::parse_code(trace_code, "trace_code").map_err(|e| TraceError::InvalidCode {
+        trace_code: trace_code.to_owned(),
+        reason: e.message,
+    })
 }

@@ -80,8 +80,18 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
     // Live movements per lot: the rules refuse to void a purchase that has any.
     let mut active: HashMap<String, usize> = HashMap::new();
     for op in ops {
-        let part = |lot: &Lot, pct: u8| Quantity::new((lot.received.amount * i64::from(pct) / 100).max(1), lot.received.unit);
-        if let Op::Root { merchant, amount, boxes } = op {
+        let part = |lot: &Lot, pct: u8| {
+            Quantity::new(
+                (lot.received.amount * i64::from(pct) / 100).max(1),
+                lot.received.unit,
+            )
+        };
+        if let Op::Root {
+            merchant,
+            amount,
+            boxes,
+        } = op
+        {
             let q = if *boxes {
                 Quantity::new(i64::from(amount % 500 + 1), BaseUnit::Box)
             } else {
@@ -90,7 +100,11 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
             let merchant = format!("m{}", merchant % 8);
             let (id, code) = w.buy(&merchant, q, None);
             roots.push((id, code.clone()));
-            lots.push(Lot { code, merchant, received: q });
+            lots.push(Lot {
+                code,
+                merchant,
+                received: q,
+            });
             continue;
         }
         if lots.is_empty() {
@@ -99,7 +113,12 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
         let pick = |i: u16| (usize::from(i)) % lots.len();
         match *op {
             Op::Root { .. } => {}
-            Op::Sell { batch, buyer, pct, redeem } => {
+            Op::Sell {
+                batch,
+                buyer,
+                pct,
+                redeem,
+            } => {
                 let lot = &lots[pick(batch)];
                 let mut buyer = format!("m{}", buyer % 8);
                 if buyer == lot.merchant {
@@ -112,7 +131,11 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
                 if redeem {
                     let (id, child) = w.buy(&buyer, q, Some(&voucher));
                     voidable.push((id, buyer.clone(), child.clone(), true));
-                    lots.push(Lot { code: child, merchant: buyer, received: q });
+                    lots.push(Lot {
+                        code: child,
+                        merchant: buyer,
+                        received: q,
+                    });
                 }
             }
             Op::Retail { batch, pct } => {
@@ -125,14 +148,27 @@ fn play(ops: &[Op]) -> (World, Vec<String>) {
             Op::Named { batch, pct, name } => {
                 let lot = &lots[pick(batch)];
                 let (q, m, c) = (part(lot, pct), lot.merchant.clone(), lot.code.clone());
-                let id = w.named(&m, &c, q, ["第三中学食堂", "老王饭店", "城西敬老院"][usize::from(name % 3)]);
+                let id = w.named(
+                    &m,
+                    &c,
+                    q,
+                    ["第三中学食堂", "老王饭店", "城西敬老院"][usize::from(name % 3)],
+                );
                 voidable.push((id, m, c.clone(), false));
                 *active.entry(c).or_default() += 1;
             }
-            Op::Dispose { batch, pct, destroyed } => {
+            Op::Dispose {
+                batch,
+                pct,
+                destroyed,
+            } => {
                 let lot = &lots[pick(batch)];
                 let (q, m, c) = (part(lot, pct), lot.merchant.clone(), lot.code.clone());
-                let method = if destroyed { DisposeMethod::Destroyed } else { DisposeMethod::Returned };
+                let method = if destroyed {
+                    DisposeMethod::Destroyed
+                } else {
+                    DisposeMethod::Returned
+                };
                 let id = w.dispose(&m, &c, q, method);
                 voidable.push((id, m, c.clone(), false));
                 *active.entry(c).or_default() += 1;

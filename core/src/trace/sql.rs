@@ -53,7 +53,10 @@ fn bad(what: &str, value: &str) -> TraceError {
 /// A stored RFC 3339 time, in UTC to the millisecond (the precision every
 /// store keeps, so that all stores give identical answers).
 pub(super) fn time(s: &str) -> Result<DateTime<Utc>, TraceError> {
-    DateTime::parse_from_rfc3339(s).ok().and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis())).ok_or_else(|| bad("time", s))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+        .ok_or_else(|| bad("time", s))
 }
 
 pub(super) fn unit(s: &str) -> Result<BaseUnit, TraceError> {
@@ -66,7 +69,11 @@ pub(super) fn supplier(s: &str) -> Result<SupplierRef, TraceError> {
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     match (text("merchant_id"), text("name")) {
         (Some(merchant_id), _) => Ok(SupplierRef::Merchant { merchant_id }),
-        (None, Some(name)) => Ok(SupplierRef::External { name, uscc: text("uscc"), region_code: text("region_code") }),
+        (None, Some(name)) => Ok(SupplierRef::External {
+            name,
+            uscc: text("uscc"),
+            region_code: text("region_code"),
+        }),
         (None, None) => Err(bad("supplier", s)),
     }
 }
@@ -74,8 +81,14 @@ pub(super) fn supplier(s: &str) -> Result<SupplierRef, TraceError> {
 fn batch_row(r: &Row<'_>) -> rusqlite::Result<Result<BatchNode, TraceError>> {
     let unit_s: String = r.get(4)?;
     let at: String = r.get(7)?;
-    let (trace_code, merchant_id, merchant_name, product_name, received, voucher_code) =
-        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?, r.get(6)?);
+    let (trace_code, merchant_id, merchant_name, product_name, received, voucher_code) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(5)?,
+        r.get(6)?,
+    );
     Ok(unit(&unit_s).and_then(|u| {
         Ok(BatchNode {
             trace_code,
@@ -96,10 +109,12 @@ pub(super) fn movement_kind(
     buyer_name: Option<String>,
 ) -> Result<MovementKind<String>, TraceError> {
     Ok(match kind {
-        "sale_merchant" => {
-            MovementKind::SaleMerchant { voucher: voucher_code.ok_or_else(|| bad("sale to a merchant", "without voucher"))? }
-        }
-        "sale_named" => MovementKind::SaleNamed { buyer_name: buyer_name.unwrap_or_default() },
+        "sale_merchant" => MovementKind::SaleMerchant {
+            voucher: voucher_code.ok_or_else(|| bad("sale to a merchant", "without voucher"))?,
+        },
+        "sale_named" => MovementKind::SaleNamed {
+            buyer_name: buyer_name.unwrap_or_default(),
+        },
         "sale_retail" => MovementKind::SaleRetail,
         "destroyed" => MovementKind::Destroyed,
         "returned" => MovementKind::Returned,
@@ -111,7 +126,13 @@ pub(super) fn movement_kind(
 impl SqlGraph<'_> {
     fn row(&self, trace_code: &str) -> Result<Option<SqlBatch>, TraceError> {
         let sql = format!("{BATCH_SELECT} WHERE b.trace_code = ?1 AND b.voided = 0");
-        Ok(self.conn.prepare_cached(&sql)?.query_row([trace_code], batch_row).optional()?.transpose()?.map(SqlBatch))
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([trace_code], batch_row)
+            .optional()?
+            .transpose()?
+            .map(SqlBatch))
     }
 }
 
@@ -135,13 +156,17 @@ impl TraceGraph for SqlGraph<'_> {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let kind: String = r.get(0)?;
-            out.push(Movement { amount: r.get(1)?, kind: movement_kind(&kind, r.get(2)?, r.get(3)?)? });
+            out.push(Movement {
+                amount: r.get(1)?,
+                kind: movement_kind(&kind, r.get(2)?, r.get(3)?)?,
+            });
         }
         Ok(out)
     }
 
     fn redeemed_by(&self, voucher: &String) -> Result<Vec<SqlBatch>, TraceError> {
-        let sql = format!("{BATCH_SELECT} WHERE b.voucher_code = ?1 AND b.voided = 0 ORDER BY b.rowid");
+        let sql =
+            format!("{BATCH_SELECT} WHERE b.voucher_code = ?1 AND b.voided = 0 ORDER BY b.rowid");
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map([voucher], batch_row)?;
         let mut out = Vec::new();
@@ -171,7 +196,9 @@ impl TraceGraph for SqlGraph<'_> {
                 ))
             })
             .optional()?;
-        let Some((from_trace_code, seller_merchant_id, buyer, amount, at)) = row else { return Ok(None) };
+        let Some((from_trace_code, seller_merchant_id, buyer, amount, at)) = row else {
+            return Ok(None);
+        };
         Ok(Some(VoucherSale {
             voucher_code: voucher.clone(),
             from: self.row(&from_trace_code)?,

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::category::Category;
-use crate::event::{Adjust, Buyer, Dispose, DisposeMethod, LedgerEvent, Product, Purchase, Sale, Supplier, Void};
+use crate::event::{
+    Adjust, Buyer, Dispose, DisposeMethod, LedgerEvent, Product, Purchase, Sale, Supplier, Void,
+};
 use crate::quantity::BaseUnit;
 use crate::store::LocalStore;
 
@@ -50,7 +52,9 @@ impl World {
     }
 
     pub fn name(&mut self, merchant: &str, name: &str) {
-        self.store.put_directory(merchant, name, &serde_json::json!({})).expect("directory");
+        self.store
+            .put_directory(merchant, name, &serde_json::json!({}))
+            .expect("directory");
         self.mem.set_merchant_name(merchant, name).expect("name");
     }
 
@@ -61,11 +65,21 @@ impl World {
         let id = self.record(LedgerEvent::Purchase(Purchase {
             entry_id: Uuid::now_v7(),
             merchant_id: merchant.into(),
-            product: Product { name: "冻牛肉".into(), category: Category::Frozen, gtin: None },
+            product: Product {
+                name: "冻牛肉".into(),
+                category: Category::Frozen,
+                gtin: None,
+            },
             quantity: q,
             supplier: match from {
-                Some(_) => Supplier::Merchant { merchant_id: "upstream".into() },
-                None => Supplier::External { name: "内蒙古某牧场".into(), uscc: None, region_code: Some("150100".into()) },
+                Some(_) => Supplier::Merchant {
+                    merchant_id: "upstream".into(),
+                },
+                None => Supplier::External {
+                    name: "内蒙古某牧场".into(),
+                    uscc: None,
+                    region_code: Some("150100".into()),
+                },
             },
             voucher_code: from.map(str::to_owned),
             trace_code: Some(code.clone()),
@@ -78,8 +92,15 @@ impl World {
         (id, code)
     }
 
-    fn sale(&mut self, merchant: &str, batch: &str, q: Quantity, buyer: Buyer) -> (Uuid, Option<String>) {
-        let voucher = matches!(buyer, Buyer::Merchant { .. }).then(|| crate::codes::new_code(&mut self.rng));
+    fn sale(
+        &mut self,
+        merchant: &str,
+        batch: &str,
+        q: Quantity,
+        buyer: Buyer,
+    ) -> (Uuid, Option<String>) {
+        let voucher =
+            matches!(buyer, Buyer::Merchant { .. }).then(|| crate::codes::new_code(&mut self.rng));
         self.sale_with(merchant, batch, q, buyer, voucher)
     }
 
@@ -88,7 +109,14 @@ impl World {
         crate::codes::new_code(&mut self.rng)
     }
 
-    fn sale_with(&mut self, merchant: &str, batch: &str, q: Quantity, buyer: Buyer, voucher: Option<String>) -> (Uuid, Option<String>) {
+    fn sale_with(
+        &mut self,
+        merchant: &str,
+        batch: &str,
+        q: Quantity,
+        buyer: Buyer,
+        voucher: Option<String>,
+    ) -> (Uuid, Option<String>) {
         let sold_at = self.tick();
         let id = self.record(LedgerEvent::Sale(Sale {
             entry_id: Uuid::now_v7(),
@@ -104,8 +132,21 @@ impl World {
     }
 
     /// A sale to a platform merchant; returns the sale and its voucher.
-    pub fn sell(&mut self, merchant: &str, batch: &str, q: Quantity, buyer: &str) -> (Uuid, String) {
-        let (id, v) = self.sale(merchant, batch, q, Buyer::Merchant { merchant_id: buyer.into() });
+    pub fn sell(
+        &mut self,
+        merchant: &str,
+        batch: &str,
+        q: Quantity,
+        buyer: &str,
+    ) -> (Uuid, String) {
+        let (id, v) = self.sale(
+            merchant,
+            batch,
+            q,
+            Buyer::Merchant {
+                merchant_id: buyer.into(),
+            },
+        );
         (id, v.unwrap_or_default())
     }
 
@@ -114,10 +155,17 @@ impl World {
     }
 
     pub fn named(&mut self, merchant: &str, batch: &str, q: Quantity, name: &str) -> Uuid {
-        self.sale(merchant, batch, q, Buyer::Named { name: name.into() }).0
+        self.sale(merchant, batch, q, Buyer::Named { name: name.into() })
+            .0
     }
 
-    pub fn dispose(&mut self, merchant: &str, batch: &str, q: Quantity, method: DisposeMethod) -> Uuid {
+    pub fn dispose(
+        &mut self,
+        merchant: &str,
+        batch: &str,
+        q: Quantity,
+        method: DisposeMethod,
+    ) -> Uuid {
         let at = self.tick();
         self.record(LedgerEvent::Dispose(Dispose {
             entry_id: Uuid::now_v7(),
@@ -157,9 +205,16 @@ impl World {
     pub fn forward(&self, code: &str) -> Result<ForwardTrace, TraceError> {
         let sql = forward(&SqlGraph::new(self.store.conn()), code);
         let mem = forward(&self.mem, code);
-        assert_eq!(sql, mem, "SQL and memory graphs disagree on forward({code})");
+        assert_eq!(
+            sql, mem,
+            "SQL and memory graphs disagree on forward({code})"
+        );
         let loaded = MemoryGraph::load(self.store.conn()).expect("load");
-        assert_eq!(forward(&loaded, code), mem, "a graph loaded from SQLite disagrees on forward({code})");
+        assert_eq!(
+            forward(&loaded, code),
+            mem,
+            "a graph loaded from SQLite disagrees on forward({code})"
+        );
         mem
     }
 
@@ -167,13 +222,19 @@ impl World {
     pub fn backward(&self, code: &str) -> Result<BackwardTrace, TraceError> {
         let sql = backward(&SqlGraph::new(self.store.conn()), code);
         let mem = backward(&self.mem, code);
-        assert_eq!(sql, mem, "SQL and memory graphs disagree on backward({code})");
+        assert_eq!(
+            sql, mem,
+            "SQL and memory graphs disagree on backward({code})"
+        );
         mem
     }
 }
 
 fn holder<'a>(t: &'a ForwardTrace, code: &str) -> &'a TraceNode {
-    t.holders.iter().find(|h| h.trace_code == code).expect("holder")
+    t.holders
+        .iter()
+        .find(|h| h.trace_code == code)
+        .expect("holder")
 }
 
 #[test]
@@ -190,19 +251,44 @@ fn partial_sales_are_accounted_to_the_gram() {
     w.dispose("m1", &root, g(3), DisposeMethod::Returned);
 
     let t = w.forward(&root).unwrap();
-    assert_eq!(t.root.sold_to_merchants, Quantity::new(30_500, BaseUnit::Gram));
-    assert_eq!(t.root.named_buyers, vec![NamedBuyer { name: "第三中学食堂".into(), quantity: g(12) }]);
-    assert_eq!(t.root.held.amount, 100_000 - 30_500 - 1_250 - 12_000 - 3_000);
+    assert_eq!(
+        t.root.sold_to_merchants,
+        Quantity::new(30_500, BaseUnit::Gram)
+    );
+    assert_eq!(
+        t.root.named_buyers,
+        vec![NamedBuyer {
+            name: "第三中学食堂".into(),
+            quantity: g(12)
+        }]
+    );
+    assert_eq!(
+        t.root.held.amount,
+        100_000 - 30_500 - 1_250 - 12_000 - 3_000
+    );
     let c = holder(&t, &child);
-    assert_eq!((c.depth, c.parent_trace_code.as_deref(), c.voucher_code.as_deref()), (1, Some(root.as_str()), Some(v.as_str())));
+    assert_eq!(
+        (
+            c.depth,
+            c.parent_trace_code.as_deref(),
+            c.voucher_code.as_deref()
+        ),
+        (1, Some(root.as_str()), Some(v.as_str()))
+    );
     assert_eq!(c.held.amount, 30_500 - 499 - 1_000);
     assert_eq!(t.retail_sold.amount, 1_749);
     assert_eq!(t.held.amount, 100_000 - 1_749 - 12_000 - 3_000 - 1_000);
     assert!(t.is_balanced());
 
     let json = serde_json::to_value(&t).unwrap();
-    assert_eq!(json["retail_sold"], serde_json::json!({"value": "1.749", "unit": "kg"}));
-    assert_eq!(json["holders"][0]["received"], serde_json::json!({"value": "30.5", "unit": "kg"}));
+    assert_eq!(
+        json["retail_sold"],
+        serde_json::json!({"value": "1.749", "unit": "kg"})
+    );
+    assert_eq!(
+        json["holders"][0]["received"],
+        serde_json::json!({"value": "30.5", "unit": "kg"})
+    );
     assert_eq!(json["holders"][0]["depth"], 1);
     assert_eq!(json["holders"][0]["merchant_id"], "m2");
     assert_eq!(json["holders"][0]["trace_code"], child.as_str());
@@ -236,14 +322,23 @@ fn one_batch_sold_to_many_and_chains_of_many_hops() {
 
     let b = w.backward(&code).unwrap();
     assert_eq!(b.chain.len(), 7);
-    assert_eq!(b.chain.last().map(|s| s.trace_code.as_str()), Some(root.as_str()));
+    assert_eq!(
+        b.chain.last().map(|s| s.trace_code.as_str()),
+        Some(root.as_str())
+    );
     assert_eq!(b.chain[0].voucher_quantity, Some(g(10)));
-    assert!(b.chain[0].sold_at.is_some_and(|s| s <= b.chain[0].received_at));
+    assert!(b.chain[0]
+        .sold_at
+        .is_some_and(|s| s <= b.chain[0].received_at));
     assert_eq!(
         b.end,
         ChainEnd::Origin {
             trace_code: root.clone(),
-            supplier: SupplierRef::External { name: "内蒙古某牧场".into(), uscc: None, region_code: Some("150100".into()) }
+            supplier: SupplierRef::External {
+                name: "内蒙古某牧场".into(),
+                uscc: None,
+                region_code: Some("150100".into())
+            }
         }
     );
     let json = serde_json::to_value(&b).unwrap();
@@ -275,7 +370,12 @@ fn voided_entries_are_left_out() {
 
     let (voided_root_entry, voided_root) = w.buy("m4", g(1), None);
     w.void("m4", voided_root_entry);
-    assert_eq!(w.forward(&voided_root), Err(TraceError::NotFound { trace_code: voided_root.clone() }));
+    assert_eq!(
+        w.forward(&voided_root),
+        Err(TraceError::NotFound {
+            trace_code: voided_root.clone()
+        })
+    );
 }
 
 #[test]
@@ -288,7 +388,14 @@ fn unscanned_vouchers_are_in_transit() {
     assert!(t.holders.is_empty());
     assert_eq!(t.in_transit.len(), 1);
     let it = &t.in_transit[0];
-    assert_eq!((it.voucher_code.as_str(), it.buyer_merchant_id.as_str(), it.quantity), (v.as_str(), "m9", g(4)));
+    assert_eq!(
+        (
+            it.voucher_code.as_str(),
+            it.buyer_merchant_id.as_str(),
+            it.quantity
+        ),
+        (v.as_str(), "m9", g(4))
+    );
     assert_eq!(it.buyer_merchant_name.as_deref(), Some("城东菜市场 9 号摊"));
     assert_eq!((t.totals[0].in_transit, t.held), (g(4), g(6)));
     assert!(t.is_balanced());
@@ -301,16 +408,32 @@ fn boxes_never_mix_with_grams() {
     let (_, v) = w.sell("m1", &root, Quantity::new(15, BaseUnit::Box), "m2");
     let (_, child) = w.buy("m2", Quantity::new(15, BaseUnit::Box), Some(&v));
     w.retail("m2", &child, Quantity::new(3, BaseUnit::Box));
-    w.dispose("m1", &root, Quantity::new(2, BaseUnit::Box), DisposeMethod::Destroyed);
+    w.dispose(
+        "m1",
+        &root,
+        Quantity::new(2, BaseUnit::Box),
+        DisposeMethod::Destroyed,
+    );
     w.adjust("m1", &root, Quantity::new(-1, BaseUnit::Box));
     let t = w.forward(&root).unwrap();
     assert_eq!(t.totals.len(), 1, "one unit, no grams appear");
     let tot = &t.totals[0];
     assert_eq!(tot.unit(), BaseUnit::Box);
-    assert_eq!((tot.entered.amount, tot.adjusted.amount, tot.held.amount, tot.batches), (40, -1, 34, 2));
+    assert_eq!(
+        (
+            tot.entered.amount,
+            tot.adjusted.amount,
+            tot.held.amount,
+            tot.batches
+        ),
+        (40, -1, 34, 2)
+    );
     assert_eq!(t.retail_sold, Quantity::new(3, BaseUnit::Box));
     let json = serde_json::to_value(&t).unwrap();
-    assert_eq!(json["held"], serde_json::json!({"value": "34", "unit": "box"}));
+    assert_eq!(
+        json["held"],
+        serde_json::json!({"value": "34", "unit": "box"})
+    );
     assert!(t.is_balanced());
 }
 
@@ -335,7 +458,13 @@ fn a_buyer_recording_another_unit_starts_its_own_balance() {
     mem.apply(&LedgerEvent::Purchase(late)).unwrap();
     let t = forward(&mem, &root).unwrap();
     assert_eq!(t.totals.len(), 2);
-    assert_eq!((t.totals[0].converted_out, t.totals[0].held), (Quantity::new(4, BaseUnit::Box), Quantity::new(6, BaseUnit::Box)));
+    assert_eq!(
+        (t.totals[0].converted_out, t.totals[0].held),
+        (
+            Quantity::new(4, BaseUnit::Box),
+            Quantity::new(6, BaseUnit::Box)
+        )
+    );
     assert_eq!((t.totals[1].entered, t.totals[1].held), (g(60), g(60)));
     assert!(t.is_balanced());
 }
@@ -356,13 +485,26 @@ fn unknown_and_mistyped_codes() {
     let mut w = World::new(8);
     let (_, root) = w.buy("m1", g(1), None);
     let unknown = crate::codes::new_code(&mut rand::rng());
-    assert_eq!(w.forward(&unknown), Err(TraceError::NotFound { trace_code: unknown.clone() }));
-    assert_eq!(w.backward(&unknown), Err(TraceError::NotFound { trace_code: unknown }));
+    assert_eq!(
+        w.forward(&unknown),
+        Err(TraceError::NotFound {
+            trace_code: unknown.clone()
+        })
+    );
+    assert_eq!(
+        w.backward(&unknown),
+        Err(TraceError::NotFound {
+            trace_code: unknown
+        })
+    );
     // One wrong character is caught by the check character.
     let mut typo = root.clone().into_bytes();
     typo[3] = if typo[3] == b'7' { b'8' } else { b'7' };
     let typo = String::from_utf8(typo).unwrap();
-    assert!(matches!(w.forward(&typo), Err(TraceError::InvalidCode { .. })));
+    assert!(matches!(
+        w.forward(&typo),
+        Err(TraceError::InvalidCode { .. })
+    ));
     // Lower case and dashes, as people type them, find the batch.
     let typed = format!("{}-{}", &root[..8].to_lowercase(), &root[8..]);
     assert_eq!(w.forward(&typed).unwrap().trace_code, root);
@@ -381,7 +523,10 @@ fn purchase_before_the_sale_links_up_in_the_memory_graph() {
         reversed.apply(e).unwrap();
     }
     assert_eq!(forward(&reversed, &root).unwrap(), in_order);
-    assert_eq!(backward(&reversed, &child).unwrap(), backward(&w.mem, &child).unwrap());
+    assert_eq!(
+        backward(&reversed, &child).unwrap(),
+        backward(&w.mem, &child).unwrap()
+    );
 }
 
 #[test]
@@ -404,11 +549,19 @@ fn cycles_and_duplicate_facts_are_refused_or_flagged() {
     for e in &w.events {
         mem.apply(e).unwrap();
     }
-    assert!(matches!(mem.apply(&w.events[0]), Err(GraphError::DuplicateEntry(_))));
+    assert!(matches!(
+        mem.apply(&w.events[0]),
+        Err(GraphError::DuplicateEntry(_))
+    ));
     // A forged loop: a batch that redeems a voucher issued from itself.
     let mut rng = rand::rng();
-    let (a, v) = (crate::codes::new_code(&mut rng), crate::codes::new_code(&mut rng));
-    let LedgerEvent::Purchase(mut p) = w.events[0].clone() else { unreachable!() };
+    let (a, v) = (
+        crate::codes::new_code(&mut rng),
+        crate::codes::new_code(&mut rng),
+    );
+    let LedgerEvent::Purchase(mut p) = w.events[0].clone() else {
+        unreachable!()
+    };
     p.entry_id = Uuid::now_v7();
     p.trace_code = Some(a.clone());
     p.voucher_code = Some(v.clone());
@@ -418,7 +571,9 @@ fn cycles_and_duplicate_facts_are_refused_or_flagged() {
         merchant_id: "m1".into(),
         trace_code: a.clone(),
         quantity: g(1),
-        buyer: Buyer::Merchant { merchant_id: "m2".into() },
+        buyer: Buyer::Merchant {
+            merchant_id: "m2".into(),
+        },
         voucher_code: Some(v),
         unit_price_fen: None,
         sold_at: Utc::now().fixed_offset(),
@@ -426,7 +581,10 @@ fn cycles_and_duplicate_facts_are_refused_or_flagged() {
     .unwrap();
     let f = forward(&mem, &a).unwrap();
     assert!(f.cycle && !f.is_balanced());
-    assert_eq!(backward(&mem, &a).unwrap().end, ChainEnd::Cycle { trace_code: a });
+    assert_eq!(
+        backward(&mem, &a).unwrap().end,
+        ChainEnd::Cycle { trace_code: a }
+    );
     assert!(forward(&mem, &root).unwrap().is_balanced());
 }
 
@@ -437,14 +595,26 @@ fn two_purchases_scanning_one_voucher_before_its_sale_are_both_holders() {
     let v = w.new_code();
     let (_, a) = w.buy("m2", g(4), Some(&v));
     let (_, b) = w.buy("m2", g(4), Some(&v));
-    w.sale_with("m1", &root, g(4), Buyer::Merchant { merchant_id: "m2".into() }, Some(v.clone()));
+    w.sale_with(
+        "m1",
+        &root,
+        g(4),
+        Buyer::Merchant {
+            merchant_id: "m2".into(),
+        },
+        Some(v.clone()),
+    );
     let t = w.forward(&root).unwrap();
     let mut codes: Vec<&str> = t.holders.iter().map(|h| h.trace_code.as_str()).collect();
     codes.sort_unstable();
     let mut expected = vec![a.as_str(), b.as_str()];
     expected.sort_unstable();
     assert_eq!(codes, expected);
-    assert_eq!(t.totals[0].receipt_difference, g(4), "the second receipt shows as a difference");
+    assert_eq!(
+        t.totals[0].receipt_difference,
+        g(4),
+        "the second receipt shows as a difference"
+    );
     assert!(t.is_balanced());
     assert!(w.backward(&b).unwrap().contains(&root));
 }

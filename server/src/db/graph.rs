@@ -55,14 +55,19 @@ impl std::fmt::Debug for LedgerGraph {
         // `try_read`: formatting must never wait for (or deadlock on) a
         // writer holding the lock.
         let stats = self.graph.try_read().ok().map(|g| g.stats());
-        f.debug_struct("LedgerGraph").field("stats", &stats).finish()
+        f.debug_struct("LedgerGraph")
+            .field("stats", &stats)
+            .finish()
     }
 }
 
 impl LedgerGraph {
     /// Rebuilds the graph from the file's entries.
     pub fn load(conn: &Connection, rules: &LedgerRules) -> Result<Self, StoreError> {
-        Ok(LedgerGraph { graph: RwLock::new(replay(conn, rules)?), writes: AtomicU64::new(0) })
+        Ok(LedgerGraph {
+            graph: RwLock::new(replay(conn, rules)?),
+            writes: AtomicU64::new(0),
+        })
     }
 
     /// Replaces the graph with one rebuilt from the file: after a push
@@ -122,7 +127,8 @@ fn replay(conn: &Connection, rules: &LedgerRules) -> Result<MemoryGraph, StoreEr
         let (rowid, kind, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
         let corrupt = |why: String| StoreError::Corrupt(format!("entries row {rowid}: {why}"));
         let node: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
-        let event = LedgerEvent::parse_node(&kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
+        let event =
+            LedgerEvent::parse_node(&kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
         graph.apply(&event).map_err(|e| corrupt(e.to_string()))?;
         n += 1;
     }
@@ -133,6 +139,13 @@ fn replay(conn: &Connection, rules: &LedgerRules) -> Result<MemoryGraph, StoreEr
     }
     graph.compact();
     let stats = graph.stats();
-    tracing::info!(entries = n, batches = stats.batches, movements = stats.movements, heap_mib = stats.heap_bytes >> 20, ms = started.elapsed().as_millis() as u64, "ledger graph rebuilt from entries");
+    tracing::info!(
+        entries = n,
+        batches = stats.batches,
+        movements = stats.movements,
+        heap_mib = stats.heap_bytes >> 20,
+        ms = started.elapsed().as_millis() as u64,
+        "ledger graph rebuilt from entries"
+    );
     Ok(graph)
 }

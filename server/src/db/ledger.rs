@@ -14,20 +14,39 @@ pub trait LedgerStore {
     /// Applies a push in one transaction (see `sync::sql::push`): registers
     /// `device_id` under the caller on first use (`Conflict` when the id
     /// belongs to another user) and marks it seen, then applies the ops.
-    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Prepared>) -> StoreFuture<'_, (Vec<OpResult>, String)>;
+    fn sync_push(
+        &self,
+        caller: Caller,
+        device_id: String,
+        ops: Vec<Prepared>,
+    ) -> StoreFuture<'_, (Vec<OpResult>, String)>;
 
     /// One page of the caller's changes after `cursor`.
-    fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>>;
+    fn sync_pull(
+        &self,
+        caller: Caller,
+        cursor: String,
+        limit: u32,
+    ) -> StoreFuture<'_, Result<PullResponse, PullError>>;
 
     /// Every downstream holder of a batch (core's engine over this store).
-    fn trace_forward(&self, trace_code: String) -> StoreFuture<'_, Result<ForwardTrace, TraceError>>;
+    fn trace_forward(
+        &self,
+        trace_code: String,
+    ) -> StoreFuture<'_, Result<ForwardTrace, TraceError>>;
 
     /// The chain of custody of a batch back to its origin.
-    fn trace_backward(&self, trace_code: String) -> StoreFuture<'_, Result<BackwardTrace, TraceError>>;
+    fn trace_backward(
+        &self,
+        trace_code: String,
+    ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>>;
 
     /// Applies generated ledger events (the demo) through core's rules in
     /// large transactions, each published to its merchant's devices.
-    fn load_ledger(&self, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> StoreFuture<'_, LedgerCounts>;
+    fn load_ledger(
+        &self,
+        events: Box<dyn Iterator<Item = LedgerEvent> + Send>,
+    ) -> StoreFuture<'_, LedgerCounts>;
 
     /// Row counts of the ledger and its warnings by code.
     fn ledger_counts(&self) -> StoreFuture<'_, LedgerCounts>;
@@ -92,7 +111,9 @@ pub struct Showcase {
 
 /// Maps a pull's storage failure to a store error and keeps a bad cursor as
 /// the caller's error.
-pub(crate) fn split_pull(r: Result<PullResponse, PullError>) -> Result<Result<PullResponse, PullError>, StoreError> {
+pub(crate) fn split_pull(
+    r: Result<PullResponse, PullError>,
+) -> Result<Result<PullResponse, PullError>, StoreError> {
     match r {
         Err(PullError::Sqlite(e)) => Err(e.into()),
         other => Ok(other),

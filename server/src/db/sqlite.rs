@@ -109,7 +109,10 @@ impl SqliteStore {
     /// file on the writer the first time it is asked for.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
         self.graph
-            .get_or_try_init(|| self.writer.call(|conn| LedgerGraph::load(conn, crate::sync::rules()).map(Arc::new)))
+            .get_or_try_init(|| {
+                self.writer
+                    .call(|conn| LedgerGraph::load(conn, crate::sync::rules()).map(Arc::new))
+            })
             .await
             .cloned()
     }
@@ -314,8 +317,10 @@ fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
     });
     crate::sync::sql::publish(conn, "merchant", None, Some(&m.region_code), None, &card)?;
     crate::sync::sql::publish(conn, "merchant", Some(&m.id), None, None, &card)?;
-    conn.prepare_cached("INSERT OR REPLACE INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)")?
-        .execute(params![m.id, m.name, card.to_string()])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![m.id, m.name, card.to_string()])?;
     Ok(())
 }
 

@@ -6,55 +6,91 @@ use shian_core::sync::protocol::{OpResult, PullResponse};
 
 use shian_core::event::LedgerEvent;
 use shian_core::store::apply;
-use shian_core::trace::{self, BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph};
+use shian_core::trace::{
+    self, BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
+};
 
 use super::graph::LedgerGraph;
-use super::ledger::{split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase};
+use super::ledger::{
+    split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
+};
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreFuture};
 use crate::sync::{rules, sql, Caller, Prepared, PullError};
 
 impl LedgerStore for SqliteStore {
-    fn sync_push(&self, caller: Caller, device_id: String, ops: Vec<Prepared>) -> StoreFuture<'_, (Vec<OpResult>, String)> {
+    fn sync_push(
+        &self,
+        caller: Caller,
+        device_id: String,
+        ops: Vec<Prepared>,
+    ) -> StoreFuture<'_, (Vec<OpResult>, String)> {
         Box::pin(async move {
             let graph = self.graph().await?;
             self.writer()
                 .call(move |conn| -> Result<_, StoreError> {
                     let before = graph.writes();
-                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(|e| {
-                        let e = match e {
-                            sql::PushError::DeviceOfAnotherUser => StoreError::conflict("device_of_another_user", "该设备已登记在其他账号下"),
-                            sql::PushError::Sqlite(e) => e.into(),
-                            sql::PushError::Graph(e) => e.into(),
-                            sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
-                        };
-                        if graph.writes() == before { e } else { rebuilt(conn, &graph, e) }
-                    })
+                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(
+                        |e| {
+                            let e = match e {
+                                sql::PushError::DeviceOfAnotherUser => StoreError::conflict(
+                                    "device_of_another_user",
+                                    "该设备已登记在其他账号下",
+                                ),
+                                sql::PushError::Sqlite(e) => e.into(),
+                                sql::PushError::Graph(e) => e.into(),
+                                sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
+                            };
+                            if graph.writes() == before {
+                                e
+                            } else {
+                                rebuilt(conn, &graph, e)
+                            }
+                        },
+                    )
                 })
                 .await
         })
     }
 
-    fn sync_pull(&self, caller: Caller, cursor: String, limit: u32) -> StoreFuture<'_, Result<PullResponse, PullError>> {
-        Box::pin(self.readers().call(move |conn| split_pull(sql::pull(conn, &caller, &cursor, limit))))
+    fn sync_pull(
+        &self,
+        caller: Caller,
+        cursor: String,
+        limit: u32,
+    ) -> StoreFuture<'_, Result<PullResponse, PullError>> {
+        Box::pin(
+            self.readers()
+                .call(move |conn| split_pull(sql::pull(conn, &caller, &cursor, limit))),
+        )
     }
 
     // Traces read the in-memory graph: microseconds, so they run on the
     // request's task rather than the blocking pool.
-    fn trace_forward(&self, trace_code: String) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
+    fn trace_forward(
+        &self,
+        trace_code: String,
+    ) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
         Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read(), &trace_code)) })
     }
 
-    fn trace_backward(&self, trace_code: String) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
+    fn trace_backward(
+        &self,
+        trace_code: String,
+    ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
         Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read(), &trace_code)) })
     }
 
-    fn load_ledger(&self, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> StoreFuture<'_, LedgerCounts> {
+    fn load_ledger(
+        &self,
+        events: Box<dyn Iterator<Item = LedgerEvent> + Send>,
+    ) -> StoreFuture<'_, LedgerCounts> {
         Box::pin(async move {
             let graph = self.graph().await?;
             self.writer()
                 .call(move |conn| -> Result<_, StoreError> {
-                    let refused = load_events(conn, &graph, events).map_err(|e| rebuilt(conn, &graph, e))?;
+                    let refused =
+                        load_events(conn, &graph, events).map_err(|e| rebuilt(conn, &graph, e))?;
                     let mut counts = counts(conn, &graph)?;
                     counts.refused = refused;
                     Ok(counts)
@@ -71,15 +107,23 @@ impl LedgerStore for SqliteStore {
     }
 
     fn public_shop(&self, shop_code: String) -> StoreFuture<'_, Option<PublicShop>> {
-        Box::pin(self.readers().call(move |conn| public_shop(conn, &shop_code)))
+        Box::pin(
+            self.readers()
+                .call(move |conn| public_shop(conn, &shop_code)),
+        )
     }
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
-        Box::pin(async move { showcase(&self.graph().await?.read()).map_err(|e| StoreError::Corrupt(e.to_string())) })
+        Box::pin(async move {
+            showcase(&self.graph().await?.read()).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
     }
 }
 
-fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<PublicShop>, StoreError> {
+fn public_shop(
+    conn: &rusqlite::Connection,
+    shop_code: &str,
+) -> Result<Option<PublicShop>, StoreError> {
     let shop = conn
         .query_row(
             "SELECT m.id, m.name, m.licence_no, m.licence_expiry, k.name, m.stall, m.region_code
@@ -103,7 +147,9 @@ fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<Pu
             },
         )
         .optional()?;
-    let Some((merchant_id, mut shop)) = shop else { return Ok(None) };
+    let Some((merchant_id, mut shop)) = shop else {
+        return Ok(None);
+    };
     shop.latest_inspection = conn
         .query_row(
             "SELECT id, result, finished_at FROM inspections WHERE merchant_id = ?1 ORDER BY finished_at DESC LIMIT 1",
@@ -116,7 +162,13 @@ fn public_shop(conn: &rusqlite::Connection, shop_code: &str) -> Result<Option<Pu
     )?;
     shop.findings = st
         .query_map([&merchant_id], |r| {
-            Ok(PublicFinding { kind: r.get(0)?, title: r.get(1)?, summary: r.get(2)?, trace_code: r.get(3)?, published_at: r.get(4)? })
+            Ok(PublicFinding {
+                kind: r.get(0)?,
+                title: r.get(1)?,
+                summary: r.get(2)?,
+                trace_code: r.get(3)?,
+                published_at: r.get(4)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(shop))
@@ -135,7 +187,11 @@ fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError
 /// The demo's ledger through the push path's rules and writes (judged on
 /// the graph, the entry row written), in large transactions. Returns how
 /// many events the rules refused.
-fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box<dyn Iterator<Item = LedgerEvent> + Send>) -> Result<i64, StoreError> {
+fn load_events(
+    conn: &mut rusqlite::Connection,
+    graph: &LedgerGraph,
+    events: Box<dyn Iterator<Item = LedgerEvent> + Send>,
+) -> Result<i64, StoreError> {
     /// Events per transaction: large enough to amortise the commit, small
     /// enough not to hold the writer for long.
     const CHUNK: usize = 20_000;
@@ -147,7 +203,9 @@ fn load_events(conn: &mut rusqlite::Connection, graph: &LedgerGraph, events: Box
         for mut event in events.by_ref().take(CHUNK) {
             let now = Utc::now();
             match graph.admit(&mut event, rules(), now, &mut rng)? {
-                Ok(warnings) => apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?,
+                Ok(warnings) => {
+                    apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
                     refused += 1;
@@ -173,14 +231,23 @@ fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
                 }
             }
         }
-        let Some(first) = buyers.iter().min().cloned() else { continue };
+        let Some(first) = buyers.iter().min().cloned() else {
+            continue;
+        };
         let better = match &best {
             None => true,
             Some((n, s)) => buyers.len() > *n || (buyers.len() == *n && code < s.trace_code),
         };
         if better {
             let merchant_id = g.batch(&b)?.merchant_id;
-            best = Some((buyers.len(), Showcase { trace_code: code, merchant_id, buyer_merchant_id: first }));
+            best = Some((
+                buyers.len(),
+                Showcase {
+                    trace_code: code,
+                    merchant_id,
+                    buyer_merchant_id: first,
+                },
+            ));
         }
     }
     Ok(best.map(|(_, s)| s))
@@ -190,7 +257,16 @@ fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCoun
     let entries = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
     let stats = graph.read().stats();
     let (batches, movements) = (stats.batches as i64, stats.movements as i64);
-    let mut st = conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;
-    let warnings = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(LedgerCounts { entries, batches, movements, refused: 0, warnings })
+    let mut st =
+        conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;
+    let warnings = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(LedgerCounts {
+        entries,
+        batches,
+        movements,
+        refused: 0,
+        warnings,
+    })
 }

@@ -6,8 +6,8 @@ pub mod sql;
 use std::sync::OnceLock;
 
 use axum::extract::State;
-use serde::Deserialize;
 use chrono::{DateTime, FixedOffset, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
@@ -66,13 +66,27 @@ pub struct Prepared {
 fn prepare(ops: Vec<BodyOp<'_>>) -> Vec<Prepared> {
     ops.into_iter()
         .map(|o| {
-            let event = LedgerEvent::is_ledger_kind(&o.kind).then(|| LedgerEvent::parse_node(&o.kind, &o.payload, rules()));
-            let payload = if event.is_some() { Value::Null } else { o.payload.to_value() };
+            let event = LedgerEvent::is_ledger_kind(&o.kind)
+                .then(|| LedgerEvent::parse_node(&o.kind, &o.payload, rules()));
+            let payload = if event.is_some() {
+                Value::Null
+            } else {
+                o.payload.to_value()
+            };
             let wire = match &event {
                 Some(Ok(e)) if !e.lacks_code() => Some(e.to_wire_string()),
                 _ => None,
             };
-            Prepared { op: Op { op_id: o.op_id, kind: o.kind, at: o.at, payload }, event, wire }
+            Prepared {
+                op: Op {
+                    op_id: o.op_id,
+                    kind: o.kind,
+                    at: o.at,
+                    payload,
+                },
+                event,
+                wire,
+            }
         })
         .collect()
 }
@@ -87,7 +101,11 @@ fn caller(auth: &Auth) -> Caller {
 }
 
 fn valid_device_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// Pushes a batch of events. Every op gets an outcome: `accepted`,
@@ -102,18 +120,30 @@ fn valid_device_id(id: &str) -> bool {
         (status = 413, description = "more than 1,000 ops or too many bytes", body = ErrorResponse),
     )
 )]
-pub async fn push(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody) -> Result<Json<PushResponse>, ApiError> {
+pub async fn push(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<PushResponse>, ApiError> {
     auth.require(&[Role::Merchant, Role::Inspector])?;
     let req: PushBody<'_> = parse_json(&body)?;
     if !valid_device_id(&req.device_id) {
-        return Err(ApiError::invalid("device_id", "invalid_device_id", "设备标识应为 1–64 位字母、数字、下划线或连字符"));
+        return Err(ApiError::invalid(
+            "device_id",
+            "invalid_device_id",
+            "设备标识应为 1–64 位字母、数字、下划线或连字符",
+        ));
     }
     if req.ops.len() > MAX_OPS_PER_PUSH {
         return Err(ApiError::payload_too_large(state.config.body_limit)
             .with_extra("max_ops", serde_json::json!(MAX_OPS_PER_PUSH)));
     }
     // Device times of the ops, for the outbox-lag gauge.
-    let sent_at: Vec<Option<DateTime<FixedOffset>>> = req.ops.iter().map(|o| DateTime::parse_from_rfc3339(&o.at).ok()).collect();
+    let sent_at: Vec<Option<DateTime<FixedOffset>>> = req
+        .ops
+        .iter()
+        .map(|o| DateTime::parse_from_rfc3339(&o.at).ok())
+        .collect();
     let PushBody { device_id, ops } = req;
     let ops = prepare(ops);
     // Nothing borrows the body now: free it before waiting for the writer.
@@ -162,12 +192,29 @@ pub struct PullQuery {
         (status = 400, description = "invalid_cursor", body = ErrorResponse), (status = 401, body = ErrorResponse),
     )
 )]
-pub async fn pull(State(state): State<AppState>, auth: Auth, Query(q): Query<PullQuery>) -> Result<Json<PullResponse>, ApiError> {
+pub async fn pull(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<PullQuery>,
+) -> Result<Json<PullResponse>, ApiError> {
     auth.require(&[Role::Merchant, Role::Inspector])?;
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > shian_core::sync::protocol::MAX_PULL_LIMIT {
-        return Err(ApiError::invalid("limit", "invalid_limit", "limit 应在 1 到 5000 之间"));
+        return Err(ApiError::invalid(
+            "limit",
+            "invalid_limit",
+            "limit 应在 1 到 5000 之间",
+        ));
     }
-    let page = state.store.sync_pull(caller(&auth), q.cursor.unwrap_or_default(), limit).await?;
-    page.map(Json).map_err(|_| ApiError::invalid("cursor", "invalid_cursor", "同步游标无效 (malformed cursor)"))
+    let page = state
+        .store
+        .sync_pull(caller(&auth), q.cursor.unwrap_or_default(), limit)
+        .await?;
+    page.map(Json).map_err(|_| {
+        ApiError::invalid(
+            "cursor",
+            "invalid_cursor",
+            "同步游标无效 (malformed cursor)",
+        )
+    })
 }

@@ -32,8 +32,10 @@ use shian_core::json::Node;
 use shian_core::ledger::{LedgerView, Warning};
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply::{self, Applied};
+use shian_core::sync::protocol::{
+    decode_cursor, encode_cursor, Change, Cursor, Op, OpError, OpResult, OpStatus, PullResponse,
+};
 use shian_core::trace::GraphError;
-use shian_core::sync::protocol::{decode_cursor, encode_cursor, Change, Cursor, Op, OpError, OpResult, OpStatus, PullResponse};
 
 use uuid::Uuid;
 
@@ -42,10 +44,11 @@ use crate::db::graph::LedgerGraph;
 use crate::db::migrate::Migration;
 
 /// The server's sync tables (component `"sync"`).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "op log and change feed",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "op log and change feed",
+        sql: r#"
     CREATE TABLE ops (
         op_id       TEXT PRIMARY KEY,
         device_id   TEXT NOT NULL,
@@ -71,49 +74,49 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     CREATE INDEX changes_by_user ON changes(user_id, seq) WHERE user_id IS NOT NULL;
     CREATE INDEX changes_public ON changes(seq) WHERE merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL;
     "#,
-},
-Migration {
-    version: 2,
-    name: "the ledger is its own feed",
-    // Pull reads a merchant's entries straight from `entries` (the rowid is
-    // the server's acceptance order), so ingest no longer copies every
-    // payload into `changes`: one row per event instead of two. An index on
-    // `merchant_id` alone is ordered by (merchant_id, rowid), which is the
-    // feed's order, and grows at its end as a merchant records.
-    sql: r#"
+    },
+    Migration {
+        version: 2,
+        name: "the ledger is its own feed",
+        // Pull reads a merchant's entries straight from `entries` (the rowid is
+        // the server's acceptance order), so ingest no longer copies every
+        // payload into `changes`: one row per event instead of two. An index on
+        // `merchant_id` alone is ordered by (merchant_id, rowid), which is the
+        // feed's order, and grows at its end as a merchant records.
+        sql: r#"
     CREATE INDEX entries_feed ON entries(merchant_id);
     DELETE FROM changes WHERE kind LIKE 'ledger.%';
     "#,
-},
-Migration {
-    version: 3,
-    name: "ledger state in memory",
-    // The server judges events against its in-memory graph
-    // (db/graph.rs), rebuilt from `entries` on start, and writes only the
-    // entry: the derived tables would go stale, so they are emptied, and the
-    // device's by-date index has no reader here.
-    sql: r#"
+    },
+    Migration {
+        version: 3,
+        name: "ledger state in memory",
+        // The server judges events against its in-memory graph
+        // (db/graph.rs), rebuilt from `entries` on start, and writes only the
+        // entry: the derived tables would go stale, so they are emptied, and the
+        // device's by-date index has no reader here.
+        sql: r#"
     DELETE FROM movements;
     DELETE FROM batches;
     DROP INDEX IF EXISTS entries_by_merchant;
     "#,
-},
-Migration {
-    version: 4,
-    name: "an entry is its own op log row",
-    // A retried ledger op is answered from its entry and that entry's
-    // warnings (see the module doc): find the warnings by entry.
-    sql: "CREATE INDEX warnings_by_entry ON warnings(entry_id);",
-},
-Migration {
-    version: 5,
-    name: "who pushed which entries",
-    // The op-log rows that v4 no longer writes held each accepted event's
-    // device and account. A push's entries are one run of rowids (a single
-    // writer, one transaction), so one row per push keeps the same facts:
-    // the entry at rowid r came from the push with first_entry <= r <=
-    // last_entry.
-    sql: r#"
+    },
+    Migration {
+        version: 4,
+        name: "an entry is its own op log row",
+        // A retried ledger op is answered from its entry and that entry's
+        // warnings (see the module doc): find the warnings by entry.
+        sql: "CREATE INDEX warnings_by_entry ON warnings(entry_id);",
+    },
+    Migration {
+        version: 5,
+        name: "who pushed which entries",
+        // The op-log rows that v4 no longer writes held each accepted event's
+        // device and account. A push's entries are one run of rowids (a single
+        // writer, one transaction), so one row per push keeps the same facts:
+        // the entry at rowid r came from the push with first_entry <= r <=
+        // last_entry.
+        sql: r#"
     CREATE TABLE pushes (
         id          INTEGER PRIMARY KEY,
         device_id   TEXT NOT NULL,
@@ -124,7 +127,8 @@ Migration {
     );
     CREATE INDEX pushes_by_last_entry ON pushes(last_entry);
     "#,
-}];
+    },
+];
 
 /// Who is pushing or pulling, from the verified token.
 #[derive(Debug, Clone)]
@@ -142,7 +146,12 @@ fn retryable(code: &str) -> bool {
 }
 
 fn op_error(code: &str, message: impl Into<String>, field: Option<String>) -> OpError {
-    OpError { code: code.to_owned(), message: message.into(), field, retryable: retryable(code) }
+    OpError {
+        code: code.to_owned(),
+        message: message.into(),
+        field,
+        retryable: retryable(code),
+    }
 }
 
 fn from_ledger(e: LedgerError) -> OpError {
@@ -183,9 +192,12 @@ type Logged = (String, String, String);
 
 /// The op log rows of a push's op_ids, in one query rather than one per op.
 fn logged_ops(tx: &Connection, ops: &[Prepared]) -> rusqlite::Result<HashMap<String, Logged>> {
-    let ids = serde_json::to_string(&ops.iter().map(|o| o.op.op_id.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+    let ids = serde_json::to_string(&ops.iter().map(|o| o.op.op_id.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
     let mut st = tx.prepare_cached("SELECT op_id, status, outcome, user_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))")?;
-    let rows = st.query_map([ids], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+    let rows = st.query_map([ids], |r| {
+        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+    })?;
     rows.collect()
 }
 
@@ -206,12 +218,21 @@ pub enum PushError {
 }
 
 /// Registers the device under the caller on first use and marks it seen.
-fn claim_device(tx: &Connection, device_id: &str, user_id: &str, now: &str) -> Result<(), PushError> {
-    let owner: Option<String> = tx.prepare_cached("SELECT user_id FROM devices WHERE id = ?1")?.query_row([device_id], |r| r.get(0)).optional()?;
+fn claim_device(
+    tx: &Connection,
+    device_id: &str,
+    user_id: &str,
+    now: &str,
+) -> Result<(), PushError> {
+    let owner: Option<String> = tx
+        .prepare_cached("SELECT user_id FROM devices WHERE id = ?1")?
+        .query_row([device_id], |r| r.get(0))
+        .optional()?;
     match owner {
         Some(o) if o != user_id => Err(PushError::DeviceOfAnotherUser),
         Some(_) => {
-            tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?.execute(params![device_id, now])?;
+            tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
+                .execute(params![device_id, now])?;
             Ok(())
         }
         None => {
@@ -225,8 +246,17 @@ fn claim_device(tx: &Connection, device_id: &str, user_id: &str, now: &str) -> R
 /// The answer to an op_id another account (or merchant) used first: it
 /// reveals nothing of that op's outcome.
 fn taken(op_id: String) -> OpResult {
-    let e = op_error("op_id_taken", "op_id 已被其他账号使用 (op_id used by another account)", Some("op_id".into()));
-    OpResult { op_id, status: OpStatus::Rejected, error: Some(e), result: None }
+    let e = op_error(
+        "op_id_taken",
+        "op_id 已被其他账号使用 (op_id used by another account)",
+        Some("op_id".into()),
+    );
+    OpResult {
+        op_id,
+        status: OpStatus::Rejected,
+        error: Some(e),
+        result: None,
+    }
 }
 
 /// Whether an op is logged by its entry: a ledger event whose `entry_id`
@@ -248,20 +278,39 @@ fn result_of(applied: &Applied) -> Value {
 /// The answer an accepted ledger op was given, rebuilt from its entry row
 /// and that entry's warnings: what a retry of an op logged by its entry
 /// answers.
-fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Result<Value, PushError> {
+fn recorded_result(
+    tx: &Connection,
+    entry_id: &Uuid,
+    rules: &LedgerRules,
+) -> Result<Value, PushError> {
     let id = entry_id.to_string();
     let corrupt = |why: String| PushError::Corrupt(format!("entry {id}: {why}"));
-    let (kind, payload): (String, String) =
-        tx.prepare_cached("SELECT kind, payload FROM entries WHERE entry_id = ?1")?.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (kind, payload): (String, String) = tx
+        .prepare_cached("SELECT kind, payload FROM entries WHERE entry_id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let payload: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
-    let event = LedgerEvent::parse_node(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
-    let mut st = tx.prepare_cached("SELECT code, message, evidence FROM warnings WHERE entry_id = ?1 ORDER BY id")?;
-    let rows = st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let event =
+        LedgerEvent::parse_node(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
+    let mut st = tx.prepare_cached(
+        "SELECT code, message, evidence FROM warnings WHERE entry_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([&id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     let mut warnings = Vec::new();
     for row in rows {
         let (code, message, evidence) = row?;
-        let evidence = serde_json::from_str(&evidence).map_err(|e| corrupt(format!("warning {code}: {e}")))?;
-        warnings.push(Warning { code, message, evidence });
+        let evidence =
+            serde_json::from_str(&evidence).map_err(|e| corrupt(format!("warning {code}: {e}")))?;
+        warnings.push(Warning {
+            code,
+            message,
+            evidence,
+        });
     }
     Ok(result_of(&Applied::new(&event, warnings)))
 }
@@ -270,16 +319,32 @@ fn recorded_result(tx: &Connection, entry_id: &Uuid, rules: &LedgerRules) -> Res
 /// (whatever this payload says), as if it were in the op log — a duplicate
 /// with the entry's outcome for its merchant, `op_id_taken` for anyone
 /// else. `None` when the op_id names no entry.
-fn answer_from_entry(tx: &Connection, graph: &LedgerGraph, caller: &Caller, op_id: &str, named: Option<Uuid>, rules: &LedgerRules) -> Result<Option<OpResult>, PushError> {
+fn answer_from_entry(
+    tx: &Connection,
+    graph: &LedgerGraph,
+    caller: &Caller,
+    op_id: &str,
+    named: Option<Uuid>,
+    rules: &LedgerRules,
+) -> Result<Option<OpResult>, PushError> {
     let Some(id) = named else { return Ok(None) };
     let Ok(recorded) = graph.read().entry(&id);
-    let Some(entry) = recorded else { return Ok(None) };
-    if caller.role != "merchant" || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str()) {
+    let Some(entry) = recorded else {
+        return Ok(None);
+    };
+    if caller.role != "merchant"
+        || caller.merchant_id.as_deref() != Some(entry.merchant_id.as_str())
+    {
         tracing::warn!(op_id = %op_id, user = %caller.user_id, "op_id of another merchant's entry");
         return Ok(Some(taken(op_id.to_owned())));
     }
     let result = recorded_result(tx, &id, rules)?;
-    Ok(Some(OpResult { op_id: op_id.to_owned(), status: OpStatus::Duplicate, error: None, result: Some(result) }))
+    Ok(Some(OpResult {
+        op_id: op_id.to_owned(),
+        status: OpStatus::Duplicate,
+        error: None,
+        result: Some(result),
+    }))
 }
 
 /// Applies a push: claims the device, then every op, in one transaction.
@@ -296,12 +361,18 @@ pub fn push(
 ) -> Result<(Vec<OpResult>, String), PushError> {
     let tx = conn.transaction()?;
     claim_device(&tx, device_id, &caller.user_id, &crate::db::ts(&now))?;
-    let entries_before: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM entries", [], |r| r.get(0))?;
+    let entries_before: i64 =
+        tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM entries", [], |r| {
+            r.get(0)
+        })?;
     let mut results = Vec::with_capacity(ops.len());
     let received_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut rng = rand::rng();
     {
-        let mut known = KnownMerchants { conn: &tx, cache: HashMap::new() };
+        let mut known = KnownMerchants {
+            conn: &tx,
+            cache: HashMap::new(),
+        };
         let mut log = logged_ops(&tx, &ops)?;
         for Prepared { op, event, wire } in ops {
             if let Some((_, _, owner)) = log.get(&op.op_id).filter(|l| l.2 != caller.user_id) {
@@ -315,7 +386,11 @@ pub fn push(
                 results.push(OpResult {
                     op_id: op.op_id.clone(),
                     status: OpStatus::Duplicate,
-                    error: if status == "rejected" { serde_json::from_value(outcome["error"].clone()).ok() } else { None },
+                    error: if status == "rejected" {
+                        serde_json::from_value(outcome["error"].clone()).ok()
+                    } else {
+                        None
+                    },
                     result: outcome.get("result").cloned(),
                 });
                 continue;
@@ -327,7 +402,9 @@ pub fn push(
                 continue;
             }
             let own = logged_by_entry(named, &event);
-            let outcome = apply_op(&tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng)?;
+            let outcome = apply_op(
+                &tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng,
+            )?;
             let logged = match &outcome {
                 // The entry row just written is this op's log.
                 Ok(_) if own => None,
@@ -340,11 +417,24 @@ pub fn push(
                 tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
                     .execute(params![op.op_id, device_id, caller.user_id, op.kind, status, logged, received_at])?;
                 // The same op_id twice in one push: the second is a duplicate.
-                log.insert(op.op_id.clone(), (status.to_owned(), logged, caller.user_id.clone()));
+                log.insert(
+                    op.op_id.clone(),
+                    (status.to_owned(), logged, caller.user_id.clone()),
+                );
             }
             results.push(match outcome {
-                Ok(result) => OpResult { op_id: op.op_id, status: OpStatus::Accepted, error: None, result: Some(result) },
-                Err(e) => OpResult { op_id: op.op_id, status: OpStatus::Rejected, error: Some(e), result: None },
+                Ok(result) => OpResult {
+                    op_id: op.op_id,
+                    status: OpStatus::Accepted,
+                    error: None,
+                    result: Some(result),
+                },
+                Err(e) => OpResult {
+                    op_id: op.op_id,
+                    status: OpStatus::Rejected,
+                    error: Some(e),
+                    result: None,
+                },
             });
         }
     }
@@ -376,27 +466,49 @@ fn apply_op(
     rng: &mut impl rand::Rng,
 ) -> Result<Result<Value, OpError>, PushError> {
     if op.op_id.is_empty() || op.op_id.len() > 64 {
-        return Ok(Err(op_error("invalid_op_id", "op_id 应为 1–64 个字符", Some("op_id".into()))));
+        return Ok(Err(op_error(
+            "invalid_op_id",
+            "op_id 应为 1–64 个字符",
+            Some("op_id".into()),
+        )));
     }
     if crate::field::handles(&op.kind) {
         return Ok(crate::field::apply_op(tx, caller, op, now)?);
     }
     let Some(event) = event else {
-        return Ok(Err(op_error("unknown_kind", format!("不支持的事件类型 '{}'", op.kind), Some("kind".into()))));
+        return Ok(Err(op_error(
+            "unknown_kind",
+            format!("不支持的事件类型 '{}'", op.kind),
+            Some("kind".into()),
+        )));
     };
-    let Some(own) = caller.merchant_id.as_deref().filter(|_| caller.role == "merchant") else {
-        return Ok(Err(op_error("forbidden_kind", "只有经营户账号可以记录台账", Some("kind".into()))));
+    let Some(own) = caller
+        .merchant_id
+        .as_deref()
+        .filter(|_| caller.role == "merchant")
+    else {
+        return Ok(Err(op_error(
+            "forbidden_kind",
+            "只有经营户账号可以记录台账",
+            Some("kind".into()),
+        )));
     };
     let mut event = match event {
         Ok(e) => e,
         Err(f) => return Ok(Err(op_error(&f.code, f.message, Some(f.field)))),
     };
     if event.merchant_id() != own {
-        return Ok(Err(op_error("out_of_scope", "不能为其他经营户记录台账", Some("merchant_id".into()))));
+        return Ok(Err(op_error(
+            "out_of_scope",
+            "不能为其他经营户记录台账",
+            Some("merchant_id".into()),
+        )));
     }
     let other = match &event {
         LedgerEvent::Purchase(p) => match &p.supplier {
-            Supplier::Merchant { merchant_id } => Some(("supplier.merchant_id", merchant_id.clone())),
+            Supplier::Merchant { merchant_id } => {
+                Some(("supplier.merchant_id", merchant_id.clone()))
+            }
             Supplier::External { .. } => None,
         },
         LedgerEvent::Sale(s) => match &s.buyer {
@@ -407,7 +519,11 @@ fn apply_op(
     };
     if let Some((field, id)) = other {
         if !known.exists(&id)? {
-            return Ok(Err(op_error("unknown_merchant", "对方经营户未在平台登记", Some(field.into()))));
+            return Ok(Err(op_error(
+                "unknown_merchant",
+                "对方经营户未在平台登记",
+                Some(field.into()),
+            )));
         }
     }
     // No savepoint: the rules run before anything is written, so a refused
@@ -438,12 +554,21 @@ pub enum PullError {
 /// One page of the caller's changes after `cursor`: first the change feed
 /// (registry cards, tasks, notices: few), then, for a merchant, its own
 /// ledger entries in the order the server accepted them.
-pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Result<PullResponse, PullError> {
+pub fn pull(
+    conn: &Connection,
+    caller: &Caller,
+    cursor: &str,
+    limit: u32,
+) -> Result<PullResponse, PullError> {
     let after = decode_cursor(cursor).ok_or(PullError::BadCursor)?;
     let limit = limit.clamp(1, shian_core::sync::protocol::MAX_PULL_LIMIT) as usize;
     // A region covers the codes under it (350000 a province, 350200 a city),
     // as the registry reads it (`validate::region_covers`): match prefixes.
-    let prefixes: Vec<&str> = caller.regions.iter().filter_map(|r| region_prefix(r)).collect();
+    let prefixes: Vec<&str> = caller
+        .regions
+        .iter()
+        .filter_map(|r| region_prefix(r))
+        .collect();
     let regions = serde_json::to_string(&prefixes).unwrap_or_else(|_| "[]".into());
     let mut st = conn.prepare_cached(
         "SELECT seq, kind, payload FROM changes
@@ -456,14 +581,34 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
     )?;
     // Inspectors see their district; a merchant sees its own records only.
     let is_inspector = caller.role == "inspector";
-    let merchant = if caller.role == "merchant" { caller.merchant_id.clone() } else { None };
+    let merchant = if caller.role == "merchant" {
+        caller.merchant_id.clone()
+    } else {
+        None
+    };
     let change = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Change> {
         let payload: String = r.get(2)?;
-        Ok(Change { seq: r.get(0)?, kind: r.get(1)?, payload: serde_json::from_str(&payload).unwrap_or(Value::Null) })
+        Ok(Change {
+            seq: r.get(0)?,
+            kind: r.get(1)?,
+            payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+        })
     };
     // One more than asked tells whether there is more.
     let fetch = limit as i64 + 1;
-    let mut changes = st.query_map(params![after.changes, merchant, regions, is_inspector, caller.user_id, fetch], change)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut changes = st
+        .query_map(
+            params![
+                after.changes,
+                merchant,
+                regions,
+                is_inspector,
+                caller.user_id,
+                fetch
+            ],
+            change,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut next = after;
     let mut has_more = changes.len() > limit;
     changes.truncate(limit);
@@ -475,7 +620,9 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
     if let (Some(own), false) = (merchant.as_deref(), has_more) {
         let room = limit - changes.len();
         let mut st = conn.prepare_cached("SELECT rowid, kind, payload FROM entries WHERE merchant_id = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3")?;
-        let mut entries = st.query_map(params![own, after.entries, room as i64 + 1], change)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut entries = st
+            .query_map(params![own, after.entries, room as i64 + 1], change)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         has_more = entries.len() > room;
         entries.truncate(room);
         if let Some(last) = entries.last() {
@@ -483,7 +630,11 @@ pub fn pull(conn: &Connection, caller: &Caller, cursor: &str, limit: u32) -> Res
         }
         changes.append(&mut entries);
     }
-    Ok(PullResponse { changes, cursor: encode_cursor(next), has_more })
+    Ok(PullResponse {
+        changes,
+        cursor: encode_cursor(next),
+        has_more,
+    })
 }
 
 /// The code prefix a GB/T 2260 scope covers; `None` for a malformed one.
@@ -501,7 +652,14 @@ fn region_prefix(scope: &str) -> Option<&str> {
 }
 
 /// Appends a change addressed by scope (registry updates, tasks, notices).
-pub fn publish(conn: &Connection, kind: &str, merchant_id: Option<&str>, region_code: Option<&str>, user_id: Option<&str>, payload: &Value) -> rusqlite::Result<i64> {
+pub fn publish(
+    conn: &Connection,
+    kind: &str,
+    merchant_id: Option<&str>,
+    region_code: Option<&str>,
+    user_id: Option<&str>,
+    payload: &Value,
+) -> rusqlite::Result<i64> {
     conn.prepare_cached("INSERT INTO changes (kind, merchant_id, region_code, user_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![kind, merchant_id, region_code, user_id, payload.to_string(), Utc::now().to_rfc3339()])?;
     Ok(conn.last_insert_rowid())

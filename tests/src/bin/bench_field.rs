@@ -15,7 +15,10 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shian_core::category::Category;
-use shian_core::inspection::{draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, MerchantFacts, RiskAssessment, RiskGrader};
+use shian_core::inspection::{
+    draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, MerchantFacts,
+    RiskAssessment, RiskGrader,
+};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -29,8 +32,16 @@ fn arg(name: &str, default: usize) -> usize {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -43,7 +54,11 @@ fn facts(rng: &mut ChaCha8Rng) -> MerchantFacts {
     let inspections = rng.random_range(0..4u16);
     let non_compliant = if rng.random_ratio(1, 20) { 1 } else { 0 };
     MerchantFacts {
-        business_type: if rng.random_ratio(1, 4) { BusinessType::Catering } else { BusinessType::FoodSales },
+        business_type: if rng.random_ratio(1, 4) {
+            BusinessType::Catering
+        } else {
+            BusinessType::FoodSales
+        },
         area_m2: rng.random_range(5..2_000),
         prepackaged_lines: rng.random_range(0..500),
         on_site_lines: rng.random_range(0..30),
@@ -55,8 +70,16 @@ fn facts(rng: &mut ChaCha8Rng) -> MerchantFacts {
         inspections_basically_compliant: inspections / 2,
         inspections_compliant: inspections - inspections / 2,
         confirmed_test_failures: if rng.random_ratio(1, 100) { 1 } else { 0 },
-        complaints: if rng.random_ratio(1, 10) { rng.random_range(1..5) } else { 0 },
-        ledger_warnings: if rng.random_ratio(1, 8) { rng.random_range(1..20) } else { 0 },
+        complaints: if rng.random_ratio(1, 10) {
+            rng.random_range(1..5)
+        } else {
+            0
+        },
+        ledger_warnings: if rng.random_ratio(1, 8) {
+            rng.random_range(1..20)
+        } else {
+            0
+        },
         inspections_this_year: rng.random_range(0..3),
         ..MerchantFacts::default()
     }

@@ -42,10 +42,10 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::Connection;
 use serde_json::json;
 use shian_core::event::LedgerEvent;
-use shian_core::rules::LedgerRules;
-use shian_core::store::{apply, schema};
 use shian_core::json::Node;
 use shian_core::ledger::LedgerView;
+use shian_core::rules::LedgerRules;
+use shian_core::store::{apply, schema};
 use shian_core::sync::protocol::{PullResponse, PushResponse};
 use shian_core::trace::MemoryGraph;
 use shian_tests::{now_wire, Server, PASSWORD};
@@ -65,7 +65,15 @@ struct Args {
 }
 
 fn parse_args() -> Res<Args> {
-    let mut a = Args { events: 1_000_000, threads: vec![1, 2, 4], batch: 500, buyers: 20, seed: 3, breakdown: 200_000, breakdown_only: false };
+    let mut a = Args {
+        events: 1_000_000,
+        threads: vec![1, 2, 4],
+        batch: 500,
+        buyers: 20,
+        seed: 3,
+        breakdown: 200_000,
+        breakdown_only: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -77,7 +85,12 @@ fn parse_args() -> Res<Args> {
             "--seed" => a.seed = v.parse()?,
             "--breakdown-events" => a.breakdown = v.parse()?,
             "--breakdown-only" => a.breakdown_only = v.parse()?,
-            other => return Err(format!("unknown flag {other} (use --events, --threads, --batch, --buyers, --seed)").into()),
+            other => {
+                return Err(format!(
+                    "unknown flag {other} (use --events, --threads, --batch, --buyers, --seed)"
+                )
+                .into())
+            }
         }
     }
     if a.batch == 0 || a.batch > 1000 || a.events < 2 * a.batch {
@@ -109,11 +122,19 @@ const PRODUCTS: [(&str, &str, &str); 6] = [
 
 /// One push body per batch, for one device; every sale batch follows the
 /// purchase batch it sells from.
-fn workload(merchant: &str, buyers: &[String], pairs: &[usize], batch: usize, device: &str, seed: u64) -> Vec<Vec<u8>> {
+fn workload(
+    merchant: &str,
+    buyers: &[String],
+    pairs: &[usize],
+    batch: usize,
+    device: &str,
+    seed: u64,
+) -> Vec<Vec<u8>> {
     let at = now_wire();
     let mut bodies = Vec::with_capacity(pairs.len() * 2);
     for &pair in pairs {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (pair as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed ^ (pair as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut codes = Vec::with_capacity(batch);
         let mut ops = Vec::with_capacity(batch);
         for i in 0..batch {
@@ -156,7 +177,10 @@ fn workload(merchant: &str, buyers: &[String], pairs: &[usize], batch: usize, de
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 struct PushRun {
@@ -191,7 +215,9 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     server.restart();
     let admin = server.login("root", shian_tests::ADMIN_PASSWORD);
     let merchant = server.create_merchant(&admin, "鑫海批发", "350203");
-    let buyers: Vec<String> = (0..a.buyers).map(|i| server.create_merchant(&admin, &format!("下游商户{i}"), "350203")).collect();
+    let buyers: Vec<String> = (0..a.buyers)
+        .map(|i| server.create_merchant(&admin, &format!("下游商户{i}"), "350203"))
+        .collect();
     server.create_user("bench", PASSWORD, "merchant", Some(&merchant), &[]);
     let token = server.login("bench", PASSWORD);
 
@@ -200,7 +226,14 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     let work: Vec<Vec<Vec<u8>>> = (0..threads)
         .map(|t| {
             let mine: Vec<usize> = (t..pairs).step_by(threads).collect();
-            workload(&merchant, &buyers, &mine, a.batch, &format!("bench-{t}"), a.seed)
+            workload(
+                &merchant,
+                &buyers,
+                &mine,
+                a.batch,
+                &format!("bench-{t}"),
+                a.seed,
+            )
         })
         .collect();
     let url = server.url("/v1/sync/push");
@@ -211,7 +244,10 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
         .map(|bodies| {
             let (url, token) = (url.clone(), token.clone());
             thread::spawn(move || -> Result<usize, String> {
-                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().map_err(|e| e.to_string())?;
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(300))
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 let mut accepted = 0;
                 for body in bodies {
                     let res = http
@@ -220,17 +256,27 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
                         .header("content-type", "application/json")
                         .body(body)
                         .send()
-                        .map_err(|e| format!("after {accepted} accepted: {e}: {:?}", std::error::Error::source(&e)))?;
+                        .map_err(|e| {
+                            format!(
+                                "after {accepted} accepted: {e}: {:?}",
+                                std::error::Error::source(&e)
+                            )
+                        })?;
                     let status = res.status();
                     let bytes = res.bytes().map_err(|e| e.to_string())?;
                     if !status.is_success() {
-                        return Err(format!("push answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                        return Err(format!(
+                            "push answered {status}: {}",
+                            String::from_utf8_lossy(&bytes)
+                        ));
                     }
                     // Only the statuses, borrowed: the load generator shares
                     // the server's two cores, so it reads no more than it checks.
-                    let r: Answer<'_> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    let r: Answer<'_> =
+                        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
                     if let Some(i) = r.results.iter().position(|x| x.status != "accepted") {
-                        let full: PushResponse = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                        let full: PushResponse =
+                            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
                         return Err(format!("op not accepted: {:?}", full.results.get(i)));
                     }
                     accepted += r.results.len();
@@ -246,7 +292,11 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
         accepted += pushed.map_err(|e| {
             let logs = server.logs();
             let tail: Vec<&str> = logs.lines().rev().take(30).collect();
-            format!("{e}; server running: {}; its last log lines:\n{}", server.is_running(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+            format!(
+                "{e}; server running: {}; its last log lines:\n{}",
+                server.is_running(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
         })?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -257,13 +307,19 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     let hwm_kib = vm_hwm_kib(pid).unwrap_or(0);
 
     // Pull everything back as the merchant, 5,000 changes a page.
-    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?;
     let pull_url = server.url("/v1/sync/pull");
     let mut cursor = String::new();
     let mut pull_changes = 0;
     let start = Instant::now();
     loop {
-        let res = http.get(&pull_url).bearer_auth(token.as_str()).query(&[("cursor", cursor.as_str()), ("limit", "5000")]).send()?;
+        let res = http
+            .get(&pull_url)
+            .bearer_auth(token.as_str())
+            .query(&[("cursor", cursor.as_str()), ("limit", "5000")])
+            .send()?;
         if !res.status().is_success() {
             return Err(format!("pull answered {}", res.status()).into());
         }
@@ -283,7 +339,8 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
     if threads == a.threads[0] {
         let dir = tempfile::tempdir()?;
         let store = shian_core::store::LocalStore::open(dir.path().join("device.db"))?;
-        let mut config = shian_core::sync::SyncConfig::new(&server.base(), "bench-pull", "bench", PASSWORD);
+        let mut config =
+            shian_core::sync::SyncConfig::new(&server.base(), "bench-pull", "bench", PASSWORD);
         config.pull_limit = 5000;
         config.timeout_ms = 300_000;
         let mut client = shian_core::sync::SyncClient::new(config)?;
@@ -293,8 +350,24 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
         device_pull = Some((n, t.elapsed().as_secs_f64()));
     }
     let db_bytes = std::fs::metadata(&server.db).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(server.db.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
-    Ok((PushRun { threads, events, secs, hwm_kib, pull_changes, pull_secs, hwm_after_pull_kib, device_pull, db_bytes }, server, merchant))
+        + std::fs::metadata(server.db.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    Ok((
+        PushRun {
+            threads,
+            events,
+            secs,
+            hwm_kib,
+            pull_changes,
+            pull_secs,
+            hwm_after_pull_kib,
+            device_pull,
+            db_bytes,
+        },
+        server,
+        merchant,
+    ))
 }
 
 /// Rows of the two tables a push writes, in the server's order.
@@ -310,11 +383,18 @@ fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
     let c = server.sqlite();
     let all = |sql: &str, n: usize| -> Res<Vec<Vec<rusqlite::types::Value>>> {
         let mut st = c.prepare(sql)?;
-        let rows = st.query_map([merchant], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>())?;
+        let rows = st.query_map([merchant], |r| {
+            (0..n)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     };
     let entries_raw = all("SELECT entry_id, kind, merchant_id, at, recorded_at, trace_code, payload, voided_by FROM entries WHERE merchant_id = ?1 ORDER BY rowid", 8)?;
-    let entries = entries_raw.into_iter().map(|r| <[rusqlite::types::Value; 8]>::try_from(r).expect("8 columns")).collect();
+    let entries = entries_raw
+        .into_iter()
+        .map(|r| <[rusqlite::types::Value; 8]>::try_from(r).expect("8 columns"))
+        .collect();
     let ops = all("SELECT op_id, device_id, user_id, kind, status, outcome, received_at FROM ops WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY rowid", 7)?;
     let pushes = all("SELECT device_id, user_id, received_at, first_entry, last_entry FROM pushes WHERE device_id LIKE 'bench-%' AND ?1 IS NOT NULL ORDER BY id", 5)?;
     let mut schema = Vec::new();
@@ -324,7 +404,12 @@ fn read_rows(server: &Server, merchant: &str) -> Res<Rows> {
     for s in st.query_map([], |r| r.get::<_, String>(0))? {
         schema.push(s?);
     }
-    Ok(Rows { schema, entries, ops, pushes })
+    Ok(Rows {
+        schema,
+        entries,
+        ops,
+        pushes,
+    })
 }
 
 /// Extra pragmas for the raw and in-process measurements, to try tunings
@@ -358,11 +443,17 @@ fn raw_inserts(rows: &Rows, batch: usize, dir: &std::path::Path) -> Res<f64> {
     let mut conn = fresh_db(&dir.join("raw.db"), &rows.schema)?;
     let start = Instant::now();
     let mut tt = [0f64; 3];
-    let transactions = rows.entries.len().div_ceil(batch).max(rows.ops.len().div_ceil(batch)).max(rows.pushes.len());
+    let transactions = rows
+        .entries
+        .len()
+        .div_ceil(batch)
+        .max(rows.ops.len().div_ceil(batch))
+        .max(rows.pushes.len());
     for k in 0..transactions {
         let tx = conn.transaction()?;
         {
-            let mut e = tx.prepare_cached("INSERT INTO entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+            let mut e =
+                tx.prepare_cached("INSERT INTO entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
             let mut op = tx.prepare_cached("INSERT INTO ops (op_id, device_id, user_id, kind, status, outcome, received_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?;
             let t = Instant::now();
             for row in rows.entries.iter().skip(k * batch).take(batch) {
@@ -384,7 +475,12 @@ fn raw_inserts(rows: &Rows, batch: usize, dir: &std::path::Path) -> Res<f64> {
         tt[2] += t.elapsed().as_secs_f64();
     }
     let n = rows.entries.len() as f64;
-    eprintln!("  raw: µs/event entries {:.2}, op log and pushes {:.2}, commit {:.2}", tt[0] * 1e6 / n, tt[1] * 1e6 / n, tt[2] * 1e6 / n);
+    eprintln!(
+        "  raw: µs/event entries {:.2}, op log and pushes {:.2}, commit {:.2}",
+        tt[0] * 1e6 / n,
+        tt[1] * 1e6 / n,
+        tt[2] * 1e6 / n
+    );
     Ok(start.elapsed().as_secs_f64())
 }
 
@@ -409,9 +505,21 @@ struct OpIn<'a> {
 /// of the server's push transaction (one op-log query, the graph's entry
 /// lookup, core's rules on the in-memory graph, the entry row, the answer)
 /// on a fresh file.
-fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path) -> Res<Vec<(String, f64)>> {
+fn breakdown(
+    merchant: &str,
+    buyers: &[String],
+    a: &Args,
+    dir: &std::path::Path,
+) -> Res<Vec<(String, f64)>> {
     let pairs = (a.breakdown / (2 * a.batch)).max(1);
-    let bodies = workload(merchant, buyers, &(0..pairs).collect::<Vec<_>>(), a.batch, "bench-x", a.seed ^ 7);
+    let bodies = workload(
+        merchant,
+        buyers,
+        &(0..pairs).collect::<Vec<_>>(),
+        a.batch,
+        "bench-x",
+        a.seed ^ 7,
+    );
     let n = (pairs * 2 * a.batch) as f64;
     // Each body read and dropped, as the server does (keeping 200,000
     // trees alive at once would time the page faults of fresh memory).
@@ -420,7 +528,10 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
         std::hint::black_box(serde_json::from_slice::<BodyIn<'_>>(b)?);
     }
     let json_us = t.elapsed().as_secs_f64() * 1e6 / n;
-    let reqs: Vec<BodyIn<'_>> = bodies.iter().map(|b| serde_json::from_slice(b)).collect::<Result<_, _>>()?;
+    let reqs: Vec<BodyIn<'_>> = bodies
+        .iter()
+        .map(|b| serde_json::from_slice(b))
+        .collect::<Result<_, _>>()?;
     let rules = LedgerRules::builtin();
     let t = Instant::now();
     for r in &reqs {
@@ -463,25 +574,37 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
         let tx = conn.transaction()?;
         // The server's one op-log query per push (server/src/sync/sql.rs).
         let t = Instant::now();
-        let ids = serde_json::to_string(&r.ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>())?;
-        let logged: i64 = tx.prepare_cached("SELECT COUNT(*) FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))")?.query_row([ids], |r| r.get(0))?;
+        let ids =
+            serde_json::to_string(&r.ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>())?;
+        let logged: i64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM ops WHERE op_id IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row([ids], |r| r.get(0))?;
         assert_eq!(logged, 0);
         t_lookup += t.elapsed().as_secs_f64();
         for op in &r.ops {
             let (mut event, wire) = events.next().ok_or("fewer events than ops")?;
             // An op_id naming an entry is that entry's op.
             let t = Instant::now();
-            let known = uuid::Uuid::parse_str(&op.op_id).ok().map(|id| graph.entry(&id));
+            let known = uuid::Uuid::parse_str(&op.op_id)
+                .ok()
+                .map(|id| graph.entry(&id));
             assert!(matches!(known, Some(Ok(None))));
             t_lookup += t.elapsed().as_secs_f64();
             let ta = Instant::now();
             // The server's judging (server/src/sync/sql.rs): rules on the
             // in-memory graph, the event added to it, the entry row written.
-            let warnings = apply::judge(&mut event, &graph, &rules, now, &mut rng).map_err(|e| e.to_string())?;
+            let warnings = apply::judge(&mut event, &graph, &rules, now, &mut rng)
+                .map_err(|e| e.to_string())?;
             graph.apply(&event)?;
             let applied = apply::Applied::new(&event, warnings);
             let tr = Instant::now();
-            let wire = if op.kind == "ledger.sale" && applied.voucher_code.is_some() { event.to_wire_string() } else { wire };
+            let wire = if op.kind == "ledger.sale" && applied.voucher_code.is_some() {
+                event.to_wire_string()
+            } else {
+                wire
+            };
             apply::record(&tx, &event, &wire, &applied.warnings, now)?;
             t_record += tr.elapsed().as_secs_f64();
             if op.kind == "ledger.purchase" {
@@ -504,14 +627,32 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
     let replica_us = total.elapsed().as_secs_f64() * 1e6 / n;
     let us = |s: f64| s * 1e6 / n;
     Ok(vec![
-        ("JSON body → ops with borrowed payload trees (core `json::Node`)".into(), json_us),
+        (
+            "JSON body → ops with borrowed payload trees (core `json::Node`)".into(),
+            json_us,
+        ),
         ("`LedgerEvent::parse_node`".into(), parse_us),
         ("canonical wire text (`to_wire_string`)".into(), wire_us),
-        ("replica push tx: op-log query (one a push) + graph entry lookup".into(), us(t_lookup)),
-        ("replica push tx: core judge on the graph + graph apply + entry row".into(), us(t_apply)),
-        ("  of which the entry row (core `record`)".into(), us(t_record)),
-        ("  of which per purchase".into(), t_purchase * 1e6 / n_purchase.max(1) as f64),
-        ("  of which per sale".into(), t_sale * 1e6 / (n as usize - n_purchase).max(1) as f64),
+        (
+            "replica push tx: op-log query (one a push) + graph entry lookup".into(),
+            us(t_lookup),
+        ),
+        (
+            "replica push tx: core judge on the graph + graph apply + entry row".into(),
+            us(t_apply),
+        ),
+        (
+            "  of which the entry row (core `record`)".into(),
+            us(t_record),
+        ),
+        (
+            "  of which per purchase".into(),
+            t_purchase * 1e6 / n_purchase.max(1) as f64,
+        ),
+        (
+            "  of which per sale".into(),
+            t_sale * 1e6 / (n as usize - n_purchase).max(1) as f64,
+        ),
         ("replica push tx: the answer (`Value`)".into(), us(t_answer)),
         ("replica push tx: COMMIT".into(), us(t_commit)),
         ("replica push tx: total".into(), replica_us),
@@ -523,17 +664,31 @@ fn breakdown(merchant: &str, buyers: &[String], a: &Args, dir: &std::path::Path)
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
         .unwrap_or_else(|| "unknown".into());
-    let cores = thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned()))
+        })
         .unwrap_or_default();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let sqlite = rusqlite::version();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     format!("{cores} cores (nproc), {cpu}, {mem} RAM; SQLite {sqlite} (bundled), WAL, synchronous=NORMAL; {date}; load average {load} (a shared machine)")
 }
 
@@ -553,7 +708,9 @@ fn run(a: &Args) -> Res<()> {
     eprintln!("bench-ingest: {}", machine());
     if a.breakdown_only {
         let dir = tempfile::tempdir()?;
-        let buyers: Vec<String> = (0..a.buyers).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let buyers: Vec<String> = (0..a.buyers)
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect();
         for (what, us) in breakdown(&uuid::Uuid::now_v7().to_string(), &buyers, a, dir.path())? {
             println!("| {what} | {us:.2} |");
         }
@@ -562,7 +719,10 @@ fn run(a: &Args) -> Res<()> {
     let mut runs = Vec::new();
     let mut keep = None;
     for &k in &a.threads {
-        eprintln!("bench-ingest: pushing {} events with {k} client thread(s) …", a.events);
+        eprintln!(
+            "bench-ingest: pushing {} events with {k} client thread(s) …",
+            a.events
+        );
         let (run, server, merchant) = push_run(a, k)?;
         eprintln!(
             "  {:.1} s, {} events/s; pull {} changes in {:.1} s; server VmHWM {} MiB",
@@ -584,19 +744,28 @@ fn run(a: &Args) -> Res<()> {
     server.restart();
     let restart_secs = t.elapsed().as_secs_f64();
     let restart_hwm = server.pid().and_then(vm_hwm_kib).unwrap_or(0);
-    eprintln!("bench-ingest: restart over {} events: {restart_secs:.1} s, VmHWM {} MiB", runs.last().map_or(0, |r| r.events), restart_hwm / 1024);
+    eprintln!(
+        "bench-ingest: restart over {} events: {restart_secs:.1} s, VmHWM {} MiB",
+        runs.last().map_or(0, |r| r.events),
+        restart_hwm / 1024
+    );
     server.terminate();
     eprintln!("bench-ingest: reading the server's rows back …");
     let rows = read_rows(&server, &merchant)?;
     let buyers: Vec<String> = {
         let c = server.sqlite();
         let mut st = c.prepare("SELECT id FROM merchants WHERE id <> ?1")?;
-        let v = st.query_map([&merchant], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let v = st
+            .query_map([&merchant], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         v
     };
     let n = rows.entries.len();
     let dir = tempfile::tempdir()?;
-    eprintln!("bench-ingest: raw inserts of the same {n} events' rows ({} op log rows) …", rows.ops.len());
+    eprintln!(
+        "bench-ingest: raw inserts of the same {n} events' rows ({} op log rows) …",
+        rows.ops.len()
+    );
     let raw = raw_inserts(&rows, a.batch, dir.path())?;
     eprintln!("bench-ingest: in-process breakdown …");
     let parts = breakdown(&merchant, &buyers, a, dir.path())?;
@@ -653,13 +822,19 @@ fn run(a: &Args) -> Res<()> {
             );
         }
     }
-    println!("\nServer file after a run: {} MiB (with WAL).  ", runs.last().map(|r| r.db_bytes >> 20).unwrap_or(0));
+    println!(
+        "\nServer file after a run: {} MiB (with WAL).  ",
+        runs.last().map(|r| r.db_bytes >> 20).unwrap_or(0)
+    );
     println!(
         "Restart over that file (ledger state rebuilt from {} entries) until `/healthz` answers: {restart_secs:.1} s; server VmHWM then {} MiB.\n",
         fmt_n(n as f64),
         restart_hwm / 1024
     );
-    println!("In-process breakdown (one thread, µs per event, {} events):\n", fmt_n(((a.breakdown / (2 * a.batch)).max(1) * 2 * a.batch) as f64));
+    println!(
+        "In-process breakdown (one thread, µs per event, {} events):\n",
+        fmt_n(((a.breakdown / (2 * a.batch)).max(1) * 2 * a.batch) as f64)
+    );
     println!("| step | µs/event |");
     println!("|---|---:|");
     for (what, us) in parts {

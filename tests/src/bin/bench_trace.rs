@@ -50,7 +50,15 @@ struct Args {
 }
 
 fn parse_args() -> Res<Args> {
-    let mut a = Args { entries: 10_000_000, scales: None, postgres: false, queries: 10_000, seed: 2, sql_max: 1_000_000, scale: None };
+    let mut a = Args {
+        entries: 10_000_000,
+        scales: None,
+        postgres: false,
+        queries: 10_000,
+        seed: 2,
+        sql_max: 1_000_000,
+        scale: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--postgres" {
@@ -100,13 +108,23 @@ fn orchestrate(a: &Args) -> Res<()> {
     for n in scales {
         eprintln!("== {n} entries ==");
         let out = Command::new(&exe)
-            .args(["--scale", &n.to_string(), "--queries", &a.queries.to_string(), "--seed", &a.seed.to_string()])
+            .args([
+                "--scale",
+                &n.to_string(),
+                "--queries",
+                &a.queries.to_string(),
+                "--seed",
+                &a.seed.to_string(),
+            ])
             .args(["--sql-max", &a.sql_max.to_string()])
             .args(a.postgres.then_some("--postgres"))
             .stderr(Stdio::inherit())
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or_else(|| format!("scale {n} failed ({})", out.status))?;
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .ok_or_else(|| format!("scale {n} failed ({})", out.status))?;
         let v: Value = serde_json::from_str(line)?;
         eprintln!("{v}");
         results.push(v);
@@ -119,7 +137,11 @@ fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, m)| m.trim().to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown CPU".into())
 }
@@ -127,7 +149,11 @@ fn cpu_model() -> String {
 fn print_tables(a: &Args, results: &[Value]) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     println!("Trace benchmark, {} ({cores} cores, load average at the end {load}), {}; generator `GenConfig::xiamen(seed {}, entries)`; {} queries per set; release build.\n",
         cpu_model(), chrono::Utc::now().format("%Y-%m-%d"), a.seed, a.queries);
     println!(
@@ -235,14 +261,20 @@ const MB: f64 = 1024.0 * 1024.0;
 /// process has the core, so it shows what a query costs on a shared machine
 /// (the wall-clock p99 there is the scheduler's time slice).
 fn cpu_now() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes one timespec through the pointer,
     // which points at a live local.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
-    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Wall and CPU time of one call.
@@ -258,7 +290,11 @@ fn summary(times: &mut [Duration]) -> (f64, f64, f64) {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     match times.len() {
         0 => (f64::NAN, f64::NAN, f64::NAN),
-        n => (us(times[n / 2]), us(times[(n * 99 / 100).min(n - 1)]), us(times[n - 1])),
+        n => (
+            us(times[n / 2]),
+            us(times[(n * 99 / 100).min(n - 1)]),
+            us(times[n - 1]),
+        ),
     }
 }
 
@@ -271,7 +307,11 @@ fn measure(n: u64, a: &Args) -> Res<Value> {
         graph.set_merchant_name(&m.id, &m.name)?;
     }
     let (mut events, mut refused, mut apply_time) = (0u64, 0u64, Duration::ZERO);
-    let mut export = if a.postgres { Some(pg::Export::create(n)?) } else { None };
+    let mut export = if a.postgres {
+        Some(pg::Export::create(n)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     for event in generator.by_ref() {
         if let Some(x) = export.as_mut() {
@@ -295,7 +335,10 @@ fn measure(n: u64, a: &Args) -> Res<Value> {
     let apply_s = (apply_time + t.elapsed()).as_secs_f64();
     let stats = graph.stats();
     let (rss, hwm) = memory();
-    eprintln!("generated and applied {events} events in {:.1} s ({apply_s:.1} s in the graph)", total.as_secs_f64());
+    eprintln!(
+        "generated and applied {events} events in {:.1} s ({apply_s:.1} s in the graph)",
+        total.as_secs_f64()
+    );
 
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ n);
     let mut origins: Vec<String> = graph.origin_codes().collect();
@@ -303,7 +346,8 @@ fn measure(n: u64, a: &Args) -> Res<Value> {
     let randoms = sample_codes(&graph, a.queries, &mut rng);
 
     // Origins with holders, timed on first touch in random order.
-    let (mut fwd, mut cpu, mut holders, mut pairs, mut tried) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let (mut fwd, mut cpu, mut holders, mut pairs, mut tried) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0usize);
     for code in &origins {
         if pairs.len() == a.queries {
             break;
@@ -321,7 +365,13 @@ fn measure(n: u64, a: &Args) -> Res<Value> {
     }
     let with_holders_pct = 100.0 * pairs.len() as f64 / tried.max(1) as f64;
     pairs.shuffle(&mut rng);
-    let mut runs = vec![run_set(&graph, "memory", "origins with holders", (fwd, cpu, holders), &pairs)?];
+    let mut runs = vec![run_set(
+        &graph,
+        "memory",
+        "origins with holders",
+        (fwd, cpu, holders),
+        &pairs,
+    )?];
     runs.push(run_random(&graph, "memory", &randoms)?);
 
     let mut result = json!({
@@ -352,7 +402,9 @@ fn measure(n: u64, a: &Args) -> Res<Value> {
 /// `k` random live batches of any kind.
 fn sample_codes(graph: &MemoryGraph, k: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
     let total = graph.trace_codes().count();
-    let mut picks: Vec<usize> = (0..k.min(total)).map(|_| rng.random_range(0..total)).collect();
+    let mut picks: Vec<usize> = (0..k.min(total))
+        .map(|_| rng.random_range(0..total))
+        .collect();
     picks.sort_unstable();
     picks.dedup();
     let mut wanted = picks.into_iter().peekable();
@@ -399,13 +451,24 @@ fn run_set<G: TraceGraph>(
         }
     }
     if missing_root > 0 {
-        return Err(format!("{missing_root} backward traces of a holder did not reach its root ({store})").into());
+        return Err(format!(
+            "{missing_root} backward traces of a holder did not reach its root ({store})"
+        )
+        .into());
     }
-    Ok(report(store, set, (&mut fwd, &mut cpu), &mut holders, &mut bwd, chain))
+    Ok(report(
+        store,
+        set,
+        (&mut fwd, &mut cpu),
+        &mut holders,
+        &mut bwd,
+        chain,
+    ))
 }
 
 fn run_random<G: TraceGraph>(graph: &G, store: &str, codes: &[String]) -> Res<Value> {
-    let (mut fwd, mut cpu, mut holders, mut bwd, mut chain) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let (mut fwd, mut cpu, mut holders, mut bwd, mut chain) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0usize);
     for code in codes {
         let (trace, took, used) = timed(|| forward(graph, code));
         fwd.push(took);
@@ -416,7 +479,14 @@ fn run_random<G: TraceGraph>(graph: &G, store: &str, codes: &[String]) -> Res<Va
         bwd.push(t.elapsed());
         chain += up.chain.len();
     }
-    Ok(report(store, "random batches", (&mut fwd, &mut cpu), &mut holders, &mut bwd, chain))
+    Ok(report(
+        store,
+        "random batches",
+        (&mut fwd, &mut cpu),
+        &mut holders,
+        &mut bwd,
+        chain,
+    ))
 }
 
 fn report(
@@ -443,7 +513,13 @@ fn report(
 
 /// The same events written to a SQLite ledger through core's `apply`, then
 /// the same queries on `SqlGraph`.
-fn sqlite(n: u64, a: &Args, graph: &MemoryGraph, pairs: &[(String, String)], randoms: &[String]) -> Res<(Value, Vec<Value>)> {
+fn sqlite(
+    n: u64,
+    a: &Args,
+    graph: &MemoryGraph,
+    pairs: &[(String, String)],
+    randoms: &[String],
+) -> Res<(Value, Vec<Value>)> {
     let path = std::env::temp_dir().join(format!("shian-bench-trace-{n}.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -460,7 +536,10 @@ fn sqlite(n: u64, a: &Args, graph: &MemoryGraph, pairs: &[(String, String)], ran
     {
         let tx = conn.transaction()?;
         for m in generator.merchants() {
-            tx.execute("INSERT INTO directory (merchant_id, name) VALUES (?1, ?2)", [&m.id, &m.name])?;
+            tx.execute(
+                "INSERT INTO directory (merchant_id, name) VALUES (?1, ?2)",
+                [&m.id, &m.name],
+            )?;
         }
         tx.commit()?;
     }
@@ -504,7 +583,13 @@ fn sqlite(n: u64, a: &Args, graph: &MemoryGraph, pairs: &[(String, String)], ran
         .count();
     drop(loaded);
     let runs = vec![
-        run_set(&sql, "SQLite", "origins with holders", (Vec::new(), Vec::new(), Vec::new()), pairs)?,
+        run_set(
+            &sql,
+            "SQLite",
+            "origins with holders",
+            (Vec::new(), Vec::new(), Vec::new()),
+            pairs,
+        )?,
         run_random(&sql, "SQLite", randoms)?,
     ];
     Ok((
@@ -574,7 +659,9 @@ mod pg {
 
     fn psql(dir: &Path) -> Command {
         let mut c = as_postgres("psql");
-        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"]).arg(dir).args(["-p", PORT, "-U", "postgres", "-d", "postgres"]);
+        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(dir)
+            .args(["-p", PORT, "-U", "postgres", "-d", "postgres"]);
         c
     }
 
@@ -584,8 +671,15 @@ mod pg {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
-            let open = |name: &str| -> Res<BufWriter<File>> { Ok(BufWriter::new(File::create(dir.join(name))?)) };
-            Ok(Self { batches: open("batches.csv")?, movements: open("movements.csv")?, voids: open("voids.csv")?, dir })
+            let open = |name: &str| -> Res<BufWriter<File>> {
+                Ok(BufWriter::new(File::create(dir.join(name))?))
+            };
+            Ok(Self {
+                batches: open("batches.csv")?,
+                movements: open("movements.csv")?,
+                voids: open("voids.csv")?,
+                dir,
+            })
         }
 
         pub fn write(&mut self, e: &LedgerEvent) -> Res<()> {
@@ -607,13 +701,32 @@ mod pg {
                         Buyer::Named { .. } => "sale_named",
                         Buyer::Retail => "sale_retail",
                     };
-                    writeln!(self.movements, "{},{},{kind},{},{}", s.entry_id, s.trace_code, s.quantity.amount, opt(&s.voucher_code))?
+                    writeln!(
+                        self.movements,
+                        "{},{},{kind},{},{}",
+                        s.entry_id,
+                        s.trace_code,
+                        s.quantity.amount,
+                        opt(&s.voucher_code)
+                    )?
                 }
                 LedgerEvent::Dispose(d) => {
-                    let kind = if d.method == DisposeMethod::Destroyed { "destroyed" } else { "returned" };
-                    writeln!(self.movements, "{},{},{kind},{},", d.entry_id, d.trace_code, d.quantity.amount)?
+                    let kind = if d.method == DisposeMethod::Destroyed {
+                        "destroyed"
+                    } else {
+                        "returned"
+                    };
+                    writeln!(
+                        self.movements,
+                        "{},{},{kind},{},",
+                        d.entry_id, d.trace_code, d.quantity.amount
+                    )?
                 }
-                LedgerEvent::Adjust(a) => writeln!(self.movements, "{},{},adjust,{},", a.entry_id, a.trace_code, a.delta.amount)?,
+                LedgerEvent::Adjust(a) => writeln!(
+                    self.movements,
+                    "{},{},adjust,{},",
+                    a.entry_id, a.trace_code, a.delta.amount
+                )?,
                 LedgerEvent::Void(v) => writeln!(self.voids, "{}", v.voided_entry_id)?,
             }
             Ok(())
@@ -641,7 +754,12 @@ mod pg {
                  -c full_page_writes=off -c max_wal_size=8GB -c maintenance_work_mem=1GB -c work_mem=64MB",
                 dir.display()
             );
-            run(as_postgres("pg_ctl").arg("-D").arg(&data).arg("-l").arg(dir.join("log")).args(["-w", "-o", &options, "start"]))?;
+            run(as_postgres("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.join("log"))
+                .args(["-w", "-o", &options, "start"]))?;
             let mut loaded = Loaded { dir, load_s: 0.0 };
             let d = loaded.dir.display();
             let setup = format!(
@@ -692,7 +810,9 @@ mod pg {
             );
             std::fs::write(loaded.dir.join("setup.sql"), setup)?;
             let t = Instant::now();
-            run(psql(&loaded.dir).arg("-f").arg(loaded.dir.join("setup.sql")))?;
+            run(psql(&loaded.dir)
+                .arg("-f")
+                .arg(loaded.dir.join("setup.sql")))?;
             loaded.load_s = t.elapsed().as_secs_f64();
             Ok(loaded)
         }
@@ -730,10 +850,13 @@ mod pg {
                 "-c",
                 "COPY (SELECT n, fwd_us, holders, bwd_us, chain FROM timings ORDER BY n) TO STDOUT WITH (FORMAT csv)",
             ]))?;
-            let (mut fwd, mut holders, mut bwd, mut chain, mut same) = (Vec::new(), Vec::new(), Vec::new(), 0usize, 0usize);
+            let (mut fwd, mut holders, mut bwd, mut chain, mut same) =
+                (Vec::new(), Vec::new(), Vec::new(), 0usize, 0usize);
             for line in out.lines() {
                 let cols: Vec<&str> = line.split(',').collect();
-                let [n, f_us, h, b_us, c] = cols[..] else { return Err(format!("unexpected psql line {line:?}").into()) };
+                let [n, f_us, h, b_us, c] = cols[..] else {
+                    return Err(format!("unexpected psql line {line:?}").into());
+                };
                 let (n, h): (usize, usize) = (n.parse()?, h.parse()?);
                 fwd.push(Duration::from_secs_f64(f_us.parse::<f64>()? / 1e6));
                 bwd.push(Duration::from_secs_f64(b_us.parse::<f64>()? / 1e6));
@@ -761,7 +884,11 @@ mod pg {
 
     impl Drop for Loaded {
         fn drop(&mut self) {
-            let _ = as_postgres("pg_ctl").arg("-D").arg(self.dir.join("data")).args(["-m", "fast", "-w", "stop"]).output();
+            let _ = as_postgres("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "fast", "-w", "stop"])
+                .output();
         }
     }
 }

@@ -67,10 +67,25 @@ fn run(a: Args) -> Result<(), String> {
     for i in 0..a.record {
         match (&last_batch, i % 4) {
             (Some(code), 3) => {
-                store.record("ledger.sale", &sale(&a.merchant, code, "1.5", serde_json::json!({"retail": true}))).map_err(|e| e.to_string())?;
+                store
+                    .record(
+                        "ledger.sale",
+                        &sale(
+                            &a.merchant,
+                            code,
+                            "1.5",
+                            serde_json::json!({"retail": true}),
+                        ),
+                    )
+                    .map_err(|e| e.to_string())?;
             }
             _ => {
-                let applied = store.record("ledger.purchase", &purchase(&a.merchant, &format!("青菜 {i}"), "20")).map_err(|e| e.to_string())?;
+                let applied = store
+                    .record(
+                        "ledger.purchase",
+                        &purchase(&a.merchant, &format!("青菜 {i}"), "20"),
+                    )
+                    .map_err(|e| e.to_string())?;
                 last_batch = applied.trace_code;
             }
         }
@@ -87,7 +102,11 @@ fn run(a: Args) -> Result<(), String> {
                 accepted += r.accepted;
                 duplicate += r.duplicate;
                 rejected += r.rejected;
-                let s = store.lock().map_err(|_| "poisoned")?.sync_status().map_err(|e| e.to_string())?;
+                let s = store
+                    .lock()
+                    .map_err(|_| "poisoned")?
+                    .sync_status()
+                    .map_err(|e| e.to_string())?;
                 if s.pending == 0 {
                     println!("synced accepted={accepted} duplicate={duplicate} rejected={rejected} pending={} parked={}", s.pending, s.parked);
                     return Ok(());

@@ -38,8 +38,15 @@ pub(super) struct MovementIn<'a> {
 }
 
 pub(super) enum KindIn<'a> {
-    SaleMerchant { voucher: u128, seller: &'a str, buyer: Cow<'a, str>, sold_at_ms: i64 },
-    SaleNamed { buyer_name: Cow<'a, str> },
+    SaleMerchant {
+        voucher: u128,
+        seller: &'a str,
+        buyer: Cow<'a, str>,
+        sold_at_ms: i64,
+    },
+    SaleNamed {
+        buyer_name: Cow<'a, str>,
+    },
     Plain(Kind),
 }
 
@@ -50,35 +57,49 @@ impl MemoryGraph {
 
     pub(super) fn find_batch(&self, code: u128) -> Option<u32> {
         let batches = &self.batches;
-        self.batch_index.find(code::hash(code), |b| batches.get(b as usize).is_some_and(|r| r.code == code))
+        self.batch_index.find(code::hash(code), |b| {
+            batches.get(b as usize).is_some_and(|r| r.code == code)
+        })
     }
 
     fn batch_slot(&mut self, code: u128) -> Result<u32, GraphError> {
         if let Some(b) = self.find_batch(code) {
             return Ok(b);
         }
-        let b = u32::try_from(self.batches.len()).ok().filter(|&b| b <= INDEX_MASK).ok_or(GraphError::Full)?;
+        let b = u32::try_from(self.batches.len())
+            .ok()
+            .filter(|&b| b <= INDEX_MASK)
+            .ok_or(GraphError::Full)?;
         self.batches.push(BatchRec::placeholder(code));
         self.batch_entry.push(0);
         self.stock.push(Stock::default());
         let batches = &self.batches;
-        self.batch_index.insert(code::hash(code), b, |s| code::hash(batches.get(s as usize).map_or(0, |r| r.code)));
+        self.batch_index.insert(code::hash(code), b, |s| {
+            code::hash(batches.get(s as usize).map_or(0, |r| r.code))
+        });
         Ok(b)
     }
 
     pub(super) fn find_voucher(&self, code: u128) -> Option<u32> {
         let vouchers = &self.vouchers;
-        self.voucher_index.find(code::hash(code), |v| vouchers.get(v as usize).is_some_and(|r| r.code == code))
+        self.voucher_index.find(code::hash(code), |v| {
+            vouchers.get(v as usize).is_some_and(|r| r.code == code)
+        })
     }
 
     fn voucher_slot(&mut self, code: u128) -> Result<u32, GraphError> {
         if let Some(v) = self.find_voucher(code) {
             return Ok(v);
         }
-        let v = u32::try_from(self.vouchers.len()).ok().filter(|&v| v <= INDEX_MASK).ok_or(GraphError::Full)?;
+        let v = u32::try_from(self.vouchers.len())
+            .ok()
+            .filter(|&v| v <= INDEX_MASK)
+            .ok_or(GraphError::Full)?;
         self.vouchers.push(VoucherRec::placeholder(code));
         let vouchers = &self.vouchers;
-        self.voucher_index.insert(code::hash(code), v, |s| code::hash(vouchers.get(s as usize).map_or(0, |r| r.code)));
+        self.voucher_index.insert(code::hash(code), v, |s| {
+            code::hash(vouchers.get(s as usize).map_or(0, |r| r.code))
+        });
         Ok(v)
     }
 
@@ -91,21 +112,28 @@ impl MemoryGraph {
     }
 
     pub(super) fn find_entry(&self, entry: u128) -> Option<u32> {
-        self.entry_index.find(code::hash(entry), |r| self.entry_id_of(r) == Some(entry))
+        self.entry_index
+            .find(code::hash(entry), |r| self.entry_id_of(r) == Some(entry))
     }
 
     /// Indexes an entry the caller has checked is new.
     fn index_entry(&mut self, entry: u128, r: u32) {
         let (moves, batches) = (&self.moves, &self.batch_entry);
         self.entry_index.insert(code::hash(entry), r, |s| {
-            let id = if s & ID_LIMIT != 0 { moves.entry(s & !ID_LIMIT) } else { batches.get(s as usize).copied() };
+            let id = if s & ID_LIMIT != 0 {
+                moves.entry(s & !ID_LIMIT)
+            } else {
+                batches.get(s as usize).copied()
+            };
             code::hash(id.unwrap_or_default())
         });
     }
 
     pub(super) fn add_purchase(&mut self, p: PurchaseIn<'_>) -> Result<(), GraphError> {
         if self.find_entry(p.entry).is_some() {
-            return Err(GraphError::DuplicateEntry(Uuid::from_u128(p.entry).to_string()));
+            return Err(GraphError::DuplicateEntry(
+                Uuid::from_u128(p.entry).to_string(),
+            ));
         }
         let b = self.batch_slot(p.trace_code)?;
         if self.batches.get(b as usize).is_some_and(BatchRec::known) {
@@ -120,14 +148,21 @@ impl MemoryGraph {
         let voucher = match p.voucher {
             Some(code) => {
                 let v = self.voucher_slot(code)?;
-                if !self.vouchers.get_mut(v as usize).is_some_and(|rec| rec.redeem(b)) {
+                if !self
+                    .vouchers
+                    .get_mut(v as usize)
+                    .is_some_and(|rec| rec.redeem(b))
+                {
                     self.extra_redeemers.entry(v).or_default().push(b);
                 }
                 v
             }
             None => NONE,
         };
-        if let (Some(rec), Some(entry)) = (self.batches.get_mut(b as usize), self.batch_entry.get_mut(b as usize)) {
+        if let (Some(rec), Some(entry)) = (
+            self.batches.get_mut(b as usize),
+            self.batch_entry.get_mut(b as usize),
+        ) {
             rec.received = p.received.amount;
             rec.received_at = p.received_at_ms;
             rec.merchant = merchant;
@@ -146,13 +181,24 @@ impl MemoryGraph {
 
     pub(super) fn insert_movement(&mut self, m: MovementIn<'_>) -> Result<(), GraphError> {
         if self.find_entry(m.entry).is_some() {
-            return Err(GraphError::DuplicateEntry(Uuid::from_u128(m.entry).to_string()));
+            return Err(GraphError::DuplicateEntry(
+                Uuid::from_u128(m.entry).to_string(),
+            ));
         }
         let batch = self.batch_slot(m.trace_code)?;
         let (kind, aux) = match m.kind {
-            KindIn::SaleMerchant { voucher, seller, buyer, sold_at_ms } => {
+            KindIn::SaleMerchant {
+                voucher,
+                seller,
+                buyer,
+                sold_at_ms,
+            } => {
                 let v = self.voucher_slot(voucher)?;
-                if self.vouchers.get(v as usize).is_some_and(VoucherRec::issued) {
+                if self
+                    .vouchers
+                    .get(v as usize)
+                    .is_some_and(VoucherRec::issued)
+                {
                     return Err(GraphError::DuplicateVoucher(code::unpack(voucher)));
                 }
                 let (seller, buyer) = (self.merchant(seller)?, self.merchant(&buyer)?);
@@ -161,10 +207,17 @@ impl MemoryGraph {
                 }
                 (Kind::SaleMerchant, v)
             }
-            KindIn::SaleNamed { buyer_name } => (Kind::SaleNamed, self.buyer_names.intern(&buyer_name)?),
+            KindIn::SaleNamed { buyer_name } => {
+                (Kind::SaleNamed, self.buyer_names.intern(&buyer_name)?)
+            }
             KindIn::Plain(kind) => (kind, NONE),
         };
-        let id = self.moves.push(m.entry, batch, MovRec::new(kind, m.amount, aux, m.voided), self.batches.len())?;
+        let id = self.moves.push(
+            m.entry,
+            batch,
+            MovRec::new(kind, m.amount, aux, m.voided),
+            self.batches.len(),
+        )?;
         if !m.voided {
             if let Some(stock) = self.stock.get_mut(batch as usize) {
                 stock.count(kind, m.amount, 1);
@@ -176,9 +229,16 @@ impl MemoryGraph {
 
     /// Records a void entry (so that its id is taken and it cannot itself be
     /// voided) and voids its target.
-    pub(super) fn add_void(&mut self, entry: u128, merchant: &str, target: u128) -> Result<(), GraphError> {
+    pub(super) fn add_void(
+        &mut self,
+        entry: u128,
+        merchant: &str,
+        target: u128,
+    ) -> Result<(), GraphError> {
         if self.find_entry(entry).is_some() || self.voids.contains_key(&entry) {
-            return Err(GraphError::DuplicateEntry(Uuid::from_u128(entry).to_string()));
+            return Err(GraphError::DuplicateEntry(
+                Uuid::from_u128(entry).to_string(),
+            ));
         }
         let merchant = self.merchant(merchant)?;
         self.voids.insert(entry, merchant);
@@ -188,7 +248,9 @@ impl MemoryGraph {
 
     /// Marks an entry voided; unknown entries are ignored (as in SQL).
     pub(super) fn void(&mut self, entry: u128) {
-        let Some(r) = self.find_entry(entry) else { return };
+        let Some(r) = self.find_entry(entry) else {
+            return;
+        };
         if r & ID_LIMIT == 0 {
             if let Some(b) = self.batches.get_mut(r as usize) {
                 b.void();
@@ -196,7 +258,9 @@ impl MemoryGraph {
             return;
         }
         let id = r & !ID_LIMIT;
-        let Some((batch, before)) = self.moves.get(id).filter(|(_, m)| !m.voided()) else { return };
+        let Some((batch, before)) = self.moves.get(id).filter(|(_, m)| !m.voided()) else {
+            return;
+        };
         if let Some(stock) = self.stock.get_mut(batch as usize) {
             stock.count(before.kind(), before.amount, -1);
         }

@@ -24,10 +24,12 @@ pub(super) fn pack(code: &str) -> Option<u128> {
     if bytes.len() != CODE_LEN {
         return None;
     }
-    bytes.iter().try_fold(0u128, |acc, &c| match VALUES.get(usize::from(c)) {
-        Some(&v) if v != NO_VALUE => Some(acc << 5 | u128::from(v)),
-        _ => None,
-    })
+    bytes
+        .iter()
+        .try_fold(0u128, |acc, &c| match VALUES.get(usize::from(c)) {
+            Some(&v) if v != NO_VALUE => Some(acc << 5 | u128::from(v)),
+            _ => None,
+        })
 }
 
 pub(super) fn unpack(packed: u128) -> String {
@@ -66,7 +68,11 @@ mod tests {
             assert_eq!(unpack(pack(&c).unwrap()), c);
         }
         assert_eq!(pack("short"), None);
-        assert_eq!(pack("0123456789abcdef"), None, "lower case is not canonical");
+        assert_eq!(
+            pack("0123456789abcdef"),
+            None,
+            "lower case is not canonical"
+        );
         assert_eq!(pack("0123456789ABCDEZ"), None, "Z is not in the alphabet");
         assert_eq!(pack("0123456789ABCDE€"), None);
     }

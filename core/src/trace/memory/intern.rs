@@ -14,7 +14,10 @@ pub(super) struct Interner<T> {
 
 impl<T: Hash + Eq + Clone> Interner<T> {
     pub(super) fn new() -> Self {
-        Self { ids: HashMap::new(), items: Vec::new() }
+        Self {
+            ids: HashMap::new(),
+            items: Vec::new(),
+        }
     }
 
     pub(super) fn intern(&mut self, value: &T) -> Result<u32, GraphError> {

@@ -15,7 +15,9 @@ use crate::trace::sql;
 use crate::trace::MovementKind;
 
 fn entry_id(s: &str) -> Result<u128, GraphError> {
-    Uuid::parse_str(s).map(|u| u.as_u128()).map_err(|_| GraphError::Storage(format!("unreadable entry id {s:?}")))
+    Uuid::parse_str(s)
+        .map(|u| u.as_u128())
+        .map_err(|_| GraphError::Storage(format!("unreadable entry id {s:?}")))
 }
 
 impl MemoryGraph {
@@ -29,8 +31,10 @@ impl MemoryGraph {
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let (entry, code, merchant, product): (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-            let (unit, voucher, supplier, at): (String, Option<String>, String, String) = (r.get(4)?, r.get(6)?, r.get(7)?, r.get(8)?);
+            let (entry, code, merchant, product): (String, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (unit, voucher, supplier, at): (String, Option<String>, String, String) =
+                (r.get(4)?, r.get(6)?, r.get(7)?, r.get(8)?);
             g.add_purchase(PurchaseIn {
                 entry: entry_id(&entry)?,
                 trace_code: packed(&code)?,
@@ -41,8 +45,12 @@ impl MemoryGraph {
                 supplier: sql::supplier(&supplier)?,
                 received_at_ms: sql::time(&at)?.timestamp_millis(),
                 voided: r.get(9)?,
-                category: Category::parse(&r.get::<_, String>(10)?).ok_or_else(|| GraphError::Storage(format!("batch {code}: unknown category")))?,
-                expiry: r.get::<_, Option<String>>(11)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                category: Category::parse(&r.get::<_, String>(10)?).ok_or_else(|| {
+                    GraphError::Storage(format!("batch {code}: unknown category"))
+                })?,
+                expiry: r
+                    .get::<_, Option<String>>(11)?
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
             })?;
         }
 
@@ -54,15 +62,22 @@ impl MemoryGraph {
         while let Some(r) = rows.next()? {
             let (entry, code, seller, kind, at): (String, String, String, String, String) =
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(8)?);
-            let (voucher, buyer, buyer_name): (Option<String>, Option<String>, Option<String>) = (r.get(5)?, r.get(6)?, r.get(7)?);
+            let (voucher, buyer, buyer_name): (Option<String>, Option<String>, Option<String>) =
+                (r.get(5)?, r.get(6)?, r.get(7)?);
             let kind = match sql::movement_kind(&kind, voucher, buyer_name)? {
                 MovementKind::SaleMerchant { voucher } => KindIn::SaleMerchant {
                     voucher: packed(&voucher)?,
                     seller: &seller,
-                    buyer: buyer.ok_or_else(|| GraphError::Storage(format!("sale {entry} to a merchant without buyer")))?.into(),
+                    buyer: buyer
+                        .ok_or_else(|| {
+                            GraphError::Storage(format!("sale {entry} to a merchant without buyer"))
+                        })?
+                        .into(),
                     sold_at_ms: sql::time(&at)?.timestamp_millis(),
                 },
-                MovementKind::SaleNamed { buyer_name } => KindIn::SaleNamed { buyer_name: buyer_name.into() },
+                MovementKind::SaleNamed { buyer_name } => KindIn::SaleNamed {
+                    buyer_name: buyer_name.into(),
+                },
                 MovementKind::SaleRetail => KindIn::Plain(Kind::SaleRetail),
                 MovementKind::Destroyed => KindIn::Plain(Kind::Destroyed),
                 MovementKind::Returned => KindIn::Plain(Kind::Returned),

@@ -32,7 +32,11 @@ fn len32(s: &str) -> Result<u32, GraphError> {
 
 impl Merchants {
     pub fn new() -> Self {
-        Self { text: String::new(), spans: Vec::new(), index: IdTable::new() }
+        Self {
+            text: String::new(),
+            spans: Vec::new(),
+            index: IdTable::new(),
+        }
     }
 
     pub fn get(&self, m: u32) -> Option<&str> {
@@ -42,17 +46,27 @@ impl Merchants {
     pub fn name(&self, m: u32) -> Option<&str> {
         let s = self.spans.get(m as usize)?;
         let from = (s.start + s.id_len) as usize;
-        (s.name_len > 0).then(|| self.text.get(from..from + s.name_len as usize)).flatten()
+        (s.name_len > 0)
+            .then(|| self.text.get(from..from + s.name_len as usize))
+            .flatten()
     }
 
     pub fn id(&self, merchant_id: &str) -> Option<u32> {
-        self.index.find(hash(merchant_id), |m| self.get(m) == Some(merchant_id))
+        self.index
+            .find(hash(merchant_id), |m| self.get(m) == Some(merchant_id))
     }
 
     /// Appends `id` then `name` to the arena.
     fn append(&mut self, id: &str, name: &str) -> Result<Span, GraphError> {
-        let span = Span { start: len32(&self.text)?, id_len: len32(id)?, name_len: len32(name)? };
-        span.start.checked_add(span.id_len).and_then(|e| e.checked_add(span.name_len)).ok_or(GraphError::Full)?;
+        let span = Span {
+            start: len32(&self.text)?,
+            id_len: len32(id)?,
+            name_len: len32(name)?,
+        };
+        span.start
+            .checked_add(span.id_len)
+            .and_then(|e| e.checked_add(span.name_len))
+            .ok_or(GraphError::Full)?;
         self.text.push_str(id);
         self.text.push_str(name);
         Ok(span)
@@ -66,7 +80,9 @@ impl Merchants {
         let span = self.append(merchant_id, "")?;
         self.spans.push(span);
         let (text, spans) = (&self.text, &self.spans);
-        self.index.insert(hash(merchant_id), m, |i| hash(id_of(text, spans, i).unwrap_or_default()));
+        self.index.insert(hash(merchant_id), m, |i| {
+            hash(id_of(text, spans, i).unwrap_or_default())
+        });
         Ok(m)
     }
 
@@ -86,7 +102,9 @@ impl Merchants {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.text.capacity() + self.spans.capacity() * std::mem::size_of::<Span>() + self.index.heap_bytes()
+        self.text.capacity()
+            + self.spans.capacity() * std::mem::size_of::<Span>()
+            + self.index.heap_bytes()
     }
 }
 
@@ -103,7 +121,10 @@ mod tests {
         m.set_name("m000001", "海鲜批发甲").unwrap();
         m.set_name("m000001", "海鲜批发乙").unwrap();
         m.set_name("m000003", "新商户").unwrap();
-        assert_eq!((m.get(a), m.name(a), m.id("m000001")), (Some("m000001"), Some("海鲜批发乙"), Some(a)));
+        assert_eq!(
+            (m.get(a), m.name(a), m.id("m000001")),
+            (Some("m000001"), Some("海鲜批发乙"), Some(a))
+        );
         assert_eq!((m.get(b), m.name(b)), (Some("m000002"), None));
         assert_eq!(m.id("m000003").and_then(|c| m.name(c)), Some("新商户"));
         assert_eq!(m.len(), 3);

@@ -70,7 +70,9 @@ pub enum GraphError {
     DuplicateTraceCode(String),
     #[error("voucher {0} issued by two sales")]
     DuplicateVoucher(String),
-    #[error("the in-memory trace graph is full (2^28 batches, products or vouchers, or 2^31 movements)")]
+    #[error(
+        "the in-memory trace graph is full (2^28 batches, products or vouchers, or 2^31 movements)"
+    )]
     Full,
     #[error("storage: {0}")]
     Storage(String),
@@ -160,7 +162,11 @@ impl MemoryGraph {
         match event {
             LedgerEvent::Purchase(p) => {
                 let trace_code =
-                    p.trace_code.as_deref().ok_or_else(|| GraphError::MissingTraceCode { entry_id: p.entry_id.to_string() })?;
+                    p.trace_code
+                        .as_deref()
+                        .ok_or_else(|| GraphError::MissingTraceCode {
+                            entry_id: p.entry_id.to_string(),
+                        })?;
                 self.add_purchase(PurchaseIn {
                     entry: p.entry_id.as_u128(),
                     trace_code: packed(trace_code)?,
@@ -169,10 +175,18 @@ impl MemoryGraph {
                     received: p.quantity,
                     voucher: p.voucher_code.as_deref().map(packed).transpose()?,
                     supplier: match &p.supplier {
-                        Supplier::Merchant { merchant_id } => SupplierRef::Merchant { merchant_id: merchant_id.clone() },
-                        Supplier::External { name, uscc, region_code } => {
-                            SupplierRef::External { name: name.clone(), uscc: uscc.clone(), region_code: region_code.clone() }
-                        }
+                        Supplier::Merchant { merchant_id } => SupplierRef::Merchant {
+                            merchant_id: merchant_id.clone(),
+                        },
+                        Supplier::External {
+                            name,
+                            uscc,
+                            region_code,
+                        } => SupplierRef::External {
+                            name: name.clone(),
+                            uscc: uscc.clone(),
+                            region_code: region_code.clone(),
+                        },
                     },
                     received_at_ms: p.received_at.timestamp_millis(),
                     voided: false,
@@ -183,14 +197,18 @@ impl MemoryGraph {
             LedgerEvent::Sale(s) => {
                 let kind = match &s.buyer {
                     Buyer::Merchant { merchant_id } => KindIn::SaleMerchant {
-                        voucher: packed(
-                            s.voucher_code.as_deref().ok_or_else(|| GraphError::MissingVoucherCode { entry_id: s.entry_id.to_string() })?,
-                        )?,
+                        voucher: packed(s.voucher_code.as_deref().ok_or_else(|| {
+                            GraphError::MissingVoucherCode {
+                                entry_id: s.entry_id.to_string(),
+                            }
+                        })?)?,
                         seller: &s.merchant_id,
                         buyer: merchant_id.into(),
                         sold_at_ms: s.sold_at.timestamp_millis(),
                     },
-                    Buyer::Named { name } => KindIn::SaleNamed { buyer_name: name.into() },
+                    Buyer::Named { name } => KindIn::SaleNamed {
+                        buyer_name: name.into(),
+                    },
                     Buyer::Retail => KindIn::Plain(Kind::SaleRetail),
                 };
                 self.add_movement(s.entry_id, &s.trace_code, s.quantity.amount, kind)
@@ -200,15 +218,41 @@ impl MemoryGraph {
                     DisposeMethod::Destroyed => Kind::Destroyed,
                     DisposeMethod::Returned => Kind::Returned,
                 };
-                self.add_movement(d.entry_id, &d.trace_code, d.quantity.amount, KindIn::Plain(kind))
+                self.add_movement(
+                    d.entry_id,
+                    &d.trace_code,
+                    d.quantity.amount,
+                    KindIn::Plain(kind),
+                )
             }
-            LedgerEvent::Adjust(a) => self.add_movement(a.entry_id, &a.trace_code, a.delta.amount, KindIn::Plain(Kind::Adjust)),
-            LedgerEvent::Void(v) => self.add_void(v.entry_id.as_u128(), &v.merchant_id, v.voided_entry_id.as_u128()),
+            LedgerEvent::Adjust(a) => self.add_movement(
+                a.entry_id,
+                &a.trace_code,
+                a.delta.amount,
+                KindIn::Plain(Kind::Adjust),
+            ),
+            LedgerEvent::Void(v) => self.add_void(
+                v.entry_id.as_u128(),
+                &v.merchant_id,
+                v.voided_entry_id.as_u128(),
+            ),
         }
     }
 
-    fn add_movement(&mut self, entry: Uuid, trace_code: &str, amount: i64, kind: KindIn<'_>) -> Result<(), GraphError> {
-        self.insert_movement(MovementIn { entry: entry.as_u128(), trace_code: packed(trace_code)?, amount, kind, voided: false })
+    fn add_movement(
+        &mut self,
+        entry: Uuid,
+        trace_code: &str,
+        amount: i64,
+        kind: KindIn<'_>,
+    ) -> Result<(), GraphError> {
+        self.insert_movement(MovementIn {
+            entry: entry.as_u128(),
+            trace_code: packed(trace_code)?,
+            amount,
+            kind,
+            voided: false,
+        })
     }
 
     /// Records a merchant's display name (from the registry or directory).
@@ -230,8 +274,14 @@ impl MemoryGraph {
     pub fn stats(&self) -> MemoryStats {
         let supplier_text = |s: &SupplierRef| match s {
             SupplierRef::Merchant { merchant_id } => merchant_id.len(),
-            SupplierRef::External { name, uscc, region_code } => {
-                name.len() + uscc.as_ref().map_or(0, String::len) + region_code.as_ref().map_or(0, String::len)
+            SupplierRef::External {
+                name,
+                uscc,
+                region_code,
+            } => {
+                name.len()
+                    + uscc.as_ref().map_or(0, String::len)
+                    + region_code.as_ref().map_or(0, String::len)
             }
         };
         MemoryStats {
@@ -248,7 +298,11 @@ impl MemoryGraph {
                 + self.voucher_index.heap_bytes()
                 + self.moves.heap_bytes()
                 + self.entry_index.heap_bytes()
-                + self.extra_redeemers.values().map(|v| 32 + v.capacity() * 4).sum::<usize>()
+                + self
+                    .extra_redeemers
+                    .values()
+                    .map(|v| 32 + v.capacity() * 4)
+                    .sum::<usize>()
                 + self.merchants.heap_bytes()
                 + self.products.heap_bytes()
                 + self.buyer_names.heap_bytes()
@@ -258,12 +312,18 @@ impl MemoryGraph {
 
     /// Trace codes of every live batch, in arrival order.
     pub fn trace_codes(&self) -> impl Iterator<Item = String> + '_ {
-        self.batches.iter().filter(|b| b.live()).map(|b| code::unpack(b.code))
+        self.batches
+            .iter()
+            .filter(|b| b.live())
+            .map(|b| code::unpack(b.code))
     }
 
     /// Trace codes of live batches received without an upstream voucher:
     /// the roots of supply trees, where a recall usually starts.
     pub fn origin_codes(&self) -> impl Iterator<Item = String> + '_ {
-        self.batches.iter().filter(|b| b.live() && b.voucher == NONE).map(|b| code::unpack(b.code))
+        self.batches
+            .iter()
+            .filter(|b| b.live() && b.voucher == NONE)
+            .map(|b| code::unpack(b.code))
     }
 }

@@ -47,13 +47,23 @@ impl Movements {
     }
 
     /// Adds a movement of `batch`; `batches` is how many batches exist.
-    pub fn push(&mut self, entry: u128, batch: u32, rec: MovRec, batches: usize) -> Result<u32, GraphError> {
-        let id = u32::try_from(self.len()).ok().filter(|&id| id < ID_LIMIT).ok_or(GraphError::Full)?;
+    pub fn push(
+        &mut self,
+        entry: u128,
+        batch: u32,
+        rec: MovRec,
+        batches: usize,
+    ) -> Result<u32, GraphError> {
+        let id = u32::try_from(self.len())
+            .ok()
+            .filter(|&id| id < ID_LIMIT)
+            .ok_or(GraphError::Full)?;
         self.entry.push(entry);
         self.batch.push(batch);
         let pos = self.tail_recs.len() as u32;
         self.tail_recs.push(rec);
-        self.tail_prev.push(self.tail_last.insert(batch, pos).unwrap_or(NONE));
+        self.tail_prev
+            .push(self.tail_last.insert(batch, pos).unwrap_or(NONE));
         if self.tail_recs.len() > REBUILD_MIN.max(self.len() / 8) {
             self.rebuild(batches);
         }
@@ -66,8 +76,13 @@ impl Movements {
             Some(t) => Some(Place::Tail(t)),
             None => {
                 let b = *self.batch.get(id as usize)? as usize;
-                let (s, e) = (*self.csr_off.get(b)? as usize, *self.csr_off.get(b + 1)? as usize);
-                Some(Place::Csr(s + self.csr_ids.get(s..e)?.iter().position(|&x| x == id)?))
+                let (s, e) = (
+                    *self.csr_off.get(b)? as usize,
+                    *self.csr_off.get(b + 1)? as usize,
+                );
+                Some(Place::Csr(
+                    s + self.csr_ids.get(s..e)?.iter().position(|&x| x == id)?,
+                ))
             }
         }
     }
@@ -96,14 +111,21 @@ impl Movements {
     pub fn for_each(&self, b: u32, mut f: impl FnMut(&MovRec)) {
         let i = b as usize;
         if let (Some(&s), Some(&e)) = (self.csr_off.get(i), self.csr_off.get(i + 1)) {
-            self.csr_recs.get(s as usize..e as usize).unwrap_or_default().iter().for_each(&mut f);
+            self.csr_recs
+                .get(s as usize..e as usize)
+                .unwrap_or_default()
+                .iter()
+                .for_each(&mut f);
         }
         if self.tail_recs.is_empty() {
             return;
         }
         let mut chain = Vec::new();
         let mut pos = self.tail_last.get(&b).copied().unwrap_or(NONE);
-        while let (Some(rec), Some(&prev)) = (self.tail_recs.get(pos as usize), self.tail_prev.get(pos as usize)) {
+        while let (Some(rec), Some(&prev)) = (
+            self.tail_recs.get(pos as usize),
+            self.tail_prev.get(pos as usize),
+        ) {
             chain.push(rec);
             pos = prev;
         }
@@ -120,7 +142,11 @@ impl Movements {
             off[b + 1] = self.csr_off[b + 1] - self.csr_off[b];
         }
         for id in csr..self.len() {
-            if let Some(c) = self.batch.get(id).and_then(|&b| off.get_mut(b as usize + 1)) {
+            if let Some(c) = self
+                .batch
+                .get(id)
+                .and_then(|&b| off.get_mut(b as usize + 1))
+            {
                 *c += 1;
             }
         }
@@ -162,7 +188,11 @@ impl Movements {
     pub fn heap_bytes(&self) -> usize {
         let rec = std::mem::size_of::<MovRec>();
         self.entry.capacity() * 16
-            + (self.batch.capacity() + self.csr_off.capacity() + self.csr_ids.capacity() + self.tail_prev.capacity()) * 4
+            + (self.batch.capacity()
+                + self.csr_off.capacity()
+                + self.csr_ids.capacity()
+                + self.tail_prev.capacity())
+                * 4
             + (self.csr_recs.capacity() + self.tail_recs.capacity()) * rec
             + self.tail_last.capacity() * 8
     }
@@ -184,14 +214,24 @@ mod tests {
         let mut expected: Vec<Vec<(i64, bool)>> = vec![Vec::new(); 5];
         for i in 0..200u32 {
             let b = (i * 7 + i / 3) % 5;
-            let id = m.push(u128::from(i) + 1, b, MovRec::new(Kind::SaleRetail, i64::from(i), NONE, false), 5).unwrap();
+            let id = m
+                .push(
+                    u128::from(i) + 1,
+                    b,
+                    MovRec::new(Kind::SaleRetail, i64::from(i), NONE, false),
+                    5,
+                )
+                .unwrap();
             assert_eq!(id, i);
             expected[b as usize].push((i64::from(i), false));
             if i % 9 == 0 {
                 let victim = i / 2;
                 let vb = (victim * 7 + victim / 3) % 5;
                 assert_eq!(m.void(victim).map(|r| r.amount), Some(i64::from(victim)));
-                for e in expected[vb as usize].iter_mut().filter(|e| e.0 == i64::from(victim)) {
+                for e in expected[vb as usize]
+                    .iter_mut()
+                    .filter(|e| e.0 == i64::from(victim))
+                {
                     e.1 = true;
                 }
             }

@@ -44,11 +44,20 @@ pub(super) struct BatchRec {
 impl BatchRec {
     /// A batch named by a movement before its purchase arrived.
     pub fn placeholder(code: u128) -> Self {
-        Self { code, received: 0, received_at: 0, merchant: NONE, supplier: NONE, voucher: NONE, meta: 0 }
+        Self {
+            code,
+            received: 0,
+            received_at: 0,
+            merchant: NONE,
+            supplier: NONE,
+            voucher: NONE,
+            meta: 0,
+        }
     }
 
     pub fn fill(&mut self, product: u32, unit: BaseUnit, voided: bool) {
-        self.meta = product | unit_bits(unit) << UNIT_SHIFT | KNOWN | if voided { VOIDED } else { 0 };
+        self.meta =
+            product | unit_bits(unit) << UNIT_SHIFT | KNOWN | if voided { VOIDED } else { 0 };
     }
 
     pub fn product(&self) -> u32 {
@@ -127,7 +136,15 @@ pub(super) struct VoucherRec {
 
 impl VoucherRec {
     pub fn placeholder(code: u128) -> Self {
-        Self { code, sold_at: 0, amount: 0, seller: NONE, buyer: NONE, redeemer: NONE, from: NONE }
+        Self {
+            code,
+            sold_at: 0,
+            amount: 0,
+            seller: NONE,
+            buyer: NONE,
+            redeemer: NONE,
+            from: NONE,
+        }
     }
 
     pub fn first_redeemer(&self) -> Option<u32> {
@@ -155,8 +172,23 @@ impl VoucherRec {
         self.from != NONE
     }
 
-    pub fn issue(&mut self, from: u32, seller: u32, buyer: u32, amount: i64, sold_at: i64, voided: bool) {
-        *self = Self { from: from | if voided { VOIDED } else { 0 }, seller, buyer, amount, sold_at, ..*self };
+    pub fn issue(
+        &mut self,
+        from: u32,
+        seller: u32,
+        buyer: u32,
+        amount: i64,
+        sold_at: i64,
+        voided: bool,
+    ) {
+        *self = Self {
+            from: from | if voided { VOIDED } else { 0 },
+            seller,
+            buyer,
+            amount,
+            sold_at,
+            ..*self
+        };
     }
 
     /// The seller's batch, while the sale stands.
@@ -201,7 +233,11 @@ impl MovRec {
             Kind::Returned => 4,
             Kind::Adjust => 5,
         };
-        Self { amount, aux, meta: k | if voided { VOIDED } else { 0 } }
+        Self {
+            amount,
+            aux,
+            meta: k | if voided { VOIDED } else { 0 },
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -236,11 +272,17 @@ mod tests {
         let mut b = BatchRec::placeholder(7);
         assert!(!b.known() && !b.live());
         b.fill(INDEX_MASK, BaseUnit::Box, false);
-        assert_eq!((b.product(), b.unit(), b.live()), (INDEX_MASK, BaseUnit::Box, true));
+        assert_eq!(
+            (b.product(), b.unit(), b.live()),
+            (INDEX_MASK, BaseUnit::Box, true)
+        );
         b.void();
         assert!(b.known() && !b.live());
         let mut v = VoucherRec::placeholder(9);
-        assert_eq!((v.issued(), v.live_from(), v.first_redeemer()), (false, None, None));
+        assert_eq!(
+            (v.issued(), v.live_from(), v.first_redeemer()),
+            (false, None, None)
+        );
         assert!(v.redeem(5) && !v.redeem(6));
         assert_eq!((v.first_redeemer(), v.more_redeemers()), (Some(5), true));
         v.issue(INDEX_MASK, 1, 2, 3, 4, false);

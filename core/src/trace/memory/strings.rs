@@ -14,7 +14,9 @@ pub(super) struct Strings {
 
 /// FNV-1a, finished by the code hash's mixer.
 pub(super) fn hash(s: &str) -> u64 {
-    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     code::hash(u128::from(h))
 }
 
@@ -25,7 +27,11 @@ fn slice<'a>(text: &'a str, spans: &[(u32, u32)], id: u32) -> Option<&'a str> {
 
 impl Strings {
     pub fn new() -> Self {
-        Self { text: String::new(), spans: Vec::new(), index: IdTable::new() }
+        Self {
+            text: String::new(),
+            spans: Vec::new(),
+            index: IdTable::new(),
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&str> {
@@ -47,7 +53,9 @@ impl Strings {
         self.text.push_str(s);
         self.spans.push((start, len));
         let (text, spans) = (&self.text, &self.spans);
-        self.index.insert(hash(s), id, |i| hash(slice(text, spans, i).unwrap_or_default()));
+        self.index.insert(hash(s), id, |i| {
+            hash(slice(text, spans, i).unwrap_or_default())
+        });
         Ok(id)
     }
 

@@ -12,7 +12,10 @@ pub(super) struct IdTable {
 
 impl IdTable {
     pub(super) fn new() -> Self {
-        Self { slots: vec![EMPTY; 16], len: 0 }
+        Self {
+            slots: vec![EMPTY; 16],
+            len: 0,
+        }
     }
 
     fn mask(&self) -> usize {
@@ -71,13 +74,18 @@ mod tests {
 
     #[test]
     fn finds_what_was_inserted_across_growth() {
-        let keys: Vec<u64> = (0..10_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        let keys: Vec<u64> = (0..10_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
         let mut t = IdTable::new();
         for (id, k) in keys.iter().enumerate() {
             t.insert(*k % 1000, id as u32, |s| keys[s as usize] % 1000);
         }
         for (id, k) in keys.iter().enumerate() {
-            assert_eq!(t.find(*k % 1000, |s| keys[s as usize] == *k), Some(id as u32));
+            assert_eq!(
+                t.find(*k % 1000, |s| keys[s as usize] == *k),
+                Some(id as u32)
+            );
         }
         assert_eq!(t.find(7, |_| false), None);
     }

@@ -23,7 +23,9 @@ impl MemoryGraph {
     /// A recorded batch (voided or not; not a placeholder named only by a
     /// movement that arrived first).
     fn recorded_batch(&self, trace_code: &str) -> Option<u32> {
-        code::pack(trace_code).and_then(|c| self.find_batch(c)).filter(|&b| self.batches.get(b as usize).is_some_and(|r| r.known()))
+        code::pack(trace_code)
+            .and_then(|c| self.find_batch(c))
+            .filter(|&b| self.batches.get(b as usize).is_some_and(|r| r.known()))
     }
 }
 
@@ -37,11 +39,20 @@ impl LedgerView for MemoryGraph {
     fn entry(&self, entry_id: &Uuid) -> Result<Option<EntryInfo>, Infallible> {
         let id = entry_id.as_u128();
         if let Some(&m) = self.voids.get(&id) {
-            return Ok(Some(EntryInfo { kind: VOID.to_owned(), merchant_id: self.merchant_string(m), voided: false, trace_code: None }));
+            return Ok(Some(EntryInfo {
+                kind: VOID.to_owned(),
+                merchant_id: self.merchant_string(m),
+                voided: false,
+                trace_code: None,
+            }));
         }
-        let Some(r) = self.find_entry(id) else { return Ok(None) };
+        let Some(r) = self.find_entry(id) else {
+            return Ok(None);
+        };
         if r & ID_LIMIT == 0 {
-            let Some(b) = self.batches.get(r as usize) else { return Ok(None) };
+            let Some(b) = self.batches.get(r as usize) else {
+                return Ok(None);
+            };
             return Ok(Some(EntryInfo {
                 kind: PURCHASE.to_owned(),
                 merchant_id: self.merchant_string(b.merchant),
@@ -49,8 +60,12 @@ impl LedgerView for MemoryGraph {
                 trace_code: Some(code::unpack(b.code)),
             }));
         }
-        let Some((batch, m)) = self.moves.get(r & !ID_LIMIT) else { return Ok(None) };
-        let Some(b) = self.batches.get(batch as usize) else { return Ok(None) };
+        let Some((batch, m)) = self.moves.get(r & !ID_LIMIT) else {
+            return Ok(None);
+        };
+        let Some(b) = self.batches.get(batch as usize) else {
+            return Ok(None);
+        };
         let kind = match m.kind() {
             Kind::SaleMerchant | Kind::SaleNamed | Kind::SaleRetail => SALE,
             Kind::Destroyed | Kind::Returned => DISPOSE,
@@ -67,9 +82,15 @@ impl LedgerView for MemoryGraph {
     }
 
     fn batch(&self, trace_code: &str) -> Result<Option<BatchInfo>, Infallible> {
-        let Some(b) = self.recorded_batch(trace_code) else { return Ok(None) };
-        let (Some(r), Some(s)) = (self.batches.get(b as usize), self.stock.get(b as usize)) else { return Ok(None) };
-        let Some(category) = s.category else { return Ok(None) };
+        let Some(b) = self.recorded_batch(trace_code) else {
+            return Ok(None);
+        };
+        let (Some(r), Some(s)) = (self.batches.get(b as usize), self.stock.get(b as usize)) else {
+            return Ok(None);
+        };
+        let Some(category) = s.category else {
+            return Ok(None);
+        };
         Ok(Some(BatchInfo {
             trace_code: code::unpack(r.code),
             merchant_id: self.merchant_string(r.merchant),
@@ -85,18 +106,31 @@ impl LedgerView for MemoryGraph {
     }
 
     fn voucher(&self, voucher_code: &str) -> Result<Option<VoucherInfo>, Infallible> {
-        let Some(v) = code::pack(voucher_code).and_then(|c| self.find_voucher(c)) else { return Ok(None) };
-        let Some(rec) = self.vouchers.get(v as usize) else { return Ok(None) };
-        let Some(from) = rec.live_from() else { return Ok(None) };
-        let (Some(b), Some(s)) = (self.batches.get(from as usize).filter(|b| b.known()), self.stock.get(from as usize)) else {
+        let Some(v) = code::pack(voucher_code).and_then(|c| self.find_voucher(c)) else {
             return Ok(None);
         };
-        let Some(category) = s.category else { return Ok(None) };
+        let Some(rec) = self.vouchers.get(v as usize) else {
+            return Ok(None);
+        };
+        let Some(from) = rec.live_from() else {
+            return Ok(None);
+        };
+        let (Some(b), Some(s)) = (
+            self.batches.get(from as usize).filter(|b| b.known()),
+            self.stock.get(from as usize),
+        ) else {
+            return Ok(None);
+        };
+        let Some(category) = s.category else {
+            return Ok(None);
+        };
         let live = |x: &u32| self.batches.get(*x as usize).is_some_and(|r| r.live());
-        let redeemer = rec
-            .first_redeemer()
-            .filter(live)
-            .or_else(|| rec.more_redeemers().then(|| self.extra_redeemers.get(&v)).flatten().and_then(|more| more.iter().copied().find(live)));
+        let redeemer = rec.first_redeemer().filter(live).or_else(|| {
+            rec.more_redeemers()
+                .then(|| self.extra_redeemers.get(&v))
+                .flatten()
+                .and_then(|more| more.iter().copied().find(live))
+        });
         Ok(Some(VoucherInfo {
             code: code::unpack(rec.code),
             seller_merchant_id: self.merchant_string(rec.seller),
@@ -104,14 +138,24 @@ impl LedgerView for MemoryGraph {
             from_trace_code: code::unpack(b.code),
             quantity: Quantity::new(rec.amount, b.unit()),
             category,
-            redeemed_by: redeemer.and_then(|x| self.batches.get(x as usize)).map(|r| code::unpack(r.code)),
+            redeemed_by: redeemer
+                .and_then(|x| self.batches.get(x as usize))
+                .map(|r| code::unpack(r.code)),
         }))
     }
 
     fn code_in_use(&self, c: &str) -> Result<bool, Infallible> {
-        let Some(packed) = code::pack(c) else { return Ok(false) };
-        Ok(self.find_batch(packed).and_then(|b| self.batches.get(b as usize)).is_some_and(|r| r.known())
-            || self.find_voucher(packed).and_then(|v| self.vouchers.get(v as usize)).is_some_and(|r| r.issued()))
+        let Some(packed) = code::pack(c) else {
+            return Ok(false);
+        };
+        Ok(self
+            .find_batch(packed)
+            .and_then(|b| self.batches.get(b as usize))
+            .is_some_and(|r| r.known())
+            || self
+                .find_voucher(packed)
+                .and_then(|v| self.vouchers.get(v as usize))
+                .is_some_and(|r| r.issued()))
     }
 }
 
@@ -136,7 +180,8 @@ mod tests {
     type Outcome = Result<(Vec<Warning>, Option<String>, Option<String>), String>;
 
     fn outcome(r: Result<apply::Applied, LedgerError>) -> Outcome {
-        r.map(|a| (a.warnings, a.trace_code, a.voucher_code)).map_err(|e| e.code().to_owned())
+        r.map(|a| (a.warnings, a.trace_code, a.voucher_code))
+            .map_err(|e| e.code().to_owned())
     }
 
     /// Events that must be refused or warned about, built from what is
@@ -151,7 +196,11 @@ mod tests {
             1 | 2 => LedgerEvent::Void(Void {
                 entry_id: Uuid::from_u128(rng.random()),
                 merchant_id: pick.merchant_id().to_owned(),
-                voided_entry_id: if rng.random_range(0..8) == 0 { Uuid::from_u128(rng.random()) } else { pick.entry_id() },
+                voided_entry_id: if rng.random_range(0..8) == 0 {
+                    Uuid::from_u128(rng.random())
+                } else {
+                    pick.entry_id()
+                },
                 reason: "录错".into(),
                 at,
             }),
@@ -163,12 +212,21 @@ mod tests {
                 }) else {
                     return pick;
                 };
-                let other = seen[rng.random_range(0..seen.len())].merchant_id().to_owned();
+                let other = seen[rng.random_range(0..seen.len())]
+                    .merchant_id()
+                    .to_owned();
                 LedgerEvent::Sale(Sale {
                     entry_id: Uuid::from_u128(rng.random()),
-                    merchant_id: if n == 3 { other } else { pick.merchant_id().to_owned() },
+                    merchant_id: if n == 3 {
+                        other
+                    } else {
+                        pick.merchant_id().to_owned()
+                    },
                     trace_code: code,
-                    quantity: Quantity::new(rng.random_range(1..5_000_000), crate::quantity::BaseUnit::Gram),
+                    quantity: Quantity::new(
+                        rng.random_range(1..5_000_000),
+                        crate::quantity::BaseUnit::Gram,
+                    ),
                     buyer: Buyer::Retail,
                     voucher_code: None,
                     unit_price_fen: None,
@@ -198,13 +256,31 @@ mod tests {
                 let seed = rng.random::<u64>();
                 let (mut by_sql, mut by_graph) = (event.clone(), event.clone());
                 let tx = store.conn_mut().transaction().expect("tx");
-                let sql = outcome(apply::apply(&tx, &mut by_sql, &rules, now, true, &mut ChaCha8Rng::seed_from_u64(seed)));
+                let sql = outcome(apply::apply(
+                    &tx,
+                    &mut by_sql,
+                    &rules,
+                    now,
+                    true,
+                    &mut ChaCha8Rng::seed_from_u64(seed),
+                ));
                 tx.commit().expect("commit");
-                let mem = outcome(apply::judge(&mut by_graph, &graph, &rules, now, &mut ChaCha8Rng::seed_from_u64(seed)).map(|w| apply::Applied::new(&by_graph, w)));
+                let mem = outcome(
+                    apply::judge(
+                        &mut by_graph,
+                        &graph,
+                        &rules,
+                        now,
+                        &mut ChaCha8Rng::seed_from_u64(seed),
+                    )
+                    .map(|w| apply::Applied::new(&by_graph, w)),
+                );
                 assert_eq!(mem, sql, "the stores disagree on {event:?}");
                 match mem {
                     Ok(_) => {
-                        graph.apply(&by_graph).expect("graph takes what the rules accepted");
+                        graph
+                            .apply(&by_graph)
+                            .expect("graph takes what the rules accepted");
                         accepted += 1;
                         seen.push(by_graph);
                     }
@@ -214,8 +290,18 @@ mod tests {
         }
         println!("{accepted} accepted, refused {refused:?}");
         assert!(accepted > 1000, "a real ledger went through ({accepted})");
-        for code in ["entry_exists", "cannot_void_a_void", "already_voided", "batch_has_movements", "unknown_entry", "not_your_batch"] {
-            assert!(refused.get(code).copied().unwrap_or(0) > 0, "no {code} among {refused:?}");
+        for code in [
+            "entry_exists",
+            "cannot_void_a_void",
+            "already_voided",
+            "batch_has_movements",
+            "unknown_entry",
+            "not_your_batch",
+        ] {
+            assert!(
+                refused.get(code).copied().unwrap_or(0) > 0,
+                "no {code} among {refused:?}"
+            );
         }
         // A graph loaded from the file answers as the one built from events.
         let loaded = MemoryGraph::load(store.conn()).expect("load");
@@ -223,8 +309,26 @@ mod tests {
             let probe = mischief(&mut rng, std::slice::from_ref(e));
             let (mut a, mut b) = (probe.clone(), probe);
             let now = Utc::now();
-            let x = outcome(apply::judge(&mut a, &graph, &rules, now, &mut ChaCha8Rng::seed_from_u64(1)).map(|w| apply::Applied::new(&a, w)));
-            let y = outcome(apply::judge(&mut b, &loaded, &rules, now, &mut ChaCha8Rng::seed_from_u64(1)).map(|w| apply::Applied::new(&b, w)));
+            let x = outcome(
+                apply::judge(
+                    &mut a,
+                    &graph,
+                    &rules,
+                    now,
+                    &mut ChaCha8Rng::seed_from_u64(1),
+                )
+                .map(|w| apply::Applied::new(&a, w)),
+            );
+            let y = outcome(
+                apply::judge(
+                    &mut b,
+                    &loaded,
+                    &rules,
+                    now,
+                    &mut ChaCha8Rng::seed_from_u64(1),
+                )
+                .map(|w| apply::Applied::new(&b, w)),
+            );
             assert_eq!(x, y);
         }
     }
