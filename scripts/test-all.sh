@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test of Shian, on a fresh machine: installs what the tests need
-# (Debian packages, the Kotlin compiler from npm), then runs the Rust tests
+# (Debian packages, the Kotlin compiler from npm), checks rustfmt and clippy, then runs the Rust tests
 # (core, server, end-to-end and fault tests), the Python and Kotlin binding
 # tests and the mobile-shell tests. Ends with one line "total: N passed, N failed".
 #
@@ -20,6 +20,14 @@ bash scripts/install-test-deps.sh || { echo "total: 0 passed, 1 failed"; exit 1;
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
+
+# Style and lints first: each counts as one test, so a failure shows in the
+# total line, and the rest still runs.
+log "rustfmt (cargo fmt --all --check)"
+if cargo fmt --all --check; then add 1 0; else add 0 1; fi
+
+log "clippy (cargo clippy --workspace --all-targets -- -D warnings)"
+if cargo clippy --workspace --all-targets -- -D warnings; then add 1 0; else add 0 1; fi
 
 log "Rust tests (cargo test --workspace)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
