@@ -628,6 +628,9 @@ mod tests {
         let e = LedgerRules::load(&missing).unwrap_err();
         assert!(matches!(e, RulesFileError::Read { .. }), "{e:?}");
         assert!(e.to_string().contains("nope.json"), "{e}");
+        // A directory cannot be read as a file.
+        let e = LedgerRules::load(dir.path()).unwrap_err();
+        assert!(matches!(e, RulesFileError::Read { .. }), "{e:?}");
 
         let text = DEFAULT_RULES.replace("[[\"quarantine\"]]", "[[]]");
         let e = load(&text).unwrap_err();
