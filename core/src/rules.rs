@@ -47,31 +47,94 @@ pub struct LedgerRules {
 
 const DEFAULT_RULES: &str = include_str!("../data/ledger/rules-v1.json");
 
+/// Why a ledger rules file cannot be used. A province's rules decide which
+/// purchases count as 索证索票 failures, so a file that cannot be read or
+/// parsed must stop start-up: running on other rules than the operator gave
+/// would record the wrong warnings in a ledger that is evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesFileError {
+    #[error("规则文件 (rules file) {path}: 无法读取 (cannot read): {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// JSON syntax, a wrong field type, an unknown category or certificate
+    /// kind: serde_json knows where.
+    #[error("规则文件 (rules file) {path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-formed but unusable.
+    #[error("规则文件 (rules file) {path}: {field}: {message}")]
+    Invalid {
+        path: String,
+        field: String,
+        message: String,
+    },
+}
+
 impl LedgerRules {
     /// The rules shipped with this build.
     pub fn builtin() -> Self {
-        // The embedded file is checked by the test `builtin_rules_parse`;
-        // should it ever be broken the fallback is the strictest reading.
-        serde_json::from_str(DEFAULT_RULES).unwrap_or_else(|_| Self::fallback())
+        // Cannot fail: the file is embedded at compile time and the test
+        // `builtin_rules_parse` parses and validates it, so a broken file
+        // fails CI, never a running program. (There is no fallback: a
+        // silently weaker rule set is worse than no start.)
+        Self::from_json(DEFAULT_RULES).expect("core/data/ledger/rules-v1.json parses")
     }
 
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
 
-    fn fallback() -> Self {
-        Self {
-            version: "fallback".into(),
-            source: String::new(),
-            required_certificates: BTreeMap::new(),
-            reject_missing_certificates: false,
-            future_tolerance_seconds: 300,
-            max_backdate_days: 3660,
-            max_name_chars: 100,
-            max_reason_chars: 500,
-            max_certificates: 20,
-            max_unit_price_fen: 10_000_000_000,
+    /// Reads a province's rules file (`shian-server serve --rules`). Every
+    /// failure names the file, and a parse error its line and column.
+    pub fn load(path: &std::path::Path) -> Result<Self, RulesFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| RulesFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let rules = Self::from_json(&text).map_err(|e| {
+            // serde_json's message ends in " at line L column C"; the
+            // position is given once, in front.
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let message = e.to_string();
+            RulesFileError::Parse {
+                path: shown.clone(),
+                line: e.line(),
+                column: e.column(),
+                message: message.strip_suffix(&suffix).unwrap_or(&message).to_owned(),
+            }
+        })?;
+        rules
+            .validate()
+            .map_err(|(field, message)| RulesFileError::Invalid {
+                path: shown,
+                field,
+                message: message.to_owned(),
+            })?;
+        Ok(rules)
+    }
+
+    /// What parses but cannot be meant: a nameless version (warnings cite
+    /// it) or an empty certificate group, which no purchase could ever meet.
+    fn validate(&self) -> Result<(), (String, &'static str)> {
+        if self.version.trim().is_empty() {
+            return Err(("version".into(), "不能为空 (must not be empty)"));
         }
+        for (category, groups) in &self.required_certificates {
+            if let Some(i) = groups.iter().position(Vec::is_empty) {
+                return Err((
+                    format!("required_certificates.{}[{i}]", category.as_str()),
+                    "证件组不能为空 (an empty group can never be met)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Certificate groups the purchase does not meet.
@@ -476,4 +539,110 @@ where
         }
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_parse() {
+        let r = LedgerRules::from_json(DEFAULT_RULES).unwrap();
+        assert_eq!(r.validate(), Ok(()));
+        assert_eq!(r.version, "ledger-2023.1");
+        assert!(!r.required_certificates.is_empty());
+        assert_eq!(LedgerRules::builtin().version, r.version);
+    }
+
+    fn load(text: &str) -> Result<LedgerRules, RulesFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("province.json");
+        std::fs::write(&path, text).unwrap();
+        LedgerRules::load(&path)
+    }
+
+    fn parse_error(text: &str) -> (usize, usize, String, String) {
+        match load(text) {
+            Err(e @ RulesFileError::Parse { .. }) => {
+                let shown = e.to_string();
+                let RulesFileError::Parse {
+                    line,
+                    column,
+                    message,
+                    ..
+                } = e
+                else {
+                    unreachable!()
+                };
+                (line, column, message, shown)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_custom_file_loads() {
+        let text = DEFAULT_RULES.replace(
+            "\"reject_missing_certificates\": false",
+            "\"reject_missing_certificates\": true",
+        );
+        assert!(load(&text).unwrap().reject_missing_certificates);
+    }
+
+    #[test]
+    fn a_broken_file_names_the_file_line_and_column() {
+        // Syntax error on line 3.
+        let (line, column, message, shown) =
+            parse_error("{\n  \"version\": \"x\",\n  \"source\" \"y\"\n}");
+        assert_eq!((line, column), (3, 12), "{message}");
+        assert!(
+            shown.contains("province.json:3:12: expected `:`"),
+            "{shown}"
+        );
+        assert!(!shown.contains("at line"), "position given once: {shown}");
+
+        // A wrong field type.
+        let text = DEFAULT_RULES.replace(
+            "\"reject_missing_certificates\": false",
+            "\"reject_missing_certificates\": \"no\"",
+        );
+        let (line, _, message, _) = parse_error(&text);
+        assert_eq!(line, 13);
+        assert!(message.contains("invalid type"), "{message}");
+
+        // An unknown category and an unknown certificate kind.
+        let text = DEFAULT_RULES.replace("\"poultry\":", "\"poultryy\":");
+        let (line, _, message, _) = parse_error(&text);
+        assert_eq!(line, 6);
+        assert!(message.contains("unknown variant `poultryy`"), "{message}");
+        let text = DEFAULT_RULES.replace("[[\"import_inspection\"]]", "[[\"stamp\"]]");
+        let (line, _, message, _) = parse_error(&text);
+        assert_eq!(line, 7);
+        assert!(message.contains("unknown variant `stamp`"), "{message}");
+    }
+
+    #[test]
+    fn unreadable_and_unusable_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let e = LedgerRules::load(&missing).unwrap_err();
+        assert!(matches!(e, RulesFileError::Read { .. }), "{e:?}");
+        assert!(e.to_string().contains("nope.json"), "{e}");
+        // A directory cannot be read as a file.
+        let e = LedgerRules::load(dir.path()).unwrap_err();
+        assert!(matches!(e, RulesFileError::Read { .. }), "{e:?}");
+
+        let text = DEFAULT_RULES.replace("[[\"quarantine\"]]", "[[]]");
+        let e = load(&text).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("required_certificates.livestock_meat[0]"),
+            "{e}"
+        );
+        let text = DEFAULT_RULES.replace("\"ledger-2023.1\"", "\" \"");
+        assert!(matches!(
+            load(&text).unwrap_err(),
+            RulesFileError::Invalid { .. }
+        ));
+    }
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use shian_core::inspection::{InspectionRules, RiskGrader, SampleRules};
+use shian_core::rules::{LedgerRules, RulesFileError};
 
 use crate::db::Role;
 use crate::extract::DEFAULT_BODY_LIMIT;
@@ -58,6 +60,11 @@ pub struct ServeArgs {
     /// How long a locked account stays locked, in seconds.
     #[arg(long, env = "SHIAN_LOGIN_LOCK_SECS", default_value_t = 60)]
     pub login_lock_secs: u32,
+    /// The province's ledger rules file (JSON in the form of
+    /// core/data/ledger/rules-v1.json); without it the built-in rules apply.
+    /// A file that cannot be read or parsed stops start-up.
+    #[arg(long, env = "SHIAN_RULES")]
+    pub rules: Option<PathBuf>,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,
@@ -90,4 +97,38 @@ pub struct CreateUserArgs {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
+}
+
+/// Why `serve` would not start with its rules.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("{0}")]
+    File(#[from] RulesFileError),
+    /// An embedded rules file this build ships is broken (a test proves
+    /// each parses, so only a bad build gets here).
+    #[error("内置规则 (built-in rules): {0}")]
+    Builtin(String),
+    #[error("账本规则已在使用，不能更换 (ledger rules already in use)")]
+    AlreadyInUse,
+}
+
+/// Fixes the rules `serve` enforces, before the store opens (its ledger
+/// graph is built with them) and before any request: the `--rules` file if
+/// given, else the built-in set. The embedded inspection, sample and risk
+/// rules are parsed here too, so a broken one stops start-up instead of
+/// failing every request later. Returns the ledger rules' version.
+pub fn install_rules(args: &ServeArgs) -> Result<String, RulesError> {
+    let builtin = |e: shian_core::inspection::InspectionError| RulesError::Builtin(e.to_string());
+    InspectionRules::builtin().map_err(builtin)?;
+    SampleRules::builtin().map_err(builtin)?;
+    RiskGrader::builtin().map_err(builtin)?;
+    let Some(path) = &args.rules else {
+        return Ok(crate::sync::rules().version.clone());
+    };
+    let rules = LedgerRules::load(path)?;
+    let version = rules.version.clone();
+    if !crate::sync::install_rules(rules) {
+        return Err(RulesError::AlreadyInUse);
+    }
+    Ok(version)
 }

@@ -98,6 +98,8 @@ pub enum StartError {
     },
     #[error("演示数据 (demo data): {0}")]
     Demo(#[from] admin::AdminError),
+    #[error("规则 (rules): {0}")]
+    Rules(#[from] cli::RulesError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -223,6 +225,8 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         readers: args.db_readers.clamp(1, 64),
         ..SqliteOptions::default()
     };
+    let rules_version = cli::install_rules(&args)?;
+    tracing::info!(rules = %rules_version, "ledger rules");
     let state = AppState::open(&args.db, config, sqlite).await?;
     if args.demo {
         let summary = demo::load(state.store.as_ref(), args.demo_days).await?;

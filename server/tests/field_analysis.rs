@@ -139,6 +139,78 @@ async fn risk_grades_follow_the_facts() {
     f.s.assert_healthy().await;
 }
 
+/// Issue 11 item 10: ledger warnings pushed through sync reach the grade,
+/// per kind and as a rate (risk-v2), not as v1's one point per warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_grades_see_the_ledger() {
+    let f = Field::start().await;
+    let grades = || async {
+        let v: Value =
+            f.s.get("/v1/risk/merchants", &f.analyst)
+                .await
+                .json()
+                .await
+                .unwrap();
+        v
+    };
+    let before = grades().await;
+    assert_eq!(row(&before, &f.m2)["grade"], "A");
+
+    // 绿源蔬菜 buys five lots of spinach without any certificate and sells
+    // twice what each lot holds: 5 missing certificates, 5 sales beyond stock.
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let p = json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m2,
+            "product": {"name": "菠菜", "category": "vegetable"},
+            "quantity": {"value": "10", "unit": "kg"},
+            "supplier": {"name": "同安蔬菜合作社", "region_code": "350212"},
+            "certificates": [], "received_at": now_cn(-60)});
+        let r = f.push1(&f.m2_user, op("ledger.purchase", p)).await;
+        assert_eq!(r["status"], "accepted", "{r}");
+        assert_eq!(
+            r["result"]["warnings"][0]["code"], "missing_certificate",
+            "{r}"
+        );
+        codes.push(r["result"]["trace_code"].as_str().unwrap().to_owned());
+    }
+    for code in &codes {
+        let s = json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m2,
+            "trace_code": code, "quantity": {"value": "20", "unit": "kg"},
+            "buyer": {"retail": true}, "sold_at": now_cn(-30)});
+        let r = f.push1(&f.m2_user, op("ledger.sale", s)).await;
+        assert_eq!(r["status"], "accepted", "{r}");
+        assert_eq!(
+            r["result"]["warnings"][0]["code"], "sale_exceeds_stock",
+            "{r}"
+        );
+    }
+
+    let after = grades().await;
+    let m2 = row(&after, &f.m2);
+    // v1 gave 10 points for the 10 warnings; v2 gives 25 % of sales beyond
+    // stock and 25 % of purchases without certificates, to the caps.
+    assert!(m2["dynamic_score"].as_f64().unwrap() >= 20.0, "{m2}");
+    assert_ne!(m2["grade"], "A", "{m2}");
+    assert!(m2["score"].as_f64().unwrap() > row(&before, &f.m2)["score"].as_f64().unwrap());
+    // Exactly what core grades for these facts.
+    let facts: shian_core::inspection::MerchantFacts = serde_json::from_value(json!({
+        "categories": ["vegetable"], "new_operator": true, "ledger_warnings": 10,
+        "ledger": {"entries": 10, "purchases": 5, "sales": 5,
+                   "warnings": [5, 0, 5, 0, 0, 0, 0]}}))
+    .unwrap();
+    let expected = shian_core::inspection::RiskGrader::builtin()
+        .unwrap()
+        .grade(&facts);
+    assert_eq!(m2["score"].as_f64().unwrap(), expected.score, "{m2}");
+    assert_eq!(m2["grade"], expected.grade.as_str());
+    // The others' ledgers are clean: unchanged.
+    for m in [&f.m1, &f.m_far] {
+        assert_eq!(row(&after, m), row(&before, m));
+    }
+    assert_eq!(after["rules_version"], 2);
+    f.s.assert_healthy().await;
+}
+
 fn tasks_of(v: &Value) -> Vec<(String, Vec<String>)> {
     v["tasks"]
         .as_array()

@@ -34,8 +34,9 @@ pub use record::{
     InspectionRecord, InspectionRecordPayload, Location, RecordContext, RecordPrintInfo,
 };
 pub use risk::{
-    BusinessType, CategorySet, FactFlag, FlagSet, MerchantFacts, RiskAssessment, RiskGrade,
-    RiskGrader, RiskRules,
+    BusinessType, CategorySet, FactFlag, FlagSet, LedgerBase, LedgerFacts, LedgerRates,
+    LedgerWarningKind, LedgerWeight, MerchantFacts, RiskAssessment, RiskGrade, RiskGrader,
+    RiskRules,
 };
 pub use sample::{
     check_sample_record, confirm_rapid_test, evaluate_sample, parse_sample_record, RecallProposal,

@@ -12,7 +12,9 @@
 //! factors add up. New operators without a dynamic history get a dynamic score
 //! scaled from the static one (the 2016 rules scale the static score for them).
 //!
-//! Every weight, tier, cap and cut-off is in `core/data/rules/risk-v1.json`.
+//! Every weight, tier, cap and cut-off is in `core/data/rules/risk-v2.json`
+//! (v1 weighed every ledger warning alike, as a raw count; v2 weighs each
+//! kind as a rate, see [`LedgerRates`]; both load).
 //! [`RiskGrader`] compiles that file into flat integer tables (scores in tenths
 //! of a point, so `30.1` is exact) so grading 840,000 merchants (Fuzhou scale,
 //! seed 004) takes milliseconds: [`MerchantFacts`] and [`RiskAssessment`] are
@@ -231,9 +233,99 @@ pub struct MerchantFacts {
     /// Lab-confirmed failures only (a rapid positive is not one).
     pub confirmed_test_failures: u16,
     pub complaints: u16,
+    /// Every ledger warning in the period, alike (what the v1 rules weigh).
     pub ledger_warnings: u16,
+    /// The ledger in the period by kind (what the v2 rules weigh).
+    pub ledger: LedgerFacts,
     /// Inspections done so far this calendar year (for `inspections_due`).
     pub inspections_this_year: u16,
+}
+
+/// The ledger warnings the v2 rules weigh: the `code`s core's ledger rules
+/// give (`core/src/rules.rs`). `voucher_not_yet_known` is not one: it says
+/// the seller has not synced yet, nothing about the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerWarningKind {
+    /// 销售超过结存：货物来源不明.
+    SaleExceedsStock,
+    /// 销售超过保质期的食品.
+    SoldAfterExpiry,
+    /// 进货缺少合格证明（索证索票）.
+    MissingCertificate,
+    /// 进货时已超过保质期.
+    ExpiredOnReceipt,
+    /// 处置数量超过结存.
+    DisposeExceedsStock,
+    /// 盘点调整后库存为负.
+    NegativeStock,
+    /// 收货数量与上市凭证不一致.
+    VoucherQuantityMismatch,
+}
+
+impl LedgerWarningKind {
+    pub const ALL: [LedgerWarningKind; 7] = [
+        LedgerWarningKind::SaleExceedsStock,
+        LedgerWarningKind::SoldAfterExpiry,
+        LedgerWarningKind::MissingCertificate,
+        LedgerWarningKind::ExpiredOnReceipt,
+        LedgerWarningKind::DisposeExceedsStock,
+        LedgerWarningKind::NegativeStock,
+        LedgerWarningKind::VoucherQuantityMismatch,
+    ];
+
+    /// The warning code, as stored with the warning.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerWarningKind::SaleExceedsStock => "sale_exceeds_stock",
+            LedgerWarningKind::SoldAfterExpiry => "sold_after_expiry",
+            LedgerWarningKind::MissingCertificate => "missing_certificate",
+            LedgerWarningKind::ExpiredOnReceipt => "expired_on_receipt",
+            LedgerWarningKind::DisposeExceedsStock => "dispose_exceeds_stock",
+            LedgerWarningKind::NegativeStock => "negative_stock",
+            LedgerWarningKind::VoucherQuantityMismatch => "voucher_quantity_mismatch",
+        }
+    }
+
+    /// The kind of a stored warning code; `None` for codes no rule weighs.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == code)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A merchant's ledger over the rules' period: entries made (the base of a
+/// rate) and warnings raised, per [`LedgerWarningKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerFacts {
+    /// Every entry (purchases, sales, adjustments, disposals, voids).
+    pub entries: u32,
+    pub purchases: u32,
+    pub sales: u32,
+    /// Per kind, in [`LedgerWarningKind::ALL`] order.
+    pub warnings: [u16; 7],
+}
+
+impl LedgerFacts {
+    pub fn warnings(&self, kind: LedgerWarningKind) -> u16 {
+        self.warnings[kind.index()]
+    }
+
+    pub fn set_warnings(&mut self, kind: LedgerWarningKind, n: u16) {
+        self.warnings[kind.index()] = n;
+    }
+
+    fn base(&self, base: LedgerBase) -> u32 {
+        match base {
+            LedgerBase::Entries => self.entries,
+            LedgerBase::Purchases => self.purchases,
+            LedgerBase::Sales => self.sales,
+        }
+    }
 }
 
 impl MerchantFacts {
@@ -311,7 +403,56 @@ pub struct DynamicRules {
     pub inspection_basically_compliant: DynamicComponent,
     pub confirmed_test_failure: DynamicComponent,
     pub complaint: DynamicComponent,
-    pub ledger_warning: DynamicComponent,
+    /// v1: every ledger warning alike, points per warning. Exactly one of
+    /// `ledger_warning` and `ledger` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_warning: Option<DynamicComponent>,
+    /// v2: per kind of warning, as a rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerRates>,
+}
+
+/// Which entries a warning kind is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerBase {
+    Entries,
+    Purchases,
+    Sales,
+}
+
+/// The weight of one kind of ledger warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerWeight {
+    pub code: LedgerWarningKind,
+    /// The warning is counted per 100 of these entries.
+    pub per: LedgerBase,
+    /// Points per warning per 100 `per` entries (per percent).
+    pub points_per_percent: f64,
+    /// Most points this kind can add.
+    pub cap: f64,
+    /// The provision the warning enforces.
+    #[serde(default)]
+    pub basis_zh: String,
+}
+
+/// Ledger warnings as rates (v2).
+///
+/// A warning counts as a rate, warnings per 100 entries of its base (sales
+/// for a sale beyond stock, purchases for a missing certificate), not as a
+/// raw count: a wholesaler with 5,000 sales and 20 sales beyond stock keeps
+/// a better ledger than a stall with 40 sales and 10, and a raw count would
+/// grade them the other way round. Small ledgers would make a rate jumpy
+/// (one slip in two sales is 50 %), so the base is at least `min_base`:
+/// below it each warning weighs as if the merchant had made `min_base`
+/// entries. Each kind is capped, and all ledger points together at `cap`
+/// (v2: the whole dynamic score, so persistently selling goods of unknown
+/// origin or past their date is D on the ledger alone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerRates {
+    pub min_base: u32,
+    pub cap: f64,
+    pub kinds: Vec<LedgerWeight>,
 }
 
 /// A grade's cut-off and inspection frequency.
@@ -326,7 +467,7 @@ pub struct GradeBand {
     pub frequency_zh: String,
 }
 
-/// The versioned risk rules (`risk-v1.json`).
+/// The versioned risk rules (`risk-v1.json`, `risk-v2.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskRules {
     /// `"risk"`.
@@ -374,6 +515,20 @@ struct CFactor {
     tiers: Vec<CTier>,
 }
 
+/// Ledger weights in tenths of a point.
+#[derive(Debug, Clone, Copy)]
+enum CLedger {
+    /// v1: (points, cap) per warning.
+    Count(u32, u32),
+    /// v2: per kind (base, points per percent, cap), the smallest base, the
+    /// cap of all ledger points.
+    Rates {
+        kinds: [Option<(LedgerBase, u32, u32)>; 7],
+        min_base: u32,
+        cap: u32,
+    },
+}
+
 /// The compiled grader: integer tables in tenths of a point.
 #[derive(Debug, Clone)]
 pub struct RiskGrader {
@@ -384,8 +539,9 @@ pub struct RiskGrader {
     dynamic_max: u32,
     new_operator_milli: u32,
     /// (points, cap) for: non-compliant, basically compliant, test failure,
-    /// complaint, ledger warning.
-    dynamic: [(u32, u32); 5],
+    /// complaint.
+    dynamic: [(u32, u32); 4],
+    ledger: CLedger,
     /// Inclusive maxima of A, B, C.
     cutoffs: [u32; 3],
     per_year: [u8; 4],
@@ -451,6 +607,34 @@ fn compile_table(
     Ok(out)
 }
 
+fn compile_ledger(l: &LedgerRates, dynamic_max: f64) -> Result<CLedger, InspectionError> {
+    if l.min_base == 0 {
+        return Err(config_error("risk", "dynamic.ledger.min_base", "须 ≥ 1"));
+    }
+    let mut kinds = [None; 7];
+    for (i, k) in l.kinds.iter().enumerate() {
+        let path = format!("dynamic.ledger.kinds[{i}]");
+        let slot = &mut kinds[k.code.index()];
+        if slot.is_some() {
+            return Err(config_error("risk", format!("{path}.code"), "警告类型重复"));
+        }
+        *slot = Some((
+            k.per,
+            tenths(
+                &format!("{path}.points_per_percent"),
+                k.points_per_percent,
+                dynamic_max,
+            )?,
+            tenths(&format!("{path}.cap"), k.cap, dynamic_max)?,
+        ));
+    }
+    Ok(CLedger::Rates {
+        kinds,
+        min_base: l.min_base,
+        cap: tenths("dynamic.ledger.cap", l.cap, dynamic_max)?,
+    })
+}
+
 impl RiskGrader {
     /// Validates and compiles rules.
     pub fn new(rules: RiskRules) -> Result<Self, InspectionError> {
@@ -499,8 +683,21 @@ impl RiskGrader {
             )?,
             comp("confirmed_test_failure", d.confirmed_test_failure)?,
             comp("complaint", d.complaint)?,
-            comp("ledger_warning", d.ledger_warning)?,
         ];
+        let ledger = match (d.ledger_warning, &d.ledger) {
+            (Some(c), None) => {
+                let (points, cap) = comp("ledger_warning", c)?;
+                CLedger::Count(points, cap)
+            }
+            (None, Some(l)) => compile_ledger(l, rules.dynamic_max)?,
+            _ => {
+                return Err(config_error(
+                    "risk",
+                    "dynamic.ledger",
+                    "须且只须有 ledger_warning（v1）或 ledger（v2）之一",
+                ))
+            }
+        };
         if rules.grades.len() != 4
             || rules
                 .grades
@@ -556,22 +753,40 @@ impl RiskGrader {
             static_max,
             dynamic_max,
             dynamic,
+            ledger,
             cutoffs,
             per_year,
         })
     }
 
-    /// The built-in rules (`core/data/rules/risk-v1.json`), compiled once.
+    /// The built-in rules (`core/data/rules/risk-v2.json`), compiled once.
+    /// Errors only if the embedded file is broken (the test
+    /// `builtin_rules_compile` proves it is not); the server checks at
+    /// start-up.
     pub fn builtin() -> Result<&'static RiskGrader, InspectionError> {
         static GRADER: OnceLock<Result<RiskGrader, InspectionError>> = OnceLock::new();
         GRADER
-            .get_or_init(|| {
-                RiskGrader::new(RiskRules::from_json(include_str!(
-                    "../../data/rules/risk-v1.json"
-                ))?)
-            })
+            .get_or_init(|| RiskGrader::version(2))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// A shipped version of the rules, compiled: 1 (ledger warnings as a
+    /// raw count) or 2 (per kind, as rates). Kept so a grade stored with its
+    /// rules version can be recomputed.
+    pub fn version(version: u32) -> Result<RiskGrader, InspectionError> {
+        let text = match version {
+            1 => include_str!("../../data/rules/risk-v1.json"),
+            2 => include_str!("../../data/rules/risk-v2.json"),
+            _ => {
+                return Err(config_error(
+                    "risk",
+                    "version",
+                    format!("没有第 {version} 版风险分级规则"),
+                ))
+            }
+        };
+        RiskGrader::new(RiskRules::from_json(text)?)
     }
 
     /// The rules this grader was compiled from.
@@ -612,9 +827,8 @@ impl RiskGrader {
             f.inspections_basically_compliant,
             f.confirmed_test_failures,
             f.complaints,
-            f.ledger_warnings,
         ];
-        let mut events = 0u32;
+        let mut events = self.ledger_tenths(f);
         for (&(points, cap), &n) in self.dynamic.iter().zip(counts.iter()) {
             events += points.saturating_mul(u32::from(n)).min(cap);
         }
@@ -624,6 +838,31 @@ impl RiskGrader {
             events
         };
         d.min(self.dynamic_max)
+    }
+
+    /// Ledger points in tenths (see [`LedgerRates`] for why a rate).
+    fn ledger_tenths(&self, f: &MerchantFacts) -> u32 {
+        match self.ledger {
+            CLedger::Count(points, cap) => {
+                points.saturating_mul(u32::from(f.ledger_warnings)).min(cap)
+            }
+            CLedger::Rates {
+                kinds,
+                min_base,
+                cap,
+            } => {
+                let mut sum = 0u32;
+                for (k, n) in kinds.iter().zip(f.ledger.warnings) {
+                    let Some((base, per_percent, kind_cap)) = *k else {
+                        continue;
+                    };
+                    let base = f.ledger.base(base).max(min_base);
+                    let t = u64::from(per_percent) * u64::from(n) * 100 / u64::from(base);
+                    sum += u32::try_from(t).unwrap_or(u32::MAX).min(kind_cap);
+                }
+                sum.min(cap)
+            }
+        }
     }
 
     /// The grade for a score in tenths of a point (≤ 300 A, ≤ 450 B, ≤ 600 C,
@@ -677,6 +916,188 @@ mod tests {
         }
     }
 
+    fn v1() -> RiskGrader {
+        RiskGrader::version(1).unwrap()
+    }
+
+    #[test]
+    fn builtin_rules_compile() {
+        assert_eq!(grader().rules().version, 2);
+        assert!(grader().rules().dynamic.ledger.is_some());
+        let v1 = v1();
+        assert_eq!(v1.rules().version, 1);
+        assert!(v1.rules().dynamic.ledger_warning.is_some());
+        assert_eq!(
+            RiskGrader::version(3).err().map(|e| e.code()),
+            Some("invalid_config")
+        );
+    }
+
+    /// A food-sales stall in meat: static 4 + 1 + 1 = 6, inspected before.
+    fn meat_stall() -> MerchantFacts {
+        MerchantFacts {
+            area_m2: 20,
+            suppliers: 3,
+            categories: [Category::LivestockMeat].into_iter().collect(),
+            inspections_compliant: 1,
+            ..MerchantFacts::default()
+        }
+    }
+
+    fn ledger(sales: u32, purchases: u32, warnings: &[(LedgerWarningKind, u16)]) -> LedgerFacts {
+        let mut l = LedgerFacts {
+            entries: sales + purchases,
+            purchases,
+            sales,
+            ..LedgerFacts::default()
+        };
+        for &(k, n) in warnings {
+            l.set_warnings(k, n);
+        }
+        l
+    }
+
+    fn weight(g: &RiskGrader, k: LedgerWarningKind) -> LedgerWeight {
+        let l = g.rules().dynamic.ledger.as_ref().unwrap();
+        l.kinds.iter().find(|w| w.code == k).unwrap().clone()
+    }
+
+    #[test]
+    fn ledger_warnings_grade_worse_than_a_clean_ledger() {
+        use LedgerWarningKind::*;
+        let g = grader();
+        let clean = meat_stall();
+        let mut bad = meat_stall();
+        bad.ledger = ledger(
+            200,
+            100,
+            &[
+                (SaleExceedsStock, 30),
+                (SoldAfterExpiry, 10),
+                (MissingCertificate, 40),
+            ],
+        );
+        let (c, b) = (g.grade(&clean), g.grade(&bad));
+        assert_eq!(
+            (c.static_score, c.dynamic_score, c.grade),
+            (6.0, 0.0, RiskGrade::A)
+        );
+        assert!(b.dynamic_score > 0.0 && b.score > c.score, "{b:?}");
+        assert!(b.grade > c.grade, "{b:?}");
+        // The v1 count of the same warnings does not move a grade: 80
+        // warnings, 1 point each, capped at 10.
+        let mut v1_facts = bad;
+        v1_facts.ledger_warnings = 80;
+        assert_eq!(v1().grade(&v1_facts).grade, RiskGrade::A);
+    }
+
+    #[test]
+    fn ledger_points_are_rates_with_a_floor() {
+        use LedgerWarningKind::*;
+        let g = grader();
+        let w = weight(g, SaleExceedsStock);
+        assert_eq!(w.per, LedgerBase::Sales);
+        let points = |sales: u32, n: u16| {
+            let mut f = meat_stall();
+            f.ledger = ledger(sales, 10, &[(SaleExceedsStock, n)]);
+            g.grade(&f).dynamic_score
+        };
+        // 2 in 200 sales is 1 %: the weight per percent.
+        assert_eq!(points(200, 2), w.points_per_percent);
+        // A wholesaler's 20 in 5,000 weighs less than a stall's 10 in 40.
+        assert!(points(5000, 20) < points(40, 10));
+        // One slip in two sales counts as one in `min_base`, not as 50 %.
+        let min_base = g.rules().dynamic.ledger.as_ref().unwrap().min_base;
+        assert_eq!(
+            points(2, 1),
+            (w.points_per_percent * 100.0 / f64::from(min_base)).min(w.cap)
+        );
+        // v2 weighs the kinds, not v1's raw total.
+        let mut f = meat_stall();
+        f.ledger_warnings = 500;
+        assert_eq!(g.grade(&f).dynamic_score, 0.0, "v2 ignores the raw total");
+    }
+
+    #[test]
+    fn ledger_caps_hold() {
+        let g = grader();
+        let rates = g.rules().dynamic.ledger.clone().unwrap();
+        for k in LedgerWarningKind::ALL {
+            let mut f = meat_stall();
+            f.ledger = ledger(10, 10, &[(k, u16::MAX)]);
+            assert_eq!(
+                g.grade(&f).dynamic_score,
+                weight(g, k).cap.min(rates.cap),
+                "{k:?}"
+            );
+        }
+        let mut f = meat_stall();
+        f.ledger = ledger(10, 10, &LedgerWarningKind::ALL.map(|k| (k, u16::MAX)));
+        assert_eq!(g.grade(&f).dynamic_score, rates.cap);
+        f.inspections_non_compliant = 100;
+        f.confirmed_test_failures = 100;
+        assert_eq!(g.grade(&f).dynamic_score, 60.0, "dynamic_max holds");
+    }
+
+    #[test]
+    fn ledger_weights_come_from_the_config() {
+        use LedgerWarningKind::*;
+        let mut f = meat_stall();
+        f.ledger = ledger(
+            1000,
+            1000,
+            &[(SaleExceedsStock, 10), (MissingCertificate, 20)],
+        );
+        let base = grader().rules().clone();
+        let score = |r: &RiskRules| RiskGrader::new(r.clone()).unwrap().grade(&f).dynamic_score;
+        let both = score(&base);
+        let mut r = base.clone();
+        let l = r.dynamic.ledger.as_mut().unwrap();
+        l.kinds.retain(|w| w.code != MissingCertificate);
+        let sales_only = score(&r);
+        assert!(sales_only > 0.0 && sales_only < both);
+        let l = r.dynamic.ledger.as_mut().unwrap();
+        l.kinds[0].points_per_percent *= 2.0;
+        l.kinds[0].cap = 60.0;
+        l.cap = 60.0;
+        assert_eq!(l.kinds[0].code, SaleExceedsStock);
+        assert_eq!(score(&r), 2.0 * sales_only);
+        let l = r.dynamic.ledger.as_mut().unwrap();
+        l.kinds[0].cap = 1.0;
+        assert_eq!(score(&r), 1.0);
+
+        // Exactly one of v1's count and v2's rates; kinds once each.
+        let mut r = base.clone();
+        r.dynamic.ledger_warning = Some(DynamicComponent {
+            points: 1.0,
+            cap: 10.0,
+        });
+        assert!(RiskGrader::new(r.clone()).is_err());
+        r.dynamic.ledger = None;
+        assert!(RiskGrader::new(r.clone()).is_ok());
+        r.dynamic.ledger_warning = None;
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base.clone();
+        let l = r.dynamic.ledger.as_mut().unwrap();
+        l.kinds.push(l.kinds[0].clone());
+        assert!(RiskGrader::new(r).is_err());
+        let mut r = base;
+        r.dynamic.ledger.as_mut().unwrap().min_base = 0;
+        assert!(RiskGrader::new(r).is_err());
+    }
+
+    #[test]
+    fn warning_codes_map_to_kinds() {
+        for k in LedgerWarningKind::ALL {
+            assert_eq!(LedgerWarningKind::from_code(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::json!(k.as_str())
+            );
+        }
+        assert_eq!(LedgerWarningKind::from_code("voucher_not_yet_known"), None);
+    }
+
     /// A stall with a static score of exactly 30: every food-sales factor at
     /// its maximum except prepackaged (0), farm imported (0), salt (1 → 0),
     /// rented counters (0): 40 − 3 − 2 − 1 − 4 = 30.
@@ -720,9 +1141,12 @@ mod tests {
         );
         assert_eq!((a.inspections_per_year, a.inspections_due), (1, 1));
 
-        // A fractional weight gives 30.5: B.
-        let mut rules = g.rules().clone();
-        rules.dynamic.ledger_warning.points = 0.5;
+        // A fractional weight gives 30.5: B (v1 weighs each warning alike).
+        let mut rules = v1().rules().clone();
+        rules.dynamic.ledger_warning = Some(DynamicComponent {
+            points: 0.5,
+            cap: 10.0,
+        });
         let g2 = RiskGrader::new(rules);
         let Ok(g2) = g2 else { panic!("{g2:?}") };
         let mut f = stall_30();
@@ -733,7 +1157,7 @@ mod tests {
 
     #[test]
     fn totals_at_45_60_61() {
-        let g = grader();
+        let g = &v1();
         let mut f = stall_30();
         f.inspections_basically_compliant = 3; // 15 (cap 15)
         let r = g.grade(&f);
@@ -775,6 +1199,10 @@ mod tests {
         f.inspections_non_compliant = 100;
         f.inspections_basically_compliant = 100;
         f.ledger_warnings = 100;
+        f.ledger = LedgerFacts {
+            warnings: [u16::MAX; 7],
+            ..LedgerFacts::default()
+        };
         let r = g.grade(&f);
         assert_eq!(r.dynamic_score, 60.0);
         assert_eq!(r.grade, RiskGrade::D);

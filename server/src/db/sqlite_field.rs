@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use shian_core::category::Category;
+use shian_core::event::{PURCHASE, SALE};
 use shian_core::inspection::{
     BusinessType, CategorySet, CheckedInspection, Evaluation, InspectionRecord, InspectionResult,
-    MerchantFacts, RiskGrade, TemplateRegistry,
+    LedgerFacts, LedgerWarningKind, MerchantFacts, RiskGrade, TemplateRegistry,
 };
 
 use super::field::{
@@ -105,6 +106,53 @@ fn read_inspection(conn: &Connection, id: &str) -> Result<Option<StoredInspectio
     }))
 }
 
+/// Per merchant, its ledger since `cutoff`: every warning (the v1 count)
+/// and entries and warnings by kind (the v2 rates). Both tables are stamped
+/// with the server's clock when the entry was accepted (`recorded_at`, and
+/// the warning's `at` is the same instant), so the window is the same for
+/// the rate's numerator and its base, and a device's wrong clock cannot move
+/// an entry out of it. Warnings of voided entries still count, so voiding
+/// cannot wash a warning away (a typo corrected once weighs little in a
+/// rate).
+fn read_ledger_facts(
+    conn: &Connection,
+    cutoff: &str,
+) -> Result<HashMap<String, (u16, LedgerFacts)>, StoreError> {
+    let mut out: HashMap<String, (u16, LedgerFacts)> = HashMap::new();
+    let sat32 = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    {
+        let mut st = conn.prepare(
+            "SELECT merchant_id, kind, COUNT(*) FROM entries WHERE recorded_at >= ?1 GROUP BY merchant_id, kind",
+        )?;
+        let mut rows = st.query([cutoff])?;
+        while let Some(r) = rows.next()? {
+            let kind: String = r.get(1)?;
+            let n = sat32(r.get(2)?);
+            let (_, l) = out.entry(r.get(0)?).or_default();
+            l.entries = l.entries.saturating_add(n);
+            match kind.as_str() {
+                PURCHASE => l.purchases = n,
+                SALE => l.sales = n,
+                _ => {}
+            }
+        }
+    }
+    let mut st = conn.prepare(
+        "SELECT merchant_id, code, COUNT(*) FROM warnings WHERE at >= ?1 GROUP BY merchant_id, code",
+    )?;
+    let mut rows = st.query([cutoff])?;
+    while let Some(r) = rows.next()? {
+        let code: String = r.get(1)?;
+        let n = sat16(r.get(2)?);
+        let (total, l) = out.entry(r.get(0)?).or_default();
+        *total = total.saturating_add(n);
+        if let Some(kind) = LedgerWarningKind::from_code(&code) {
+            l.set_warnings(kind, n);
+        }
+    }
+    Ok(out)
+}
+
 fn read_risk_facts(
     conn: &Connection,
     now: DateTime<Utc>,
@@ -152,10 +200,7 @@ fn read_risk_facts(
         "SELECT merchant_id, COUNT(*) FROM samples WHERE counts_as_failure = 1 AND taken_at >= ?1 GROUP BY merchant_id",
         &cutoff,
     )?;
-    let warnings = count_by(
-        "SELECT merchant_id, COUNT(*) FROM warnings WHERE at >= ?1 GROUP BY merchant_id",
-        &cutoff,
-    )?;
+    let ledger = read_ledger_facts(conn, &cutoff)?;
     let mut last: HashMap<String, Vec<String>> = HashMap::new();
     {
         let mut st = conn.prepare(
@@ -197,7 +242,8 @@ fn read_risk_facts(
             inspections_non_compliant: non,
             confirmed_test_failures: failures.get(&id).copied().unwrap_or(0),
             complaints: 0,
-            ledger_warnings: warnings.get(&id).copied().unwrap_or(0),
+            ledger_warnings: ledger.get(&id).map_or(0, |(total, _)| *total),
+            ledger: ledger.get(&id).map(|(_, l)| *l).unwrap_or_default(),
             inspections_this_year: this_year.get(&id).copied().unwrap_or(0),
             ..MerchantFacts::default()
         };

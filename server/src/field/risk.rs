@@ -6,7 +6,10 @@
 //! or test result ("recomputed when facts change", issue 5). The facts come
 //! from the registry (business type, categories) and from what was recorded:
 //! inspection results and confirmed test failures in the rules' period
-//! (365 days), and ledger warnings. Complaints count 0 until reports exist.
+//! (365 days), and the ledger of that period: each kind of warning (sales
+//! beyond stock, missing certificates, sales after expiry, …) as a rate of
+//! the entries it concerns, weighted by `risk-v2.json` (see core's
+//! `LedgerRates` for why a rate). Complaints count 0 until reports exist.
 
 use axum::extract::State;
 use chrono::Utc;

@@ -25,10 +25,18 @@ use crate::AppState;
 
 pub use sql::{Caller, PullError};
 
-/// The ledger rules this server enforces (core's built-in set).
+static RULES: OnceLock<LedgerRules> = OnceLock::new();
+
+/// The ledger rules this server enforces: those given to `serve --rules`
+/// (see [`install_rules`]), else core's built-in set.
 pub fn rules() -> &'static LedgerRules {
-    static RULES: OnceLock<LedgerRules> = OnceLock::new();
     RULES.get_or_init(LedgerRules::builtin)
+}
+
+/// Makes `rules` what [`rules`] returns from now on. Called once at start-up,
+/// before the store opens; `false` if rules were already in use.
+pub fn install_rules(rules: LedgerRules) -> bool {
+    RULES.set(rules).is_ok()
 }
 
 /// Core's `PushRequest` as the server reads it: every payload borrowed
