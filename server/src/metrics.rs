@@ -1,28 +1,35 @@
-//! A tiny Prometheus registry: counters, gauges and histograms with labels,
-//! rendered as text at `GET /metrics`.
+//! The server's Prometheus series, kept by `prometheus-client` (the
+//! Prometheus project's Rust client) and served as text at `GET /metrics`.
 //!
-//! Why not a crate: the server needs a handful of series, and a handle that
-//! is an `Arc` of atomics costs one atomic add per increment on the hot sync
-//! path. Get a handle once (it is cheap to clone) and keep it:
-//!
-//! ```ignore
-//! let accepted = metrics::counter("shian_sync_ops_total", "Sync ops by outcome", &[("outcome", "accepted")]);
-//! accepted.inc_by(500);
-//! ```
+//! Every series is a field of [`Metrics`], registered once; recording is an
+//! atomic add on a handle. A labelled family finds its series under a
+//! read lock (`Family` keeps a `RwLock`ed map), and its label values are
+//! `&'static str`, integers or cheap clones (axum's `MatchedPath` is an
+//! `Arc<str>`), so no request or pushed op allocates a label string. The
+//! three sync outcomes are looked up once, at start, and kept as handles:
+//! counting a pushed op takes no lock at all.
 //!
 //! The registry is process-global so any module can record without threading
 //! a handle through; several servers in one test process share it.
+//!
+//! prometheus-client appends `_total` to a counter's name, so counters are
+//! registered without it and exposed under the names they always had.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::errors::ApiError;
 
 /// Latency buckets (seconds) of the HTTP histogram: 100 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -30,362 +37,223 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     10.0,
 ];
 
-/// A monotonically increasing count.
-#[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<AtomicU64>);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn inc_by(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// Labels of `shian_sync_ops_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SyncOpLabels {
+    /// `accepted`, `duplicate` or `rejected`.
+    outcome: &'static str,
 }
 
-/// A value that goes up and down (queue depth, lag).
-#[derive(Debug, Clone, Default)]
-pub struct Gauge(Arc<AtomicI64>);
-
-impl Gauge {
-    pub fn set(&self, v: i64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-    pub fn add(&self, v: i64) {
-        self.0.fetch_add(v, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// Labels of `shian_http_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: MethodLabel,
+    route: RouteLabel,
+    status: u16,
 }
 
-#[derive(Debug)]
-struct HistogramInner {
-    bounds: &'static [f64],
-    /// Per-bucket (non-cumulative) counts; the last is +Inf.
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    /// Sum as f64 bits, updated by compare-and-swap.
-    sum_bits: AtomicU64,
+/// Labels of `shian_http_request_duration_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    route: RouteLabel,
 }
 
-/// A distribution of observations (latencies, batch sizes).
-#[derive(Debug, Clone)]
-pub struct Histogram(Arc<HistogramInner>);
+/// The request method as a label value (`GET`); cloning a standard method
+/// allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MethodLabel(Method);
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram(Arc::new(HistogramInner {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
-        }))
-    }
-
-    pub fn observe(&self, v: f64) {
-        let h = &self.0;
-        let i = h
-            .bounds
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(h.bounds.len());
-        if let Some(b) = h.buckets.get(i) {
-            b.fetch_add(1, Ordering::Relaxed);
-        }
-        h.count.fetch_add(1, Ordering::Relaxed);
-        let _ = h
-            .sum_bits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + v).to_bits())
-            });
-    }
-
-    /// Observes the seconds elapsed since `start`.
-    pub fn observe_since(&self, start: Instant) {
-        self.observe(start.elapsed().as_secs_f64());
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.count.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Series {
-    Counter(Counter),
-    Gauge(Gauge),
-    Histogram(Histogram),
-}
-
-#[derive(Debug)]
-struct Family {
-    help: &'static str,
-    kind: &'static str,
-    /// Rendered label set (`{a="1",b="2"}`) → series.
-    series: BTreeMap<String, Series>,
-}
-
-/// A set of metric families. Use [`global`] unless you need isolation.
-#[derive(Debug, Default)]
-pub struct Registry {
-    families: Mutex<BTreeMap<&'static str, Family>>,
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn label_key(labels: &[(&str, &str)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-impl Registry {
-    fn series(
+impl EncodeLabelValue for MethodLabel {
+    fn encode(
         &self,
-        name: &'static str,
-        help: &'static str,
-        kind: &'static str,
-        labels: &[(&str, &str)],
-        make: impl FnOnce() -> Series,
-    ) -> Series {
-        let mut families = self
-            .families
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let family = families.entry(name).or_insert_with(|| Family {
-            help,
-            kind,
-            series: BTreeMap::new(),
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
+}
+
+/// axum's matched route template (`/v1/merchants/{id}`), never the raw
+/// path, so ids cannot explode the series count; `unmatched` without one.
+#[derive(Debug, Clone)]
+struct RouteLabel(Option<MatchedPath>);
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// A latency histogram with [`LATENCY_BUCKETS`].
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS.iter().copied())
+}
+
+/// Every series the server exposes, and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `shian_sync_ops_total{outcome}`.
+    sync_ops: Family<SyncOpLabels, Counter>,
+    /// The `accepted`, `duplicate` and `rejected` series of `sync_ops`.
+    sync_outcomes: [(&'static str, Counter); 3],
+    /// `shian_sync_outbox_lag_seconds`.
+    sync_outbox_lag: Gauge,
+    /// `shian_http_requests_total{method,route,status}`.
+    http_requests: Family<RequestLabels, Counter>,
+    /// `shian_http_request_duration_seconds{route}`.
+    http_duration: Family<RouteLabels, Histogram>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let sync_ops = Family::<SyncOpLabels, Counter>::default();
+        registry.register(
+            "shian_sync_ops",
+            "Sync ops pushed, by outcome",
+            sync_ops.clone(),
+        );
+        // Created now, so the three series read 0 from the first scrape,
+        // not absent.
+        let sync_outcomes = ["accepted", "duplicate", "rejected"].map(|outcome| {
+            (
+                outcome,
+                sync_ops.get_or_create_owned(&SyncOpLabels { outcome }),
+            )
         });
-        family
-            .series
-            .entry(label_key(labels))
-            .or_insert_with(make)
-            .clone()
-    }
-
-    /// The counter `name{labels}`, created on first use. A name registered
-    /// as another kind yields a detached handle (recorded nowhere) rather
-    /// than a panic.
-    pub fn counter(
-        &self,
-        name: &'static str,
-        help: &'static str,
-        labels: &[(&str, &str)],
-    ) -> Counter {
-        match self.series(name, help, "counter", labels, || {
-            Series::Counter(Counter::default())
-        }) {
-            Series::Counter(c) => c,
-            _ => Counter::default(),
-        }
-    }
-
-    pub fn gauge(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Gauge {
-        match self.series(name, help, "gauge", labels, || {
-            Series::Gauge(Gauge::default())
-        }) {
-            Series::Gauge(g) => g,
-            _ => Gauge::default(),
-        }
-    }
-
-    pub fn histogram(
-        &self,
-        name: &'static str,
-        help: &'static str,
-        labels: &[(&str, &str)],
-        buckets: &'static [f64],
-    ) -> Histogram {
-        match self.series(name, help, "histogram", labels, || {
-            Series::Histogram(Histogram::new(buckets))
-        }) {
-            Series::Histogram(h) => h,
-            _ => Histogram::new(buckets),
+        let sync_outbox_lag = Gauge::default();
+        registry.register(
+            "shian_sync_outbox_lag_seconds",
+            "Age of the oldest op accepted in the last push (device time to server time)",
+            sync_outbox_lag.clone(),
+        );
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "shian_http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        let http_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "shian_http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_duration.clone(),
+        );
+        Metrics {
+            registry,
+            sync_ops,
+            sync_outcomes,
+            sync_outbox_lag,
+            http_requests,
+            http_duration,
         }
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self) -> String {
-        let families = self
-            .families
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        for (name, fam) in families.iter() {
-            let _ = writeln!(out, "# HELP {name} {}", fam.help);
-            let _ = writeln!(out, "# TYPE {name} {}", fam.kind);
-            for (labels, series) in &fam.series {
-                match series {
-                    Series::Counter(c) => {
-                        let _ = writeln!(out, "{name}{labels} {}", c.get());
-                    }
-                    Series::Gauge(g) => {
-                        let _ = writeln!(out, "{name}{labels} {}", g.get());
-                    }
-                    Series::Histogram(h) => render_histogram(&mut out, name, labels, h),
-                }
-            }
-        }
-        out
+        prometheus_text::encode(&mut out, &self.registry)?;
+        Ok(out)
     }
 }
 
-fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
-    // Add `le` to the existing label set.
-    let with_le = |le: &str| {
-        if labels.is_empty() {
-            format!("{{le=\"{le}\"}}")
-        } else {
-            format!("{},le=\"{le}\"}}", &labels[..labels.len() - 1])
-        }
-    };
-    let inner = &h.0;
-    let mut cumulative = 0u64;
-    for (i, bound) in inner.bounds.iter().enumerate() {
-        cumulative += inner
-            .buckets
-            .get(i)
-            .map_or(0, |b| b.load(Ordering::Relaxed));
-        let _ = writeln!(
-            out,
-            "{name}_bucket{} {cumulative}",
-            with_le(&bound.to_string())
-        );
-    }
-    cumulative += inner
-        .buckets
-        .last()
-        .map_or(0, |b| b.load(Ordering::Relaxed));
-    let _ = writeln!(out, "{name}_bucket{} {cumulative}", with_le("+Inf"));
-    let _ = writeln!(
-        out,
-        "{name}_sum{labels} {}",
-        f64::from_bits(inner.sum_bits.load(Ordering::Relaxed))
-    );
-    let _ = writeln!(
-        out,
-        "{name}_count{labels} {}",
-        inner.count.load(Ordering::Relaxed)
-    );
-}
-
-/// The process-wide registry.
-pub fn global() -> &'static Registry {
-    static GLOBAL: OnceLock<Registry> = OnceLock::new();
-    GLOBAL.get_or_init(Registry::default)
-}
-
-/// Shorthand for `global().counter(…)`.
-pub fn counter(name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Counter {
-    global().counter(name, help, labels)
-}
-
-/// Shorthand for `global().gauge(…)`.
-pub fn gauge(name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Gauge {
-    global().gauge(name, help, labels)
-}
-
-/// Shorthand for `global().histogram(…)`.
-pub fn histogram(
-    name: &'static str,
-    help: &'static str,
-    labels: &[(&str, &str)],
-    buckets: &'static [f64],
-) -> Histogram {
-    global().histogram(name, help, labels, buckets)
+/// The process-wide series.
+pub fn global() -> &'static Metrics {
+    static GLOBAL: OnceLock<Metrics> = OnceLock::new();
+    GLOBAL.get_or_init(Metrics::new)
 }
 
 /// Sync ops by outcome (`accepted`, `duplicate`, `rejected`): the series
-/// `/metrics` promises. Registered at start so they read 0, not absent.
-pub fn sync_ops(outcome: &str) -> Counter {
-    counter(
-        "shian_sync_ops_total",
-        "Sync ops pushed, by outcome",
-        &[("outcome", outcome)],
-    )
+/// `/metrics` promises. The three are kept as handles (no lock); another
+/// outcome gets a series of its own in the family.
+pub fn sync_ops(outcome: &'static str) -> Counter {
+    let m = global();
+    m.sync_outcomes
+        .iter()
+        .find(|(o, _)| *o == outcome)
+        .map_or_else(
+            || m.sync_ops.get_or_create_owned(&SyncOpLabels { outcome }),
+            |(_, c)| c.clone(),
+        )
 }
 
 /// Registers the series that should exist from the first scrape.
 pub fn register_defaults() {
-    for outcome in ["accepted", "duplicate", "rejected"] {
-        let _ = sync_ops(outcome);
-    }
-    let _ = sync_outbox_lag();
+    let _ = global();
 }
 
 /// How far behind the devices are: the age, by the device's own clock, of
 /// the oldest op accepted in the latest push (0 when its clock runs ahead).
 /// A rising value means phones sat offline or their queues stalled.
 pub fn sync_outbox_lag() -> Gauge {
-    gauge(
-        "shian_sync_outbox_lag_seconds",
-        "Age of the oldest op accepted in the last push (device time to server time)",
-        &[],
-    )
+    global().sync_outbox_lag.clone()
 }
 
 /// Middleware: counts every request by method, route template and status,
-/// and times it. The route is axum's matched template (`/v1/merchants/{id}`),
-/// never the raw path, so ids cannot explode the series count.
+/// and times it.
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = MethodLabel(req.method().clone());
+    let route = RouteLabel(req.extensions().get::<MatchedPath>().cloned());
     let res = next.run(req).await;
     let status = res.status();
     let elapsed = start.elapsed();
-    counter(
-        "shian_http_requests_total",
-        "HTTP requests by method, route and status",
-        &[
-            ("method", &method),
-            ("route", &route),
-            ("status", status.as_str()),
-        ],
-    )
-    .inc();
-    histogram(
-        "shian_http_request_duration_seconds",
-        "HTTP request latency by route",
-        &[("route", &route)],
-        LATENCY_BUCKETS,
-    )
-    .observe(elapsed.as_secs_f64());
+    let m = global();
+    m.http_duration
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    let (method_str, route_str) = (method.0.as_str(), route.as_str());
     if status.is_server_error() {
-        tracing::warn!(%method, %route, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request failed");
+        tracing::warn!(method = %method_str, route = %route_str, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request failed");
     } else {
-        tracing::debug!(%method, %route, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
+        tracing::debug!(method = %method_str, route = %route_str, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
     }
+    m.http_requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: status.as_u16(),
+        })
+        .inc();
     res
 }
 
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics_handler() -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        global().render(),
-    )
+pub async fn metrics_handler() -> Response {
+    match global().render() {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(format!("encoding metrics: {e}")).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -393,22 +261,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_histograms() {
-        let r = Registry::default();
-        r.counter("t_total", "help", &[("a", "x\"y")]).inc_by(3);
-        let h = r.histogram("t_seconds", "help", &[("route", "/a")], &[0.1, 1.0]);
-        h.observe(0.05);
-        h.observe(5.0);
-        let text = r.render();
-        assert!(text.contains("t_total{a=\"x\\\"y\"} 3"), "{text}");
+    fn counters_keep_their_total_names_and_buckets_their_bounds() {
+        let m = Metrics::new();
+        m.sync_ops
+            .get_or_create(&SyncOpLabels {
+                outcome: "accepted",
+            })
+            .inc_by(3);
+        m.http_duration
+            .get_or_create(&RouteLabels {
+                route: RouteLabel(None),
+            })
+            .observe(0.05);
+        m.http_requests
+            .get_or_create(&RequestLabels {
+                method: MethodLabel(Method::GET),
+                route: RouteLabel(None),
+                status: 404,
+            })
+            .inc();
+        let text = m.render().unwrap();
         assert!(
-            text.contains("t_seconds_bucket{route=\"/a\",le=\"0.1\"} 1"),
+            text.contains("\nshian_sync_ops_total{outcome=\"accepted\"} 3\n"),
             "{text}"
         );
         assert!(
-            text.contains("t_seconds_bucket{route=\"/a\",le=\"+Inf\"} 2"),
+            text.contains("shian_sync_ops_total{outcome=\"rejected\"} 0\n"),
             "{text}"
         );
-        assert!(text.contains("t_seconds_count{route=\"/a\"} 2"), "{text}");
+        assert!(
+            text.contains(
+                "# TYPE shian_http_requests_total counter\n\
+                 shian_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "shian_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"0.025\"} 0\n\
+                 shian_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"0.05\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("_total_total"), "{text}");
     }
 }

@@ -250,3 +250,211 @@ async fn english_headers_many_errors_and_bad_files() {
     .await;
     s.assert_healthy().await;
 }
+
+/// A merchant list as a spreadsheet shows it, one `Vec` per row (row 1 the
+/// header): row 2 has a categories cell with a line break in it (Alt+Enter),
+/// row 3 a quoted comma and a two-line remark, row 4 a wrong USCC, row 5
+/// the licence of row 2, then Excel's trailing blank row.
+fn sheet(cell_break: &str) -> Vec<Vec<String>> {
+    let (good1, good2, bad, good4) = (
+        uscc("9235020300000001"),
+        uscc("9235020300000002"),
+        bad_uscc("9235020300000003"),
+        uscc("9235020600000004"),
+    );
+    let (meats, remark) = (
+        format!("畜肉{cell_break}禽肉"),
+        format!("早市{cell_break}晚市"),
+    );
+    let rows: [[&str; 8]; 6] = [
+        [
+            "名称",
+            "统一社会信用代码",
+            "许可证号",
+            "许可证有效期",
+            "摊位",
+            "区划代码",
+            "类别",
+            "备注",
+        ],
+        [
+            "鑫海冻品",
+            &good1,
+            "JY13502030000011",
+            "2028/6/30",
+            "A-01",
+            "350203",
+            &meats,
+            "",
+        ],
+        [
+            "闽南鲜肉, 二店",
+            &good2,
+            "JY13502030000022",
+            "2028年1月1日",
+            "B-12",
+            "350203",
+            "畜肉;禽肉",
+            &remark,
+        ],
+        [
+            "同安蔬菜",
+            &bad,
+            "JY13502030000033",
+            "2028-01-01",
+            "C-07",
+            "350203",
+            "蔬菜",
+            "",
+        ],
+        [
+            "湖里水果",
+            &good4,
+            "JY13502030000011",
+            "2028-01-01",
+            "D-01",
+            "350206",
+            "水果",
+            "",
+        ],
+        ["", "", "", "", "", "", "", ""],
+    ];
+    rows.iter()
+        .map(|r| r.iter().map(|c| (*c).to_owned()).collect())
+        .collect()
+}
+
+/// Writes rows the way Excel does: a cell with the delimiter, a quote or a
+/// line break is quoted; `eol` ends every row.
+fn write_sheet(rows: &[Vec<String>], delimiter: char, eol: &str) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| {
+                if c.contains([delimiter, '"', '\n', '\r']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(&delimiter.to_string()));
+        out.push_str(eol);
+    }
+    out
+}
+
+fn gbk(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+/// Excel's "Unicode text": UTF-16LE with a BOM.
+fn utf16le(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+/// The row errors of a rejected import as (row, field, code, message).
+async fn row_errors(
+    s: &TestServer,
+    admin: &str,
+    body: Vec<u8>,
+) -> Vec<(u64, String, String, String)> {
+    let e = expect_error(
+        import(s, admin, "", body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "import_rejected",
+    )
+    .await;
+    assert_eq!(e["rows"], 4, "{e}");
+    e["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["row"].as_u64().unwrap(),
+                x["field"].as_str().unwrap().to_owned(),
+                x["code"].as_str().unwrap().to_owned(),
+                x["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The row in an error is the row the user sees in Excel or WPS, whatever
+/// the line ends (LF, CRLF, old Mac CR), the encoding (UTF-8 with or
+/// without BOM, GBK, UTF-16), quoted commas, or line breaks inside a cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_errors_name_the_spreadsheet_row_whatever_the_line_ends() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    let lf = sheet("\n");
+    let bom = |text: String| [vec![0xEF, 0xBB, 0xBF], text.into_bytes()].concat();
+    let variants: Vec<(&str, Vec<u8>)> = vec![
+        ("UTF-8 LF", write_sheet(&lf, ',', "\n").into_bytes()),
+        ("UTF-8 CRLF", write_sheet(&lf, ',', "\r\n").into_bytes()),
+        ("UTF-8 BOM CRLF", bom(write_sheet(&lf, ',', "\r\n"))),
+        ("GBK CRLF", gbk(&write_sheet(&lf, ',', "\r\n"))),
+        ("GBK LF", gbk(&write_sheet(&lf, ',', "\n"))),
+        (
+            "UTF-8 CR (Excel for Mac)",
+            write_sheet(&lf, ',', "\r").into_bytes(),
+        ),
+        (
+            "UTF-8 BOM CRLF, CRLF inside cells",
+            bom(write_sheet(&sheet("\r\n"), ',', "\r\n")),
+        ),
+        (
+            "UTF-16 tab-separated CRLF",
+            utf16le(&write_sheet(&lf, '\t', "\r\n")),
+        ),
+    ];
+    // Every variant is imported before any assertion, so a failure lists
+    // all the variants that name a wrong row.
+    let mut wrong = Vec::new();
+    for (name, body) in variants {
+        let errors = row_errors(&s, &admin, body).await;
+        let rows: Vec<(u64, &str, &str)> = errors
+            .iter()
+            .map(|(r, f, c, _)| (*r, f.as_str(), c.as_str()))
+            .collect();
+        let want = [
+            (4, "uscc", "uscc_check_mismatch"),
+            (5, "licence_no", "duplicate_licence"),
+        ];
+        if rows != want || !errors[1].3.contains("第 2 行") {
+            wrong.push(format!("{name}: {errors:?}"));
+        }
+    }
+
+    // The issue's file: no line breaks in cells, GBK, CRLF; the bad row is 4.
+    let plain = chinese_csv(true).replace('\n', "\r\n");
+    let e = expect_error(
+        import(&s, &admin, "", gbk(&plain)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "import_rejected",
+    )
+    .await;
+    if e["errors"][0]["row"] != 4 {
+        wrong.push(format!("plain GBK CRLF: {}", e["errors"]));
+    }
+
+    // An empty line is an empty row in Excel and WPS: it counts.
+    for eol in ["\n", "\r\n"] {
+        let text = write_sheet(&lf, ',', eol);
+        let cut = text.find("同安蔬菜").unwrap();
+        let text = format!("{}{eol}{}", &text[..cut], &text[cut..]);
+        let errors = row_errors(&s, &admin, text.into_bytes()).await;
+        if errors.iter().map(|e| e.0).collect::<Vec<_>>() != [5, 6] {
+            wrong.push(format!("empty line, {eol:?}: {errors:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong rows:\n{}", wrong.join("\n"));
+    assert_eq!(total(&s, &admin).await, 0);
+    s.assert_healthy().await;
+}

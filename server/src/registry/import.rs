@@ -108,7 +108,8 @@ impl Column {
 /// One refused cell or row.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RowError {
-    /// Spreadsheet row number: the header is row 1, the first merchant row 2.
+    /// The row Excel or WPS shows: the header is row 1 (below any empty
+    /// lines), a cell with line breaks is one row, an empty line is a row.
     pub row: u64,
     pub field: String,
     pub code: String,
@@ -220,6 +221,9 @@ fn parse_rows(text: &str, market: Option<&crate::db::Market>) -> Result<Parsed, 
             )
         })?
         .clone();
+    let mut sheet = SheetRows::new(text);
+    // The header's own row, so that empty lines above it count.
+    sheet.row_of(headers.position());
     let mut columns: HashMap<Column, usize> = HashMap::new();
     let mut ignored = Vec::new();
     for (i, h) in headers.iter().enumerate() {
@@ -259,7 +263,7 @@ fn parse_rows(text: &str, market: Option<&crate::db::Market>) -> Result<Parsed, 
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let row = e.position().map_or(0, csv::Position::line);
+                let row = sheet.row_of(e.position());
                 parsed.errors.push(RowError {
                     row,
                     field: String::new(),
@@ -269,10 +273,11 @@ fn parse_rows(text: &str, market: Option<&crate::db::Market>) -> Result<Parsed, 
                 continue;
             }
         };
+        // Before the blank check: a blank row is a row the user sees.
+        let row = sheet.row_of(record.position());
         if record.iter().all(|c| c.trim().is_empty()) {
             continue; // Excel leaves blank rows at the end
         }
-        let row = record.position().map_or(0, csv::Position::line);
         parsed.rows += 1;
         if parsed.rows > MAX_ROWS {
             return Err(ApiError::new(
@@ -334,6 +339,60 @@ fn parse_rows(text: &str, market: Option<&crate::db::Market>) -> Result<Parsed, 
         }
     }
     Ok(parsed)
+}
+
+/// Spreadsheet row numbers of CSV records, as Excel and WPS show the file.
+///
+/// csv's `Position::line()` is not that row: it counts `\n` bytes up to where
+/// the reader stopped after the previous record, which in a CRLF file is
+/// between that record's `\r` and `\n` (so every row came out one too early,
+/// the issue's bug); it counts a line break inside a quoted cell, which is
+/// no new row; and it misses an empty line, which is an empty row. So rows
+/// are counted from the line breaks *between* records: one record's text
+/// never ends in a line break (an unquoted cell cannot hold one, a quoted
+/// one ends in `"`), and only line breaks (the terminator and empty lines)
+/// stand between it and the next record. `\r\n`, `\n` and a lone `\r` (old
+/// Mac) each end one row, as csv reads them.
+struct SheetRows<'a> {
+    text: &'a [u8],
+    /// Where the record last numbered starts (0 before the header).
+    last_start: usize,
+    /// That record's row (1 before the header).
+    row: u64,
+}
+
+impl<'a> SheetRows<'a> {
+    fn new(text: &'a str) -> Self {
+        SheetRows {
+            text: text.as_bytes(),
+            last_start: 0,
+            row: 1,
+        }
+    }
+
+    /// The row of the record at `pos` (the reader's position when it began
+    /// the record). Call it for every record, in order, blank ones too.
+    fn row_of(&mut self, pos: Option<&csv::Position>) -> u64 {
+        // csv gives a position with every record and every parse error it
+        // yields; without one the row stays that of the record before.
+        let Some(pos) = pos else {
+            return self.row;
+        };
+        let is_break = |b: &u8| matches!(b, b'\r' | b'\n');
+        let len = self.text.len();
+        let from = usize::try_from(pos.byte()).map_or(len, |b| b.min(len));
+        // The reader may stop short of the record: on the `\n` of a CRLF,
+        // or before empty lines.
+        let start = from + self.text[from..].iter().take_while(|b| is_break(b)).count();
+        let since_last = &self.text[self.last_start.min(start)..start];
+        let gap_len = since_last.iter().rev().take_while(|b| is_break(b)).count();
+        let gap = &since_last[since_last.len() - gap_len..];
+        let crlf = gap.windows(2).filter(|w| w == b"\r\n").count();
+        let breaks = gap.len() - crlf;
+        self.row += breaks as u64;
+        self.last_start = start;
+        self.row
+    }
 }
 
 struct Parsed {
@@ -446,6 +505,20 @@ mod tests {
         assert_eq!(decode(&gbk).unwrap(), "名称,摊位");
         // Neither UTF-8 nor GB18030 (0x81 must be followed by a trail byte).
         assert!(decode(&[b'a', 0x81, 0x20]).is_err());
+    }
+
+    #[test]
+    fn sheet_rows_count_empty_lines_and_not_breaks_in_cells() {
+        let text = "\r\n\nname,uscc\r\n\"a\nb\",x\r\n\r\nc,\"y\r\nz\"\rd,w";
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let mut sheet = SheetRows::new(text);
+        let rows: Vec<u64> = reader
+            .records()
+            .map(|r| sheet.row_of(r.unwrap().position()))
+            .collect();
+        assert_eq!(rows, [3, 4, 6, 7]);
     }
 
     #[test]
