@@ -5,7 +5,7 @@
 
 use crate::auth::{hash_password_async, PasswordError};
 use crate::cli::CreateUserArgs;
-use crate::db::{NewUser, Role, Store, StoreError, User};
+use crate::store::{NewUser, Role, Store, StoreError, User};
 use crate::validate;
 
 /// Why an admin command failed.

@@ -21,9 +21,9 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{Device, Merchant, Role, User};
 use crate::errors::ApiError;
 use crate::extract::Json;
+use crate::store::{Device, Merchant, Role, User};
 use crate::validate;
 use crate::AppState;
 
@@ -376,7 +376,7 @@ pub async fn register_device(
         id: uuid::Uuid::now_v7().to_string(),
         user_id: auth.user_id,
         name,
-        created_at: crate::db::now(),
+        created_at: crate::store::now(),
         last_seen: None,
     };
     let d = state.store.create_device(device).await?;

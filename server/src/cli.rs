@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use shian_core::inspection::{InspectionRules, RiskGrader, SampleRules};
 use shian_core::rules::{LedgerRules, RulesFileError};
 
-use crate::db::Role;
 use crate::extract::DEFAULT_BODY_LIMIT;
+use crate::store::Role;
 
 /// Default database file; its directory is created on first start.
 pub const DEFAULT_DB: &str = "./data/shian.db";

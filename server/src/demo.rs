@@ -14,8 +14,8 @@ use shian_core::quantity::Quantity;
 
 use crate::admin::AdminError;
 use crate::auth::hash_password_async;
-use crate::db::ledger::{LedgerCounts, Showcase};
-use crate::db::{Market, Merchant, NewUser, Role, Store, StoreError};
+use crate::store::ledger::{LedgerCounts, Showcase};
+use crate::store::{Market, Merchant, NewUser, Role, Store, StoreError};
 
 /// The generator's seed: the same demo on every machine.
 const SEED: u64 = 20_261_122;
@@ -84,7 +84,7 @@ async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), Adm
             name: m.name.clone(),
             region_code: m.region_code.clone(),
             address: Some(m.address.clone()),
-            created_at: crate::db::now(),
+            created_at: crate::store::now(),
         };
         match store.create_market(market).await {
             Ok(_) | Err(StoreError::Conflict { .. }) => {}
@@ -108,7 +108,7 @@ async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), Adm
             contact: None,
             region_code: g.region_code.clone(),
             shop_code: shian_core::codes::new_code(&mut rand::rng()),
-            created_at: crate::db::now(),
+            created_at: crate::store::now(),
         })
         .collect();
     store.import_merchants(merchants).await?;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::StoreError;
+use crate::store::StoreError;
 
 /// An error answered to an HTTP client. Build it with the constructors
 /// (`ApiError::bad_request(…)`, `ApiError::forbidden()`…), add a field path

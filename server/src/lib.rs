@@ -2,14 +2,13 @@
 //! console.
 //!
 //! The server is stateless apart from its database: everything it knows is
-//! in the [`db::Store`] and the key files beside it, so any number of
+//! in the [`store::Store`] and the key files beside it, so any number of
 //! instances can run behind a load balancer. [`app`] builds the router from
 //! an [`AppState`]; integration tests call it on `127.0.0.1:0`.
 
 pub mod admin;
 pub mod auth;
 pub mod cli;
-pub mod db;
 pub mod demo;
 pub mod errors;
 pub mod extract;
@@ -22,6 +21,7 @@ pub mod openapi;
 pub mod public;
 pub mod registry;
 pub mod shutdown;
+pub mod store;
 pub mod sync;
 pub mod trace;
 pub mod validate;
@@ -39,9 +39,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::cli::ServeArgs;
-use crate::db::{SqliteOptions, SqliteStore, Store, StoreError};
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
+use crate::store::{SqliteOptions, SqliteStore, Store, StoreError};
 
 /// Settings of a running server.
 #[derive(Debug, Clone)]

@@ -3,9 +3,9 @@
 
 use axum::extract::State;
 
-use crate::db::ledger::PublicShop;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path};
+use crate::store::ledger::PublicShop;
 use crate::AppState;
 
 /// A shop's licence, latest inspection result and published findings (for

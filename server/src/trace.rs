@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
 
 use crate::auth::Auth;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path};
+use crate::store::Role;
 use crate::AppState;
 
 /// Who may trace: regulators and inspectors (a recall needs every holder,

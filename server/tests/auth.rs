@@ -8,7 +8,7 @@ use common::{expect_error, TestServer};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shian_server::db::Role;
+use shian_server::store::Role;
 use shian_server::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use common::{expect_error, uscc};
 use field_common::{accepted, inspection, now_cn, op, sha256_hex, Failures, Field, PW};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shian_server::db::Role;
+use shian_server::store::Role;
 
 /// Pushes inspections of `merchant` by inspectors 1 and 2 with these failures.
 async fn inspect(f: &Field, merchant: &str, fails: &[(Failures, &str)]) {

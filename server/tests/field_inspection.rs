@@ -63,9 +63,11 @@ async fn checklists_are_served_and_published_once() {
     assert!(checklists
         .iter()
         .any(|c| c["payload"]["id"] == T && c["payload"]["items"].is_array()));
-    let again =
-        shian_server::db::SqliteStore::open(&f.s.db, &shian_server::db::SqliteOptions::default())
-            .unwrap();
+    let again = shian_server::store::SqliteStore::open(
+        &f.s.db,
+        &shian_server::store::SqliteOptions::default(),
+    )
+    .unwrap();
     drop(again);
     assert_eq!(
         f.count("SELECT COUNT(*) FROM changes WHERE kind = 'checklist'"),

@@ -236,7 +236,7 @@ async fn english_headers_many_errors_and_bad_files() {
     s.user(
         "ana",
         "analyst-pass",
-        shian_server::db::Role::Analyst,
+        shian_server::store::Role::Analyst,
         None,
         &[],
     )

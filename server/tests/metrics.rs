@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{uscc, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shian_server::db::Role;
+use shian_server::store::Role;
 
 /// A scrape: every sample (`name{labels}` → value) and every `# TYPE`.
 struct Scrape {

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::db::field::NewAttachment;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path};
+use crate::store::field::NewAttachment;
+use crate::store::Role;
 use crate::AppState;
 
 /// Largest attachment: 5 MiB, enough for a phone photo at inspection

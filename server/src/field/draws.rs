@@ -21,10 +21,10 @@ use shian_core::inspection::{draw, DrawConflict, DrawInput, DrawMerchant, DrawQu
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::db::field::{NewDraw, StoredDrawTask};
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path};
 use crate::field::risk::{graded, parse_grade, ANALYSTS};
+use crate::store::field::{NewDraw, StoredDrawTask};
 use crate::{validate, AppState};
 
 /// Most inspectors, conflicts or filter values in one request (keeps a
@@ -323,7 +323,7 @@ pub async fn create_draw(
             params,
             tasks,
             created_by: auth.user_id,
-            created_at: crate::db::now(),
+            created_at: crate::store::now(),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(response)))

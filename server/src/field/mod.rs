@@ -8,7 +8,7 @@
 //! * [`ops`]: the `inspection.record` and `sample.record` sync ops, applied
 //!   inside the push transaction (exactly-once with the op log);
 //! * [`checklists`]: `GET /v1/checklists` (templates are also published once
-//!   on the change feed, see [`schema::publish_checklists`]);
+//!   on the change feed, see `store::sqlite::field_schema::publish_checklists`);
 //! * [`record`]: the printable record `GET /v1/inspections/{id}/record`;
 //! * [`attachments`]: content-addressed photo uploads;
 //! * [`risk`]: risk grades computed on request from the stored facts;
@@ -21,7 +21,6 @@ pub mod draws;
 pub mod ops;
 pub mod record;
 pub mod risk;
-pub mod schema;
 pub mod stats;
 
 use axum::http::StatusCode;

@@ -19,8 +19,8 @@ use shian_core::inspection::{
 };
 use shian_core::sync::protocol::{Op, OpError};
 
-use crate::db::ts;
-use crate::sync::sql::publish;
+use crate::store::sqlite::sync::publish;
+use crate::store::ts;
 use crate::sync::Caller;
 use crate::validate::region_covers;
 
@@ -51,7 +51,7 @@ impl From<InspectionError> for Fail {
 
 type Step<T> = Result<T, Fail>;
 
-/// The shape `sync::sql` expects back.
+/// The shape the push transaction expects back.
 pub(crate) fn finish(r: Step<Value>) -> rusqlite::Result<Result<Value, OpError>> {
     match r {
         Ok(v) => Ok(Ok(v)),

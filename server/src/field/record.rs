@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use shian_core::inspection::{render_record_html, RecordPrintInfo, TemplateRegistry};
 
 use crate::auth::Auth;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::Path;
+use crate::store::Role;
 use crate::AppState;
 
 /// The public base URL of this server: `SHIAN_PUBLIC_URL` when set (behind a

@@ -18,10 +18,10 @@ use shian_core::inspection::{RiskAssessment, RiskGrade, RiskGrader};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::db::field::RiskFactsRow;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Query};
+use crate::store::field::RiskFactsRow;
+use crate::store::Role;
 use crate::{validate, AppState};
 
 /// Who may see risk grades.

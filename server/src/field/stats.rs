@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::db::field::{StatsGroup, StatsRow};
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Query};
 use crate::field::risk::ANALYSTS;
+use crate::store::field::{StatsGroup, StatsRow};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

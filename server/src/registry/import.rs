@@ -18,9 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{build_merchant, market_for, MerchantInput};
 use crate::auth::Auth;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{body_bytes, Json, Query};
+use crate::store::Role;
 use crate::AppState;
 
 /// Most rows one file may hold (a big market has a few thousand merchants).
@@ -205,7 +205,7 @@ fn truthy(cell: &str) -> bool {
 
 /// Parses and validates a whole file without touching the store (duplicate
 /// licences against the store are checked by the caller).
-fn parse_rows(text: &str, market: Option<&crate::db::Market>) -> Result<Parsed, ApiError> {
+fn parse_rows(text: &str, market: Option<&crate::store::Market>) -> Result<Parsed, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(text))
         .has_headers(true)
@@ -397,7 +397,7 @@ impl<'a> SheetRows<'a> {
 
 struct Parsed {
     rows: usize,
-    merchants: Vec<(u64, crate::db::Merchant)>,
+    merchants: Vec<(u64, crate::store::Merchant)>,
     errors: Vec<RowError>,
     ignored: Vec<String>,
 }

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::db::{Market, Merchant, MerchantFilter, Page, Role};
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path, Query};
+use crate::store::{Market, Merchant, MerchantFilter, Page, Role};
 use crate::validate::{self, FieldError};
 use crate::AppState;
 
@@ -69,7 +69,7 @@ pub async fn create_market(
         name: validate::validate_name(&req.name, "name")?,
         region_code: validate::validate_region_code(&req.region_code, "region_code")?,
         address: validate::validate_optional_text(req.address.as_deref(), "address", 200)?,
-        created_at: crate::db::now(),
+        created_at: crate::store::now(),
     };
     let market = state.store.create_market(market).await?;
     Ok((StatusCode::CREATED, Json(market)))
@@ -212,7 +212,7 @@ pub fn build_merchant(
                 contact,
                 region_code,
                 shop_code: validate::new_code(&mut rand::rng()),
-                created_at: crate::db::now(),
+                created_at: crate::store::now(),
             })
         }
         _ => Err(e.0),

@@ -1,8 +1,6 @@
 //! `POST /v1/sync/push` and `GET /v1/sync/pull`: the HTTP side of sync.
 //! The rules are core's; the op log and change feed are in [`sql`].
 
-pub mod sql;
-
 use std::sync::OnceLock;
 
 use axum::extract::State;
@@ -17,13 +15,13 @@ use shian_core::sync::protocol::{Op, OpStatus, PullResponse, PushResponse, MAX_O
 use utoipa::IntoParams;
 
 use crate::auth::Auth;
-use crate::db::Role;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{parse_json, Json, JsonBody, Query};
 use crate::metrics;
+use crate::store::Role;
 use crate::AppState;
 
-pub use sql::{Caller, PullError};
+pub use crate::store::sqlite::sync::{Caller, PullError};
 
 static RULES: OnceLock<LedgerRules> = OnceLock::new();
 

@@ -6,7 +6,7 @@ use chrono::{Duration, FixedOffset, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shian_server::db::Role;
+use shian_server::store::Role;
 
 use crate::common::{uscc, TestServer};
 

@@ -11,7 +11,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// One step of a component's schema.
 #[derive(Debug, Clone, Copy)]

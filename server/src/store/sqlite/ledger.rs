@@ -10,13 +10,14 @@ use shian_core::trace::{
     self, BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
 };
 
-use super::graph::LedgerGraph;
-use super::ledger::{
+use super::sync as sql;
+use super::SqliteStore;
+use crate::store::graph::LedgerGraph;
+use crate::store::ledger::{
     split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
 };
-use super::sqlite::SqliteStore;
-use super::{StoreError, StoreFuture};
-use crate::sync::{rules, sql, Caller, Prepared, PullError};
+use crate::store::{StoreError, StoreFuture};
+use crate::sync::{rules, Caller, Prepared, PullError};
 
 impl LedgerStore for SqliteStore {
     fn sync_push(

@@ -39,9 +39,9 @@ use shian_core::trace::GraphError;
 
 use uuid::Uuid;
 
-use super::Prepared;
-use crate::db::graph::LedgerGraph;
-use crate::db::migrate::Migration;
+use super::migrate::Migration;
+use crate::store::graph::LedgerGraph;
+use crate::sync::Prepared;
 
 /// The server's sync tables (component `"sync"`).
 pub const MIGRATIONS: &[Migration] = &[
@@ -92,7 +92,7 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "ledger state in memory",
         // The server judges events against its in-memory graph
-        // (db/graph.rs), rebuilt from `entries` on start, and writes only the
+        // (store/graph.rs), rebuilt from `entries` on start, and writes only the
         // entry: the derived tables would go stale, so they are emptied, and the
         // device's by-date index has no reader here.
         sql: r#"
@@ -360,7 +360,7 @@ pub fn push(
     now: DateTime<Utc>,
 ) -> Result<(Vec<OpResult>, String), PushError> {
     let tx = conn.transaction()?;
-    claim_device(&tx, device_id, &caller.user_id, &crate::db::ts(&now))?;
+    claim_device(&tx, device_id, &caller.user_id, &crate::store::ts(&now))?;
     let entries_before: i64 =
         tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM entries", [], |r| {
             r.get(0)

@@ -11,15 +11,15 @@ use shian_core::inspection::{
     LedgerFacts, LedgerWarningKind, MerchantFacts, RiskGrade, TemplateRegistry,
 };
 
-use super::field::{
+use super::field_schema as schema;
+use super::migrate;
+use super::sync::publish;
+use super::SqliteStore;
+use crate::store::field::{
     Attachment, FieldStore, NewAttachment, NewDraw, RiskFactsRow, StatsGroup, StatsRow, StoredDraw,
     StoredDrawTask, StoredInspection,
 };
-use super::migrate;
-use super::sqlite::SqliteStore;
-use super::{parse_ts, ts, StoreError, StoreFuture};
-use crate::field::schema;
-use crate::sync::sql::publish;
+use crate::store::{parse_ts, ts, StoreError, StoreFuture};
 
 /// Migrates the field tables and publishes checklist templates not yet on
 /// the change feed. Called by [`SqliteStore::open`] after the sync tables

@@ -13,11 +13,18 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::graph::LedgerGraph;
-use super::migrate;
-use super::readers::Readers;
-use super::writer::Writer;
-use super::*;
+use self::readers::Readers;
+use self::writer::Writer;
+use crate::store::graph::LedgerGraph;
+use crate::store::*;
+
+mod field;
+pub mod field_schema;
+mod ledger;
+pub mod migrate;
+pub mod readers;
+pub mod sync;
+pub mod writer;
 
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -84,8 +91,8 @@ impl SqliteStore {
         migrate::apply(&mut conn, "server", migrate::SERVER)?;
         // Core's ledger tables and the sync op log live in the same file.
         shian_core::store::schema::migrate(&mut conn)?;
-        migrate::apply(&mut conn, "sync", crate::sync::sql::MIGRATIONS)?;
-        super::sqlite_field::open(&mut conn)?;
+        migrate::apply(&mut conn, "sync", sync::MIGRATIONS)?;
+        field::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
@@ -315,8 +322,8 @@ fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
         "licence_no": m.licence_no, "licence_expiry": m.licence_expiry, "stall": m.stall,
         "categories": m.categories, "shop_code": m.shop_code,
     });
-    crate::sync::sql::publish(conn, "merchant", None, Some(&m.region_code), None, &card)?;
-    crate::sync::sql::publish(conn, "merchant", Some(&m.id), None, None, &card)?;
+    sync::publish(conn, "merchant", None, Some(&m.region_code), None, &card)?;
+    sync::publish(conn, "merchant", Some(&m.id), None, None, &card)?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)",
     )?

@@ -12,13 +12,8 @@
 pub mod field;
 pub mod graph;
 pub mod ledger;
-pub mod migrate;
 pub mod model;
-pub mod readers;
 pub mod sqlite;
-mod sqlite_field;
-mod sqlite_ledger;
-pub mod writer;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,8 +4,8 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shian_core::inspection::TemplateRegistry;
 
-use crate::db::migrate::Migration;
-use crate::db::StoreError;
+use super::migrate::Migration;
+use crate::store::StoreError;
 
 /// The field tables. Records are events (DESIGN.md: nothing is updated in
 /// place): an inspection or a sample row is written once and never changed;
@@ -171,7 +171,7 @@ pub fn publish_checklists(
             continue;
         }
         let payload = serde_json::to_value(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let seq = crate::sync::sql::publish(&tx, "checklist", None, None, None, &payload)?;
+        let seq = super::sync::publish(&tx, "checklist", None, None, None, &payload)?;
         tx.execute(
             "INSERT INTO published_checklists (template_id, version, seq) VALUES (?1, ?2, ?3)",
             params![t.id, t.version, seq],

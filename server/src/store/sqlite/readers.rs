@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::writer::panic_message;
-use super::StoreError;
+use crate::store::StoreError;
 
 struct Shared {
     idle: Mutex<Vec<Connection>>,

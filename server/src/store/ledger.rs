@@ -11,7 +11,7 @@ use super::{StoreError, StoreFuture};
 use crate::sync::{Caller, Prepared, PullError};
 
 pub trait LedgerStore {
-    /// Applies a push in one transaction (see `sync::sql::push`): registers
+    /// Applies a push in one transaction (see `sqlite::sync::push`): registers
     /// `device_id` under the caller on first use (`Conflict` when the id
     /// belongs to another user) and marks it seen, then applies the ops.
     fn sync_push(

@@ -20,7 +20,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 type Work = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
 /// The answer to one call: the closure's result, or the message of its panic.
