@@ -77,6 +77,33 @@ impl RuleError {
     }
 }
 
+/// The store under the ledger failed (a device's SQLite file, a server's
+/// database). Named after no backend, so that [`LedgerError`] is the same
+/// whatever stores the ledger; a backend maps its own errors into it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    /// Another writer held the store past its busy timeout: the same call
+    /// may succeed later (the server answers 503 with `Retry-After`).
+    pub busy: bool,
+    /// The backend's own description, for logs.
+    pub message: String,
+}
+
+/// Core's device store is SQLite: its failures, busy or not.
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        StorageError {
+            busy: matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Everything that can refuse a ledger event.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -85,7 +112,14 @@ pub enum LedgerError {
     #[error(transparent)]
     Rule(#[from] RuleError),
     #[error("storage: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] StorageError),
+}
+
+/// The device store's SQL reads and writes inside the rules (`?`).
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        LedgerError::Storage(e.into())
+    }
 }
 
 impl LedgerError {

@@ -41,7 +41,8 @@ use utoipa_axum::routes;
 use crate::cli::ServeArgs;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
-use crate::store::{SqliteOptions, SqliteStore, Store, StoreError};
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::{Store, StoreError};
 
 /// Settings of a running server.
 #[derive(Debug, Clone)]

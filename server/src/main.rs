@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shian_server::cli::{AdminCommand, Cli, Command};
-use shian_server::store::{SqliteOptions, SqliteStore, Store};
+use shian_server::store::sqlite::{SqliteOptions, SqliteStore};
+use shian_server::store::Store;
 use shian_server::{admin, logging, run_serve};
 
 /// mimalloc instead of glibc's malloc: see server/Cargo.toml.

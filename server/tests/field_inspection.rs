@@ -63,9 +63,9 @@ async fn checklists_are_served_and_published_once() {
     assert!(checklists
         .iter()
         .any(|c| c["payload"]["id"] == T && c["payload"]["items"].is_array()));
-    let again = shian_server::store::SqliteStore::open(
+    let again = shian_server::store::sqlite::SqliteStore::open(
         &f.s.db,
-        &shian_server::store::SqliteOptions::default(),
+        &shian_server::store::sqlite::SqliteOptions::default(),
     )
     .unwrap();
     drop(again);

@@ -30,7 +30,7 @@ use shian_core::inspection::InspectionError;
 use shian_core::sync::protocol::{Op, OpError};
 
 use crate::errors::ApiError;
-use crate::sync::Caller;
+use crate::store::ledger::Caller;
 
 /// Whether an op kind belongs to field inspection.
 pub fn handles(kind: &str) -> bool {

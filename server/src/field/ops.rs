@@ -19,9 +19,9 @@ use shian_core::inspection::{
 };
 use shian_core::sync::protocol::{Op, OpError};
 
+use crate::store::ledger::Caller;
 use crate::store::sqlite::sync::publish;
 use crate::store::ts;
-use crate::sync::Caller;
 use crate::validate::region_covers;
 
 /// Why an op did not go through: a refusal for the device, or a storage

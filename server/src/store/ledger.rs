@@ -3,12 +3,41 @@
 //! accounts so each backend file stays small; `Store` requires it.
 
 use serde::Serialize;
+use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
-use shian_core::sync::protocol::{OpResult, PullResponse};
+use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
 
 use super::{StoreError, StoreFuture};
-use crate::sync::{Caller, Prepared, PullError};
+
+/// Who is pushing or pulling, from the verified token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub role: String,
+    pub merchant_id: Option<String>,
+    pub regions: Vec<String>,
+}
+
+/// An op as it reaches the store: a ledger event already parsed.
+pub struct Prepared {
+    pub op: Op,
+    /// `None` for kinds that are not ledger events.
+    pub event: Option<Result<LedgerEvent, FieldError>>,
+    /// The event's canonical wire form, when it already carries its codes
+    /// (else the writer serializes it after filling them in).
+    pub wire: Option<String>,
+}
+
+/// Why a pull was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The caller's cursor does not decode: its error, a 400.
+    #[error("invalid cursor")]
+    BadCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 pub trait LedgerStore {
     /// Applies a push in one transaction (see `sqlite::sync::push`): registers
@@ -115,7 +144,7 @@ pub(crate) fn split_pull(
     r: Result<PullResponse, PullError>,
 ) -> Result<Result<PullResponse, PullError>, StoreError> {
     match r {
-        Err(PullError::Sqlite(e)) => Err(e.into()),
+        Err(PullError::Store(e)) => Err(e),
         other => Ok(other),
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Handlers see only the [`Store`] trait, so a PostgreSQL backend (and with it
 //! Citus or YugabyteDB for a province or a country) can come later without
-//! touching them. The default backend is [`SqliteStore`]: one SQLite file,
+//! touching them. The default backend is [`sqlite::SqliteStore`]: one SQLite file,
 //! zero set-up, one writer thread and a small read pool.
 //!
 //! The trait returns boxed futures ([`StoreFuture`]) rather than using
 //! `async fn`, because handlers hold it as `Arc<dyn Store>` and `async fn` in
 //! traits is not object-safe.
 
+mod error;
 pub mod field;
 pub mod graph;
 pub mod ledger;
@@ -20,67 +21,11 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 
+pub use error::StoreError;
 pub use model::*;
-pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What a store call returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule: the username, shop code or licence is taken.
-    #[error("{code}: {message}")]
-    Conflict { code: String, message: String },
-    /// A referenced row does not exist (the argument names it, in Chinese for
-    /// the wire: `市场`, `商户`).
-    #[error("not found: {0}")]
-    NotFound(&'static str),
-    /// SQLite stayed locked past the busy timeout (another process writing).
-    #[error("database busy")]
-    Busy,
-    /// The store was closed (server shutting down) or its writer thread is gone.
-    #[error("store closed")]
-    Closed,
-    /// A call panicked inside the writer or a reader; the connection survived.
-    #[error("store task panicked: {0}")]
-    Panicked(String),
-    /// A migration failed or the file is newer than this binary.
-    #[error("migration {component} v{version}: {message}")]
-    Migration {
-        component: String,
-        version: i64,
-        message: String,
-    },
-    /// A stored value could not be read back (a JSON column, a timestamp).
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    #[error("sqlite: {0}")]
-    Sqlite(rusqlite::Error),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl StoreError {
-    pub fn conflict(code: impl Into<String>, message: impl Into<String>) -> Self {
-        StoreError::Conflict {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    /// Busy and locked become [`StoreError::Busy`] (a 503 with Retry-After,
-    /// not a 500): with the CLI or another process writing, that is expected.
-    fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
-            _ => StoreError::Sqlite(e),
-        }
-    }
-}
 
 /// The store of the server. Every method is one atomic unit: either all of
 /// it is stored or none.

@@ -7,7 +7,6 @@ use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
 use shian_core::json::Node;
 use shian_core::rules::LedgerRules;
@@ -21,7 +20,7 @@ use crate::metrics;
 use crate::store::Role;
 use crate::AppState;
 
-pub use crate::store::sqlite::sync::{Caller, PullError};
+use crate::store::ledger::{Caller, Prepared};
 
 static RULES: OnceLock<LedgerRules> = OnceLock::new();
 
@@ -53,16 +52,6 @@ struct BodyOp<'a> {
     at: String,
     #[serde(borrow)]
     payload: Node<'a>,
-}
-
-/// An op as it reaches the store: a ledger event already parsed.
-pub struct Prepared {
-    pub op: Op,
-    /// `None` for kinds that are not ledger events.
-    pub event: Option<Result<LedgerEvent, FieldError>>,
-    /// The event's canonical wire form, when it already carries its codes
-    /// (else the writer serializes it after filling them in).
-    pub wire: Option<String>,
 }
 
 /// Parses the ledger events of a push and serializes their canonical form:

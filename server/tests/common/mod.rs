@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
-use shian_server::store::{NewUser, Role, SqliteOptions, Store};
+use shian_server::store::sqlite::SqliteOptions;
+use shian_server::store::{NewUser, Role, Store};
 use shian_server::{AppState, Config};
 use tempfile::TempDir;
 use tokio::sync::oneshot;

@@ -16,8 +16,9 @@ use crate::store::graph::LedgerGraph;
 use crate::store::ledger::{
     split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
 };
+use crate::store::ledger::{Caller, Prepared, PullError};
 use crate::store::{StoreError, StoreFuture};
-use crate::sync::{rules, Caller, Prepared, PullError};
+use crate::sync::rules;
 
 impl LedgerStore for SqliteStore {
     fn sync_push(
@@ -39,6 +40,7 @@ impl LedgerStore for SqliteStore {
                                     "该设备已登记在其他账号下",
                                 ),
                                 sql::PushError::Sqlite(e) => e.into(),
+                                sql::PushError::Storage(e) => e.into(),
                                 sql::PushError::Graph(e) => e.into(),
                                 sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
                             };

@@ -18,6 +18,7 @@ use self::writer::Writer;
 use crate::store::graph::LedgerGraph;
 use crate::store::*;
 
+mod error;
 mod field;
 pub mod field_schema;
 mod ledger;

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use super::migrate::Migration;
 use crate::store::graph::LedgerGraph;
-use crate::sync::Prepared;
+use crate::store::ledger::{Caller, Prepared, PullError};
 
 /// The server's sync tables (component `"sync"`).
 pub const MIGRATIONS: &[Migration] = &[
@@ -130,15 +130,6 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// Who is pushing or pulling, from the verified token.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: String,
-    pub role: String,
-    pub merchant_id: Option<String>,
-    pub regions: Vec<String>,
-}
-
 /// Reasons that may clear up by themselves (another device has not pushed
 /// yet): not logged, so the same op is judged afresh next time.
 fn retryable(code: &str) -> bool {
@@ -208,6 +199,9 @@ pub enum PushError {
     DeviceOfAnotherUser,
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// Core's rules could not read the store (never for the in-memory graph).
+    #[error(transparent)]
+    Storage(#[from] shian_core::error::StorageError),
     /// The in-memory graph refused an event the rules accepted (full, or a
     /// bug): the push fails and the graph is rebuilt from the file.
     #[error(transparent)]
@@ -540,15 +534,6 @@ fn apply_op(
     let wire = wire.unwrap_or_else(|| event.to_wire_string());
     apply::record(tx, &event, &wire, &applied.warnings, now)?;
     Ok(Ok(result_of(&applied)))
-}
-
-/// Why a pull was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    #[error("invalid cursor")]
-    BadCursor,
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
 }
 
 /// One page of the caller's changes after `cursor`: first the change feed
