@@ -5,8 +5,9 @@
 //! same code and adds what only it can see: accounts, the registry, uploads,
 //! history across merchants. Here:
 //!
-//! * [`ops`]: the `inspection.record` and `sample.record` sync ops, applied
-//!   inside the push transaction (exactly-once with the op log);
+//! * [`ops`]: the `inspection.record` and `sample.record` sync ops, decided
+//!   inside the push transaction (exactly-once with the op log) and
+//!   answered as typed writes that the store persists;
 //! * [`checklists`]: `GET /v1/checklists` (templates are also published once
 //!   on the change feed, see `store::sqlite::field_schema::publish_checklists`);
 //! * [`record`]: the printable record `GET /v1/inspections/{id}/record`;
@@ -25,30 +26,32 @@ pub mod stats;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use shian_core::inspection::InspectionError;
 use shian_core::sync::protocol::{Op, OpError};
 
 use crate::errors::ApiError;
+use crate::store::field::{FieldDecision, FieldReads};
 use crate::store::ledger::Caller;
+use crate::store::StoreError;
 
 /// Whether an op kind belongs to field inspection.
 pub fn handles(kind: &str) -> bool {
     matches!(kind, "inspection.record" | "sample.record")
 }
 
-/// Applies one field op inside the push transaction. The outer `Err` is a
-/// storage failure (the whole push fails and the device retries); the inner
-/// one a refusal of this op, after which nothing of it is stored.
+/// Decides one field op inside the push transaction, reading through
+/// `reads`: what to write and answer, or a refusal (after which nothing of
+/// it is stored). The outer `Err` is a storage failure (the whole push
+/// fails and the device retries).
 pub fn apply_op(
-    tx: &rusqlite::Transaction<'_>,
+    reads: &dyn FieldReads,
     caller: &Caller,
     op: &Op,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Result<Value, OpError>> {
+) -> Result<Result<FieldDecision, OpError>, StoreError> {
     let outcome = match op.kind.as_str() {
-        "inspection.record" => ops::apply_inspection(tx, caller, op, now),
-        "sample.record" => ops::apply_sample(tx, caller, op, now),
+        "inspection.record" => ops::apply_inspection(reads, caller, op, now),
+        "sample.record" => ops::apply_sample(reads, caller, op, now),
         other => Err(ops::refuse(
             "unknown_kind",
             format!("不支持的事件类型 '{other}'"),

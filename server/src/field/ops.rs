@@ -5,12 +5,13 @@
 //! re-runs exactly the same functions (`check_inspection_record`,
 //! `evaluate_sample`, `confirm_rapid_test`) and adds what only it knows: the
 //! accounts, the registry (is the merchant in the pusher's district?) and the
-//! attachments uploaded so far. Every check runs before the first write, and
-//! the writes run in a savepoint, so a refused op leaves nothing behind while
-//! the other ops of the push stand.
+//! attachments uploaded so far, read through the store's [`FieldReads`].
+//! Every check runs before anything is written: an accepted op answers with
+//! the [`FieldWrite`]s the backend then persists in the push transaction
+//! (all or none), so a refused op leaves nothing behind while the other ops
+//! of the push stand.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 use shian_core::inspection::{
     check_inspection_record, check_sample_record, confirm_rapid_test, evaluate_sample,
@@ -19,21 +20,24 @@ use shian_core::inspection::{
 };
 use shian_core::sync::protocol::{Op, OpError};
 
+use crate::store::field::{
+    FieldDecision, FieldReads, FieldWrite, NewAlert, NewChange, NewInspection, NewPublicFinding,
+    NewRecallProposal, NewSample,
+};
 use crate::store::ledger::Caller;
-use crate::store::sqlite::sync::publish;
-use crate::store::ts;
+use crate::store::StoreError;
 use crate::validate::region_covers;
 
 /// Why an op did not go through: a refusal for the device, or a storage
 /// failure that fails the whole push (which the device simply retries).
 pub(crate) enum Fail {
     Refuse(OpError),
-    Sql(rusqlite::Error),
+    Store(StoreError),
 }
 
-impl From<rusqlite::Error> for Fail {
-    fn from(e: rusqlite::Error) -> Self {
-        Fail::Sql(e)
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
     }
 }
 
@@ -52,11 +56,11 @@ impl From<InspectionError> for Fail {
 type Step<T> = Result<T, Fail>;
 
 /// The shape the push transaction expects back.
-pub(crate) fn finish(r: Step<Value>) -> rusqlite::Result<Result<Value, OpError>> {
+pub(crate) fn finish(r: Step<FieldDecision>) -> Result<Result<FieldDecision, OpError>, StoreError> {
     match r {
         Ok(v) => Ok(Ok(v)),
         Err(Fail::Refuse(e)) => Ok(Err(e)),
-        Err(Fail::Sql(e)) => Err(e),
+        Err(Fail::Store(e)) => Err(e),
     }
 }
 
@@ -127,12 +131,12 @@ fn parse_payload<T: serde::de::DeserializeOwned>(payload: &Value) -> Step<T> {
 
 /// The merchant must be registered and within one of the caller's regions
 /// (an inspector records only in its own district). Returns its region.
-fn merchant_in_district(tx: &Transaction<'_>, caller: &Caller, merchant_id: &str) -> Step<String> {
-    let region: Option<String> = tx
-        .prepare_cached("SELECT region_code FROM merchants WHERE id = ?1")?
-        .query_row([merchant_id], |r| r.get(0))
-        .optional()?;
-    let Some(region) = region else {
+fn merchant_in_district(
+    reads: &dyn FieldReads,
+    caller: &Caller,
+    merchant_id: &str,
+) -> Step<String> {
+    let Some(region) = reads.merchant_region(merchant_id)? else {
         return Err(refuse(
             "unknown_merchant",
             "经营者未在平台登记",
@@ -151,37 +155,17 @@ fn merchant_in_district(tx: &Transaction<'_>, caller: &Caller, merchant_id: &str
     Ok(region)
 }
 
-/// Runs `write` in a savepoint: all of it or none of it.
-fn in_savepoint<T>(tx: &Transaction<'_>, write: impl FnOnce() -> Step<T>) -> Step<T> {
-    tx.execute_batch("SAVEPOINT field_op")?;
-    match write() {
-        Ok(v) => {
-            tx.execute_batch("RELEASE field_op")?;
-            Ok(v)
-        }
-        Err(e) => {
-            tx.execute_batch("ROLLBACK TO field_op; RELEASE field_op")?;
-            Err(e)
-        }
-    }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Step<String> {
-    serde_json::to_string(v)
-        .map_err(|e| Fail::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))
-}
-
 // ---------------------------------------------------------------------------
 // inspection.record
 // ---------------------------------------------------------------------------
 
 /// Applies an `inspection.record` op.
 pub(crate) fn apply_inspection(
-    tx: &Transaction<'_>,
+    reads: &dyn FieldReads,
     caller: &Caller,
     op: &Op,
     now: DateTime<Utc>,
-) -> Step<Value> {
+) -> Step<FieldDecision> {
     require_inspector(caller, "检查记录")?;
     let payload: InspectionRecordPayload = parse_payload(&op.payload)?;
     let templates = builtin(TemplateRegistry::builtin())?;
@@ -198,12 +182,7 @@ pub(crate) fn apply_inspection(
     let rec = &checked.record;
 
     for (i, id) in rec.inspectors.iter().enumerate() {
-        let is_inspector: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND role = 'inspector')",
-            )?
-            .query_row([id], |r| r.get(0))?;
-        if !is_inspector {
+        if !reads.is_inspector(id)? {
             return Err(refuse(
                 "unknown_inspector",
                 format!("检查人员 {id} 不是平台登记的监管人员账号"),
@@ -212,13 +191,10 @@ pub(crate) fn apply_inspection(
             ));
         }
     }
-    let region = merchant_in_district(tx, caller, &rec.merchant_id)?;
+    let region = merchant_in_district(reads, caller, &rec.merchant_id)?;
     for (ai, a) in rec.answers.iter().enumerate() {
         for (pi, p) in a.photos.iter().enumerate() {
-            let known: bool = tx
-                .prepare_cached("SELECT EXISTS(SELECT 1 FROM attachments WHERE sha256 = ?1)")?
-                .query_row([p], |r| r.get(0))?;
-            if !known {
+            if !reads.attachment_exists(p)? {
                 // The photo upload may simply not have happened yet.
                 return Err(refuse(
                     "unknown_attachment",
@@ -230,10 +206,7 @@ pub(crate) fn apply_inspection(
         }
     }
     let id = rec.inspection_id.to_string();
-    let exists: bool = tx
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM inspections WHERE id = ?1)")?
-        .query_row([&id], |r| r.get(0))?;
-    if exists {
+    if reads.inspection_exists(&id)? {
         return Err(refuse(
             "duplicate_inspection",
             "该检查记录编号已存在",
@@ -242,41 +215,19 @@ pub(crate) fn apply_inspection(
         ));
     }
 
-    in_savepoint(tx, || {
-        store_inspection(tx, caller, &checked, &id, &region, now)
-    })
+    Ok(inspection_writes(caller, checked, id, region, now))
 }
 
-fn store_inspection(
-    tx: &Transaction<'_>,
+/// The writes and the answer of an accepted inspection record.
+fn inspection_writes(
     caller: &Caller,
-    checked: &CheckedInspection,
-    id: &str,
-    region: &str,
+    checked: CheckedInspection,
+    id: String,
+    region: String,
     now: DateTime<Utc>,
-) -> Step<Value> {
+) -> FieldDecision {
     let rec = &checked.record;
     let ev = &checked.evaluation;
-    tx.prepare_cached(
-        "INSERT INTO inspections (id, merchant_id, template, template_version, result, violations, inspectors,
-             started_at, finished_at, payload, evaluation, pushed_by, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        id,
-        rec.merchant_id,
-        rec.template_id,
-        rec.template_version,
-        ev.result.as_str(),
-        to_json(&ev.violations)?,
-        to_json(&rec.inspectors)?,
-        ts(&rec.started_at.with_timezone(&Utc)),
-        ts(&rec.finished_at.with_timezone(&Utc)),
-        to_json(rec)?,
-        to_json(ev)?,
-        caller.user_id,
-        ts(&now),
-    ])?;
     let record_path = format!("/v1/inspections/{id}/record");
     let change = json!({
         "inspection_id": id,
@@ -291,24 +242,39 @@ fn store_inspection(
         "follow_up": ev.follow_up,
         "record_path": record_path,
     });
-    // The merchant sees its result and deadline; the district's other
-    // inspectors see that the shop was inspected.
-    publish(
-        tx,
-        "inspection.record",
-        Some(&rec.merchant_id),
-        None,
-        None,
-        &change,
-    )?;
-    publish(tx, "inspection.record", None, Some(region), None, &change)?;
-    Ok(json!({
+    let result = json!({
         "inspection_id": id,
         "result": ev.result,
         "violations": ev.violations,
         "follow_up": ev.follow_up,
         "record_path": record_path,
-    }))
+    });
+    // The merchant sees its result and deadline; the district's other
+    // inspectors see that the shop was inspected.
+    let merchant_id = rec.merchant_id.clone();
+    let writes = vec![
+        FieldWrite::Inspection(NewInspection {
+            id,
+            checked,
+            pushed_by: caller.user_id.clone(),
+            recorded_at: now,
+        }),
+        FieldWrite::Publish(NewChange {
+            kind: "inspection.record",
+            merchant_id: Some(merchant_id),
+            region_code: None,
+            user_id: None,
+            payload: change.clone(),
+        }),
+        FieldWrite::Publish(NewChange {
+            kind: "inspection.record",
+            merchant_id: None,
+            region_code: Some(region),
+            user_id: None,
+            payload: change,
+        }),
+    ];
+    FieldDecision { writes, result }
 }
 
 // ---------------------------------------------------------------------------
@@ -317,21 +283,18 @@ fn store_inspection(
 
 /// Applies a `sample.record` op.
 pub(crate) fn apply_sample(
-    tx: &Transaction<'_>,
+    reads: &dyn FieldReads,
     caller: &Caller,
     op: &Op,
     now: DateTime<Utc>,
-) -> Step<Value> {
+) -> Step<FieldDecision> {
     require_inspector(caller, "抽检记录")?;
     let payload: SampleRecordPayload = parse_payload(&op.payload)?;
     let rules = builtin(SampleRules::builtin())?;
     let rec = check_sample_record(payload, now, rules)?;
-    let region = merchant_in_district(tx, caller, &rec.merchant_id)?;
+    let region = merchant_in_district(reads, caller, &rec.merchant_id)?;
     let id = rec.sample_id.to_string();
-    let exists: bool = tx
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM samples WHERE id = ?1)")?
-        .query_row([&id], |r| r.get(0))?;
-    if exists {
+    if reads.sample_exists(&id)? {
         return Err(refuse(
             "duplicate_sample",
             "该抽检记录编号已存在",
@@ -342,11 +305,7 @@ pub(crate) fn apply_sample(
     let evaluation = match rec.confirms {
         None => evaluate_sample(&rec, rules),
         Some(rapid_id) => {
-            let stored: Option<String> = tx
-                .prepare_cached("SELECT payload FROM samples WHERE id = ?1")?
-                .query_row([rapid_id.to_string()], |r| r.get(0))
-                .optional()?;
-            let Some(stored) = stored else {
+            let Some(rapid) = reads.sample(&rapid_id.to_string())? else {
                 // The rapid test may be on another phone that has not synced.
                 return Err(refuse(
                     "unknown_sample",
@@ -355,61 +314,30 @@ pub(crate) fn apply_sample(
                     true,
                 ));
             };
-            let rapid: SampleRecord = serde_json::from_str(&stored).map_err(|e| {
-                Fail::Sql(rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                ))
-            })?;
             confirm_rapid_test(&rapid, &rec, rules)?
         }
     };
-    in_savepoint(tx, || {
-        store_sample(tx, caller, &rec, &evaluation, &id, &region, now)
-    })
+    Ok(sample_writes(caller, rec, evaluation, id, region, now))
 }
 
-fn store_sample(
-    tx: &Transaction<'_>,
+/// The writes and the answer of an accepted sample record: the sample, and
+/// for a failure that counts its alert, recall proposal and public finding,
+/// then its publication.
+fn sample_writes(
     caller: &Caller,
-    rec: &SampleRecord,
-    ev: &SampleEvaluation,
-    id: &str,
-    region: &str,
+    rec: SampleRecord,
+    ev: SampleEvaluation,
+    id: String,
+    region: String,
     now: DateTime<Utc>,
-) -> Step<Value> {
-    let now_s = ts(&now);
+) -> FieldDecision {
     let method = match rec.method {
         shian_core::inspection::SampleMethod::Rapid => "rapid",
         shian_core::inspection::SampleMethod::Lab => "lab",
     };
     let outcome = serde_json::to_value(ev.outcome).unwrap_or(Value::Null);
     let outcome_s = outcome.as_str().unwrap_or("unknown").to_owned();
-    tx.prepare_cached(
-        "INSERT INTO samples (id, merchant_id, trace_code, item, method, value, unit, limit_value, taken_at, confirms,
-             outcome, counts_as_failure, payload, evaluation, pushed_by, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?
-    .execute(params![
-        id,
-        rec.merchant_id,
-        rec.trace_code,
-        rec.item,
-        method,
-        rec.value,
-        rec.unit,
-        rec.limit,
-        ts(&rec.taken_at.with_timezone(&Utc)),
-        rec.confirms.map(|c| c.to_string()),
-        outcome_s,
-        ev.counts_as_failure,
-        to_json(rec)?,
-        to_json(ev)?,
-        caller.user_id,
-        now_s,
-    ])?;
-
+    let mut writes = Vec::new();
     let mut alert_id: Option<String> = None;
     let mut recall_id: Option<String> = None;
     if ev.counts_as_failure {
@@ -430,26 +358,39 @@ fn store_sample(
             "taken_at": rec.taken_at,
         });
         let a = uuid::Uuid::now_v7().to_string();
-        tx.prepare_cached(
-            "INSERT INTO alerts (id, merchant_id, kind, message, evidence, created_at) VALUES (?1, ?2, 'sample_failure', ?3, ?4, ?5)",
-        )?
-        .execute(params![a, rec.merchant_id, ev.summary, evidence.to_string(), now_s])?;
+        writes.push(FieldWrite::Alert(NewAlert {
+            id: a.clone(),
+            merchant_id: rec.merchant_id.clone(),
+            kind: "sample_failure",
+            message: ev.summary.clone(),
+            evidence,
+            created_at: now,
+        }));
         alert_id = Some(a);
         if let Some(r) = &ev.recall {
             let rid = uuid::Uuid::now_v7().to_string();
-            tx.prepare_cached(
-                "INSERT INTO recall_proposals (id, merchant_id, trace_code, sample_id, reason, basis, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![rid, r.merchant_id, trace_code, id, r.reason, r.basis, now_s])?;
+            writes.push(FieldWrite::RecallProposal(NewRecallProposal {
+                id: rid.clone(),
+                merchant_id: r.merchant_id.clone(),
+                trace_code: trace_code.clone(),
+                sample_id: id.clone(),
+                reason: r.reason.clone(),
+                basis: r.basis.clone(),
+                created_at: now,
+            }));
             recall_id = Some(rid);
         }
         // 抽检结果公开: a confirmed failure shows on the shop's public page.
-        tx.prepare_cached(
-            "INSERT INTO public_findings (id, merchant_id, kind, ref_id, title, summary, trace_code, published_at)
-             VALUES (?1, ?2, 'sample_failure', ?3, '监督抽检不合格', ?4, ?5, ?6)",
-        )?
-        .execute(params![uuid::Uuid::now_v7().to_string(), rec.merchant_id, id, ev.summary, trace_code, now_s])?;
+        writes.push(FieldWrite::PublicFinding(NewPublicFinding {
+            id: uuid::Uuid::now_v7().to_string(),
+            merchant_id: rec.merchant_id.clone(),
+            kind: "sample_failure",
+            ref_id: id.clone(),
+            title: "监督抽检不合格",
+            summary: ev.summary.clone(),
+            trace_code,
+            published_at: now,
+        }));
     }
 
     let change = json!({
@@ -465,16 +406,21 @@ fn store_sample(
         "confirms": rec.confirms,
         "evaluation": ev,
     });
-    publish(
-        tx,
-        "sample.record",
-        Some(&rec.merchant_id),
-        None,
-        None,
-        &change,
-    )?;
-    publish(tx, "sample.record", None, Some(region), None, &change)?;
-    Ok(json!({
+    writes.push(FieldWrite::Publish(NewChange {
+        kind: "sample.record",
+        merchant_id: Some(rec.merchant_id.clone()),
+        region_code: None,
+        user_id: None,
+        payload: change.clone(),
+    }));
+    writes.push(FieldWrite::Publish(NewChange {
+        kind: "sample.record",
+        merchant_id: None,
+        region_code: Some(region),
+        user_id: None,
+        payload: change,
+    }));
+    let result = json!({
         "sample_id": id,
         "outcome": ev.outcome,
         "counts_as_failure": ev.counts_as_failure,
@@ -483,5 +429,19 @@ fn store_sample(
         "recall": ev.recall,
         "alert_id": alert_id,
         "recall_proposal_id": recall_id,
-    }))
+    });
+    // The sample row first: the rows above point at it.
+    writes.insert(
+        0,
+        FieldWrite::Sample(NewSample {
+            id,
+            record: rec,
+            evaluation: ev,
+            method,
+            outcome: outcome_s,
+            pushed_by: caller.user_id.clone(),
+            recorded_at: now,
+        }),
+    );
+    FieldDecision { writes, result }
 }

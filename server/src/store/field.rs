@@ -4,16 +4,116 @@
 //! and accounts (like [`super::ledger::LedgerStore`]) so each backend file
 //! stays small; `Store` requires it.
 //!
-//! The `inspection.record` and `sample.record` ops themselves are applied
-//! inside the sync push transaction (`crate::field::ops`), not here: they
-//! must share the op log's transaction to stay exactly-once.
+//! The `inspection.record` and `sample.record` ops themselves are decided
+//! by the field service (`crate::field::ops`) inside the sync push
+//! transaction: it reads through [`FieldReads`] and answers with
+//! [`FieldWrite`]s, which the backend persists in that same transaction (so
+//! they stay exactly-once with the op log).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shian_core::category::Category;
-use shian_core::inspection::{CheckedInspection, DrawTask, MerchantFacts, RiskGrade};
+use shian_core::inspection::{
+    CheckedInspection, DrawTask, MerchantFacts, RiskGrade, SampleEvaluation, SampleRecord,
+};
 
-use super::StoreFuture;
+use super::{StoreError, StoreFuture};
+
+/// What a field op reads inside the push transaction before it decides.
+pub trait FieldReads {
+    /// Whether the account exists and is an inspector's.
+    fn is_inspector(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// The region of a registered merchant; `None` when it is not registered.
+    fn merchant_region(&self, merchant_id: &str) -> Result<Option<String>, StoreError>;
+    fn attachment_exists(&self, sha256: &str) -> Result<bool, StoreError>;
+    fn inspection_exists(&self, id: &str) -> Result<bool, StoreError>;
+    fn sample_exists(&self, id: &str) -> Result<bool, StoreError>;
+    /// A stored sample record (what a lab result confirms).
+    fn sample(&self, id: &str) -> Result<Option<SampleRecord>, StoreError>;
+}
+
+/// One write a field op decided on, persisted by the backend in the push
+/// transaction, in order, all or none.
+#[derive(Debug, Clone)]
+pub enum FieldWrite {
+    Inspection(NewInspection),
+    Sample(NewSample),
+    Alert(NewAlert),
+    RecallProposal(NewRecallProposal),
+    PublicFinding(NewPublicFinding),
+    /// A change-feed item for the devices in its scope.
+    Publish(NewChange),
+}
+
+/// An accepted inspection record, as checked.
+#[derive(Debug, Clone)]
+pub struct NewInspection {
+    pub id: String,
+    pub checked: CheckedInspection,
+    pub pushed_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An accepted sample record with its evaluation.
+#[derive(Debug, Clone)]
+pub struct NewSample {
+    pub id: String,
+    pub record: SampleRecord,
+    pub evaluation: SampleEvaluation,
+    /// `rapid` or `lab`.
+    pub method: &'static str,
+    /// The evaluation's outcome in its wire form (`pass`, `fail`…).
+    pub outcome: String,
+    pub pushed_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A warning for regulators raised by a field result.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub id: String,
+    pub merchant_id: String,
+    pub kind: &'static str,
+    pub message: String,
+    pub evidence: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A recall an analyst has to decide on.
+#[derive(Debug, Clone)]
+pub struct NewRecallProposal {
+    pub id: String,
+    pub merchant_id: String,
+    pub trace_code: Option<String>,
+    pub sample_id: String,
+    pub reason: String,
+    pub basis: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A finding disclosed on the shop's public page.
+#[derive(Debug, Clone)]
+pub struct NewPublicFinding {
+    pub id: String,
+    pub merchant_id: String,
+    pub kind: &'static str,
+    pub ref_id: String,
+    pub title: &'static str,
+    pub summary: String,
+    pub trace_code: Option<String>,
+    pub published_at: DateTime<Utc>,
+}
+
+/// A change-feed item, addressed to a merchant, a region (inspectors), a
+/// user, or everyone (all three `None`).
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub kind: &'static str,
+    pub merchant_id: Option<String>,
+    pub region_code: Option<String>,
+    pub user_id: Option<String>,
+    pub payload: serde_json::Value,
+}
 
 /// A stored inspection with what its printed record needs.
 #[derive(Debug, Clone)]
@@ -185,4 +285,11 @@ pub trait FieldStore {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> StoreFuture<'_, Vec<StatsRow>>;
+}
+
+/// An accepted field op: what to write, and what to answer the device.
+#[derive(Debug, Clone)]
+pub struct FieldDecision {
+    pub writes: Vec<FieldWrite>,
+    pub result: serde_json::Value,
 }

@@ -41,6 +41,7 @@ impl LedgerStore for SqliteStore {
                                 ),
                                 sql::PushError::Sqlite(e) => e.into(),
                                 sql::PushError::Storage(e) => e.into(),
+                                sql::PushError::Store(e) => e,
                                 sql::PushError::Graph(e) => e.into(),
                                 sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
                             };

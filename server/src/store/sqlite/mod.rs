@@ -20,6 +20,7 @@ use crate::store::*;
 
 mod error;
 mod field;
+mod field_ops;
 pub mod field_schema;
 mod ledger;
 pub mod migrate;

@@ -39,9 +39,11 @@ use shian_core::trace::GraphError;
 
 use uuid::Uuid;
 
+use super::field_ops;
 use super::migrate::Migration;
 use crate::store::graph::LedgerGraph;
 use crate::store::ledger::{Caller, Prepared, PullError};
+use crate::store::StoreError;
 
 /// The server's sync tables (component `"sync"`).
 pub const MIGRATIONS: &[Migration] = &[
@@ -199,6 +201,8 @@ pub enum PushError {
     DeviceOfAnotherUser,
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Core's rules could not read the store (never for the in-memory graph).
     #[error(transparent)]
     Storage(#[from] shian_core::error::StorageError),
@@ -467,7 +471,16 @@ fn apply_op(
         )));
     }
     if crate::field::handles(&op.kind) {
-        return Ok(crate::field::apply_op(tx, caller, op, now)?);
+        // The field service decides; its writes go in this transaction.
+        return Ok(
+            match crate::field::apply_op(&field_ops::TxReads(tx), caller, op, now)? {
+                Ok(decision) => {
+                    field_ops::persist(tx, &decision.writes)?;
+                    Ok(decision.result)
+                }
+                Err(refused) => Err(refused),
+            },
+        );
     }
     let Some(event) = event else {
         return Ok(Err(op_error(
