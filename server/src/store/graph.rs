@@ -8,7 +8,8 @@
 //! of those on a page of its own — ingest topped out near SQLite's own rate
 //! for those rows, 29k events/s on 2 cores (bench-ingest). Now the entry row
 //! is the only durable write of an event; batches, balances and the trace
-//! graph are derived state, rebuilt from `entries` when the server starts.
+//! graph are derived state, rebuilt from the stored entries (read through
+//! the backend's [`LedgerSource`]) when the server starts.
 //!
 //! The writer adds an event to the graph before its transaction commits, so
 //! if that transaction then fails the graph holds events the file does not:
@@ -24,7 +25,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use rusqlite::Connection;
 use shian_core::error::LedgerError;
 use shian_core::event::LedgerEvent;
 use shian_core::json::Node;
@@ -39,6 +39,22 @@ impl From<GraphError> for StoreError {
     fn from(e: GraphError) -> Self {
         StoreError::Corrupt(format!("ledger graph: {e}"))
     }
+}
+
+/// What the graph is rebuilt from, read by each backend its own way.
+pub trait LedgerSource {
+    /// Calls `f` with every ledger entry in acceptance order: its position
+    /// in that order, kind and payload (JSON).
+    fn each_entry(
+        &self,
+        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Calls `f` with every registered merchant's id and name.
+    fn each_merchant_name(
+        &self,
+        f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The shared graph. Locks are held per event by the writer and per trace
@@ -62,18 +78,18 @@ impl std::fmt::Debug for LedgerGraph {
 }
 
 impl LedgerGraph {
-    /// Rebuilds the graph from the file's entries.
-    pub fn load(conn: &Connection, rules: &LedgerRules) -> Result<Self, StoreError> {
+    /// Rebuilds the graph from the stored entries.
+    pub fn load(source: &dyn LedgerSource, rules: &LedgerRules) -> Result<Self, StoreError> {
         Ok(LedgerGraph {
-            graph: RwLock::new(replay(conn, rules)?),
+            graph: RwLock::new(replay(source, rules)?),
             writes: AtomicU64::new(0),
         })
     }
 
     /// Replaces the graph with one rebuilt from the file: after a push
     /// whose transaction failed had already added its events.
-    pub fn reload(&self, conn: &Connection, rules: &LedgerRules) -> Result<(), StoreError> {
-        let fresh = replay(conn, rules)?;
+    pub fn reload(&self, source: &dyn LedgerSource, rules: &LedgerRules) -> Result<(), StoreError> {
+        let fresh = replay(source, rules)?;
         *self.write() = fresh;
         Ok(())
     }
@@ -116,27 +132,21 @@ impl LedgerGraph {
     }
 }
 
-/// Every entry in acceptance (rowid) order, then the merchants' names.
-fn replay(conn: &Connection, rules: &LedgerRules) -> Result<MemoryGraph, StoreError> {
+/// Every entry in acceptance order, then the merchants' names.
+fn replay(source: &dyn LedgerSource, rules: &LedgerRules) -> Result<MemoryGraph, StoreError> {
     let started = Instant::now();
     let mut graph = MemoryGraph::new();
-    let mut st = conn.prepare("SELECT rowid, kind, payload FROM entries ORDER BY rowid")?;
-    let mut rows = st.query([])?;
     let mut n = 0u64;
-    while let Some(r) = rows.next()? {
-        let (rowid, kind, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    source.each_entry(&mut |rowid, kind, payload| {
         let corrupt = |why: String| StoreError::Corrupt(format!("entries row {rowid}: {why}"));
-        let node: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
+        let node: Node<'_> = serde_json::from_str(payload).map_err(|e| corrupt(e.to_string()))?;
         let event =
-            LedgerEvent::parse_node(&kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
+            LedgerEvent::parse_node(kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
         graph.apply(&event).map_err(|e| corrupt(e.to_string()))?;
         n += 1;
-    }
-    let mut st = conn.prepare("SELECT merchant_id, name FROM directory")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        graph.set_merchant_name(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
-    }
+        Ok(())
+    })?;
+    source.each_merchant_name(&mut |id, name| Ok(graph.set_merchant_name(id, name)?))?;
     graph.compact();
     let stats = graph.stats();
     tracing::info!(

@@ -12,7 +12,7 @@ use shian_core::trace::{
 
 use super::sync as sql;
 use super::SqliteStore;
-use crate::store::graph::LedgerGraph;
+use crate::store::graph::{LedgerGraph, LedgerSource};
 use crate::store::ledger::{
     split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
 };
@@ -178,11 +178,44 @@ fn public_shop(
     Ok(Some(shop))
 }
 
+/// The file's entries in acceptance (rowid) order and the directory's names:
+/// what the ledger graph is rebuilt from.
+pub(super) struct Entries<'c>(pub &'c rusqlite::Connection);
+
+impl LedgerSource for Entries<'_> {
+    fn each_entry(
+        &self,
+        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .0
+            .prepare("SELECT rowid, kind, payload FROM entries ORDER BY rowid")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let (rowid, kind, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            f(rowid, &kind, &payload)?;
+        }
+        Ok(())
+    }
+
+    fn each_merchant_name(
+        &self,
+        f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.0.prepare("SELECT merchant_id, name FROM directory")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            f(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Rebuilds the graph after a failed write that may have added events to
 /// it (see [`LedgerGraph`]), and passes the failure on.
 fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError) -> StoreError {
     tracing::warn!(error = %failure, "a write failed after changing the ledger graph: rebuilding the graph from the file");
-    if let Err(e) = graph.reload(conn, rules()) {
+    if let Err(e) = graph.reload(&Entries(conn), rules()) {
         tracing::error!(error = %e, "rebuilding the ledger graph failed");
     }
     failure

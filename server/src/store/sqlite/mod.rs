@@ -119,8 +119,9 @@ impl SqliteStore {
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
         self.graph
             .get_or_try_init(|| {
-                self.writer
-                    .call(|conn| LedgerGraph::load(conn, crate::sync::rules()).map(Arc::new))
+                self.writer.call(|conn| {
+                    LedgerGraph::load(&ledger::Entries(conn), crate::sync::rules()).map(Arc::new)
+                })
             })
             .await
             .cloned()
