@@ -2,7 +2,10 @@
 //! the two feeds that pull pages through (the ledger's own `entries`, and
 //! `changes` for everything else), and the scope checks.
 //!
-//! A push is one transaction on the single writer. A refused op leaves
+//! A push is one transaction on the single writer, run inside
+//! [`crate::db::graph::LedgerGraph::write`]: the graph is locked from the
+//! push's first event to its commit and rebuilt from the file if the push
+//! fails, so it never holds what the file does not. A refused op leaves
 //! nothing behind while its neighbours stand: core's rules judge a ledger
 //! event against the in-memory graph ([`crate::db::graph::LedgerGraph`]) before anything is
 //! written, and field ops write in a savepoint. The op log row is written in
