@@ -174,7 +174,7 @@ fn a_stored_row_that_no_longer_parses_does_not_stop_the_server() {
     let (a, a_code) = c.purchase("菠菜");
     let (b, b_code) = c.purchase("油麦菜");
     let (d, d_code) = c.purchase("生菜");
-    let (status, body) = c.push(&[a, b, d]);
+    let (status, body) = c.push(&[a.clone(), b, d]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(statuses(&body), ["accepted", "accepted", "accepted"]);
     c.s.kill();
@@ -229,6 +229,13 @@ fn a_stored_row_that_no_longer_parses_does_not_stop_the_server() {
     assert!(c.s.logs().contains("skipped"), "and in the log");
     assert_eq!(c.trace(&d_code), 200, "the rest is served");
     assert_eq!(c.trace(&a_code), 404);
+    // A retry of the garbled row's op is refused without touching the file
+    // (its entry id is taken there), not answered 500.
+    let (status, body) = c.push(&[a]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(statuses(&body), ["rejected"], "{body}");
+    assert_eq!(body["results"][0]["error"]["code"], "entry_unreadable");
+    assert_eq!(c.s.count("SELECT COUNT(*) FROM entries"), 3);
     // And the server takes writes.
     let (e, e_code) = c.purchase("芹菜");
     let (status, body) = c.push(&[e]);

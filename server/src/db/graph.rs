@@ -27,9 +27,10 @@
 //! back (edited, or from a bug) is skipped with an alert (`/healthz`,
 //! metrics, the log): one row must not keep the server from starting.
 
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -91,8 +92,8 @@ pub struct LedgerGraph {
     /// Why the graph could not be made equal to the file, once that
     /// happened: from then on writes and traces are refused.
     failed: OnceLock<String>,
-    /// The rows the last rebuild skipped, as alerts.
-    skipped: Mutex<Vec<String>>,
+    /// The rows the last rebuild skipped.
+    skipped: Mutex<Arc<Skipped>>,
     faults: Faults,
     /// Whether [`Fault::PanicAfterAdmit`] is still to fire (it fires once).
     panic_armed: AtomicBool,
@@ -117,7 +118,7 @@ impl LedgerGraph {
         Ok(LedgerGraph {
             graph: RwLock::new(graph),
             failed: OnceLock::new(),
-            skipped: Mutex::new(skipped),
+            skipped: Mutex::new(Arc::new(skipped)),
             faults,
             panic_armed: AtomicBool::new(faults.panic_after_admit),
         })
@@ -143,10 +144,11 @@ impl LedgerGraph {
     /// What an operator should look at although the server serves: the
     /// stored rows the last rebuild skipped.
     pub fn alerts(&self) -> Vec<String> {
-        self.skipped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.skipped().alerts.clone()
+    }
+
+    fn skipped(&self) -> Arc<Skipped> {
+        Arc::clone(&self.skipped.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Sets merchants' display names, after the registry write committed
@@ -177,6 +179,7 @@ impl LedgerGraph {
         let mut guard = self.graph.write().unwrap_or_else(PoisonError::into_inner);
         let mut w = Writing {
             graph: &mut guard,
+            skipped: self.skipped(),
             changed: false,
             panic_armed: &self.panic_armed,
         };
@@ -209,7 +212,7 @@ impl LedgerGraph {
         match rebuilt {
             Ok((fresh, skipped)) => {
                 *graph = fresh;
-                *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) = skipped;
+                *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(skipped);
             }
             Err(e) => {
                 let why = format!(
@@ -228,9 +231,18 @@ impl LedgerGraph {
     }
 }
 
+/// Stored rows a rebuild skipped: alerts for the operator, and their entry
+/// ids, which are taken (in the file) though the graph does not know them.
+#[derive(Debug, Default)]
+struct Skipped {
+    alerts: Vec<String>,
+    entries: HashSet<String>,
+}
+
 /// The graph as a write inside [`LedgerGraph::write`] sees it.
 pub struct Writing<'g> {
     graph: &'g mut MemoryGraph,
+    skipped: Arc<Skipped>,
     /// Whether an event was added: only then does a failure rebuild.
     changed: bool,
     panic_armed: &'g AtomicBool,
@@ -240,6 +252,12 @@ impl Writing<'_> {
     /// The graph as it stands, the write's own earlier events included.
     pub fn graph(&self) -> &MemoryGraph {
         self.graph
+    }
+
+    /// Whether the entry id is a stored row the graph skipped (it does not
+    /// read back): an event with it would collide with that row in the file.
+    pub fn unreadable(&self, entry_id: &str) -> bool {
+        self.skipped.entries.contains(entry_id)
     }
 
     /// Judges an event with core's rules against the graph and, if they
@@ -269,11 +287,12 @@ impl Writing<'_> {
 
 /// Every entry in acceptance (rowid) order, then the merchants' names; and
 /// an alert for each row skipped.
-fn replay(conn: &Connection) -> Result<(MemoryGraph, Vec<String>), StoreError> {
+fn replay(conn: &Connection) -> Result<(MemoryGraph, Skipped), StoreError> {
     let started = Instant::now();
     let mut graph = MemoryGraph::new();
-    let mut skipped = Vec::new();
-    let mut st = conn.prepare("SELECT rowid, kind, payload FROM entries ORDER BY rowid")?;
+    let mut skipped = Skipped::default();
+    let mut st =
+        conn.prepare("SELECT rowid, kind, payload, entry_id FROM entries ORDER BY rowid")?;
     let mut rows = st.query([])?;
     let mut n = 0u64;
     while let Some(r) = rows.next()? {
@@ -291,7 +310,12 @@ fn replay(conn: &Connection) -> Result<(MemoryGraph, Vec<String>), StoreError> {
             Ok(()) => n += 1,
             Err(why) => {
                 tracing::error!(rowid, reason = %why, "a stored ledger row does not read back: skipped (the rest of the ledger is served)");
-                skipped.push(format!("entries row {rowid} skipped: {why}"));
+                skipped
+                    .alerts
+                    .push(format!("entries row {rowid} skipped: {why}"));
+                if let Ok(id) = r.get::<_, String>(3) {
+                    skipped.entries.insert(id);
+                }
             }
         }
     }
@@ -306,11 +330,11 @@ fn replay(conn: &Connection) -> Result<(MemoryGraph, Vec<String>), StoreError> {
         "Stored ledger rows the last rebuild of the graph skipped because they do not read back (see /healthz alerts and the log)",
         &[],
     )
-    .set(skipped.len() as i64);
+    .set(skipped.alerts.len() as i64);
     let stats = graph.stats();
     tracing::info!(
         entries = n,
-        skipped = skipped.len(),
+        skipped = skipped.alerts.len(),
         batches = stats.batches,
         movements = stats.movements,
         heap_mib = stats.heap_bytes >> 20,

@@ -143,9 +143,10 @@ pub struct Caller {
 }
 
 /// Reasons that may clear up by themselves (another device has not pushed
-/// yet): not logged, so the same op is judged afresh next time.
+/// yet; an operator mends a stored row that does not read back): not
+/// logged, so the same op is judged afresh next time.
 fn retryable(code: &str) -> bool {
-    matches!(code, "unknown_batch" | "unknown_entry")
+    matches!(code, "unknown_batch" | "unknown_entry" | "entry_unreadable")
 }
 
 fn op_error(code: &str, message: impl Into<String>, field: Option<String>) -> OpError {
@@ -522,6 +523,15 @@ fn apply_op(
                 Some(field.into()),
             )));
         }
+    }
+    let entry_id = event.entry_id().to_string();
+    if graph.unreadable(&entry_id) {
+        tracing::warn!(entry = %entry_id, "an op names a stored entry that does not read back");
+        return Ok(Err(op_error(
+            "entry_unreadable",
+            "该记录已存于服务器但无法读取，请联系管理员 (the stored entry does not read back; see /healthz)",
+            Some("entry_id".into()),
+        )));
     }
     // No savepoint: the rules run before anything is written, so a refused
     // event has written nothing, and a storage failure fails the whole push
