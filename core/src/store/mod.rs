@@ -124,7 +124,7 @@ impl LocalStore {
     /// Parses, checks and records a wire event, with its outbox entry, in one
     /// transaction.
     pub fn record(&mut self, kind: &str, payload: &Value) -> Result<Applied, LedgerError> {
-        let event = LedgerEvent::parse(kind, payload, &self.rules)?;
+        let event = LedgerEvent::parse(kind, payload)?;
         self.record_event(event)
     }
 

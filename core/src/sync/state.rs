@@ -136,7 +136,7 @@ impl LocalStore {
         let mut new = 0;
         for c in changes {
             if LedgerEvent::is_ledger_kind(&c.kind) {
-                let Ok(mut event) = LedgerEvent::parse(&c.kind, &c.payload, &rules) else {
+                let Ok(mut event) = LedgerEvent::parse(&c.kind, &c.payload) else {
                     continue;
                 };
                 let known: bool = tx

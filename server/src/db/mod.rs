@@ -60,6 +60,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a JSON column, a timestamp).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The in-memory ledger graph could not be made equal to the file
+    /// (`graph.rs`): writes and traces are refused until a restart.
+    #[error("ledger graph failed: {0}")]
+    GraphFailed(String),
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
     #[error("io: {0}")]
@@ -97,8 +101,9 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Checks that reads and writes both answer (for `/healthz`).
-    fn health(&self) -> StoreFuture<'_, ()>;
+    /// Checks that reads and writes both answer and the ledger state is
+    /// sound (for `/healthz`); returns the alerts an operator should see.
+    fn health(&self) -> StoreFuture<'_, Vec<String>>;
 
     /// Finishes queued writes and stops accepting new ones (graceful shutdown).
     fn close(&self) -> StoreFuture<'_, ()>;

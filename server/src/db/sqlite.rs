@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::graph::LedgerGraph;
+use super::graph::{Faults, LedgerGraph};
 use super::migrate;
 use super::readers::Readers;
 use super::writer::Writer;
@@ -26,6 +26,8 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// How long a statement waits for another process's lock.
     pub busy_timeout: Duration,
+    /// Test-only fault points of the ledger graph; none by default.
+    pub faults: Faults,
 }
 
 impl Default for SqliteOptions {
@@ -33,6 +35,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            faults: Faults::default(),
         }
     }
 }
@@ -46,6 +49,7 @@ pub struct SqliteStore {
     /// Batches, balances and the trace graph, derived from `entries`; built
     /// on first use, so that the `admin` CLI never replays the ledger.
     graph: tokio::sync::OnceCell<Arc<LedgerGraph>>,
+    faults: Faults,
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
@@ -102,16 +106,18 @@ impl SqliteStore {
             writer,
             readers: Readers::new(pool),
             graph: tokio::sync::OnceCell::new(),
+            faults: options.faults,
         })
     }
 
     /// The in-memory ledger state (see [`LedgerGraph`]), rebuilt from the
     /// file on the writer the first time it is asked for.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        let faults = self.faults;
         self.graph
             .get_or_try_init(|| {
                 self.writer
-                    .call(|conn| LedgerGraph::load(conn, crate::sync::rules()).map(Arc::new))
+                    .call(move |conn| LedgerGraph::load(conn, faults).map(Arc::new))
             })
             .await
             .cloned()
@@ -359,7 +365,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn health(&self) -> StoreFuture<'_, ()> {
+    fn health(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move {
             self.readers
                 .call(|c| {
@@ -372,7 +378,13 @@ impl Store for SqliteStore {
                     c.query_row("SELECT 1", [], |_| Ok(()))
                         .map_err(StoreError::from)
                 })
-                .await
+                .await?;
+            // The ledger graph, once built: failed (503), or serving with
+            // alerts (rows skipped at its rebuild).
+            match self.graph.get() {
+                Some(g) => g.check().map(|()| g.alerts()),
+                None => Ok(Vec::new()),
+            }
         })
     }
 
@@ -561,7 +573,7 @@ impl Store for SqliteStore {
         Box::pin(self.writer.call(move |conn| {
             insert_merchant(conn, &m)?;
             if let Some(g) = graph {
-                g.write().set_merchant_name(&m.id, &m.name)?;
+                g.set_merchant_names([(m.id.as_str(), m.name.as_str())])?;
             }
             Ok(m)
         }))
@@ -636,10 +648,9 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             if let Some(graph) = graph {
-                let mut g = graph.write();
-                for m in &merchants {
-                    g.set_merchant_name(&m.id, &m.name)?;
-                }
+                graph.set_merchant_names(
+                    merchants.iter().map(|m| (m.id.as_str(), m.name.as_str())),
+                )?;
             }
             Ok(merchants.len())
         }))

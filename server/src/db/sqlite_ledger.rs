@@ -28,11 +28,10 @@ impl LedgerStore for SqliteStore {
         Box::pin(async move {
             let graph = self.graph().await?;
             self.writer()
-                .call(move |conn| -> Result<_, StoreError> {
-                    let before = graph.writes();
-                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(
-                        |e| {
-                            let e = match e {
+                .call(move |conn| {
+                    graph.write(conn, |conn, w| {
+                        sql::push(conn, w, &caller, &device_id, ops, rules(), Utc::now()).map_err(
+                            |e| match e {
                                 sql::PushError::DeviceOfAnotherUser => StoreError::conflict(
                                     "device_of_another_user",
                                     "该设备已登记在其他账号下",
@@ -40,14 +39,9 @@ impl LedgerStore for SqliteStore {
                                 sql::PushError::Sqlite(e) => e.into(),
                                 sql::PushError::Graph(e) => e.into(),
                                 sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
-                            };
-                            if graph.writes() == before {
-                                e
-                            } else {
-                                rebuilt(conn, &graph, e)
-                            }
-                        },
-                    )
+                            },
+                        )
+                    })
                 })
                 .await
         })
@@ -71,14 +65,14 @@ impl LedgerStore for SqliteStore {
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read(), &trace_code)) })
+        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read()?, &trace_code)) })
     }
 
     fn trace_backward(
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read(), &trace_code)) })
+        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read()?, &trace_code)) })
     }
 
     fn load_ledger(
@@ -89,8 +83,7 @@ impl LedgerStore for SqliteStore {
             let graph = self.graph().await?;
             self.writer()
                 .call(move |conn| -> Result<_, StoreError> {
-                    let refused =
-                        load_events(conn, &graph, events).map_err(|e| rebuilt(conn, &graph, e))?;
+                    let refused = load_events(conn, &graph, events)?;
                     let mut counts = counts(conn, &graph)?;
                     counts.refused = refused;
                     Ok(counts)
@@ -115,7 +108,7 @@ impl LedgerStore for SqliteStore {
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(async move {
-            showcase(&self.graph().await?.read()).map_err(|e| StoreError::Corrupt(e.to_string()))
+            showcase(&*self.graph().await?.read()?).map_err(|e| StoreError::Corrupt(e.to_string()))
         })
     }
 }
@@ -174,16 +167,6 @@ fn public_shop(
     Ok(Some(shop))
 }
 
-/// Rebuilds the graph after a failed write that may have added events to
-/// it (see [`LedgerGraph`]), and passes the failure on.
-fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError) -> StoreError {
-    tracing::warn!(error = %failure, "a write failed after changing the ledger graph: rebuilding the graph from the file");
-    if let Err(e) = graph.reload(conn, rules()) {
-        tracing::error!(error = %e, "rebuilding the ledger graph failed");
-    }
-    failure
-}
-
 /// The demo's ledger through the push path's rules and writes (judged on
 /// the graph, the entry row written), in large transactions. Returns how
 /// many events the rules refused.
@@ -199,20 +182,24 @@ fn load_events(
     let mut refused = 0;
     let mut events = events.peekable();
     while events.peek().is_some() {
-        let tx = conn.transaction()?;
-        for mut event in events.by_ref().take(CHUNK) {
-            let now = Utc::now();
-            match graph.admit(&mut event, rules(), now, &mut rng)? {
-                Ok(warnings) => {
-                    apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
-                    refused += 1;
+        refused += graph.write(conn, |conn, w| {
+            let mut refused = 0;
+            let tx = conn.transaction()?;
+            for mut event in events.by_ref().take(CHUNK) {
+                let now = Utc::now();
+                match w.admit(&mut event, rules(), now, &mut rng)? {
+                    Ok(warnings) => {
+                        apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
+                        refused += 1;
+                    }
                 }
             }
-        }
-        tx.commit()?;
+            tx.commit()?;
+            Ok(refused)
+        })?;
     }
     Ok(refused)
 }
@@ -255,7 +242,7 @@ fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
 
 fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCounts, StoreError> {
     let entries = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
-    let stats = graph.read().stats();
+    let stats = graph.read()?.stats();
     let (batches, movements) = (stats.batches as i64, stats.movements as i64);
     let mut st =
         conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;

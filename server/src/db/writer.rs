@@ -108,6 +108,9 @@ impl Writer {
     {
         let (otx, orx) = oneshot::channel();
         let work: Work = Box::new(move |conn: &mut Connection| {
+            // A backstop: writes that change the ledger graph catch their
+            // panics themselves, where the graph can still be restored
+            // (`LedgerGraph::write`); this keeps the thread alive for the rest.
             let result =
                 catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|p| panic_message(p.as_ref()));
             // The caller may have gone (request cancelled); the write stands.
