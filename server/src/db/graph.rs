@@ -219,12 +219,7 @@ impl LedgerGraph {
                     "the ledger graph could not be rebuilt from the file after a failed write ({failure}): {e}"
                 );
                 tracing::error!(reason = %why, "ledger graph failed: writes and traces are refused until a restart");
-                metrics::gauge(
-                    "shian_ledger_graph_failed",
-                    "1 once the in-memory ledger graph could not be made equal to the file (writes and traces refused until a restart)",
-                    &[],
-                )
-                .set(1);
+                metrics::ledger_graph_failed().set(1);
                 let _ = self.failed.set(why);
             }
         }
@@ -325,12 +320,7 @@ fn replay(conn: &Connection) -> Result<(MemoryGraph, Skipped), StoreError> {
         graph.set_merchant_name(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
     }
     graph.compact();
-    metrics::gauge(
-        "shian_ledger_rows_skipped",
-        "Stored ledger rows the last rebuild of the graph skipped because they do not read back (see /healthz alerts and the log)",
-        &[],
-    )
-    .set(skipped.alerts.len() as i64);
+    metrics::ledger_rows_skipped().set(skipped.alerts.len() as i64);
     let stats = graph.stats();
     tracing::info!(
         entries = n,
