@@ -79,6 +79,27 @@ pub struct ParkedOpRecord {
     pub retryable: bool,
 }
 
+/// A change pulled from the server that this device could not apply, kept
+/// with the reason and tried again (never dropped silently).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UnappliedChangeRecord {
+    /// The server's sequence of the change in its feed.
+    pub seq: i64,
+    pub kind: String,
+    /// The payload as received.
+    pub payload_json: String,
+    pub reason_code: String,
+    pub message: String,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// The rules version and the library version it was last tried under.
+    pub rules_version: String,
+    pub core_version: String,
+    pub attempts: i64,
+    pub first_tried_at: String,
+    pub last_tried_at: String,
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReportRecord {
@@ -93,6 +114,8 @@ pub struct SyncReportRecord {
 pub struct SyncStatusRecord {
     pub pending: i64,
     pub parked: i64,
+    /// Pulled changes this device could not apply (`unapplied_changes`).
+    pub unapplied: i64,
     pub cursor: String,
     pub last_success_at: Option<String>,
     pub last_attempt_at: Option<String>,
@@ -384,6 +407,7 @@ impl ShianStore {
         Ok(SyncStatusRecord {
             pending: s.pending,
             parked: s.parked,
+            unapplied: s.unapplied,
             cursor: s.cursor,
             last_success_at: s.last_success_at,
             last_attempt_at: s.last_attempt_at,
@@ -412,6 +436,36 @@ impl ShianStore {
                 retryable: p.retryable,
             })
             .collect())
+    }
+
+    /// Changes pulled from the server that this device could not apply, in
+    /// the order pulled, with reasons (kept, never dropped silently).
+    pub fn unapplied_changes(&self) -> Result<Vec<UnappliedChangeRecord>, ShianError> {
+        Ok(self
+            .lock()?
+            .unapplied()?
+            .into_iter()
+            .map(|u| UnappliedChangeRecord {
+                seq: u.seq,
+                kind: u.kind,
+                payload_json: u.payload,
+                reason_code: u.reason_code,
+                message: u.message,
+                field: u.field,
+                rules_version: u.rules_version,
+                core_version: u.core_version,
+                attempts: u.attempts,
+                first_tried_at: u.first_tried_at,
+                last_tried_at: u.last_tried_at,
+            })
+            .collect())
+    }
+
+    /// Tries the unapplied changes again (after the app fixed what blocked
+    /// them, e.g. voided a local sale); returns how many now apply. Opening
+    /// the store after an app update does this by itself.
+    pub fn retry_unapplied(&self) -> Result<u64, ShianError> {
+        Ok(self.lock()?.retry_unapplied()? as u64)
     }
 
     /// Starts syncing on a timer of its own (every `interval_ms` after a

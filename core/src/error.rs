@@ -80,26 +80,48 @@ impl RuleError {
 /// The store under the ledger failed (a device's SQLite file, a server's
 /// database). Named after no backend, so that [`LedgerError`] is the same
 /// whatever stores the ledger; a backend maps its own errors into it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StorageError {
     /// Another writer held the store past its busy timeout: the same call
     /// may succeed later (the server answers 503 with `Retry-After`).
     pub busy: bool,
+    /// A constraint of the store (a unique key…) refused the write.
+    pub constraint: bool,
     /// The backend's own description, for logs.
     pub message: String,
+    /// The backend's own error, for the backend that raised it.
+    backend: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-/// Core's device store is SQLite: its failures, busy or not.
+impl StorageError {
+    /// The SQLite error this was made from, for core's own device store
+    /// (which keeps rusqlite inside).
+    pub(crate) fn into_rusqlite(self) -> rusqlite::Error {
+        match self.backend.map(|b| b.downcast::<rusqlite::Error>()) {
+            Some(Ok(e)) => *e,
+            Some(Err(other)) => rusqlite::Error::ToSqlConversionFailure(other),
+            None => rusqlite::Error::ToSqlConversionFailure(self.message.into()),
+        }
+    }
+}
+
+/// Core's device store is SQLite: its failures, busy, constrained or not.
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
+        let code = e.sqlite_error_code();
         StorageError {
             busy: matches!(
-                e.sqlite_error_code(),
+                code,
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
             ),
+            constraint: matches!(
+                &e,
+                rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation
+            ),
             message: e.to_string(),
+            backend: Some(Box::new(e)),
         }
     }
 }
@@ -130,5 +152,39 @@ impl LedgerError {
             LedgerError::Rule(e) => &e.code,
             LedgerError::Storage(_) => "storage_error",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What core's device store needs back from a neutral storage error: a
+    /// constraint is told apart (a pulled change refused as
+    /// `local_constraint`), its SQLite message kept, and any other failure
+    /// handed back as the SQLite error it was.
+    #[test]
+    fn a_sqlite_failure_keeps_its_kind_and_itself() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let e = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        let text = e.to_string();
+        let s = StorageError::from(e);
+        assert!(s.constraint && !s.busy);
+        assert_eq!(s.message, text);
+        let back = s.into_rusqlite();
+        assert_eq!(
+            back.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation)
+        );
+        let e = conn.execute("SELECT * FROM nowhere", []).unwrap_err();
+        let text = e.to_string();
+        let other = StorageError::from(e);
+        assert!(!other.constraint && !other.busy);
+        assert_eq!(
+            LedgerError::Storage(other).to_string(),
+            format!("storage: {text}")
+        );
     }
 }

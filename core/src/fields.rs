@@ -157,13 +157,7 @@ pub fn check_text(s: &str, field: &str, max: usize) -> Result<String, FieldError
             "不能为空 (must not be empty)",
         ));
     }
-    if t.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            "text_too_long",
-            format!("不能超过 {max} 个字符 (at most {max} characters)"),
-        ));
-    }
+    check_len(t, field, max)?;
     if t.chars().any(|c| c.is_control()) {
         return Err(FieldError::new(
             field,
@@ -172,6 +166,20 @@ pub fn check_text(s: &str, field: &str, max: usize) -> Result<String, FieldError
         ));
     }
     Ok(t.to_owned())
+}
+
+/// At most `max` characters: the refusal parsing gives a text past the
+/// wire's limit, and judging one past the rules' (see
+/// [`crate::event::WireLimits`]).
+pub fn check_len(s: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    if s.chars().count() > max {
+        return Err(FieldError::new(
+            field,
+            "text_too_long",
+            format!("不能超过 {max} 个字符 (at most {max} characters)"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn parse_time(s: &str, field: &str) -> Result<DateTime<FixedOffset>, FieldError> {

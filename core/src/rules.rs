@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::category::{Category, CertificateKind};
 use crate::error::{ErrorClass, FieldError, LedgerError, RuleError};
 use crate::event::{Buyer, LedgerEvent, Purchase, Sale, Supplier, PURCHASE, VOID};
+use crate::fields::check_len;
 use crate::ledger::{BatchInfo, LedgerView, Warning};
 use crate::quantity::Quantity;
 
@@ -39,6 +40,9 @@ pub struct LedgerRules {
     pub future_tolerance_seconds: i64,
     /// Older entries are typos (or forged back-dating).
     pub max_backdate_days: i64,
+    /// Policy limits on new events, checked when they are judged (not when
+    /// they are parsed: stored events read back under the wire's fixed
+    /// limits, `event::WIRE_V1`, which these must lie within).
     pub max_name_chars: usize,
     pub max_reason_chars: usize,
     pub max_certificates: usize,
@@ -192,6 +196,44 @@ fn check_time(
     Ok(())
 }
 
+/// The rules' limits on names, reasons, certificates and prices: the same
+/// refusals as parsing gives past the wire's limits, at the same fields.
+fn check_limits(event: &LedgerEvent, rules: &LedgerRules) -> Result<(), FieldError> {
+    let reason = |reason: &str| check_len(reason, "reason", rules.max_reason_chars);
+    match event {
+        LedgerEvent::Purchase(p) => {
+            check_len(&p.product.name, "product.name", rules.max_name_chars)?;
+            if let Supplier::External { name, .. } = &p.supplier {
+                check_len(name, "supplier.name", rules.max_name_chars)?;
+            }
+            if p.certificates.len() > rules.max_certificates {
+                return Err(FieldError::new(
+                    "certificates",
+                    "too_many",
+                    format!("证明最多 {} 份", rules.max_certificates),
+                ));
+            }
+            if p.unit_price_fen
+                .is_some_and(|f| f > rules.max_unit_price_fen)
+            {
+                return Err(FieldError::new(
+                    "unit_price_fen",
+                    "invalid_price",
+                    "单价（分）应在 0 到上限之间 (price in fen out of range)",
+                ));
+            }
+            Ok(())
+        }
+        LedgerEvent::Sale(s) => match &s.buyer {
+            Buyer::Named { name } => check_len(name, "buyer.name", rules.max_name_chars),
+            _ => Ok(()),
+        },
+        LedgerEvent::Void(v) => reason(&v.reason),
+        LedgerEvent::Adjust(a) => reason(&a.reason),
+        LedgerEvent::Dispose(d) => reason(&d.reason),
+    }
+}
+
 /// Checks an event against the rules and what is recorded. `Ok` carries the
 /// warnings the accepted event raises; `Err` refuses it.
 pub fn check<V>(
@@ -210,6 +252,7 @@ where
         _ => "at",
     };
     check_time(event.at(), time_field, now, rules)?;
+    check_limits(event, rules)?;
     if view.entry(&event.entry_id())?.is_some() {
         return Err(RuleError::new(
             ErrorClass::Conflict,
@@ -543,7 +586,10 @@ where
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::trace::MemoryGraph;
 
     #[test]
     fn builtin_rules_parse() {
@@ -644,5 +690,45 @@ mod tests {
             load(&text).unwrap_err(),
             RulesFileError::Invalid { .. }
         ));
+    }
+
+    fn purchase(name: &str) -> LedgerEvent {
+        let p = json!({
+            "entry_id": "0190a0c0-0000-7000-8000-000000000001",
+            "merchant_id": "m-1",
+            "product": {"name": name, "category": "vegetable"},
+            "quantity": {"value": "20", "unit": "kg"},
+            "supplier": {"name": "同安蔬菜合作社"},
+            "certificates": [{"kind": "origin", "number": "CD-1"}],
+            "received_at": Utc::now().to_rfc3339(),
+        });
+        LedgerEvent::parse(PURCHASE, &p).expect("within the wire's limits")
+    }
+
+    /// A tightened limit refuses new events when they are judged, while an
+    /// event recorded before still parses (the wire's limits are fixed).
+    #[test]
+    fn a_tightened_limit_refuses_new_events_but_not_their_parsing() {
+        let mut rules = LedgerRules::builtin();
+        rules.max_name_chars = 10;
+        let long = purchase(&"菜".repeat(50));
+        let e = check(&long, &MemoryGraph::new(), &rules, Utc::now()).unwrap_err();
+        let LedgerError::Invalid(f) = e else {
+            panic!("a field refusal: {e:?}")
+        };
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("product.name", "text_too_long")
+        );
+        let short = purchase("菠菜");
+        check(&short, &MemoryGraph::new(), &rules, Utc::now()).expect("within the rules");
+        let past_wire = json!({"name": "菜".repeat(101), "category": "vegetable"});
+        let mut p = long.to_wire();
+        p["product"] = past_wire;
+        let f = LedgerEvent::parse(PURCHASE, &p).unwrap_err();
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("product.name", "text_too_long")
+        );
     }
 }

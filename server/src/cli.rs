@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,
+    /// Test-only fault points (see `store::graph::Fault`); hidden, off unless
+    /// named.
+    #[arg(long = "debug-fault", hide = true, value_enum)]
+    pub debug_fault: Vec<crate::store::graph::Fault>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -238,6 +238,12 @@ impl From<StoreError> for ApiError {
                 ApiError::unavailable("数据库繁忙，请稍后重试 (database busy, retry)")
             }
             StoreError::Closed => ApiError::unavailable("数据库已关闭 (database closed)"),
+            // Not retryable before a restart: no Retry-After.
+            StoreError::GraphFailed(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger_graph_failed",
+                "台账状态与数据库不一致，暂停写入和追溯，需重启服务 (ledger state failed; restart required)",
+            ),
             other => ApiError::internal(other),
         }
     }

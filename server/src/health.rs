@@ -2,11 +2,13 @@
 //! Load balancers and the fault tests poll it.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::Json;
+use crate::store::StoreError;
 use crate::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -16,21 +18,34 @@ pub struct Health {
     /// The store backend (`sqlite`).
     pub store: &'static str,
     pub version: &'static str,
+    /// What an operator should look at although the server serves (stored
+    /// ledger rows skipped when the graph was rebuilt); empty when none.
+    pub alerts: Vec<String>,
 }
 
-/// Health check: a read through the pool and a round trip through the writer.
+/// Health check: a read through the pool, a round trip through the writer
+/// and a ledger graph equal to the file (503 `ledger_graph_failed` with the
+/// reason when it could not be kept so).
 #[utoipa::path(
     get, path = "/healthz", tag = "ops",
-    responses((status = 200, body = Health), (status = 503, description = "database not answering", body = ErrorResponse))
+    responses((status = 200, body = Health), (status = 503, description = "database not answering, or the ledger graph failed", body = ErrorResponse))
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.health().await.map_err(|e| {
+    let alerts = state.store.health().await.map_err(|e| {
         tracing::warn!(error = %e, "health check failed");
-        ApiError::unavailable("数据库不可用 (database unavailable)")
+        match e {
+            StoreError::GraphFailed(why) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger_graph_failed",
+                format!("台账内存状态与数据库不一致，需重启 (ledger graph failed): {why}"),
+            ),
+            _ => ApiError::unavailable("数据库不可用 (database unavailable)"),
+        }
     })?;
     Ok(Json(Health {
         status: "ok",
         store: state.store.backend(),
         version: env!("CARGO_PKG_VERSION"),
+        alerts,
     }))
 }

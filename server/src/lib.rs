@@ -224,6 +224,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     };
     let sqlite = SqliteOptions {
         readers: args.db_readers.clamp(1, 64),
+        faults: args.debug_fault.iter().copied().collect(),
         ..SqliteOptions::default()
     };
     let rules_version = cli::install_rules(&args)?;

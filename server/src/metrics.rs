@@ -125,6 +125,10 @@ pub struct Metrics {
     http_requests: Family<RequestLabels, Counter>,
     /// `shian_http_request_duration_seconds{route}`.
     http_duration: Family<RouteLabels, Histogram>,
+    /// `shian_ledger_graph_failed`.
+    ledger_graph_failed: Gauge,
+    /// `shian_ledger_rows_skipped`.
+    ledger_rows_skipped: Gauge,
 }
 
 impl Metrics {
@@ -162,8 +166,22 @@ impl Metrics {
             "HTTP request latency by route",
             http_duration.clone(),
         );
+        let ledger_graph_failed = Gauge::default();
+        registry.register(
+            "shian_ledger_graph_failed",
+            "1 once the in-memory ledger graph could not be made equal to the file (writes and traces refused until a restart)",
+            ledger_graph_failed.clone(),
+        );
+        let ledger_rows_skipped = Gauge::default();
+        registry.register(
+            "shian_ledger_rows_skipped",
+            "Stored ledger rows the last rebuild of the graph skipped because they do not read back (see /healthz alerts and the log)",
+            ledger_rows_skipped.clone(),
+        );
         Metrics {
             registry,
+            ledger_graph_failed,
+            ledger_rows_skipped,
             sync_ops,
             sync_outcomes,
             sync_outbox_lag,
@@ -210,6 +228,16 @@ pub fn register_defaults() {
 /// A rising value means phones sat offline or their queues stalled.
 pub fn sync_outbox_lag() -> Gauge {
     global().sync_outbox_lag.clone()
+}
+
+/// 1 once the ledger graph could not be made equal to the file.
+pub fn ledger_graph_failed() -> Gauge {
+    global().ledger_graph_failed.clone()
+}
+
+/// How many stored ledger rows the last rebuild of the graph skipped.
+pub fn ledger_rows_skipped() -> Gauge {
+    global().ledger_rows_skipped.clone()
 }
 
 /// Middleware: counts every request by method, route template and status,

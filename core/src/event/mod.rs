@@ -14,9 +14,11 @@ use crate::error::FieldError;
 use crate::fields::{check_text, Obj};
 use crate::json::Node;
 use crate::quantity::{Quantity, Sign};
-use crate::rules::LedgerRules;
 
+mod limits;
 mod wire;
+
+pub use limits::{WireLimits, WIRE_V1};
 
 pub const PURCHASE: &str = "ledger.purchase";
 pub const SALE: &str = "ledger.sale";
@@ -208,28 +210,27 @@ impl LedgerEvent {
         }
     }
 
-    /// Parses a wire payload of the given kind. Time plausibility against a
-    /// clock is a rule, checked in [`crate::ledger`].
-    pub fn parse(kind: &str, payload: &Value, rules: &LedgerRules) -> Result<Self, FieldError> {
-        Self::parse_node(kind, &Node::of(payload), rules)
+    /// Parses a wire payload of the given kind, within the wire format's
+    /// limits ([`WIRE_V1`]): a stored event reads back whatever the rules
+    /// say today. Time plausibility against a clock and the rules' own
+    /// limits are rules, checked in [`crate::rules::check`].
+    pub fn parse(kind: &str, payload: &Value) -> Result<Self, FieldError> {
+        Self::parse_node(kind, &Node::of(payload))
     }
 
     /// [`LedgerEvent::parse`] over a tree read straight from JSON text
     /// without `Value`'s allocations (the server's push and replay).
-    pub fn parse_node(
-        kind: &str,
-        payload: &Node<'_>,
-        rules: &LedgerRules,
-    ) -> Result<Self, FieldError> {
+    pub fn parse_node(kind: &str, payload: &Node<'_>) -> Result<Self, FieldError> {
+        let limits = &WIRE_V1;
         let o = Obj::root(payload)?;
         match kind {
-            PURCHASE => parse_purchase(&o, rules).map(LedgerEvent::Purchase),
-            SALE => parse_sale(&o).map(LedgerEvent::Sale),
+            PURCHASE => parse_purchase(&o, limits).map(LedgerEvent::Purchase),
+            SALE => parse_sale(&o, limits).map(LedgerEvent::Sale),
             VOID => Ok(LedgerEvent::Void(Void {
                 entry_id: entry_id(&o, "entry_id")?,
                 merchant_id: codes::validate_id(o.str("merchant_id")?, "merchant_id")?,
                 voided_entry_id: entry_id(&o, "voided_entry_id")?,
-                reason: o.text("reason", rules.max_reason_chars)?,
+                reason: o.text("reason", limits.max_reason_chars)?,
                 at: o.time("at")?,
             })),
             ADJUST => Ok(LedgerEvent::Adjust(Adjust {
@@ -237,7 +238,7 @@ impl LedgerEvent {
                 merchant_id: codes::validate_id(o.str("merchant_id")?, "merchant_id")?,
                 trace_code: codes::parse_code(o.str("trace_code")?, "trace_code")?,
                 delta: quantity(&o, "delta", Sign::NonZeroSigned)?,
-                reason: o.text("reason", rules.max_reason_chars)?,
+                reason: o.text("reason", limits.max_reason_chars)?,
                 at: o.time("at")?,
             })),
             DISPOSE => Ok(LedgerEvent::Dispose(Dispose {
@@ -256,7 +257,7 @@ impl LedgerEvent {
                         ))
                     }
                 },
-                reason: o.text("reason", rules.max_reason_chars)?,
+                reason: o.text("reason", limits.max_reason_chars)?,
                 at: o.time("at")?,
             })),
             other => Err(FieldError::new(
@@ -307,11 +308,11 @@ fn price(o: &Obj<'_>, max: i64) -> Result<Option<i64>, FieldError> {
     }
 }
 
-fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldError> {
+fn parse_purchase(o: &Obj<'_>, limits: &WireLimits) -> Result<Purchase, FieldError> {
     let product = o.obj("product")?;
     let category = product.str("category")?;
     let product = Product {
-        name: product.text("name", rules.max_name_chars)?,
+        name: product.text("name", limits.max_name_chars)?,
         category: Category::parse(category).ok_or_else(|| {
             FieldError::new(
                 product.path("category"),
@@ -331,7 +332,7 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
         }
     } else {
         Supplier::External {
-            name: s.text("name", rules.max_name_chars)?,
+            name: s.text("name", limits.max_name_chars)?,
             // A supplier's code is evidence copied from paper; a mismatching
             // check digit is recorded as written rather than refused, since
             // the goods are already in the cold store.
@@ -346,11 +347,11 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
         }
     };
     let certs = o.opt_array("certificates")?;
-    if certs.len() > rules.max_certificates {
+    if certs.len() > limits.max_certificates {
         return Err(FieldError::new(
             "certificates",
             "too_many",
-            format!("证明最多 {} 份", rules.max_certificates),
+            format!("证明最多 {} 份", limits.max_certificates),
         ));
     }
     let mut certificates = Vec::with_capacity(certs.len());
@@ -365,7 +366,11 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
                     format!("未知证明类型 '{kind}'"),
                 )
             })?,
-            number: check_text(c.str("number")?, &c.path("number"), 64)?,
+            number: check_text(
+                c.str("number")?,
+                &c.path("number"),
+                limits.max_certificate_number_chars,
+            )?,
         });
     }
     let production_date = o.opt_date("production_date")?;
@@ -396,12 +401,12 @@ fn parse_purchase(o: &Obj<'_>, rules: &LedgerRules) -> Result<Purchase, FieldErr
         certificates,
         production_date,
         expiry_date,
-        unit_price_fen: price(o, rules.max_unit_price_fen)?,
+        unit_price_fen: price(o, limits.max_unit_price_fen)?,
         received_at: o.time("received_at")?,
     })
 }
 
-fn parse_sale(o: &Obj<'_>) -> Result<Sale, FieldError> {
+fn parse_sale(o: &Obj<'_>, limits: &WireLimits) -> Result<Sale, FieldError> {
     let b = o.obj("buyer")?;
     let buyer = if b.has("merchant_id") {
         Buyer::Merchant {
@@ -411,7 +416,7 @@ fn parse_sale(o: &Obj<'_>) -> Result<Sale, FieldError> {
         Buyer::Retail
     } else if b.has("name") {
         Buyer::Named {
-            name: b.text("name", 100)?,
+            name: b.text("name", limits.max_name_chars)?,
         }
     } else {
         return Err(FieldError::new(

@@ -65,16 +65,24 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// Opens (creating if needed) a store file and migrates it.
+    /// Opens (creating if needed) a store file with this build's rules and
+    /// migrates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::from_connection(Connection::open(path)?)
+        Self::open_with_rules(path, LedgerRules::builtin())
+    }
+
+    /// Opens a store file with the given rules. Pulled changes kept because
+    /// they did not apply under other rules, or under another build, are
+    /// tried again before this returns.
+    pub fn open_with_rules(path: impl AsRef<Path>, rules: LedgerRules) -> Result<Self, StoreError> {
+        Self::from_connection(Connection::open(path)?, rules)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::from_connection(Connection::open_in_memory()?)
+        Self::from_connection(Connection::open_in_memory()?, LedgerRules::builtin())
     }
 
-    fn from_connection(mut conn: Connection) -> Result<Self, StoreError> {
+    fn from_connection(mut conn: Connection, rules: LedgerRules) -> Result<Self, StoreError> {
         schema::configure(&conn)?;
         // SQLite's automatic checkpoint runs inside whichever write crosses
         // the threshold (1,000 pages): every ~95 purchases one write paid
@@ -90,11 +98,13 @@ impl LocalStore {
             });
         }
         schema::migrate(&mut conn)?;
-        Ok(Self {
+        let mut store = Self {
             conn,
-            rules: LedgerRules::builtin(),
+            rules,
             authoritative: false,
-        })
+        };
+        store.retry_unapplied_if_stale()?;
+        Ok(store)
     }
 
     /// Treats this store as the whole truth (a tool working on a full
@@ -103,6 +113,8 @@ impl LocalStore {
         self.authoritative = authoritative;
     }
 
+    /// Replaces the rules for what comes next; kept pulled changes are tried
+    /// under them by [`LocalStore::retry_unapplied`] (or at the next open).
     pub fn set_rules(&mut self, rules: LedgerRules) {
         self.rules = rules;
     }
@@ -124,7 +136,7 @@ impl LocalStore {
     /// Parses, checks and records a wire event, with its outbox entry, in one
     /// transaction.
     pub fn record(&mut self, kind: &str, payload: &Value) -> Result<Applied, LedgerError> {
-        let event = LedgerEvent::parse(kind, payload, &self.rules)?;
+        let event = LedgerEvent::parse(kind, payload)?;
         self.record_event(event)
     }
 

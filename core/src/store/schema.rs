@@ -104,6 +104,26 @@ pub const LEDGER: &[&str] = &[
         PRIMARY KEY (kind, key)
     );
     "#,
+    // v3: pulled changes this device could not apply (they do not parse
+    // under this build, its rules refuse them, a card lacks its id), kept
+    // as received with the reason and retried, never dropped.
+    r#"
+    CREATE TABLE unapplied (
+        id             INTEGER PRIMARY KEY,
+        seq            INTEGER NOT NULL,  -- the server's sequence in its feed
+        kind           TEXT NOT NULL,
+        payload        TEXT NOT NULL,     -- as received
+        reason_code    TEXT NOT NULL,
+        message        TEXT NOT NULL,
+        field          TEXT,
+        rules_version  TEXT NOT NULL,     -- last tried under these rules
+        core_version   TEXT NOT NULL,     -- and this build
+        attempts       INTEGER NOT NULL DEFAULT 1,
+        first_tried_at TEXT NOT NULL,
+        last_tried_at  TEXT NOT NULL,
+        UNIQUE (kind, seq)
+    );
+    "#,
 ];
 
 /// Opens the pragmas every Shian SQLite connection wants: WAL so readers

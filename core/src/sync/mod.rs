@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod protocol;
+pub mod pulled;
 pub mod state;
 
 pub use client::{SyncClient, SyncConfig, SyncError, SyncReport, SyncWorker};
+pub use pulled::UnappliedChange;
 pub use state::{ParkedOp, SyncStatus};

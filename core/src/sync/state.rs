@@ -6,9 +6,9 @@ use chrono::Utc;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::event::LedgerEvent;
-use crate::store::{apply, LocalStore};
+use crate::store::LocalStore;
 use crate::sync::protocol::{Change, Op, OpResult, OpStatus};
+use crate::sync::pulled::{self, Outcome};
 
 /// How many times a parked-but-retryable op is offered to the server again.
 const MAX_RETRYABLE_ATTEMPTS: i64 = 50;
@@ -18,6 +18,8 @@ const MAX_RETRYABLE_ATTEMPTS: i64 = 50;
 pub struct SyncStatus {
     pub pending: i64,
     pub parked: i64,
+    /// Pulled changes this device could not apply, kept and retried.
+    pub unapplied: i64,
     pub cursor: String,
     pub last_success_at: Option<String>,
     pub last_attempt_at: Option<String>,
@@ -127,68 +129,21 @@ impl LocalStore {
     }
 
     /// Applies one pulled page and its cursor in one transaction, so a crash
-    /// either keeps the whole page or none of it (and pulls it again).
-    /// Returns how many changes were new here.
+    /// either keeps the whole page or none of it (and pulls it again). A
+    /// change that does not apply here is kept in the same transaction
+    /// ([`LocalStore::unapplied`]), so the cursor never moves past a change
+    /// that is neither applied nor kept. Returns how many changes were new
+    /// here.
     pub fn apply_page(&mut self, changes: &[Change], cursor: &str) -> rusqlite::Result<usize> {
         let rules = self.rules().clone();
         let now = Utc::now();
         let mut tx = self.conn_mut().transaction()?;
         let mut new = 0;
         for c in changes {
-            if LedgerEvent::is_ledger_kind(&c.kind) {
-                let Ok(mut event) = LedgerEvent::parse(&c.kind, &c.payload, &rules) else {
-                    continue;
-                };
-                let known: bool = tx
-                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM entries WHERE entry_id = ?1)")?
-                    .query_row([event.entry_id().to_string()], |r| r.get(0))?;
-                if known {
-                    continue;
-                }
-                // The server already judged it; a local refusal (the device
-                // lacks some context) must not lose the server's fact, but
-                // nor may a half-applied event stay: use a savepoint.
-                let sp = tx.savepoint()?;
-                // The clock check guards what a person types here; a pulled
-                // event was judged by the server, and another device's clock
-                // may run ahead of this one, so this device's "now" is not
-                // held against it (a day of slack).
-                match apply::apply(
-                    &sp,
-                    &mut event,
-                    &rules,
-                    now + chrono::Duration::days(1),
-                    false,
-                    &mut rand::rng(),
-                ) {
-                    Ok(_) => {
-                        sp.commit()?;
-                        new += 1;
-                    }
-                    Err(_) => drop(sp),
-                }
-            } else if c.kind == "merchant" {
-                let id = c.payload["id"].as_str().unwrap_or_default();
-                let name = c.payload["name"].as_str().unwrap_or_default();
-                if !id.is_empty() {
-                    tx.prepare_cached(
-                        "INSERT INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(merchant_id) DO UPDATE SET name = excluded.name, payload = excluded.payload",
-                    )?
-                    .execute(params![id, name, c.payload.to_string()])?;
-                    new += 1;
-                }
-            } else {
-                let key = c.payload["id"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| c.seq.to_string());
-                tx.prepare_cached(
-                    "INSERT INTO inbox (kind, key, seq, payload) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(kind, key) DO UPDATE SET seq = excluded.seq, payload = excluded.payload",
-                )?
-                .execute(params![c.kind, key, c.seq, c.payload.to_string()])?;
-                new += 1;
+            match pulled::apply_change(&mut tx, c, &rules, now)? {
+                Outcome::Applied => new += 1,
+                Outcome::AlreadyHeld => {}
+                Outcome::Refused(why) => pulled::keep(&tx, c, &why, &rules.version, now)?,
             }
         }
         tx.execute(
@@ -242,16 +197,19 @@ impl LocalStore {
     }
 
     pub fn sync_status(&self) -> rusqlite::Result<SyncStatus> {
-        // Only the outbox is counted: a COUNT(*) over the whole ledger grows
+        // Only the outbox and the kept pulls are counted: a COUNT(*) over the whole ledger grows
         // with history (63 ms at 100,000 events) and status is polled often.
-        let (pending, parked): (i64, i64) = self.conn().query_row(
-            "SELECT COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'parked') FROM outbox",
+        let (pending, parked, unapplied): (i64, i64, i64) = self.conn().query_row(
+            "SELECT COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'parked'),
+                    (SELECT COUNT(*) FROM unapplied)
+             FROM outbox",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         Ok(SyncStatus {
             pending,
             parked,
+            unapplied,
             cursor: self.cursor()?,
             last_success_at: self.meta("sync.last_success_at")?,
             last_attempt_at: self.meta("sync.last_attempt_at")?,

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a JSON column, a timestamp).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The in-memory ledger graph could not be made equal to the stored
+    /// ledger (`graph.rs`): writes and traces are refused until a restart.
+    #[error("ledger graph failed: {0}")]
+    GraphFailed(String),
     /// Any other failure of the backend (a full disk, an unexpected
     /// constraint, a failed statement): a 500, with the backend's own words
     /// in the log.
@@ -58,5 +62,16 @@ impl From<shian_core::error::StorageError> for StoreError {
         } else {
             StoreError::Backend(format!("storage: {}", e.message))
         }
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        "unknown panic".to_owned()
     }
 }

@@ -8,19 +8,31 @@
 //! of those on a page of its own — ingest topped out near SQLite's own rate
 //! for those rows, 29k events/s on 2 cores (bench-ingest). Now the entry row
 //! is the only durable write of an event; batches, balances and the trace
-//! graph are derived state, rebuilt from the stored entries (read through
-//! the backend's [`LedgerSource`]) when the server starts.
+//! graph are derived state, rebuilt from the stored entries when the server
+//! starts. The graph is the same whatever the backend: each backend reads
+//! its rows for it through [`LedgerSource`].
 //!
-//! The writer adds an event to the graph before its transaction commits, so
-//! if that transaction then fails the graph holds events the file does not:
-//! [`LedgerGraph::reload`] rebuilds it from the file (and the push fails,
-//! to be retried by the device). A failure before any event was added (a
-//! busy file, a device of another account) costs no rebuild. Readers may see an event a few
-//! milliseconds before it is durable; they never see one that is lost
-//! without the graph being rebuilt.
+//! The graph is never ahead of the file nor different from it: a write
+//! that changes it ([`LedgerGraph::write`]: a push, the demo's load) holds
+//! the graph's write lock from its first change through its commit, so a
+//! reader never sees an event whose transaction has not committed (readers
+//! wait for a push's transaction: milliseconds). A push must see its own
+//! earlier events while judging the later ones, so the graph does change
+//! before the commit; if the write then fails — an error or a panic — the
+//! graph is rebuilt from the file before the lock is released. If even
+//! that fails, the graph is marked failed: writes and traces answer 503
+//! and `/healthz` fails with the reason until the server is restarted,
+//! rather than answer from a state the file does not hold.
+//!
+//! Stored rows are read back under the wire format's fixed limits (core's
+//! `event::WIRE_V1`), not today's rules. A row that still does not read
+//! back (edited, or from a bug) is skipped with an alert (`/healthz`,
+//! metrics, the log): one row must not keep the server from starting.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -33,6 +45,7 @@ use shian_core::rules::LedgerRules;
 use shian_core::store::apply;
 use shian_core::trace::{GraphError, MemoryGraph};
 
+use super::error::panic_message;
 use super::StoreError;
 
 impl From<GraphError> for StoreError {
@@ -41,29 +54,87 @@ impl From<GraphError> for StoreError {
     }
 }
 
-/// What the graph is rebuilt from, read by each backend its own way.
+/// A test-only fault point (`serve --debug-fault NAME`, hidden): what the
+/// integration tests use to make the push path fail where nothing else
+/// can make it fail on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// The first event the graph admits is followed by a panic, before its
+    /// transaction commits.
+    PanicAfterAdmit,
+    /// Every rebuild of the graph after a failed write fails.
+    FailRebuild,
+}
+
+/// The fault points a store was opened with: none by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    pub panic_after_admit: bool,
+    pub fail_rebuild: bool,
+}
+
+impl FromIterator<Fault> for Faults {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        let mut f = Faults::default();
+        for fault in iter {
+            match fault {
+                Fault::PanicAfterAdmit => f.panic_after_admit = true,
+                Fault::FailRebuild => f.fail_rebuild = true,
+            }
+        }
+        f
+    }
+}
+
+/// What the graph is rebuilt from, and the one thing a failed write needs
+/// of the backend: each backend implements it over its connection.
 pub trait LedgerSource {
-    /// Calls `f` with every ledger entry in acceptance order: its position
-    /// in that order, kind and payload (JSON).
-    fn each_entry(
-        &self,
-        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    /// Calls `f` with every stored entry in acceptance order.
+    fn each_entry(&self, f: &mut dyn FnMut(StoredEntry<'_>)) -> Result<(), StoreError>;
 
     /// Calls `f` with every registered merchant's id and name.
     fn each_merchant_name(
         &self,
         f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Rolls back a transaction that a failed write left open, so that the
+    /// rebuild reads what is committed.
+    fn roll_back_open(&mut self);
 }
 
-/// The shared graph. Locks are held per event by the writer and per trace
-/// by readers, never across I/O.
+/// One stored ledger row as the rebuild reads it.
+pub struct StoredEntry<'a> {
+    /// Its place in acceptance order (SQLite's rowid).
+    pub position: i64,
+    /// Its kind and payload (JSON), or why they could not be read.
+    pub row: Result<(&'a str, &'a str), String>,
+    /// Its entry id, if that reads: a skipped row's id stays taken.
+    pub entry_id: Option<&'a str>,
+}
+
+/// Where the graph reports what an operator watches (the server's
+/// metrics): given by the backend that opens it, so the store layer names
+/// no other module.
+pub trait GraphReport: Send + Sync {
+    /// The graph could not be made equal to the stored ledger.
+    fn graph_failed(&self);
+    /// How many stored rows the last rebuild skipped.
+    fn rows_skipped(&self, n: usize);
+}
+
+/// The shared graph.
 pub struct LedgerGraph {
     graph: RwLock<MemoryGraph>,
-    /// Write locks taken so far: a failed write rebuilds the graph only if
-    /// it changed it.
-    writes: AtomicU64,
+    /// Why the graph could not be made equal to the file, once that
+    /// happened: from then on writes and traces are refused.
+    failed: OnceLock<String>,
+    /// The rows the last rebuild skipped.
+    skipped: Mutex<Arc<Skipped>>,
+    faults: Faults,
+    /// Whether [`Fault::PanicAfterAdmit`] is still to fire (it fires once).
+    panic_armed: AtomicBool,
+    report: &'static dyn GraphReport,
 }
 
 impl std::fmt::Debug for LedgerGraph {
@@ -73,89 +144,232 @@ impl std::fmt::Debug for LedgerGraph {
         let stats = self.graph.try_read().ok().map(|g| g.stats());
         f.debug_struct("LedgerGraph")
             .field("stats", &stats)
+            .field("failed", &self.failed.get())
             .finish()
     }
 }
 
 impl LedgerGraph {
     /// Rebuilds the graph from the stored entries.
-    pub fn load(source: &dyn LedgerSource, rules: &LedgerRules) -> Result<Self, StoreError> {
+    pub fn load(
+        source: &(impl LedgerSource + ?Sized),
+        faults: Faults,
+        report: &'static dyn GraphReport,
+    ) -> Result<Self, StoreError> {
+        let (graph, skipped) = replay(source, report)?;
         Ok(LedgerGraph {
-            graph: RwLock::new(replay(source, rules)?),
-            writes: AtomicU64::new(0),
+            graph: RwLock::new(graph),
+            failed: OnceLock::new(),
+            skipped: Mutex::new(Arc::new(skipped)),
+            faults,
+            panic_armed: AtomicBool::new(faults.panic_after_admit),
+            report,
         })
     }
 
-    /// Replaces the graph with one rebuilt from the file: after a push
-    /// whose transaction failed had already added its events.
-    pub fn reload(&self, source: &dyn LedgerSource, rules: &LedgerRules) -> Result<(), StoreError> {
-        let fresh = replay(source, rules)?;
-        *self.write() = fresh;
+    /// Refuses once the graph could not be made equal to the file.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self.failed.get() {
+            Some(why) => Err(StoreError::GraphFailed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The graph for a trace: it waits for a write in progress (so it sees
+    /// committed events only) and is refused once the graph failed. A
+    /// poisoned lock still holds a consistent graph: writes catch their
+    /// panics while holding the lock (see [`LedgerGraph::write`]).
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, MemoryGraph>, StoreError> {
+        self.check()?;
+        Ok(self.graph.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// What an operator should look at although the server serves: the
+    /// stored rows the last rebuild skipped.
+    pub fn alerts(&self) -> Vec<String> {
+        self.skipped().alerts.clone()
+    }
+
+    fn skipped(&self) -> Arc<Skipped> {
+        Arc::clone(&self.skipped.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Sets merchants' display names, after the registry write committed
+    /// (a name only labels holders in traces; the file keeps it too).
+    pub fn set_merchant_names<'a>(
+        &self,
+        names: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), StoreError> {
+        let mut g = self.graph.write().unwrap_or_else(PoisonError::into_inner);
+        for (id, name) in names {
+            g.set_merchant_name(id, name)?;
+        }
         Ok(())
     }
 
-    /// A poisoned lock still holds a consistent graph: every change to it
-    /// is a single `apply` that either completes or panics before writing.
-    pub fn read(&self) -> RwLockReadGuard<'_, MemoryGraph> {
-        self.graph.read().unwrap_or_else(PoisonError::into_inner)
+    /// Runs a write that changes the graph as one unit with its
+    /// transaction, which `f` opens and commits on `conn`: the write lock is
+    /// held throughout, and if `f` fails or panics after changing the graph,
+    /// the graph is rebuilt from the file (`f`'s transaction rolled back)
+    /// before the lock is released. A panic is caught here, where the graph
+    /// is changed, and answered as [`StoreError::Panicked`].
+    pub fn write<C: LedgerSource, T>(
+        &self,
+        conn: &mut C,
+        f: impl FnOnce(&mut C, &mut Writing<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.check()?;
+        let mut guard = self.graph.write().unwrap_or_else(PoisonError::into_inner);
+        let mut w = Writing {
+            graph: &mut guard,
+            skipped: self.skipped(),
+            changed: false,
+            panic_armed: &self.panic_armed,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(conn, &mut w)));
+        let changed = w.changed;
+        let result =
+            outcome.unwrap_or_else(|p| Err(StoreError::Panicked(panic_message(p.as_ref()))));
+        if let (Err(failure), true) = (&result, changed) {
+            self.restore(conn, &mut guard, failure);
+        }
+        result
     }
 
-    pub fn write(&self) -> RwLockWriteGuard<'_, MemoryGraph> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.graph.write().unwrap_or_else(PoisonError::into_inner)
+    /// Makes the graph equal to the file again after a failed write, or
+    /// marks it failed.
+    fn restore(&self, conn: &mut impl LedgerSource, graph: &mut MemoryGraph, failure: &StoreError) {
+        tracing::warn!(error = %failure, "a write failed after changing the ledger graph: rebuilding the graph from the file");
+        // `f`'s transaction is rolled back when it is dropped; one left open
+        // by hand (`BEGIN`) must not be read as the file.
+        conn.roll_back_open();
+        let rebuilt = if self.faults.fail_rebuild {
+            Err(StoreError::Corrupt("fault point: the rebuild fails".into()))
+        } else {
+            replay(conn, self.report)
+        };
+        match rebuilt {
+            Ok((fresh, skipped)) => {
+                *graph = fresh;
+                *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(skipped);
+            }
+            Err(e) => {
+                let why = format!(
+                    "the ledger graph could not be rebuilt from the file after a failed write ({failure}): {e}"
+                );
+                tracing::error!(reason = %why, "ledger graph failed: writes and traces are refused until a restart");
+                self.report.graph_failed();
+                let _ = self.failed.set(why);
+            }
+        }
+    }
+}
+
+/// Stored rows a rebuild skipped: alerts for the operator, and their entry
+/// ids, which are taken (in the file) though the graph does not know them.
+#[derive(Debug, Default)]
+struct Skipped {
+    alerts: Vec<String>,
+    entries: HashSet<String>,
+}
+
+/// The graph as a write inside [`LedgerGraph::write`] sees it.
+pub struct Writing<'g> {
+    graph: &'g mut MemoryGraph,
+    skipped: Arc<Skipped>,
+    /// Whether an event was added: only then does a failure rebuild.
+    changed: bool,
+    panic_armed: &'g AtomicBool,
+}
+
+impl Writing<'_> {
+    /// The graph as it stands, the write's own earlier events included.
+    pub fn graph(&self) -> &MemoryGraph {
+        self.graph
+    }
+
+    /// Whether the entry id is a stored row the graph skipped (it does not
+    /// read back): an event with it would collide with that row in the file.
+    pub fn unreadable(&self, entry_id: &str) -> bool {
+        self.skipped.entries.contains(entry_id)
     }
 
     /// Judges an event with core's rules against the graph and, if they
-    /// accept it, adds it, under one write lock (so nothing else is judged
-    /// in between). The inner `Err` is the rules' refusal; the outer one a
-    /// graph that could not take an accepted event (full, or a bug).
+    /// accept it, adds it. The inner `Err` is the rules' refusal; the outer
+    /// one a graph that could not take an accepted event (full, or a bug),
+    /// which leaves the graph as it was (core's `apply` adds an event whole
+    /// or not at all).
     pub fn admit(
-        &self,
+        &mut self,
         event: &mut LedgerEvent,
         rules: &LedgerRules,
         now: DateTime<Utc>,
         rng: &mut impl Rng,
     ) -> Result<Result<Vec<Warning>, LedgerError>, GraphError> {
-        let mut g = self.write();
-        let warnings = match apply::judge(event, &*g, rules, now, rng) {
+        let warnings = match apply::judge(event, &*self.graph, rules, now, rng) {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
         };
-        g.apply(event)?;
+        self.graph.apply(event)?;
+        self.changed = true;
+        if self.panic_armed.swap(false, Ordering::Relaxed) {
+            panic!("fault point: panic after admit");
+        }
         Ok(Ok(warnings))
-    }
-
-    /// How many write locks have been taken: compare before and after a
-    /// write to know whether it may have changed the graph.
-    pub fn writes(&self) -> u64 {
-        self.writes.load(Ordering::Relaxed)
     }
 }
 
-/// Every entry in acceptance order, then the merchants' names.
-fn replay(source: &dyn LedgerSource, rules: &LedgerRules) -> Result<MemoryGraph, StoreError> {
+/// Every entry in acceptance order, then the merchants' names; and an
+/// alert for each row skipped.
+fn replay(
+    source: &(impl LedgerSource + ?Sized),
+    report: &dyn GraphReport,
+) -> Result<(MemoryGraph, Skipped), StoreError> {
     let started = Instant::now();
     let mut graph = MemoryGraph::new();
+    let mut skipped = Skipped::default();
     let mut n = 0u64;
-    source.each_entry(&mut |rowid, kind, payload| {
-        let corrupt = |why: String| StoreError::Corrupt(format!("entries row {rowid}: {why}"));
-        let node: Node<'_> = serde_json::from_str(payload).map_err(|e| corrupt(e.to_string()))?;
-        let event =
-            LedgerEvent::parse_node(kind, &node, rules).map_err(|e| corrupt(e.to_string()))?;
-        graph.apply(&event).map_err(|e| corrupt(e.to_string()))?;
-        n += 1;
-        Ok(())
+    source.each_entry(&mut |entry| {
+        let rowid = entry.position;
+        let added = entry.row.and_then(|(kind, payload)| {
+            let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+            let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;
+            graph.apply(&event).map_err(|e| e.to_string())
+        });
+        match added {
+            Ok(()) => n += 1,
+            Err(why) => {
+                tracing::error!(rowid, reason = %why, "a stored ledger row does not read back: skipped (the rest of the ledger is served)");
+                skipped
+                    .alerts
+                    .push(format!("entries row {rowid} skipped: {why}"));
+                if let Some(id) = entry.entry_id {
+                    skipped.entries.insert(id.to_owned());
+                }
+            }
+        }
     })?;
     source.each_merchant_name(&mut |id, name| Ok(graph.set_merchant_name(id, name)?))?;
     graph.compact();
+    report.rows_skipped(skipped.alerts.len());
     let stats = graph.stats();
     tracing::info!(
         entries = n,
+        skipped = skipped.alerts.len(),
         batches = stats.batches,
         movements = stats.movements,
         heap_mib = stats.heap_bytes >> 20,
         ms = started.elapsed().as_millis() as u64,
         "ledger graph rebuilt from entries"
     );
-    Ok(graph)
+    Ok((graph, skipped))
+}
+
+#[cfg(test)]
+impl LedgerGraph {
+    /// Whether a reader would have to wait for the graph now (a test of the
+    /// backend shows that none gets at it before a write commits).
+    pub(crate) fn reader_would_wait(&self) -> bool {
+        self.graph.try_read().is_err()
+    }
 }

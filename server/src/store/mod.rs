@@ -37,8 +37,9 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Checks that reads and writes both answer (for `/healthz`).
-    fn health(&self) -> StoreFuture<'_, ()>;
+    /// Checks that reads and writes both answer and the ledger state is
+    /// sound (for `/healthz`); returns the alerts an operator should see.
+    fn health(&self) -> StoreFuture<'_, Vec<String>>;
 
     /// Finishes queued writes and stops accepting new ones (graceful shutdown).
     fn close(&self) -> StoreFuture<'_, ()>;

@@ -62,7 +62,7 @@ fn prepare(ops: Vec<BodyOp<'_>>) -> Vec<Prepared> {
     ops.into_iter()
         .map(|o| {
             let event = LedgerEvent::is_ledger_kind(&o.kind)
-                .then(|| LedgerEvent::parse_node(&o.kind, &o.payload, rules()));
+                .then(|| LedgerEvent::parse_node(&o.kind, &o.payload));
             let payload = if event.is_some() {
                 Value::Null
             } else {

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shian_core::category::Category;
 use shian_core::inspection::{
-    draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, MerchantFacts,
+    draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, LedgerFacts, LedgerWarningKind, MerchantFacts,
     RiskAssessment, RiskGrader,
 };
 
@@ -75,14 +75,31 @@ fn facts(rng: &mut ChaCha8Rng) -> MerchantFacts {
         } else {
             0
         },
-        ledger_warnings: if rng.random_ratio(1, 8) {
-            rng.random_range(1..20)
-        } else {
-            0
-        },
+        ledger: ledger_facts(rng),
         inspections_this_year: rng.random_range(0..3),
         ..MerchantFacts::default()
     }
+}
+
+/// A year of ledger by kind (what the v2 risk rules weigh): one merchant in
+/// eight has warnings, spread over the kinds.
+fn ledger_facts(rng: &mut ChaCha8Rng) -> LedgerFacts {
+    let purchases = rng.random_range(20..2_000);
+    let sales = rng.random_range(20..4_000);
+    let mut ledger = LedgerFacts {
+        entries: purchases + sales,
+        purchases,
+        sales,
+        ..LedgerFacts::default()
+    };
+    if rng.random_ratio(1, 8) {
+        for kind in LedgerWarningKind::ALL {
+            if rng.random_ratio(1, 3) {
+                ledger.set_warnings(kind, rng.random_range(1..20));
+            }
+        }
+    }
+    ledger
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -536,14 +536,14 @@ fn breakdown(
     let t = Instant::now();
     for r in &reqs {
         for op in &r.ops {
-            std::hint::black_box(LedgerEvent::parse_node(&op.kind, &op.payload, &rules)?);
+            std::hint::black_box(LedgerEvent::parse_node(&op.kind, &op.payload)?);
         }
     }
     let parse_us = t.elapsed().as_secs_f64() * 1e6 / n;
     let mut events = Vec::with_capacity(n as usize);
     for r in &reqs {
         for op in &r.ops {
-            events.push(LedgerEvent::parse_node(&op.kind, &op.payload, &rules)?);
+            events.push(LedgerEvent::parse_node(&op.kind, &op.payload)?);
         }
     }
     let t = Instant::now();

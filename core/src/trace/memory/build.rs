@@ -50,7 +50,59 @@ pub(super) enum KindIn<'a> {
     Plain(Kind),
 }
 
+impl PurchaseIn<'_> {
+    /// An upper bound on the text the purchase interns.
+    fn text_bytes(&self) -> usize {
+        let supplier = match &self.supplier {
+            SupplierRef::Merchant { merchant_id } => merchant_id.len(),
+            SupplierRef::External {
+                name,
+                uscc,
+                region_code,
+            } => {
+                name.len()
+                    + uscc.as_ref().map_or(0, String::len)
+                    + region_code.as_ref().map_or(0, String::len)
+            }
+        };
+        self.merchant.len() + self.product.len() + supplier
+    }
+}
+
+impl KindIn<'_> {
+    /// An upper bound on the text the movement interns.
+    fn text_bytes(&self) -> usize {
+        match self {
+            KindIn::SaleMerchant { seller, buyer, .. } => seller.len() + buyer.len(),
+            KindIn::SaleNamed { buyer_name } => buyer_name.len(),
+            KindIn::Plain(_) => 0,
+        }
+    }
+}
+
 impl MemoryGraph {
+    /// Whether whatever one event adds fits (a batch, a voucher, a movement,
+    /// two merchants, a product, a supplier, a buyer name, `text` bytes of
+    /// strings in each arena): checked before anything changes, so that an
+    /// event is added whole or not at all — a graph full halfway through an
+    /// event would hold half of it.
+    fn room(&self, text: usize) -> Result<(), GraphError> {
+        let index = INDEX_MASK as usize;
+        let fits = self.batches.len() < index
+            && self.vouchers.len() < index
+            && self.moves.len() < ID_LIMIT as usize
+            && self.merchants.room(2, text)
+            && self.products.len() < index
+            && self.products.room(text)
+            && self.buyer_names.room(text)
+            && self.suppliers.len() < u32::MAX as usize;
+        if fits {
+            Ok(())
+        } else {
+            Err(GraphError::Full)
+        }
+    }
+
     pub(super) fn merchant(&mut self, id: &str) -> Result<u32, GraphError> {
         self.merchants.intern(id)
     }
@@ -135,10 +187,16 @@ impl MemoryGraph {
                 Uuid::from_u128(p.entry).to_string(),
             ));
         }
-        let b = self.batch_slot(p.trace_code)?;
-        if self.batches.get(b as usize).is_some_and(BatchRec::known) {
+        if self
+            .find_batch(p.trace_code)
+            .and_then(|b| self.batches.get(b as usize))
+            .is_some_and(BatchRec::known)
+        {
             return Err(GraphError::DuplicateTraceCode(code::unpack(p.trace_code)));
         }
+        self.room(p.text_bytes())?;
+        // Nothing fails from here on: the event is added whole.
+        let b = self.batch_slot(p.trace_code)?;
         let merchant = self.merchant(p.merchant)?;
         let product = self.products.intern(p.product)?;
         if product > INDEX_MASK {
@@ -185,6 +243,17 @@ impl MemoryGraph {
                 Uuid::from_u128(m.entry).to_string(),
             ));
         }
+        if let KindIn::SaleMerchant { voucher, .. } = &m.kind {
+            if self
+                .find_voucher(*voucher)
+                .and_then(|v| self.vouchers.get(v as usize))
+                .is_some_and(VoucherRec::issued)
+            {
+                return Err(GraphError::DuplicateVoucher(code::unpack(*voucher)));
+            }
+        }
+        self.room(m.kind.text_bytes())?;
+        // Nothing fails from here on: the event is added whole.
         let batch = self.batch_slot(m.trace_code)?;
         let (kind, aux) = match m.kind {
             KindIn::SaleMerchant {
@@ -194,13 +263,6 @@ impl MemoryGraph {
                 sold_at_ms,
             } => {
                 let v = self.voucher_slot(voucher)?;
-                if self
-                    .vouchers
-                    .get(v as usize)
-                    .is_some_and(VoucherRec::issued)
-                {
-                    return Err(GraphError::DuplicateVoucher(code::unpack(voucher)));
-                }
                 let (seller, buyer) = (self.merchant(seller)?, self.merchant(&buyer)?);
                 if let Some(rec) = self.vouchers.get_mut(v as usize) {
                     rec.issue(batch, seller, buyer, m.amount, sold_at_ms, m.voided);
@@ -240,6 +302,7 @@ impl MemoryGraph {
                 Uuid::from_u128(entry).to_string(),
             ));
         }
+        self.room(merchant.len())?;
         let merchant = self.merchant(merchant)?;
         self.voids.insert(entry, merchant);
         self.void(target);
@@ -271,5 +334,91 @@ impl MemoryGraph {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use uuid::Uuid;
+
+    use crate::codes;
+    use crate::event::{Buyer, LedgerEvent};
+    use crate::generator::{GenConfig, Generator};
+    use crate::trace::{GraphError, MemoryGraph, MemoryStats};
+
+    /// What a refused event must leave as it was: every count, placeholders
+    /// included (the heap may differ by spare capacity only).
+    fn counts(g: &MemoryGraph) -> (usize, usize, usize, usize, usize) {
+        let MemoryStats {
+            batches,
+            movements,
+            vouchers,
+            merchants,
+            ..
+        } = g.stats();
+        (
+            batches,
+            movements,
+            vouchers,
+            merchants,
+            g.trace_codes().count(),
+        )
+    }
+
+    /// `apply` adds an event whole or not at all: an event refused partway
+    /// (a voucher issued twice, from a batch the graph has not seen; a trace
+    /// code used twice by a purchase of a new merchant) changes nothing.
+    #[test]
+    fn a_refused_event_changes_nothing() {
+        let mut g = MemoryGraph::new();
+        let events: Vec<LedgerEvent> = Generator::new(GenConfig::frozen_market(3))
+            .take(3_000)
+            .collect();
+        for e in &events {
+            g.apply(e).unwrap();
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let sale = events
+            .iter()
+            .find_map(|e| match e {
+                LedgerEvent::Sale(s) if s.voucher_code.is_some() => Some(s.clone()),
+                _ => None,
+            })
+            .expect("a sale to a merchant");
+        let mut twice = sale.clone();
+        twice.entry_id = Uuid::now_v7();
+        twice.trace_code = codes::new_code(&mut rng);
+        twice.buyer = Buyer::Merchant {
+            merchant_id: "m-nobody-yet".into(),
+        };
+        let before = counts(&g);
+        assert!(matches!(
+            g.apply(&LedgerEvent::Sale(twice)),
+            Err(GraphError::DuplicateVoucher(_))
+        ));
+        assert_eq!(counts(&g), before);
+        let purchase = events
+            .iter()
+            .find_map(|e| match e {
+                LedgerEvent::Purchase(p) => Some(p.clone()),
+                _ => None,
+            })
+            .expect("a purchase");
+        let mut again = purchase;
+        again.entry_id = Uuid::now_v7();
+        again.merchant_id = "m-new-merchant".into();
+        again.product.name = "从未见过的产品".into();
+        assert!(matches!(
+            g.apply(&LedgerEvent::Purchase(again)),
+            Err(GraphError::DuplicateTraceCode(_))
+        ));
+        assert_eq!(counts(&g), before);
+        assert!(matches!(
+            g.apply(&events[0]),
+            Err(GraphError::DuplicateEntry(_))
+        ));
+        assert_eq!(counts(&g), before);
     }
 }

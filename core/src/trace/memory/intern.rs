@@ -30,6 +30,10 @@ impl<T: Hash + Eq + Clone> Interner<T> {
         Ok(id)
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
+    }
+
     pub(super) fn get(&self, id: u32) -> Option<&T> {
         self.items.get(id as usize)
     }

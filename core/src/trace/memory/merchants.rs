@@ -101,6 +101,12 @@ impl Merchants {
         self.spans.len()
     }
 
+    /// Whether `items` more merchants of `bytes` in all fit.
+    pub fn room(&self, items: usize, bytes: usize) -> bool {
+        let max = u32::MAX as usize;
+        self.spans.len() + items <= max && self.text.len() + bytes <= max
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity()
             + self.spans.capacity() * std::mem::size_of::<Span>()

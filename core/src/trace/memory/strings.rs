@@ -59,6 +59,16 @@ impl Strings {
         Ok(id)
     }
 
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether one more string of at most `bytes` fits.
+    pub fn room(&self, bytes: usize) -> bool {
+        let max = u32::MAX as usize;
+        self.spans.len() < max && self.text.len() + bytes <= max
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.spans.capacity() * 8 + self.index.heap_bytes()
     }

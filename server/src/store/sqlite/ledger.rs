@@ -12,7 +12,7 @@ use shian_core::trace::{
 
 use super::sync as sql;
 use super::SqliteStore;
-use crate::store::graph::{LedgerGraph, LedgerSource};
+use crate::store::graph::{LedgerGraph, LedgerSource, StoredEntry};
 use crate::store::ledger::{
     split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
 };
@@ -30,11 +30,10 @@ impl LedgerStore for SqliteStore {
         Box::pin(async move {
             let graph = self.graph().await?;
             self.writer()
-                .call(move |conn| -> Result<_, StoreError> {
-                    let before = graph.writes();
-                    sql::push(conn, &graph, &caller, &device_id, ops, rules(), Utc::now()).map_err(
-                        |e| {
-                            let e = match e {
+                .call(move |conn| {
+                    graph.write(conn, |conn, w| {
+                        sql::push(conn, w, &caller, &device_id, ops, rules(), Utc::now()).map_err(
+                            |e| match e {
                                 sql::PushError::DeviceOfAnotherUser => StoreError::conflict(
                                     "device_of_another_user",
                                     "该设备已登记在其他账号下",
@@ -44,14 +43,9 @@ impl LedgerStore for SqliteStore {
                                 sql::PushError::Store(e) => e,
                                 sql::PushError::Graph(e) => e.into(),
                                 sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
-                            };
-                            if graph.writes() == before {
-                                e
-                            } else {
-                                rebuilt(conn, &graph, e)
-                            }
-                        },
-                    )
+                            },
+                        )
+                    })
                 })
                 .await
         })
@@ -75,14 +69,14 @@ impl LedgerStore for SqliteStore {
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read(), &trace_code)) })
+        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read()?, &trace_code)) })
     }
 
     fn trace_backward(
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read(), &trace_code)) })
+        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read()?, &trace_code)) })
     }
 
     fn load_ledger(
@@ -93,8 +87,7 @@ impl LedgerStore for SqliteStore {
             let graph = self.graph().await?;
             self.writer()
                 .call(move |conn| -> Result<_, StoreError> {
-                    let refused =
-                        load_events(conn, &graph, events).map_err(|e| rebuilt(conn, &graph, e))?;
+                    let refused = load_events(conn, &graph, events)?;
                     let mut counts = counts(conn, &graph)?;
                     counts.refused = refused;
                     Ok(counts)
@@ -119,7 +112,7 @@ impl LedgerStore for SqliteStore {
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(async move {
-            showcase(&self.graph().await?.read()).map_err(|e| StoreError::Corrupt(e.to_string()))
+            showcase(&*self.graph().await?.read()?).map_err(|e| StoreError::Corrupt(e.to_string()))
         })
     }
 }
@@ -178,22 +171,27 @@ fn public_shop(
     Ok(Some(shop))
 }
 
-/// The file's entries in acceptance (rowid) order and the directory's names:
-/// what the ledger graph is rebuilt from.
-pub(super) struct Entries<'c>(pub &'c rusqlite::Connection);
-
-impl LedgerSource for Entries<'_> {
-    fn each_entry(
-        &self,
-        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut st = self
-            .0
-            .prepare("SELECT rowid, kind, payload FROM entries ORDER BY rowid")?;
+/// The file's entries in acceptance (rowid) order and the directory's
+/// names: what the ledger graph is rebuilt from.
+impl LedgerSource for rusqlite::Connection {
+    fn each_entry(&self, f: &mut dyn FnMut(StoredEntry<'_>)) -> Result<(), StoreError> {
+        let mut st =
+            self.prepare("SELECT rowid, kind, payload, entry_id FROM entries ORDER BY rowid")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let (rowid, kind, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            f(rowid, &kind, &payload)?;
+            let position: i64 = r.get(0)?;
+            let row = r
+                .get::<_, String>(1)
+                .and_then(|kind| Ok((kind, r.get::<_, String>(2)?)))
+                .map_err(|e| e.to_string());
+            f(StoredEntry {
+                position,
+                row: row
+                    .as_ref()
+                    .map(|(k, p)| (k.as_str(), p.as_str()))
+                    .map_err(Clone::clone),
+                entry_id: r.get_ref(3).ok().and_then(|v| v.as_str().ok()),
+            });
         }
         Ok(())
     }
@@ -202,23 +200,21 @@ impl LedgerSource for Entries<'_> {
         &self,
         f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut st = self.0.prepare("SELECT merchant_id, name FROM directory")?;
+        let mut st = self.prepare("SELECT merchant_id, name FROM directory")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             f(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
         }
         Ok(())
     }
-}
 
-/// Rebuilds the graph after a failed write that may have added events to
-/// it (see [`LedgerGraph`]), and passes the failure on.
-fn rebuilt(conn: &rusqlite::Connection, graph: &LedgerGraph, failure: StoreError) -> StoreError {
-    tracing::warn!(error = %failure, "a write failed after changing the ledger graph: rebuilding the graph from the file");
-    if let Err(e) = graph.reload(&Entries(conn), rules()) {
-        tracing::error!(error = %e, "rebuilding the ledger graph failed");
+    fn roll_back_open(&mut self) {
+        if !self.is_autocommit() {
+            if let Err(e) = self.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rollback before the rebuild failed");
+            }
+        }
     }
-    failure
 }
 
 /// The demo's ledger through the push path's rules and writes (judged on
@@ -236,20 +232,24 @@ fn load_events(
     let mut refused = 0;
     let mut events = events.peekable();
     while events.peek().is_some() {
-        let tx = conn.transaction()?;
-        for mut event in events.by_ref().take(CHUNK) {
-            let now = Utc::now();
-            match graph.admit(&mut event, rules(), now, &mut rng)? {
-                Ok(warnings) => {
-                    apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
-                    refused += 1;
+        refused += graph.write(conn, |conn, w| {
+            let mut refused = 0;
+            let tx = conn.transaction()?;
+            for mut event in events.by_ref().take(CHUNK) {
+                let now = Utc::now();
+                match w.admit(&mut event, rules(), now, &mut rng)? {
+                    Ok(warnings) => {
+                        apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
+                        refused += 1;
+                    }
                 }
             }
-        }
-        tx.commit()?;
+            tx.commit()?;
+            Ok(refused)
+        })?;
     }
     Ok(refused)
 }
@@ -292,7 +292,7 @@ fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
 
 fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCounts, StoreError> {
     let entries = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
-    let stats = graph.read().stats();
+    let stats = graph.read()?.stats();
     let (batches, movements) = (stats.batches as i64, stats.movements as i64);
     let mut st =
         conn.prepare_cached("SELECT code, COUNT(*) FROM warnings GROUP BY code ORDER BY 2 DESC")?;
@@ -306,4 +306,73 @@ fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCoun
         refused: 0,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shian_core::event::PURCHASE;
+    use shian_core::ledger::LedgerView;
+
+    use rusqlite::Connection;
+    use shian_core::store::apply;
+
+    use super::*;
+    use crate::store::graph::{Faults, GraphReport, LedgerGraph};
+
+    struct Quiet;
+    impl GraphReport for Quiet {
+        fn graph_failed(&self) {}
+        fn rows_skipped(&self, _: usize) {}
+    }
+
+    /// Item 3, shown on the structure: between a write's first change to
+    /// the graph and the end of its transaction no reader can get at the
+    /// graph, and after the transaction fails the graph equals the file.
+    #[test]
+    fn a_reader_cannot_see_a_write_before_it_commits() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        shian_core::store::schema::migrate(&mut conn).unwrap();
+        let lg = LedgerGraph::load(&conn, Faults::default(), &Quiet).unwrap();
+        let payload = json!({
+            "entry_id": "0190a0c0-0000-7000-8000-000000000001",
+            "merchant_id": "m-1",
+            "product": {"name": "菠菜", "category": "vegetable"},
+            "quantity": {"value": "20", "unit": "kg"},
+            "supplier": {"name": "同安蔬菜合作社"},
+            "received_at": Utc::now().to_rfc3339(),
+        });
+        let mut event = LedgerEvent::parse(PURCHASE, &payload).unwrap();
+        let mut reader_blocked = None;
+        let written: Result<(), StoreError> = lg.write(&mut conn, |conn, w| {
+            let tx = conn.transaction()?;
+            let now = Utc::now();
+            let warnings = w
+                .admit(&mut event, crate::sync::rules(), now, &mut rand::rng())?
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            apply::record(&tx, &event, &event.to_wire_string(), &warnings, now)?;
+            // A trace on another thread, while the event is in the graph
+            // and its transaction open.
+            reader_blocked = Some(std::thread::scope(|s| {
+                s.spawn(|| lg.reader_would_wait()).join()
+            }));
+            // The commit fails: the transaction is dropped.
+            Err(StoreError::Corrupt("the commit fails".into()))
+        });
+        assert!(
+            matches!(written, Err(StoreError::Corrupt(_))),
+            "{written:?}"
+        );
+        assert!(
+            matches!(reader_blocked, Some(Ok(true))),
+            "a reader got at the graph before the commit"
+        );
+        let entry = lg.read().unwrap().entry(&event.entry_id());
+        assert!(matches!(entry, Ok(None)), "the graph equals the file");
+        let in_file: i64 = conn
+            .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(in_file, 0);
+        assert!(lg.check().is_ok(), "a rebuilt graph is sound");
+    }
 }

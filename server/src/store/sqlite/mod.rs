@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::readers::Readers;
 use self::writer::Writer;
-use crate::store::graph::LedgerGraph;
+use crate::store::graph::{Faults, GraphReport, LedgerGraph};
 use crate::store::*;
 
 mod error;
@@ -28,6 +28,19 @@ pub mod readers;
 pub mod sync;
 pub mod writer;
 
+/// The ledger graph's state on the server's metrics.
+struct MetricsReport;
+
+impl GraphReport for MetricsReport {
+    fn graph_failed(&self) {
+        crate::metrics::ledger_graph_failed().set(1);
+    }
+
+    fn rows_skipped(&self, n: usize) {
+        crate::metrics::ledger_rows_skipped().set(n as i64);
+    }
+}
+
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -35,6 +48,8 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// How long a statement waits for another process's lock.
     pub busy_timeout: Duration,
+    /// Test-only fault points of the ledger graph; none by default.
+    pub faults: Faults,
 }
 
 impl Default for SqliteOptions {
@@ -42,6 +57,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            faults: Faults::default(),
         }
     }
 }
@@ -55,6 +71,7 @@ pub struct SqliteStore {
     /// Batches, balances and the trace graph, derived from `entries`; built
     /// on first use, so that the `admin` CLI never replays the ledger.
     graph: tokio::sync::OnceCell<Arc<LedgerGraph>>,
+    faults: Faults,
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
@@ -111,17 +128,18 @@ impl SqliteStore {
             writer,
             readers: Readers::new(pool),
             graph: tokio::sync::OnceCell::new(),
+            faults: options.faults,
         })
     }
 
     /// The in-memory ledger state (see [`LedgerGraph`]), rebuilt from the
     /// file on the writer the first time it is asked for.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        let faults = self.faults;
         self.graph
             .get_or_try_init(|| {
-                self.writer.call(|conn| {
-                    LedgerGraph::load(&ledger::Entries(conn), crate::sync::rules()).map(Arc::new)
-                })
+                self.writer
+                    .call(move |conn| LedgerGraph::load(conn, faults, &MetricsReport).map(Arc::new))
             })
             .await
             .cloned()
@@ -369,7 +387,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn health(&self) -> StoreFuture<'_, ()> {
+    fn health(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move {
             self.readers
                 .call(|c| {
@@ -382,7 +400,13 @@ impl Store for SqliteStore {
                     c.query_row("SELECT 1", [], |_| Ok(()))
                         .map_err(StoreError::from)
                 })
-                .await
+                .await?;
+            // The ledger graph, once built: failed (503), or serving with
+            // alerts (rows skipped at its rebuild).
+            match self.graph.get() {
+                Some(g) => g.check().map(|()| g.alerts()),
+                None => Ok(Vec::new()),
+            }
         })
     }
 
@@ -571,7 +595,7 @@ impl Store for SqliteStore {
         Box::pin(self.writer.call(move |conn| {
             insert_merchant(conn, &m)?;
             if let Some(g) = graph {
-                g.write().set_merchant_name(&m.id, &m.name)?;
+                g.set_merchant_names([(m.id.as_str(), m.name.as_str())])?;
             }
             Ok(m)
         }))
@@ -646,10 +670,9 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             if let Some(graph) = graph {
-                let mut g = graph.write();
-                for m in &merchants {
-                    g.set_merchant_name(&m.id, &m.name)?;
-                }
+                graph.set_merchant_names(
+                    merchants.iter().map(|m| (m.id.as_str(), m.name.as_str())),
+                )?;
             }
             Ok(merchants.len())
         }))

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::writer::panic_message;
+use crate::store::error::panic_message;
 use crate::store::StoreError;
 
 struct Shared {

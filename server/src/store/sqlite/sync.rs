@@ -2,9 +2,12 @@
 //! the two feeds that pull pages through (the ledger's own `entries`, and
 //! `changes` for everything else), and the scope checks.
 //!
-//! A push is one transaction on the single writer. A refused op leaves
+//! A push is one transaction on the single writer, run inside
+//! [`crate::store::graph::LedgerGraph::write`]: the graph is locked from the
+//! push's first event to its commit and rebuilt from the file if the push
+//! fails, so it never holds what the file does not. A refused op leaves
 //! nothing behind while its neighbours stand: core's rules judge a ledger
-//! event against the in-memory graph ([`LedgerGraph`]) before anything is
+//! event against the in-memory graph ([`crate::store::graph::LedgerGraph`]) before anything is
 //! written, and field ops write in a savepoint. The op log row is written in
 //! the same transaction as the op's effect — after a crash either both exist
 //! or neither, so a retried op is either `duplicate` with its original
@@ -41,7 +44,7 @@ use uuid::Uuid;
 
 use super::field_ops;
 use super::migrate::Migration;
-use crate::store::graph::LedgerGraph;
+use crate::store::graph::Writing;
 use crate::store::ledger::{Caller, Prepared, PullError};
 use crate::store::StoreError;
 
@@ -133,9 +136,10 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Reasons that may clear up by themselves (another device has not pushed
-/// yet): not logged, so the same op is judged afresh next time.
+/// yet; an operator mends a stored row that does not read back): not
+/// logged, so the same op is judged afresh next time.
 fn retryable(code: &str) -> bool {
-    matches!(code, "unknown_batch" | "unknown_entry")
+    matches!(code, "unknown_batch" | "unknown_entry" | "entry_unreadable")
 }
 
 fn op_error(code: &str, message: impl Into<String>, field: Option<String>) -> OpError {
@@ -276,19 +280,14 @@ fn result_of(applied: &Applied) -> Value {
 /// The answer an accepted ledger op was given, rebuilt from its entry row
 /// and that entry's warnings: what a retry of an op logged by its entry
 /// answers.
-fn recorded_result(
-    tx: &Connection,
-    entry_id: &Uuid,
-    rules: &LedgerRules,
-) -> Result<Value, PushError> {
+fn recorded_result(tx: &Connection, entry_id: &Uuid) -> Result<Value, PushError> {
     let id = entry_id.to_string();
     let corrupt = |why: String| PushError::Corrupt(format!("entry {id}: {why}"));
     let (kind, payload): (String, String) = tx
         .prepare_cached("SELECT kind, payload FROM entries WHERE entry_id = ?1")?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let payload: Node<'_> = serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?;
-    let event =
-        LedgerEvent::parse_node(&kind, &payload, rules).map_err(|e| corrupt(e.to_string()))?;
+    let event = LedgerEvent::parse_node(&kind, &payload).map_err(|e| corrupt(e.to_string()))?;
     let mut st = tx.prepare_cached(
         "SELECT code, message, evidence FROM warnings WHERE entry_id = ?1 ORDER BY id",
     )?;
@@ -319,14 +318,13 @@ fn recorded_result(
 /// else. `None` when the op_id names no entry.
 fn answer_from_entry(
     tx: &Connection,
-    graph: &LedgerGraph,
+    graph: &Writing<'_>,
     caller: &Caller,
     op_id: &str,
     named: Option<Uuid>,
-    rules: &LedgerRules,
 ) -> Result<Option<OpResult>, PushError> {
     let Some(id) = named else { return Ok(None) };
-    let Ok(recorded) = graph.read().entry(&id);
+    let Ok(recorded) = graph.graph().entry(&id);
     let Some(entry) = recorded else {
         return Ok(None);
     };
@@ -336,7 +334,7 @@ fn answer_from_entry(
         tracing::warn!(op_id = %op_id, user = %caller.user_id, "op_id of another merchant's entry");
         return Ok(Some(taken(op_id.to_owned())));
     }
-    let result = recorded_result(tx, &id, rules)?;
+    let result = recorded_result(tx, &id)?;
     Ok(Some(OpResult {
         op_id: op_id.to_owned(),
         status: OpStatus::Duplicate,
@@ -350,7 +348,7 @@ fn answer_from_entry(
 /// changes this push made.
 pub fn push(
     conn: &mut Connection,
-    graph: &LedgerGraph,
+    graph: &mut Writing<'_>,
     caller: &Caller,
     device_id: &str,
     ops: Vec<Prepared>,
@@ -395,7 +393,7 @@ pub fn push(
             }
             // The entry the op_id names, if it is a UUID.
             let named = Uuid::parse_str(&op.op_id).ok();
-            if let Some(answer) = answer_from_entry(&tx, graph, caller, &op.op_id, named, rules)? {
+            if let Some(answer) = answer_from_entry(&tx, graph, caller, &op.op_id, named)? {
                 results.push(answer);
                 continue;
             }
@@ -453,7 +451,7 @@ pub fn push(
 #[allow(clippy::too_many_arguments)] // the push's context, borrowed once per op
 fn apply_op(
     tx: &rusqlite::Transaction<'_>,
-    graph: &LedgerGraph,
+    graph: &mut Writing<'_>,
     caller: &Caller,
     op: &Op,
     event: Option<Result<LedgerEvent, FieldError>>,
@@ -532,6 +530,15 @@ fn apply_op(
                 Some(field.into()),
             )));
         }
+    }
+    let entry_id = event.entry_id().to_string();
+    if graph.unreadable(&entry_id) {
+        tracing::warn!(entry = %entry_id, "an op names a stored entry that does not read back");
+        return Ok(Err(op_error(
+            "entry_unreadable",
+            "该记录已存于服务器但无法读取，请联系管理员 (the stored entry does not read back; see /healthz)",
+            Some("entry_id".into()),
+        )));
     }
     // No savepoint: the rules run before anything is written, so a refused
     // event has written nothing, and a storage failure fails the whole push

@@ -20,6 +20,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::error::panic_message;
 use crate::store::StoreError;
 
 type Work = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
@@ -46,17 +47,6 @@ pub struct Writer {
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer").finish_non_exhaustive()
-    }
-}
-
-/// The message of a caught panic.
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else {
-        "unknown panic".to_owned()
     }
 }
 
@@ -108,6 +98,9 @@ impl Writer {
     {
         let (otx, orx) = oneshot::channel();
         let work: Work = Box::new(move |conn: &mut Connection| {
+            // A backstop: writes that change the ledger graph catch their
+            // panics themselves, where the graph can still be restored
+            // (`LedgerGraph::write`); this keeps the thread alive for the rest.
             let result =
                 catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|p| panic_message(p.as_ref()));
             // The caller may have gone (request cancelled); the write stands.
