@@ -15,6 +15,7 @@ pub mod graph;
 pub mod ledger;
 pub mod model;
 pub mod sqlite;
+pub mod sync;
 
 use std::future::Future;
 use std::pin::Pin;

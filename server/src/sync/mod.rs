@@ -1,5 +1,9 @@
 //! `POST /v1/sync/push` and `GET /v1/sync/pull`: the HTTP side of sync.
-//! The rules are core's; the op log and change feed are in [`sql`].
+//! The rules are core's; the push and pull logic is in [`push`] and
+//! [`pull`], which the store runs inside its transaction.
+
+pub mod pull;
+pub mod push;
 
 use std::sync::OnceLock;
 

@@ -6,14 +6,12 @@ use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension};
 use shian_core::inspection::SampleRecord;
 
-use super::sync::publish;
+use super::sync::{publish, PushTxn};
 use crate::store::field::{FieldReads, FieldWrite};
 use crate::store::{ts, StoreError};
 
 /// The push transaction, read by the field service.
-pub(super) struct TxReads<'c>(pub &'c Connection);
-
-impl FieldReads for TxReads<'_> {
+impl FieldReads for PushTxn<'_> {
     fn is_inspector(&self, user_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .0

@@ -32,19 +32,7 @@ impl LedgerStore for SqliteStore {
             self.writer()
                 .call(move |conn| {
                     graph.write(conn, |conn, w| {
-                        sql::push(conn, w, &caller, &device_id, ops, rules(), Utc::now()).map_err(
-                            |e| match e {
-                                sql::PushError::DeviceOfAnotherUser => StoreError::conflict(
-                                    "device_of_another_user",
-                                    "该设备已登记在其他账号下",
-                                ),
-                                sql::PushError::Sqlite(e) => e.into(),
-                                sql::PushError::Storage(e) => e.into(),
-                                sql::PushError::Store(e) => e,
-                                sql::PushError::Graph(e) => e.into(),
-                                sql::PushError::Corrupt(e) => StoreError::Corrupt(e),
-                            },
-                        )
+                        sql::push(conn, w, &caller, &device_id, ops, rules(), Utc::now())
                     })
                 })
                 .await
@@ -58,8 +46,9 @@ impl LedgerStore for SqliteStore {
         limit: u32,
     ) -> StoreFuture<'_, Result<PullResponse, PullError>> {
         Box::pin(
-            self.readers()
-                .call(move |conn| split_pull(sql::pull(conn, &caller, &cursor, limit))),
+            self.readers().call(move |conn| {
+                split_pull(crate::sync::pull::page(conn, &caller, &cursor, limit))
+            }),
         )
     }
 
