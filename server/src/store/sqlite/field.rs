@@ -14,12 +14,13 @@ use shian_core::inspection::{
 use super::field_schema as schema;
 use super::migrate;
 use super::sync::publish;
+use super::timestamps::{parse_ts, ts};
 use super::SqliteStore;
 use crate::store::field::{
     Attachment, FieldStore, NewAttachment, NewDraw, RiskFactsRow, StatsGroup, StatsRow, StoredDraw,
     StoredDrawTask, StoredInspection,
 };
-use crate::store::{parse_ts, ts, StoreError, StoreFuture};
+use crate::store::{StoreError, StoreFuture};
 
 /// Migrates the field tables and publishes checklist templates not yet on
 /// the change feed. Called by [`SqliteStore::open`] after the sync tables

@@ -7,8 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use shian_core::inspection::SampleRecord;
 
 use super::sync::{publish, PushTxn};
+use super::timestamps::ts;
 use crate::store::field::{FieldReads, FieldWrite};
-use crate::store::{ts, StoreError};
+use crate::store::StoreError;
 
 /// The push transaction, read by the field service.
 impl FieldReads for PushTxn<'_> {

@@ -26,7 +26,10 @@ mod ledger;
 pub mod migrate;
 pub mod readers;
 pub mod sync;
+mod timestamps;
 pub mod writer;
+
+use self::timestamps::ts;
 
 /// The ledger graph's state on the server's metrics.
 struct MetricsReport;

@@ -18,11 +18,12 @@ use shian_core::sync::protocol::{Change, Cursor, OpResult};
 
 use super::field_ops;
 use super::migrate::Migration;
+use super::timestamps::ts;
 use crate::store::field::FieldWrite;
 use crate::store::graph::Writing;
 use crate::store::ledger::{Caller, Prepared};
 use crate::store::sync::{FeedScope, LoggedOp, NewLoggedOp, PullReads, PushTx, RecordedEntry};
-use crate::store::{ts, StoreError};
+use crate::store::StoreError;
 
 /// The server's sync tables (component `"sync"`).
 pub const MIGRATIONS: &[Migration] = &[
