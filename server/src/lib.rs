@@ -15,6 +15,7 @@ pub mod errors;
 pub mod extract;
 pub mod field;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

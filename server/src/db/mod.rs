@@ -57,6 +57,10 @@ pub enum StoreError {
         version: i64,
         message: String,
     },
+    /// An `Idempotency-Key` already used by this account for another
+    /// request (another body or operation).
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
     /// A stored value could not be read back (a JSON column, a timestamp).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -141,14 +145,33 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
 
     fn create_market(&self, market: Market) -> StoreFuture<'_, Market>;
 
+    /// [`Store::create_market`] under an idempotency key: the market and the
+    /// key's stored response are one transaction; a key already used for
+    /// the same request answers `Replayed`, for another request
+    /// [`StoreError::IdempotencyKeyReused`].
+    fn create_market_idempotent(
+        &self,
+        market: Market,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Market>>;
+
     fn market(&self, id: String) -> StoreFuture<'_, Option<Market>>;
 
     fn list_markets(&self, limit: u32, offset: u32) -> StoreFuture<'_, Page<Market>>;
 
-    /// Stores a merchant made by the caller (id and shop code included);
-    /// `Conflict` on a taken licence number or shop code, `NotFound("市场")`
-    /// on an unknown market.
+    /// Stores a merchant made by the caller (id and shop code included),
+    /// with its sync feed rows and directory entry, in one transaction;
+    /// `Conflict` on a taken licence number, shop code or id,
+    /// `NotFound("市场")` on an unknown market.
     fn create_merchant(&self, merchant: Merchant) -> StoreFuture<'_, Merchant>;
+
+    /// [`Store::create_merchant`] under an idempotency key, as
+    /// [`Store::create_market_idempotent`].
+    fn create_merchant_idempotent(
+        &self,
+        merchant: Merchant,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Merchant>>;
 
     fn merchant(&self, id: String) -> StoreFuture<'_, Option<Merchant>>;
 

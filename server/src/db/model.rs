@@ -92,6 +92,39 @@ pub struct LoginFailure {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// A create request sent under an `Idempotency-Key`: a retry with the same
+/// key (for the same account, operation and body) answers the stored
+/// response instead of creating again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The account that sent it: keys are scoped per account.
+    pub account: String,
+    /// The header's value.
+    pub key: String,
+    /// Method and path, `POST /v1/merchants`.
+    pub operation: String,
+    /// SHA-256 (hex) of the request body as parsed, so a retry that only
+    /// reorders keys or spacing is the same request.
+    pub fingerprint: String,
+}
+
+/// The response stored under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// The JSON body as sent the first time.
+    pub body: String,
+}
+
+/// What a create under an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created<T> {
+    /// Created now (and the response stored under the key).
+    New(T),
+    /// The key was used before for the same request: its first response.
+    Replayed(StoredResponse),
+}
+
 /// A phone or tablet registered under a user; sync pushes name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Device {
