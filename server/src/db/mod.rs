@@ -118,18 +118,22 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
     /// The account and its password hash and lock state, by username.
     fn user_credentials(&self, username: String) -> StoreFuture<'_, Option<UserCredentials>>;
 
-    /// Counts a wrong password; the `max_failures`-th consecutive one locks
-    /// the account until `now + lock_for` and resets the count. Atomic, so
-    /// concurrent guesses cannot slip past the limit.
-    fn record_login_failure(
+    /// Counts a login attempt before its password is checked, in one
+    /// transaction: `Locked` while a lock lasts (check nothing); otherwise
+    /// the attempt counts as a failure until [`Store::record_login_success`]
+    /// clears it, and the `max_failures`-th attempt since the last success
+    /// locks the account until `now + lock_for`. So however many guesses
+    /// arrive at once, at most `max_failures` are checked. An expired lock
+    /// starts a new count.
+    fn begin_login_attempt(
         &self,
         user_id: String,
         now: DateTime<Utc>,
         max_failures: u32,
         lock_for: chrono::Duration,
-    ) -> StoreFuture<'_, LoginFailure>;
+    ) -> StoreFuture<'_, LoginAttempt>;
 
-    /// Clears the failure count after a good password.
+    /// Clears the failure count and any lock after a right password.
     fn record_login_success(&self, user_id: String) -> StoreFuture<'_, ()>;
 
     // --- devices --------------------------------------------------------

@@ -83,13 +83,20 @@ pub struct NewUser {
     pub regions: Vec<String>,
 }
 
-/// The state of an account after a wrong password.
+/// What a login attempt may do, decided (and counted) before its password
+/// is checked, so parallel guesses cannot all reach the slow check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Consecutive failures so far (reset when a lock starts).
-    pub failed_logins: u32,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<DateTime<Utc>>,
+pub enum LoginAttempt {
+    /// Check the password. The attempt is already counted as a failure; a
+    /// right password clears the count. `locked_until` is set when this was
+    /// the last attempt allowed: the account is locked from now on, and
+    /// stays so unless this password is right.
+    Check {
+        attempt: u32,
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// The account is locked: refuse without checking.
+    Locked { until: DateTime<Utc> },
 }
 
 /// A create request sent under an `Idempotency-Key`: a retry with the same

@@ -543,32 +543,38 @@ impl Store for SqliteStore {
         )
     }
 
-    fn record_login_failure(
+    fn begin_login_attempt(
         &self,
         user_id: String,
         now: DateTime<Utc>,
         max_failures: u32,
         lock_for: chrono::Duration,
-    ) -> StoreFuture<'_, LoginFailure> {
+    ) -> StoreFuture<'_, LoginAttempt> {
         Box::pin(self.writer.call(move |conn| {
-            let tx = conn.transaction()?;
-            let failed: u32 = tx.query_row(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
+            // IMMEDIATE: the read and the write below hold the write lock
+            // together, also against another process (the admin CLI).
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (failed, locked): (u32, Option<String>) = tx.query_row(
+                "SELECT failed_logins, locked_until FROM users WHERE id = ?1",
                 [&user_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let outcome = if failed >= max_failures {
-                let until = now + lock_for;
-                tx.execute(
-                    "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
-                    params![user_id, ts(&until)],
-                )?;
-                LoginFailure { failed_logins: failed, locked_until: Some(until) }
-            } else {
-                LoginFailure { failed_logins: failed, locked_until: None }
-            };
+            let locked = locked.as_deref().map(parse_ts).transpose()?;
+            if let Some(until) = locked.filter(|u| *u > now) {
+                return Ok(LoginAttempt::Locked { until });
+            }
+            // An expired lock starts a new count.
+            let attempt = if locked.is_some() { 1 } else { failed + 1 };
+            let locked_until = (attempt >= max_failures).then(|| now + lock_for);
+            tx.execute(
+                "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
+                params![user_id, attempt, locked_until.as_ref().map(ts)],
+            )?;
             tx.commit()?;
-            Ok(outcome)
+            Ok(LoginAttempt::Check {
+                attempt,
+                locked_until,
+            })
         }))
     }
 
