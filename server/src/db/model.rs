@@ -69,7 +69,8 @@ pub struct UserCredentials {
     pub user: User,
     /// PHC string (argon2id).
     pub password_hash: String,
-    pub failed_logins: u32,
+    /// A lock seen here is refused without a write; the failure count is
+    /// read and written only by `Store::begin_login_attempt`, atomically.
     pub locked_until: Option<DateTime<Utc>>,
 }
 

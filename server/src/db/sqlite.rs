@@ -186,7 +186,8 @@ fn to_json_list(v: &[String]) -> String {
     serde_json::Value::from(v.to_vec()).to_string()
 }
 
-const USER_COLS: &str = "id, username, role, merchant_id, regions, created_at, password_hash, failed_logins, locked_until";
+const USER_COLS: &str =
+    "id, username, role, merchant_id, regions, created_at, password_hash, locked_until";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
     let role_s: String = r.get(2)?;
@@ -202,8 +203,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
             created_at: ts_col(r, 5)?,
         },
         password_hash: r.get(6)?,
-        failed_logins: r.get(7)?,
-        locked_until: opt_ts_col(r, 8)?,
+        locked_until: opt_ts_col(r, 7)?,
     })
 }
 
