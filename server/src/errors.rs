@@ -234,6 +234,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict { code, message } => ApiError::conflict(code, message),
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::IdempotencyKeyReused => ApiError::unprocessable(
+                "idempotency_key_reused",
+                "该 Idempotency-Key 已用于另一个请求，请换一个新键 (this Idempotency-Key was used for another request; use a fresh key)",
+            )
+            .at(crate::idempotency::HEADER),
             StoreError::Busy => {
                 ApiError::unavailable("数据库繁忙，请稍后重试 (database busy, retry)")
             }

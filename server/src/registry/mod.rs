@@ -9,17 +9,25 @@
 pub mod import;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde::Deserialize;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::db::{Market, Merchant, MerchantFilter, Page, Role};
+use crate::db::{Created, Market, Merchant, MerchantFilter, Page, Role};
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path, Query};
 use crate::validate::{self, FieldError};
-use crate::AppState;
+use crate::{idempotency, AppState};
+
+/// The OpenAPI description of the `Idempotency-Key` header parameter.
+const IDEMPOTENCY_KEY_DOC: &str = "Optional. A fresh key (1–255 visible ASCII characters; the \
+    draft's quoted form `\"…\"` is accepted) makes retries safe: a retry with the same key and \
+    body answers the first response (status and body, with `Idempotent-Replayed: true`) and \
+    creates nothing more; the same key with another body or on another operation is 422 \
+    `idempotency_key_reused`. Keys are per account and kept 24 h; refusals are not stored. \
+    Without a key a retry is a new request.";
 
 /// Who may manage the registry.
 const REGISTRARS: &[Role] = &[Role::Admin, Role::Analyst];
@@ -44,7 +52,8 @@ fn page_bounds(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), Ap
 // Markets
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `Serialize` gives the body's fingerprint for an idempotency key.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMarketRequest {
     pub name: String,
@@ -54,16 +63,29 @@ pub struct NewMarketRequest {
 }
 
 /// Register a market.
+///
+/// Without an `Idempotency-Key` a retried request registers a second market.
 #[utoipa::path(
     post, path = "/v1/markets", tag = "registry", request_body = NewMarketRequest, security(("bearer" = [])),
-    responses((status = 201, body = Market), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse))
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
+    responses(
+        (status = 201, body = Market),
+        (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse),
+        (status = 422, description = "idempotency_key_reused", body = ErrorResponse),
+    )
 )]
 pub async fn create_market(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Json(req): Json<NewMarketRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(REGISTRARS)?;
+    let key = idempotency::header_key(&headers)?
+        .map(|k| idempotency::for_request(&auth, k, "POST /v1/markets", &req))
+        .transpose()?;
     let market = Market {
         id: uuid::Uuid::now_v7().to_string(),
         name: validate::validate_name(&req.name, "name")?,
@@ -71,8 +93,19 @@ pub async fn create_market(
         address: validate::validate_optional_text(req.address.as_deref(), "address", 200)?,
         created_at: crate::db::now(),
     };
-    let market = state.store.create_market(market).await?;
-    Ok((StatusCode::CREATED, Json(market)))
+    let created = match key {
+        Some(key) => state.store.create_market_idempotent(market, key).await?,
+        None => Created::New(state.store.create_market(market).await?),
+    };
+    created_response(created)
+}
+
+/// 201 with the new record, or the first response to a retried key.
+fn created_response<T: Serialize>(created: Created<T>) -> Result<Response, ApiError> {
+    match created {
+        Created::New(record) => Ok((StatusCode::CREATED, Json(record)).into_response()),
+        Created::Replayed(stored) => idempotency::replay(stored),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -250,7 +283,8 @@ pub async fn market_for(
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `Serialize` gives the body's fingerprint for an idempotency key.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMerchantRequest {
     pub market_id: Option<String>,
@@ -293,21 +327,31 @@ fn field_errors(errors: Vec<FieldError>) -> ApiError {
 }
 
 /// Register a merchant.
+///
+/// The merchant, its sync feed rows and its directory entry are stored in
+/// one transaction. Without an `Idempotency-Key` a retried request is a new
+/// registration: 409 `duplicate_licence` when it has a licence number, a
+/// second merchant when it has none.
 #[utoipa::path(
     post, path = "/v1/merchants", tag = "registry", request_body = NewMerchantRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
     responses(
         (status = 201, body = Merchant),
-        (status = 400, description = "invalid field", body = ErrorResponse),
-        (status = 409, description = "duplicate_licence", body = ErrorResponse),
-        (status = 422, description = "uscc_check_mismatch, unknown_market", body = ErrorResponse),
+        (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),
+        (status = 409, description = "duplicate_licence, duplicate_shop_code (retry)", body = ErrorResponse),
+        (status = 422, description = "uscc_check_mismatch, unknown_market, idempotency_key_reused", body = ErrorResponse),
     )
 )]
 pub async fn create_merchant(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Json(req): Json<NewMerchantRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(REGISTRARS)?;
+    let key = idempotency::header_key(&headers)?
+        .map(|k| idempotency::for_request(&auth, k, "POST /v1/merchants", &req))
+        .transpose()?;
     let market = market_for(&state, req.market_id.as_deref()).await?;
     let input = MerchantInput {
         name: req.name,
@@ -322,8 +366,16 @@ pub async fn create_merchant(
         region_code: req.region_code,
     };
     let merchant = build_merchant(&input, market.as_ref()).map_err(field_errors)?;
-    let merchant = state.store.create_merchant(merchant).await?;
-    Ok((StatusCode::CREATED, Json(merchant)))
+    let created = match key {
+        Some(key) => {
+            state
+                .store
+                .create_merchant_idempotent(merchant, key)
+                .await?
+        }
+        None => Created::New(state.store.create_merchant(merchant).await?),
+    };
+    created_response(created)
 }
 
 /// One merchant.
