@@ -164,7 +164,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of [`api_router`].
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    openapi::finish(api_router().into_openapi())
 }
 
 /// The whole HTTP application.
@@ -172,7 +172,7 @@ pub fn app(state: AppState) -> Router {
     metrics::register_defaults();
     let limit = state.config.body_limit;
     let (router, doc) = api_router().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::finish(doc));
     router
         .route(
             "/openapi.json",
