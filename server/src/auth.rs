@@ -227,7 +227,11 @@ where
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// 1–64 characters once trimmed.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     pub username: String,
+    /// 1–1024 bytes (256 characters always fit).
+    #[schema(min_length = 1, max_length = 256)]
     pub password: String,
 }
 
@@ -352,6 +356,7 @@ pub async fn login(
 #[serde(deny_unknown_fields)]
 pub struct RegisterDevice {
     /// What the user calls it ("摊位平板", "Pixel 7").
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
 }
 
@@ -370,6 +375,7 @@ pub struct DeviceRegistered {
     responses(
         (status = 201, body = DeviceRegistered),
         (status = 401, body = crate::errors::ErrorResponse),
+        (status = 409, description = "duplicate_device", body = crate::errors::ErrorResponse),
         (status = 403, body = crate::errors::ErrorResponse),
     )
 )]

@@ -254,9 +254,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Field codes of input that has the form the OpenAPI schema states but
+/// fails its check character: 422, as no schema pattern can carry a checksum
+/// (400 is for what the schema itself refuses).
+const CHECK_FAILURES: &[&str] = &["uscc_check_mismatch", "code_check_mismatch"];
+
 impl From<crate::validate::FieldError> for ApiError {
     fn from(e: crate::validate::FieldError) -> Self {
-        let status = if e.code == "uscc_check_mismatch" {
+        let status = if CHECK_FAILURES.contains(&e.code.as_str()) {
             StatusCode::UNPROCESSABLE_ENTITY
         } else {
             StatusCode::BAD_REQUEST

@@ -192,7 +192,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of [`api_router`].
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    api_router(&Config::default()).into_openapi()
+    openapi::finish(api_router(&Config::default()).into_openapi())
 }
 
 /// The whole HTTP application.
@@ -200,7 +200,7 @@ pub fn app(state: AppState) -> Router {
     metrics::register_defaults();
     let limit = state.config.body_limit;
     let (router, doc) = api_router(&state.config).split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::finish(doc));
     router
         .route(
             "/openapi.json",

@@ -56,9 +56,12 @@ fn page_bounds(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), Ap
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMarketRequest {
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
     /// GB/T 2260 six-digit code.
+    #[schema(value_type = crate::openapi::wire::RegionCode)]
     pub region_code: String,
+    #[schema(value_type = Option<crate::openapi::wire::Text200>)]
     pub address: Option<String>,
 }
 
@@ -113,7 +116,9 @@ fn created_response<T: Serialize>(created: Created<T>) -> Result<Response, ApiEr
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1..=500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 4294967295_u32)]
     pub offset: Option<u32>,
 }
 
@@ -287,26 +292,36 @@ pub async fn market_for(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMerchantRequest {
+    #[schema(value_type = Option<crate::openapi::wire::IdFilter>)]
     pub market_id: Option<String>,
     /// 1..=100 characters.
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
     /// 统一社会信用代码, 18 characters; full-width and lower case are folded.
+    #[schema(value_type = crate::openapi::wire::Uscc)]
     pub uscc: String,
     /// Accept a USCC whose check characters do not match (a few lawful early
     /// codes fail the check); refused with `uscc_check_mismatch` otherwise.
     #[serde(default)]
     pub acknowledge_uscc_mismatch: bool,
     /// `JY` or `SC` + 14 digits; needs `licence_expiry`.
+    #[schema(value_type = Option<crate::openapi::wire::LicenceNoOrBlank>)]
     pub licence_no: Option<String>,
     /// `YYYY-MM-DD`.
+    #[schema(value_type = Option<crate::openapi::wire::DateOrBlank>)]
     pub licence_expiry: Option<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text50>)]
     pub business_type: Option<String>,
     /// Category codes (`aquatic`) or names (`水产品`).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::wire::Category>)]
     pub categories: Vec<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text50>)]
     pub stall: Option<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text100>)]
     pub contact: Option<String>,
     /// GB/T 2260; defaults to the market's.
+    #[schema(value_type = Option<crate::openapi::wire::RegionCodeOrBlank>)]
     pub region_code: Option<String>,
 }
 
@@ -380,7 +395,7 @@ pub async fn create_merchant(
 
 /// One merchant.
 #[utoipa::path(
-    get, path = "/v1/merchants/{id}", tag = "registry", params(("id" = String, Path, description = "merchant id")), security(("bearer" = [])),
+    get, path = "/v1/merchants/{id}", tag = "registry", params(("id" = crate::openapi::wire::Id, Path, description = "merchant id")), security(("bearer" = [])),
     responses((status = 200, body = Merchant), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse))
 )]
 pub async fn get_merchant(
@@ -404,13 +419,18 @@ pub async fn get_merchant(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MerchantQuery {
+    #[param(value_type = Option<crate::openapi::wire::IdFilter>)]
     pub market_id: Option<String>,
     /// GB/T 2260; a province or city code matches everything under it.
+    #[param(value_type = Option<crate::openapi::wire::RegionFilter>)]
     pub region: Option<String>,
     /// Part of the name or stall, or an exact USCC or licence number.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// 1..=500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 4294967295_u32)]
     pub offset: Option<u32>,
 }
 
