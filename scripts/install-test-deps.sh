@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the binding and browser tests need on a fresh Debian machine.
+# Installs what the binding, schemathesis and browser tests need on a fresh
+# Debian machine (schemathesis itself is pip-installed by its test script).
 # Idempotent: every step is skipped when its result is already present.
 # Run as root (apt-get). Usage: scripts/install-test-deps.sh
 set -euo pipefail
@@ -30,6 +31,13 @@ need() { # need <package> <file-or-command>
 }
 need openjdk-17-jre-headless java      # runs kotlinc and the Kotlin tests (Java 17)
 need python3 python3                   # Python binding tests
+# The venv of schemathesis (scripts/test-schemathesis.sh): Debian's python3
+# lacks ensurepip without python3-venv, so `python3 -m venv` fails there.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    apt_wanted+=(python3-venv)
+else
+    log "present: python3-venv (or python3 not yet installed)"
+fi
 need npm npm                           # installs kotlin-compiler
 need libjna-java "$JNA_JAR"            # JNA for the generated Kotlin
 need chromium chromium                 # browser tests

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of Shian, on a fresh machine: installs what the tests need
-# (Debian packages, the Kotlin compiler from npm), checks rustfmt and clippy, then runs the Rust tests
-# (core, server, end-to-end and fault tests), the Python and Kotlin binding
-# tests and the mobile-shell tests. Ends with one line "total: N passed, N failed".
+# (Debian packages, the Kotlin compiler from npm), checks rustfmt and clippy,
+# then runs the Rust tests (core, server, end-to-end and fault tests),
+# schemathesis against the server's OpenAPI document, the Python and Kotlin
+# binding tests and the mobile-shell tests. Ends with one line "total: N passed, N failed".
 #
 # Usage: scripts/test-all.sh
 set -uo pipefail
@@ -37,8 +38,9 @@ f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$ou
 if [ "$rust_status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a build error
 add "$p" "$f"
 
-for suite in python kotlin; do
-    log "$suite binding and mobile-shell tests"
+# schemathesis runs the server binary that `cargo test --workspace` built.
+for suite in schemathesis python kotlin; do
+    log "$suite tests"
     bash "scripts/test-$suite.sh" 2>&1 | tee "$out"
     status=${PIPESTATUS[0]}
     line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1)"

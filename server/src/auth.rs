@@ -4,10 +4,13 @@
 //! carry the role and the scope (a merchant's id, an inspector's regions), so
 //! any server instance can check a request without a database read. Only
 //! HS256 is accepted: `alg: none` and every other algorithm are refused.
-//! Passwords are hashed with argon2id. Wrong passwords are counted per
+//! Passwords are hashed with argon2id. Login attempts are counted per
 //! account in the database (so the count holds across instances and
-//! restarts): the fifth in a row locks the account for a minute (429 with
-//! Retry-After).
+//! restarts) before the slow password check, in one transaction: the fifth
+//! attempt since the last success locks the account for a minute (429 with
+//! Retry-After), so however many guesses arrive at once at most five reach
+//! argon2, and a locked account is never checked. Besides, each client
+//! address may send only so many logins (see [`crate::rate_limit`]).
 
 use std::sync::OnceLock;
 
@@ -23,7 +26,7 @@ use utoipa::ToSchema;
 
 use crate::errors::ApiError;
 use crate::extract::Json;
-use crate::store::{Device, Merchant, Role, User};
+use crate::store::{Device, LoginAttempt, Merchant, Role, User};
 use crate::validate;
 use crate::AppState;
 
@@ -224,7 +227,11 @@ where
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// 1–64 characters once trimmed.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     pub username: String,
+    /// 1–1024 bytes (256 characters always fit).
+    #[schema(min_length = 1, max_length = 256)]
     pub password: String,
 }
 
@@ -266,7 +273,7 @@ fn bad_credentials() -> ApiError {
         (status = 200, body = LoginResponse),
         (status = 400, body = crate::errors::ErrorResponse),
         (status = 401, description = "invalid_credentials", body = crate::errors::ErrorResponse),
-        (status = 429, description = "account_locked, with Retry-After", body = crate::errors::ErrorResponse),
+        (status = 429, description = "account_locked (too many wrong passwords for this account) or rate_limited (too many logins from this client address), with Retry-After", body = crate::errors::ErrorResponse),
     )
 )]
 pub async fn login(
@@ -292,40 +299,45 @@ pub async fn login(
     let creds = state.store.user_credentials(username).await?;
     let Some(creds) = creds else {
         let password = req.password;
+        crate::metrics::password_checks(false).inc();
         let _ = tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
         return Err(bad_credentials());
     };
+    // A lock seen in the read is refused without a write.
     if let Some(until) = creds.locked_until.filter(|u| *u > now) {
         return Err(locked(until, now));
     }
+    let cfg = &state.config;
+    let attempt = state
+        .store
+        .begin_login_attempt(
+            creds.user.id.clone(),
+            now,
+            cfg.login_max_failures,
+            cfg.login_lock,
+        )
+        .await?;
+    let locks_if_wrong = match attempt {
+        LoginAttempt::Locked { until } => return Err(locked(until, now)),
+        LoginAttempt::Check { locked_until, .. } => locked_until,
+    };
     let hash = creds.password_hash.clone();
     let password = req.password;
+    crate::metrics::password_checks(true).inc();
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(ApiError::internal)?;
-    let cfg = &state.config;
     if !ok {
-        let failure = state
-            .store
-            .record_login_failure(
-                creds.user.id.clone(),
-                now,
-                cfg.login_max_failures,
-                cfg.login_lock,
-            )
-            .await?;
-        tracing::info!(user = %creds.user.username, failures = failure.failed_logins, "wrong password");
-        return Err(match failure.locked_until {
+        tracing::info!(user = %creds.user.username, ?attempt, "wrong password");
+        return Err(match locks_if_wrong {
             Some(until) => locked(until, now),
             None => bad_credentials(),
         });
     }
-    if creds.failed_logins > 0 || creds.locked_until.is_some() {
-        state
-            .store
-            .record_login_success(creds.user.id.clone())
-            .await?;
-    }
+    state
+        .store
+        .record_login_success(creds.user.id.clone())
+        .await?;
     let (token, expires_at) = issue_token(state.keys.jwt_secret(), &creds.user, cfg.token_ttl)?;
     let user = creds.user;
     Ok(Json(LoginResponse {
@@ -344,6 +356,7 @@ pub async fn login(
 #[serde(deny_unknown_fields)]
 pub struct RegisterDevice {
     /// What the user calls it ("摊位平板", "Pixel 7").
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
 }
 
@@ -362,6 +375,7 @@ pub struct DeviceRegistered {
     responses(
         (status = 201, body = DeviceRegistered),
         (status = 401, body = crate::errors::ErrorResponse),
+        (status = 409, description = "duplicate_device", body = crate::errors::ErrorResponse),
         (status = 403, body = crate::errors::ErrorResponse),
     )
 )]

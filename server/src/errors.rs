@@ -229,11 +229,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `Idempotency-Key` request header (see `crate::idempotency`): the
+/// `field` of a reused key's error.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { code, message } => ApiError::conflict(code, message),
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::IdempotencyKeyReused => ApiError::unprocessable(
+                "idempotency_key_reused",
+                "该 Idempotency-Key 已用于另一个请求，请换一个新键 (this Idempotency-Key was used for another request; use a fresh key)",
+            )
+            .at(IDEMPOTENCY_KEY_HEADER),
             StoreError::Busy => {
                 ApiError::unavailable("数据库繁忙，请稍后重试 (database busy, retry)")
             }
@@ -249,9 +258,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Field codes of input that has the form the OpenAPI schema states but
+/// fails its check character: 422, as no schema pattern can carry a checksum
+/// (400 is for what the schema itself refuses).
+const CHECK_FAILURES: &[&str] = &["uscc_check_mismatch", "code_check_mismatch"];
+
 impl From<crate::validate::FieldError> for ApiError {
     fn from(e: crate::validate::FieldError) -> Self {
-        let status = if e.code == "uscc_check_mismatch" {
+        let status = if CHECK_FAILURES.contains(&e.code.as_str()) {
             StatusCode::UNPROCESSABLE_ENTITY
         } else {
             StatusCode::BAD_REQUEST

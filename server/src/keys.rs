@@ -3,9 +3,12 @@
 //! `data/shian.db` → `data/keys/jwt.secret` (32 random bytes, the HS256 key of
 //! login tokens) and `data/keys/signing-ed25519.key` (the Ed25519 key that
 //! signs shop codes and vouchers, with its key id). They are never in the
-//! repository, are created with mode 0600 in a 0700 directory, and are
-//! created with `create_new`, so two processes starting at once cannot
-//! overwrite each other's key: the loser reads the winner's.
+//! repository and are readable by their owner only (0600 in a 0700
+//! directory). A key is written whole to a temporary file in the same
+//! directory, synced, and then linked into place without clobbering, so two
+//! processes starting at once on one data directory can neither read a
+//! half-written secret nor overwrite each other's: the loser of the link
+//! reads the winner's file.
 
 use std::fs;
 use std::io::{self, Write};
@@ -16,6 +19,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 use utoipa::ToSchema;
 
 /// Why the keys could not be loaded or made.
@@ -85,25 +89,33 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
     }
 }
 
-/// Writes `bytes` to a new file only readable by its owner; `Ok(false)` when
-/// the file already exists.
+/// Makes the file `path` holding `bytes` unless it exists; `Ok(false)`
+/// when another start made it first (read theirs, then).
+///
+/// The bytes go to a temporary file beside `path` (same directory, so the
+/// link is on one file system), are synced, and the file is linked to
+/// `path` with `persist_noclobber`: `path` appears complete or not at all.
+/// `tempfile` makes its files with mode 0600 on Unix.
 fn create_secret_file(path: &Path, bytes: &[u8]) -> Result<bool, KeyError> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    if path.exists() {
+        return Ok(false);
     }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(bytes)
-                .and_then(|()| f.sync_all())
-                .map_err(io_err(path))?;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp = NamedTempFile::with_prefix_in(".key-", dir).map_err(io_err(path))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_err(path))?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {
+            // The new name must survive a crash too.
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))?;
             Ok(true)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(io_err(path)(e)),
+        // The temporary file is removed when the error drops it.
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_err(path)(e.error)),
     }
 }
 

@@ -14,11 +14,13 @@ pub mod errors;
 pub mod extract;
 pub mod field;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod public;
+pub mod rate_limit;
 pub mod registry;
 pub mod shutdown;
 pub mod store;
@@ -27,6 +29,7 @@ pub mod trace;
 pub mod validate;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,6 +58,14 @@ pub struct Config {
     pub login_max_failures: u32,
     /// How long a lock lasts.
     pub login_lock: chrono::Duration,
+    /// Logins one client address may send at once before it is refused
+    /// (429 `rate_limited`), whatever the account: the per-account lockout
+    /// stops guessing one password, this stops a script spraying many
+    /// accounts or burning argon2 time.
+    pub login_rate_burst: u32,
+    /// How often one more login is allowed back to an address that used
+    /// up its burst.
+    pub login_rate_period: std::time::Duration,
 }
 
 impl Default for Config {
@@ -64,6 +75,10 @@ impl Default for Config {
             token_ttl: chrono::Duration::hours(12),
             login_max_failures: 5,
             login_lock: chrono::Duration::seconds(60),
+            // A person logs in a few times a day, a market's shared office a
+            // few dozen; a script sends hundreds a minute.
+            login_rate_burst: 30,
+            login_rate_period: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -137,9 +152,20 @@ impl AppState {
 /// To add routes: write the handler with `#[utoipa::path(…)]` and add
 /// `.routes(routes!(module::handler))` here (handlers sharing one path go in
 /// one `routes!`, e.g. `routes!(get_x, post_x)`).
-pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+///
+/// `config` sets the per-client-address limits; the routes and the document
+/// do not depend on it.
+pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
+    // Unauthenticated routes, limited per client address. Later public
+    // report and complaint routes get their own `rate_limit` layer.
+    let login = OpenApiRouter::new()
         .routes(routes!(auth::login))
+        .route_layer(rate_limit::per_client_address(
+            config.login_rate_burst,
+            config.login_rate_period,
+        ));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(login)
         .routes(routes!(auth::register_device))
         .routes(routes!(registry::create_market, registry::list_markets))
         .routes(routes!(registry::create_merchant, registry::list_merchants))
@@ -167,15 +193,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of [`api_router`].
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    openapi::finish(api_router(&Config::default()).into_openapi())
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     metrics::register_defaults();
     let limit = state.config.body_limit;
-    let (router, doc) = api_router().split_for_parts();
-    let doc = Arc::new(doc);
+    let (router, doc) = api_router(&state.config).split_for_parts();
+    let doc = Arc::new(openapi::finish(doc));
     router
         .route(
             "/openapi.json",
@@ -201,9 +227,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // Connect info gives handlers and layers the peer address (the
+    // per-client-address limits key on it).
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the store");
     }
@@ -221,6 +252,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         ),
         login_max_failures: args.login_max_failures.max(1),
         login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
+        ..Config::default()
     };
     let sqlite = SqliteOptions {
         readers: args.db_readers.clamp(1, 64),

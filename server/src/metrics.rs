@@ -44,6 +44,12 @@ struct SyncOpLabels {
     outcome: &'static str,
 }
 
+/// Labels of `shian_password_checks_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AccountLabels {
+    account: &'static str,
+}
+
 /// Labels of `shian_http_requests_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -125,6 +131,9 @@ pub struct Metrics {
     http_requests: Family<RequestLabels, Counter>,
     /// `shian_http_request_duration_seconds{route}`.
     http_duration: Family<RouteLabels, Histogram>,
+    /// `shian_password_checks_total{account}`: the `known` and `unknown`
+    /// series (an account's name is never a label).
+    password_checks: [Counter; 2],
     /// `shian_ledger_graph_failed`.
     ledger_graph_failed: Gauge,
     /// `shian_ledger_rows_skipped`.
@@ -166,6 +175,14 @@ impl Metrics {
             "HTTP request latency by route",
             http_duration.clone(),
         );
+        let password_family = Family::<AccountLabels, Counter>::default();
+        registry.register(
+            "shian_password_checks",
+            "Password hashes checked at login",
+            password_family.clone(),
+        );
+        let password_checks = ["known", "unknown"]
+            .map(|account| password_family.get_or_create_owned(&AccountLabels { account }));
         let ledger_graph_failed = Gauge::default();
         registry.register(
             "shian_ledger_graph_failed",
@@ -180,6 +197,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            password_checks,
             ledger_graph_failed,
             ledger_rows_skipped,
             sync_ops,
@@ -228,6 +246,12 @@ pub fn register_defaults() {
 /// A rising value means phones sat offline or their queues stalled.
 pub fn sync_outbox_lag() -> Gauge {
     global().sync_outbox_lag.clone()
+}
+
+/// Argon2 password checks at login, for a known account or not: the
+/// lockout's bound on checks is watched here.
+pub fn password_checks(known: bool) -> Counter {
+    global().password_checks[usize::from(!known)].clone()
 }
 
 /// 1 once the ledger graph could not be made equal to the file.

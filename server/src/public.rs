@@ -12,8 +12,8 @@ use crate::AppState;
 /// example a lab-confirmed test failure), as JSON for the consumer page.
 #[utoipa::path(
     get, path = "/v1/public/shops/{shop_code}", tag = "public",
-    params(("shop_code" = String, Path, description = "the code in the shop's QR")),
-    responses((status = 200, body = PublicShop), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse))
+    params(("shop_code" = crate::openapi::wire::Code, Path, description = "the code in the shop's QR")),
+    responses((status = 200, body = PublicShop), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, description = "code_check_mismatch", body = ErrorResponse))
 )]
 pub async fn shop(
     State(state): State<AppState>,

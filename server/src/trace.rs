@@ -38,10 +38,11 @@ fn canonical(code: &str) -> Result<String, ApiError> {
 /// sold at retail, disposed and still holds, and vouchers in transit.
 #[utoipa::path(
     get, path = "/v1/trace/{trace_code}/forward", tag = "trace", security(("bearer" = [])),
-    params(("trace_code" = String, Path, description = "16-character trace code")),
+    params(("trace_code" = crate::openapi::wire::Code, Path, description = "16-character trace code")),
     responses(
         (status = 200, description = "{trace_code, root, holders:[{merchant_id, merchant_name, trace_code, received:{value,unit}, depth, …}], retail_sold, held, in_transit, totals}", body = Object),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 422, description = "code_check_mismatch", body = ErrorResponse),
     )
 )]
 pub async fn forward(
@@ -62,10 +63,11 @@ pub async fn forward(
 /// The chain of custody of a batch back to its origin.
 #[utoipa::path(
     get, path = "/v1/trace/{trace_code}/backward", tag = "trace", security(("bearer" = [])),
-    params(("trace_code" = String, Path, description = "16-character trace code")),
+    params(("trace_code" = crate::openapi::wire::Code, Path, description = "16-character trace code")),
     responses(
         (status = 200, description = "{trace_code, chain:[…], end}", body = Object),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 422, description = "code_check_mismatch", body = ErrorResponse),
     )
 )]
 pub async fn backward(

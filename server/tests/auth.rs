@@ -69,6 +69,43 @@ async fn login_ok_and_wrong_password() {
     s.assert_healthy().await;
 }
 
+/// The unauthenticated login has a limit per client address: past the
+/// burst it answers 429 in the error shape with Retry-After, whatever the
+/// account; other routes are not limited by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_limited_per_client_address() {
+    let config = Config {
+        login_rate_burst: 3,
+        login_rate_period: std::time::Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let s = TestServer::start_with(config).await;
+    s.user("someone", "right-password", Role::Admin, None, &[])
+        .await;
+    for i in 0..3 {
+        expect_error(
+            s.login(&format!("nobody-{i}"), "whatever-pass").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        let res = s.login("someone", "right-password").await;
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+        expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    // Only login is limited.
+    let res = s.http.get(s.url("/v1/markets")).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "missing_token").await;
+    s.assert_healthy().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_after_five_failures() {
     let config = Config {

@@ -343,3 +343,136 @@ async fn ops_endpoints() {
     s.assert_healthy().await;
     s.stop().await;
 }
+
+/// Input the OpenAPI schema accepts but a rule refuses (a check character,
+/// a body that does not hash to its name) is 422, not 400: 400 says the
+/// schema refuses it, and a client generated from the schema cannot know
+/// the check. (scripts/test-schemathesis.sh holds the server to that.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_violations_the_schema_cannot_state_are_422() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    s.user(
+        "insp",
+        "insp-password-1",
+        shian_server::store::Role::Inspector,
+        None,
+        &["350203"],
+    )
+    .await;
+    let inspector = s.token("insp", "insp-password-1").await;
+
+    // 16 symbols of the code alphabet whose check symbol is wrong.
+    let good = shian_server::validate::new_code(&mut rand::rng());
+    let last = good.as_bytes()[15];
+    let wrong = if last == b'0' { '1' } else { '0' };
+    let bad = format!("{}{wrong}", &good[..15]);
+    let res = s
+        .http
+        .get(s.url(&format!("/v1/public/shops/{bad}")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "code_check_mismatch").await;
+    expect_error(
+        s.get(&format!("/v1/trace/{bad}/forward"), &admin).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "code_check_mismatch",
+    )
+    .await;
+
+    // A well-formed SHA-256 that is not the body's.
+    let res = s
+        .http
+        .put(s.url(&format!("/v1/attachments/{}", "0".repeat(64))))
+        .bearer_auth(&inspector)
+        .header("content-type", "application/octet-stream")
+        .body(b"some bytes".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let e = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch").await;
+    assert_eq!(e["error"]["field"], "sha256");
+    s.assert_healthy().await;
+}
+
+/// Rules between fields or over a whole file that no schema of the OpenAPI
+/// document can state are 422 too; and a count written `2.0` is the JSON
+/// Schema integer 2, as the document's `integer` promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_field_rules_are_422_and_integral_numbers_are_integers() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+
+    let e = expect_error(
+        s.get(
+            "/v1/stats/inspections?group_by=month&from=2026-03-02&to=2026-03-01",
+            &admin,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "to");
+
+    // Parsed as the integer 2: the draw goes on to find no inspectors.
+    expect_error(
+        s.post(
+            "/v1/draws",
+            &admin,
+            json!({"name": "x", "seed": "s", "count": 2.0, "inspectors": []}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_enough_inspectors",
+    )
+    .await;
+    expect_error(
+        s.post(
+            "/v1/draws",
+            &admin,
+            json!({"name": "x", "seed": "s", "per_grade": {"A": 1.0}, "inspectors": []}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_enough_inspectors",
+    )
+    .await;
+    for bad in [json!(2.5), json!(-1), json!(-1.0), json!(1e30)] {
+        expect_error(
+            s.post(
+                "/v1/draws",
+                &admin,
+                json!({"name": "x", "seed": "s", "count": bad, "inspectors": []}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+    }
+
+    // A readable CSV file whose header lacks a required column.
+    let res = s
+        .http
+        .post(s.url("/v1/merchants/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body("0")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "missing_column").await;
+    let res = s
+        .http
+        .post(s.url("/v1/merchants/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body("name,uscc,name\n")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "duplicate_column").await;
+    s.assert_healthy().await;
+}

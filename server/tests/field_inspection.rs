@@ -460,7 +460,7 @@ async fn attachments_are_content_addressed() {
         put(&f.insp1, b"other bytes".to_vec(), url.clone())
             .await
             .unwrap(),
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "hash_mismatch",
     )
     .await;

@@ -210,7 +210,7 @@ async fn english_headers_many_errors_and_bad_files() {
     // Missing required column, undecodable bytes, empty body, wrong role.
     let e = expect_error(
         import(&s, &admin, "", b"stall,region_code\nA,350203\n".to_vec()).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "missing_column",
     )
     .await;

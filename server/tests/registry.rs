@@ -3,8 +3,9 @@
 mod common;
 
 use common::{expect_error, uscc, TestServer};
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use shian_server::store::{Device, Merchant, NewUser, Role, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_market_and_merchant() {
@@ -311,5 +312,337 @@ async fn sql_looking_strings_are_stored_verbatim() {
         s.login("root", "root-password-1").await.status(),
         StatusCode::OK
     );
+    s.assert_healthy().await;
+}
+
+/// A failure between the writes of a registration leaves nothing behind:
+/// the merchant row, its two feed rows and its directory entry are one
+/// transaction. The fault is real: a trigger makes the last write (the
+/// directory) fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_registration_leaves_no_half_merchant() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    let sql = rusqlite::Connection::open(&s.db).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER fail_directory BEFORE INSERT ON directory \
+         BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+    )
+    .unwrap();
+    let changes_before: i64 = sql
+        .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    let body = json!({
+        "name": "半登记", "uscc": uscc("9235020300000031"), "region_code": "350203",
+        "licence_no": "JY13502030000031", "licence_expiry": "2028-06-30"
+    });
+    expect_error(
+        s.post("/v1/merchants", &admin, body.clone()).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+    )
+    .await;
+    let merchants: i64 = sql
+        .query_row("SELECT COUNT(*) FROM merchants", [], |r| r.get(0))
+        .unwrap();
+    let changes: i64 = sql
+        .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((merchants, changes), (0, changes_before), "nothing stored");
+
+    // With the fault gone the same registration goes through (it is not a
+    // duplicate of a half-stored one).
+    sql.execute_batch("DROP TRIGGER fail_directory").unwrap();
+    let res = s.post("/v1/merchants", &admin, body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    s.assert_healthy().await;
+}
+
+async fn post_keyed(s: &TestServer, path: &str, token: &str, key: &str, body: &Value) -> Response {
+    s.http
+        .post(s.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A retried registration under the same `Idempotency-Key` answers the
+/// first result (status and body) and registers nothing more; another body
+/// under the key is refused; the key belongs to the account that used it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_registration_answers_the_first_result() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    let market = s.create_market(&admin).await;
+    let body = json!({
+        "market_id": market, "name": "重试商户", "uscc": uscc("9235020300000041"),
+        "licence_no": "JY13502030000041", "licence_expiry": "2028-06-30"
+    });
+    let first = post_keyed(&s, "/v1/merchants", &admin, "reg-0001", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+
+    // Retries, one after another and several at once.
+    let again = post_keyed(&s, "/v1/merchants", &admin, "reg-0001", &body).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let parallel = futures_join(&s, "/v1/merchants", &admin, "reg-0001", &body, 8).await;
+    for (status, v) in parallel {
+        assert_eq!((status, v), (StatusCode::CREATED, first.clone()));
+    }
+    let all: Value = s.get("/v1/merchants", &admin).await.json().await.unwrap();
+    assert_eq!(all["total"], 1, "one merchant registered");
+
+    // The same key with another body, or on another operation: refused.
+    let mut other = body.clone();
+    other["name"] = json!("别的商户");
+    expect_error(
+        post_keyed(&s, "/v1/merchants", &admin, "reg-0001", &other).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    expect_error(
+        post_keyed(
+            &s,
+            "/v1/markets",
+            &admin,
+            "reg-0001",
+            &json!({"name": "市场", "region_code": "350203"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    // Another account's key of the same name is its own: not a replay.
+    s.user(
+        "analyst-1",
+        "analyst-password",
+        shian_server::store::Role::Analyst,
+        None,
+        &[],
+    )
+    .await;
+    let analyst = s.token("analyst-1", "analyst-password").await;
+    expect_error(
+        post_keyed(&s, "/v1/merchants", &analyst, "reg-0001", &body).await,
+        StatusCode::CONFLICT,
+        "duplicate_licence",
+    )
+    .await;
+    // Without a key a retry is a new registration: 409 on the licence.
+    expect_error(
+        s.post("/v1/merchants", &admin, body.clone()).await,
+        StatusCode::CONFLICT,
+        "duplicate_licence",
+    )
+    .await;
+
+    // Malformed keys are a clear 400, before anything is stored.
+    for bad in ["", "\"\"", &"k".repeat(256), "has space", "引号"] {
+        let res = s
+            .http
+            .post(s.url("/v1/merchants"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", bad.as_bytes())
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        let e = expect_error(res, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+        assert_eq!(e["error"]["field"], "Idempotency-Key", "{bad}");
+    }
+    // The draft's quoted form names the same key.
+    let quoted = post_keyed(&s, "/v1/merchants", &admin, "\"reg-0001\"", &body).await;
+    assert_eq!(quoted.json::<Value>().await.unwrap(), first);
+    let all: Value = s.get("/v1/merchants", &admin).await.json().await.unwrap();
+    assert_eq!(all["total"], 1);
+    s.assert_healthy().await;
+}
+
+/// `n` requests with one key at once; their statuses and bodies.
+async fn futures_join(
+    s: &TestServer,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+    n: usize,
+) -> Vec<(StatusCode, Value)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let req = s
+            .http
+            .post(s.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body);
+        tasks.push(tokio::spawn(async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// Markets take the key too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_market_answers_the_first_result() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    let body = json!({"name": "重试市场", "region_code": "350203"});
+    let first = post_keyed(&s, "/v1/markets", &admin, "mkt-1", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = post_keyed(&s, "/v1/markets", &admin, "mkt-1", &body).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let markets: Value = s.get("/v1/markets", &admin).await.json().await.unwrap();
+    assert_eq!(markets["total"], 1);
+
+    // Both creating operations document the header.
+    let doc: Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/v1/markets", "/v1/merchants"] {
+        let params = doc["paths"][path]["post"]["parameters"].as_array();
+        let header = params
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap_or_else(|| panic!("no Idempotency-Key on POST {path}"));
+        assert_eq!(header["in"], "header");
+        assert_eq!(header["required"], false);
+    }
+    s.assert_healthy().await;
+}
+
+fn merchant(licence: Option<&str>, shop_code: &str, market: Option<&str>) -> Merchant {
+    Merchant {
+        id: uuid::Uuid::now_v7().to_string(),
+        market_id: market.map(str::to_owned),
+        name: "冲突".into(),
+        uscc: uscc("9235020300000051"),
+        uscc_acknowledged: false,
+        licence_no: licence.map(str::to_owned),
+        licence_expiry: None,
+        business_type: None,
+        categories: vec![],
+        stall: None,
+        contact: None,
+        region_code: "350203".into(),
+        shop_code: shop_code.into(),
+        created_at: shian_server::store::now(),
+    }
+}
+
+fn conflict_code(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match r {
+        Err(StoreError::Conflict { code, .. }) => code,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Every kind of constraint failure is told apart (by SQLite's extended
+/// code and a look-up in the same transaction, not by the message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_conflict_kind_is_named() {
+    let s = TestServer::start().await;
+    let st = &s.store;
+    let a = st
+        .create_merchant(merchant(Some("JY13502030000051"), "SHOPCODE00000001", None))
+        .await
+        .unwrap();
+    // A taken licence, a taken shop code, a taken id, an unknown market.
+    let dup = merchant(Some("JY13502030000051"), "SHOPCODE00000002", None);
+    assert_eq!(
+        conflict_code(st.create_merchant(dup).await),
+        "duplicate_licence"
+    );
+    let dup = merchant(Some("JY13502030000052"), "SHOPCODE00000001", None);
+    assert_eq!(
+        conflict_code(st.create_merchant(dup).await),
+        "duplicate_shop_code"
+    );
+    let mut dup = merchant(None, "SHOPCODE00000003", None);
+    dup.id = a.id.clone();
+    assert_eq!(
+        conflict_code(st.create_merchant(dup).await),
+        "duplicate_merchant"
+    );
+    let orphan = merchant(None, "SHOPCODE00000004", Some("no-such-market"));
+    assert!(matches!(
+        st.create_merchant(orphan).await,
+        Err(StoreError::NotFound("市场"))
+    ));
+    // The same in a batch import: all or nothing.
+    let batch = vec![
+        merchant(Some("JY13502030000053"), "SHOPCODE00000005", None),
+        merchant(Some("JY13502030000051"), "SHOPCODE00000006", None),
+    ];
+    assert_eq!(
+        conflict_code(st.import_merchants(batch).await),
+        "duplicate_licence"
+    );
+    let page = st
+        .list_merchants(shian_server::store::MerchantFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+
+    // Accounts: a taken name (whatever its case), an unknown merchant.
+    let new_user = |name: &str, merchant_id: Option<&str>| NewUser {
+        username: name.into(),
+        password_hash: "x".into(),
+        role: Role::Merchant,
+        merchant_id: merchant_id.map(str::to_owned),
+        regions: vec![],
+    };
+    let u = st.create_user(new_user("Wang", Some(&a.id))).await.unwrap();
+    assert_eq!(
+        conflict_code(st.create_user(new_user("wang", Some(&a.id))).await),
+        "username_taken"
+    );
+    assert!(matches!(
+        st.create_user(new_user("zhao", Some("no-such-merchant")))
+            .await,
+        Err(StoreError::NotFound("商户"))
+    ));
+    // Devices: a taken id, an unknown user.
+    let device = |id: &str, user: &str| Device {
+        id: id.into(),
+        user_id: user.into(),
+        name: "平板".into(),
+        created_at: shian_server::store::now(),
+        last_seen: None,
+    };
+    st.create_device(device("dev-1", &u.id)).await.unwrap();
+    assert_eq!(
+        conflict_code(st.create_device(device("dev-1", &u.id)).await),
+        "duplicate_device"
+    );
+    assert!(matches!(
+        st.create_device(device("dev-2", "no-such-user")).await,
+        Err(StoreError::NotFound("用户"))
+    ));
     s.assert_healthy().await;
 }

@@ -6,7 +6,7 @@
 //! Each step runs in the transaction that records it: a crash mid-upgrade
 //! leaves the file at the previous version, never half-way.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// The ledger component's migrations; index + 1 is the version.
 pub const LEDGER: &[&str] = &[
@@ -166,25 +166,28 @@ pub fn version(conn: &Connection, component: &str) -> rusqlite::Result<usize> {
 }
 
 /// Brings `component` up to `target` (at most `steps.len()`), one transaction
-/// per step.
+/// per step. Each step's transaction is IMMEDIATE and re-reads the version
+/// inside it, so two processes opening one new file at once (two servers on
+/// one data directory) cannot both apply a step ("table already exists").
 pub fn migrate_to(
     conn: &mut Connection,
     component: &str,
     steps: &[&str],
     target: usize,
 ) -> rusqlite::Result<usize> {
-    let mut current = version(conn, component)?;
-    while current < target.min(steps.len()) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = version(&tx, component)?;
+        if current >= target.min(steps.len()) {
+            return Ok(current);
+        }
         tx.execute_batch(steps[current])?;
-        current += 1;
         tx.execute(
             "INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)",
-            params![component, current as i64],
+            params![component, current as i64 + 1],
         )?;
         tx.commit()?;
     }
-    Ok(current)
 }
 
 /// Brings the ledger schema to the newest version.

@@ -121,11 +121,12 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError>
 /// merchants). Idempotent: 201 when new, 200 when already stored.
 #[utoipa::path(
     put, path = "/v1/attachments/{sha256}", tag = "field", security(("bearer" = [])),
-    params(("sha256" = String, Path, description = "lowercase hex SHA-256 of the body")),
+    params(("sha256" = crate::openapi::wire::Sha256, Path, description = "lowercase hex SHA-256 of the body")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the bytes, at most 5 MiB; image/jpeg, image/png, image/webp, image/heic, application/pdf keep their type"),
     responses(
         (status = 201, body = AttachmentStored), (status = 200, body = AttachmentStored),
-        (status = 400, description = "invalid_hash, hash_mismatch, empty_body", body = ErrorResponse),
+        (status = 400, description = "invalid_hash, empty_body", body = ErrorResponse),
+        (status = 422, description = "hash_mismatch: the body does not hash to the name", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 413, description = "more than 5 MiB", body = ErrorResponse),
     )
@@ -151,12 +152,14 @@ pub async fn put_attachment(
         return Err(ApiError::bad_request("empty_body", "附件内容不能为空"));
     }
     let actual = lower_hex(&Sha256::digest(&data));
+    // 422, not 400: the name has the form the schema states; only the body
+    // can tell it is not this body's.
     if actual != sha256 {
-        return Err(ApiError::invalid(
-            "sha256",
+        return Err(ApiError::unprocessable(
             "hash_mismatch",
             format!("附件内容的 SHA-256 为 {actual}，与地址中的 {sha256} 不符"),
-        ));
+        )
+        .at("sha256"));
     }
     let size = data.len() as u64;
     let content_type = content_type(&headers);
@@ -190,7 +193,7 @@ pub async fn put_attachment(
 /// what its own accounts uploaded.
 #[utoipa::path(
     get, path = "/v1/attachments/{sha256}", tag = "field", security(("bearer" = [])),
-    params(("sha256" = String, Path, description = "lowercase hex SHA-256")),
+    params(("sha256" = crate::openapi::wire::Sha256, Path, description = "lowercase hex SHA-256")),
     responses(
         (status = 200, description = "the bytes", content_type = "application/octet-stream"),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),

@@ -45,22 +45,80 @@ pub struct ConflictIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrawRequest {
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
     /// Published before the draw; the same seed over the same pool gives the
     /// same tasks.
+    #[schema(value_type = crate::openapi::wire::Text256)]
     pub seed: String,
     /// GB/T 2260 codes; `350000` a province, `350200` a prefecture.
+    #[schema(value_type = Option<Vec<crate::openapi::wire::RegionCode>>, max_items = 10000)]
     pub region_codes: Option<Vec<String>>,
     /// Ledger category codes or names.
+    #[schema(value_type = Option<Vec<crate::openapi::wire::Category>>, max_items = 10000)]
     pub categories: Option<Vec<String>>,
     /// Merchants in total, spread over the grades in proportion.
+    #[schema(minimum = 0, maximum = 18446744073709551615_u64)]
+    #[serde(default, deserialize_with = "count::optional")]
     pub count: Option<u64>,
     /// Merchants per grade, e.g. `{"C": 2, "D": 3}`.
+    #[schema(value_type = Option<crate::openapi::wire::PerGrade>)]
+    #[serde(default, deserialize_with = "count::per_grade")]
     pub per_grade: Option<BTreeMap<String, u64>>,
     /// Inspector user ids to draw pairs from (at least two).
+    #[schema(value_type = Vec<crate::openapi::wire::Text128>, max_items = 10000)]
     pub inspectors: Vec<String>,
     #[serde(default)]
     pub conflicts: Vec<ConflictIn>,
+}
+
+/// Counts as JSON Schema reads an `integer`: any number with no fraction,
+/// so `2.0` is 2 (serde's `u64` refuses it, and the OpenAPI document
+/// promises an integer, not a token without a point).
+mod count {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// A count: a non-negative integer, written with or without a fraction
+    /// of zero.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(u64),
+        Float(f64),
+    }
+
+    fn whole<E: serde::de::Error>(n: Number) -> Result<u64, E> {
+        match n {
+            Number::Int(n) => Ok(n),
+            // Below 2^64 (u64::MAX as f64 rounds up to 2^64), so `as` is exact.
+            Number::Float(f)
+                if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) =>
+            {
+                Ok(f as u64)
+            }
+            Number::Float(f) => Err(E::custom(format!(
+                "invalid value: {f}, expected a non-negative integer"
+            ))),
+        }
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<Number>::deserialize(d)?.map(whole).transpose()
+    }
+
+    pub fn per_grade<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<BTreeMap<String, u64>>, D::Error> {
+        let Some(map) = Option::<BTreeMap<String, Number>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        map.into_iter()
+            .map(|(k, v)| whole::<D::Error>(v).map(|v| (k, v)))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
 }
 
 /// One drawn inspection.
@@ -332,7 +390,7 @@ pub async fn create_draw(
 /// A draw as published: anyone may read it (一公开), no login.
 #[utoipa::path(
     get, path = "/v1/public/draws/{id}", tag = "field",
-    params(("id" = String, Path, description = "draw id")),
+    params(("id" = crate::openapi::wire::Id, Path, description = "draw id")),
     responses((status = 200, body = PublicDraw), (status = 404, body = ErrorResponse))
 )]
 pub async fn public_draw(

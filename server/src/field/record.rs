@@ -62,7 +62,7 @@ pub(crate) fn qr_svg(text: &str) -> Option<String> {
 /// the inspectors on the record, and the inspected merchant.
 #[utoipa::path(
     get, path = "/v1/inspections/{id}/record", tag = "field", security(("bearer" = [])),
-    params(("id" = String, Path, description = "inspection id (UUID)")),
+    params(("id" = crate::openapi::wire::Uuid, Path, description = "inspection id (UUID)")),
     responses(
         (status = 200, description = "监督检查结果记录表, self-contained HTML", content_type = "text/html"),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),

@@ -56,11 +56,15 @@ pub(crate) fn parse_grade(s: &str) -> Option<RiskGrade> {
 #[into_params(parameter_in = Query)]
 pub struct RiskQuery {
     /// GB/T 2260; a province or city code covers everything under it.
+    #[param(value_type = Option<crate::openapi::wire::RegionFilter>)]
     pub region: Option<String>,
     /// `A`, `B`, `C` or `D`.
+    #[param(pattern = "^$|^[ABCDabcd]$")]
     pub grade: Option<String>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 4294967295_u32)]
     pub offset: Option<u32>,
 }
 

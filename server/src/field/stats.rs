@@ -18,10 +18,13 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// `inspector`, `month`, `market`, `result` or `item`.
+    #[param(pattern = "^(inspector|month|market|result|item)$")]
     pub group_by: String,
     /// First day (`YYYY-MM-DD`, China time) or instant (RFC 3339), inclusive.
+    #[param(value_type = Option<crate::openapi::wire::DayOrInstant>)]
     pub from: Option<String>,
     /// Last day (`YYYY-MM-DD`, China time, inclusive) or instant (RFC 3339, exclusive).
+    #[param(value_type = Option<crate::openapi::wire::DayOrInstant>)]
     pub to: Option<String>,
 }
 
@@ -74,6 +77,7 @@ fn bound(raw: Option<&str>, field: &str, end: bool) -> Result<Option<DateTime<Ut
     responses(
         (status = 200, body = InspectionStats),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 422, description = "invalid_query: `to` is not after `from`", body = ErrorResponse),
     )
 )]
 pub async fn inspection_stats(
@@ -92,12 +96,12 @@ pub async fn inspection_stats(
     let from = bound(q.from.as_deref(), "from", false)?;
     let to = bound(q.to.as_deref(), "to", true)?;
     if let (Some(f), Some(t)) = (from, to) {
+        // 422: each bound is valid alone; the schema of a query cannot
+        // relate two parameters.
         if t <= f {
-            return Err(ApiError::invalid(
-                "to",
-                "invalid_query",
-                "结束时间须晚于开始时间",
-            ));
+            return Err(
+                ApiError::unprocessable("invalid_query", "结束时间须晚于开始时间").at("to"),
+            );
         }
     }
     let rows = state.store.inspection_stats(group, from, to).await?;

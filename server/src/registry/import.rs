@@ -135,6 +135,7 @@ pub struct ImportReport {
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Market every imported merchant belongs to (its region is the default).
+    #[param(value_type = Option<crate::openapi::wire::IdFilter>)]
     pub market_id: Option<String>,
     /// Validate and report only; store nothing.
     #[serde(default)]
@@ -232,7 +233,7 @@ fn parse_rows(text: &str, market: Option<&crate::store::Market>) -> Result<Parse
                 columns.insert(c, i);
             }
             Some(c) => {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::unprocessable(
                     "duplicate_column",
                     format!("列「{h}」重复 (column appears twice)"),
                 )
@@ -242,9 +243,11 @@ fn parse_rows(text: &str, market: Option<&crate::store::Market>) -> Result<Parse
             None => ignored.push(h.to_owned()),
         }
     }
+    // 422 (as for a column given twice): the file is readable; what it
+    // lacks is the import's rule, which no schema of a text/csv body states.
     for required in [Column::Name, Column::Uscc] {
         if !columns.contains_key(&required) {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::unprocessable(
                 "missing_column",
                 format!("缺少必需的列 {} (required column missing; e.g. 名称/name, 统一社会信用代码/uscc)", required.field()),
             )
@@ -405,12 +408,12 @@ struct Parsed {
 /// Import merchants from a CSV file (the request body, UTF-8 or GBK).
 #[utoipa::path(
     post, path = "/v1/merchants/import", tag = "registry", params(ImportQuery), security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv", description = "Header row (名称/name, 统一社会信用代码/uscc, 许可证号/licence_no, 许可证有效期/licence_expiry, 摊位/stall, 区划代码/region_code, 类别/categories), then one merchant per row"),
+    request_body(content = crate::openapi::wire::CsvFile, content_type = "text/csv", description = "Header row (名称/name, 统一社会信用代码/uscc, 许可证号/licence_no, 许可证有效期/licence_expiry, 摊位/stall, 区划代码/region_code, 类别/categories), then one merchant per row"),
     responses(
         (status = 201, description = "all rows imported", body = ImportReport),
         (status = 200, description = "dry run: all rows valid", body = ImportReport),
-        (status = 422, description = "`error` (code import_rejected) plus the report's rows, imported (0) and errors; nothing stored", body = ErrorResponse),
-        (status = 400, description = "unreadable file: invalid_encoding, missing_column…", body = ErrorResponse),
+        (status = 422, description = "`error` (code import_rejected) plus the report's rows, imported (0) and errors, nothing stored; or missing_column, duplicate_column", body = ErrorResponse),
+        (status = 400, description = "unreadable file: invalid_encoding, empty_body…", body = ErrorResponse),
         (status = 413, body = ErrorResponse),
     )
 )]

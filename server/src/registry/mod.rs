@@ -9,17 +9,25 @@
 pub mod import;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde::Deserialize;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path, Query};
-use crate::store::{Market, Merchant, MerchantFilter, Page, Role};
+use crate::store::{Created, Market, Merchant, MerchantFilter, Page, Role};
 use crate::validate::{self, FieldError};
-use crate::AppState;
+use crate::{idempotency, AppState};
+
+/// The OpenAPI description of the `Idempotency-Key` header parameter.
+const IDEMPOTENCY_KEY_DOC: &str = "Optional. A fresh key (1–255 visible ASCII characters; the \
+    draft's quoted form `\"…\"` is accepted) makes retries safe: a retry with the same key and \
+    body answers the first response (status and body, with `Idempotent-Replayed: true`) and \
+    creates nothing more; the same key with another body or on another operation is 422 \
+    `idempotency_key_reused`. Keys are per account and kept 24 h; refusals are not stored. \
+    Without a key a retry is a new request.";
 
 /// Who may manage the registry.
 const REGISTRARS: &[Role] = &[Role::Admin, Role::Analyst];
@@ -44,26 +52,43 @@ fn page_bounds(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), Ap
 // Markets
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `Serialize` gives the body's fingerprint for an idempotency key.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMarketRequest {
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
     /// GB/T 2260 six-digit code.
+    #[schema(value_type = crate::openapi::wire::RegionCode)]
     pub region_code: String,
+    #[schema(value_type = Option<crate::openapi::wire::Text200>)]
     pub address: Option<String>,
 }
 
 /// Register a market.
+///
+/// Without an `Idempotency-Key` a retried request registers a second market.
 #[utoipa::path(
     post, path = "/v1/markets", tag = "registry", request_body = NewMarketRequest, security(("bearer" = [])),
-    responses((status = 201, body = Market), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse))
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
+    responses(
+        (status = 201, body = Market),
+        (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse),
+        (status = 422, description = "idempotency_key_reused", body = ErrorResponse),
+    )
 )]
 pub async fn create_market(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Json(req): Json<NewMarketRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(REGISTRARS)?;
+    let key = idempotency::header_key(&headers)?
+        .map(|k| idempotency::for_request(&auth, k, "POST /v1/markets", &req))
+        .transpose()?;
     let market = Market {
         id: uuid::Uuid::now_v7().to_string(),
         name: validate::validate_name(&req.name, "name")?,
@@ -71,8 +96,19 @@ pub async fn create_market(
         address: validate::validate_optional_text(req.address.as_deref(), "address", 200)?,
         created_at: crate::store::now(),
     };
-    let market = state.store.create_market(market).await?;
-    Ok((StatusCode::CREATED, Json(market)))
+    let created = match key {
+        Some(key) => state.store.create_market_idempotent(market, key).await?,
+        None => Created::New(state.store.create_market(market).await?),
+    };
+    created_response(created)
+}
+
+/// 201 with the new record, or the first response to a retried key.
+fn created_response<T: Serialize>(created: Created<T>) -> Result<Response, ApiError> {
+    match created {
+        Created::New(record) => Ok((StatusCode::CREATED, Json(record)).into_response()),
+        Created::Replayed(stored) => idempotency::replay(stored),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,7 +116,9 @@ pub async fn create_market(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1..=500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 4294967295_u32)]
     pub offset: Option<u32>,
 }
 
@@ -250,29 +288,40 @@ pub async fn market_for(
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `Serialize` gives the body's fingerprint for an idempotency key.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMerchantRequest {
+    #[schema(value_type = Option<crate::openapi::wire::IdFilter>)]
     pub market_id: Option<String>,
     /// 1..=100 characters.
+    #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
     /// 统一社会信用代码, 18 characters; full-width and lower case are folded.
+    #[schema(value_type = crate::openapi::wire::Uscc)]
     pub uscc: String,
     /// Accept a USCC whose check characters do not match (a few lawful early
     /// codes fail the check); refused with `uscc_check_mismatch` otherwise.
     #[serde(default)]
     pub acknowledge_uscc_mismatch: bool,
     /// `JY` or `SC` + 14 digits; needs `licence_expiry`.
+    #[schema(value_type = Option<crate::openapi::wire::LicenceNoOrBlank>)]
     pub licence_no: Option<String>,
     /// `YYYY-MM-DD`.
+    #[schema(value_type = Option<crate::openapi::wire::DateOrBlank>)]
     pub licence_expiry: Option<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text50>)]
     pub business_type: Option<String>,
     /// Category codes (`aquatic`) or names (`水产品`).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::wire::Category>)]
     pub categories: Vec<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text50>)]
     pub stall: Option<String>,
+    #[schema(value_type = Option<crate::openapi::wire::Text100>)]
     pub contact: Option<String>,
     /// GB/T 2260; defaults to the market's.
+    #[schema(value_type = Option<crate::openapi::wire::RegionCodeOrBlank>)]
     pub region_code: Option<String>,
 }
 
@@ -293,21 +342,31 @@ fn field_errors(errors: Vec<FieldError>) -> ApiError {
 }
 
 /// Register a merchant.
+///
+/// The merchant, its sync feed rows and its directory entry are stored in
+/// one transaction. Without an `Idempotency-Key` a retried request is a new
+/// registration: 409 `duplicate_licence` when it has a licence number, a
+/// second merchant when it has none.
 #[utoipa::path(
     post, path = "/v1/merchants", tag = "registry", request_body = NewMerchantRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
     responses(
         (status = 201, body = Merchant),
-        (status = 400, description = "invalid field", body = ErrorResponse),
-        (status = 409, description = "duplicate_licence", body = ErrorResponse),
-        (status = 422, description = "uscc_check_mismatch, unknown_market", body = ErrorResponse),
+        (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),
+        (status = 409, description = "duplicate_licence, duplicate_shop_code (retry)", body = ErrorResponse),
+        (status = 422, description = "uscc_check_mismatch, unknown_market, idempotency_key_reused", body = ErrorResponse),
     )
 )]
 pub async fn create_merchant(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Json(req): Json<NewMerchantRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(REGISTRARS)?;
+    let key = idempotency::header_key(&headers)?
+        .map(|k| idempotency::for_request(&auth, k, "POST /v1/merchants", &req))
+        .transpose()?;
     let market = market_for(&state, req.market_id.as_deref()).await?;
     let input = MerchantInput {
         name: req.name,
@@ -322,13 +381,21 @@ pub async fn create_merchant(
         region_code: req.region_code,
     };
     let merchant = build_merchant(&input, market.as_ref()).map_err(field_errors)?;
-    let merchant = state.store.create_merchant(merchant).await?;
-    Ok((StatusCode::CREATED, Json(merchant)))
+    let created = match key {
+        Some(key) => {
+            state
+                .store
+                .create_merchant_idempotent(merchant, key)
+                .await?
+        }
+        None => Created::New(state.store.create_merchant(merchant).await?),
+    };
+    created_response(created)
 }
 
 /// One merchant.
 #[utoipa::path(
-    get, path = "/v1/merchants/{id}", tag = "registry", params(("id" = String, Path, description = "merchant id")), security(("bearer" = [])),
+    get, path = "/v1/merchants/{id}", tag = "registry", params(("id" = crate::openapi::wire::Id, Path, description = "merchant id")), security(("bearer" = [])),
     responses((status = 200, body = Merchant), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse))
 )]
 pub async fn get_merchant(
@@ -352,13 +419,18 @@ pub async fn get_merchant(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MerchantQuery {
+    #[param(value_type = Option<crate::openapi::wire::IdFilter>)]
     pub market_id: Option<String>,
     /// GB/T 2260; a province or city code matches everything under it.
+    #[param(value_type = Option<crate::openapi::wire::RegionFilter>)]
     pub region: Option<String>,
     /// Part of the name or stall, or an exact USCC or licence number.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// 1..=500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 4294967295_u32)]
     pub offset: Option<u32>,
 }
 

@@ -29,6 +29,10 @@ pub enum StoreError {
         version: i64,
         message: String,
     },
+    /// An `Idempotency-Key` already used by this account for another
+    /// request (another body or operation).
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
     /// A stored value could not be read back (a JSON column, a timestamp).
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -56,18 +56,22 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
     /// The account and its password hash and lock state, by username.
     fn user_credentials(&self, username: String) -> StoreFuture<'_, Option<UserCredentials>>;
 
-    /// Counts a wrong password; the `max_failures`-th consecutive one locks
-    /// the account until `now + lock_for` and resets the count. Atomic, so
-    /// concurrent guesses cannot slip past the limit.
-    fn record_login_failure(
+    /// Counts a login attempt before its password is checked, in one
+    /// transaction: `Locked` while a lock lasts (check nothing); otherwise
+    /// the attempt counts as a failure until [`Store::record_login_success`]
+    /// clears it, and the `max_failures`-th attempt since the last success
+    /// locks the account until `now + lock_for`. So however many guesses
+    /// arrive at once, at most `max_failures` are checked. An expired lock
+    /// starts a new count.
+    fn begin_login_attempt(
         &self,
         user_id: String,
         now: DateTime<Utc>,
         max_failures: u32,
         lock_for: chrono::Duration,
-    ) -> StoreFuture<'_, LoginFailure>;
+    ) -> StoreFuture<'_, LoginAttempt>;
 
-    /// Clears the failure count after a good password.
+    /// Clears the failure count and any lock after a right password.
     fn record_login_success(&self, user_id: String) -> StoreFuture<'_, ()>;
 
     // --- devices --------------------------------------------------------
@@ -83,14 +87,33 @@ pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static
 
     fn create_market(&self, market: Market) -> StoreFuture<'_, Market>;
 
+    /// [`Store::create_market`] under an idempotency key: the market and the
+    /// key's stored response are one transaction; a key already used for
+    /// the same request answers `Replayed`, for another request
+    /// [`StoreError::IdempotencyKeyReused`].
+    fn create_market_idempotent(
+        &self,
+        market: Market,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Market>>;
+
     fn market(&self, id: String) -> StoreFuture<'_, Option<Market>>;
 
     fn list_markets(&self, limit: u32, offset: u32) -> StoreFuture<'_, Page<Market>>;
 
-    /// Stores a merchant made by the caller (id and shop code included);
-    /// `Conflict` on a taken licence number or shop code, `NotFound("市场")`
-    /// on an unknown market.
+    /// Stores a merchant made by the caller (id and shop code included),
+    /// with its sync feed rows and directory entry, in one transaction;
+    /// `Conflict` on a taken licence number, shop code or id,
+    /// `NotFound("市场")` on an unknown market.
     fn create_merchant(&self, merchant: Merchant) -> StoreFuture<'_, Merchant>;
+
+    /// [`Store::create_merchant`] under an idempotency key, as
+    /// [`Store::create_market_idempotent`].
+    fn create_merchant_idempotent(
+        &self,
+        merchant: Merchant,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Merchant>>;
 
     fn merchant(&self, id: String) -> StoreFuture<'_, Option<Merchant>>;
 

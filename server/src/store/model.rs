@@ -69,7 +69,8 @@ pub struct UserCredentials {
     pub user: User,
     /// PHC string (argon2id).
     pub password_hash: String,
-    pub failed_logins: u32,
+    /// A lock seen here is refused without a write; the failure count is
+    /// read and written only by `Store::begin_login_attempt`, atomically.
     pub locked_until: Option<DateTime<Utc>>,
 }
 
@@ -83,13 +84,53 @@ pub struct NewUser {
     pub regions: Vec<String>,
 }
 
-/// The state of an account after a wrong password.
+/// What a login attempt may do, decided (and counted) before its password
+/// is checked, so parallel guesses cannot all reach the slow check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Consecutive failures so far (reset when a lock starts).
-    pub failed_logins: u32,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<DateTime<Utc>>,
+pub enum LoginAttempt {
+    /// Check the password. The attempt is already counted as a failure; a
+    /// right password clears the count. `locked_until` is set when this was
+    /// the last attempt allowed: the account is locked from now on, and
+    /// stays so unless this password is right.
+    Check {
+        attempt: u32,
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// The account is locked: refuse without checking.
+    Locked { until: DateTime<Utc> },
+}
+
+/// A create request sent under an `Idempotency-Key`: a retry with the same
+/// key (for the same account, operation and body) answers the stored
+/// response instead of creating again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The account that sent it: keys are scoped per account.
+    pub account: String,
+    /// The header's value.
+    pub key: String,
+    /// Method and path, `POST /v1/merchants`.
+    pub operation: String,
+    /// SHA-256 (hex) of the request body as parsed, so a retry that only
+    /// reorders keys or spacing is the same request.
+    pub fingerprint: String,
+}
+
+/// The response stored under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// The JSON body as sent the first time.
+    pub body: String,
+}
+
+/// What a create under an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created<T> {
+    /// Created now (and the response stored under the key).
+    New(T),
+    /// The key was used before for the same request: its first response.
+    Replayed(StoredResponse),
 }
 
 /// A phone or tablet registered under a user; sync pushes name it.

@@ -42,19 +42,32 @@ pub fn install_rules(rules: LedgerRules) -> bool {
 
 /// Core's `PushRequest` as the server reads it: every payload borrowed
 /// from the body rather than built into a `Value` (see core's `json`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PushRequest)]
 struct PushBody<'a> {
+    /// The id `POST /v1/devices` gave.
+    #[schema(value_type = crate::openapi::wire::Id)]
     device_id: String,
+    /// At most 1,000 (413 above).
     #[serde(borrow)]
+    #[schema(max_items = 1000)]
     ops: Vec<BodyOp<'a>>,
 }
 
-#[derive(Deserialize)]
+/// One op of a push; its outcome comes back in `results`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PushOp)]
 struct BodyOp<'a> {
     op_id: String,
+    /// `ledger.purchase`, `ledger.sale`, `ledger.void`, `ledger.adjust`,
+    /// `ledger.dispose` or a field op kind.
     kind: String,
+    /// When the device recorded it (RFC 3339).
     at: String,
+    /// Any JSON value: a payload the kind does not accept is that op's
+    /// `rejected` outcome, not a refusal of the push.
     #[serde(borrow)]
+    #[schema(value_type = serde_json::Value)]
     payload: Node<'a>,
 }
 
@@ -112,10 +125,11 @@ fn valid_device_id(id: &str) -> bool {
 /// machine-readable reason.
 #[utoipa::path(
     post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "{device_id, ops:[{op_id, kind, at, payload}]}; kinds ledger.purchase|sale|void|adjust|dispose"),
+    request_body = PushBody,
     responses(
         (status = 200, description = "{results:[{op_id, status, error?, result?}], cursor}", body = Object),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 409, description = "device_of_another_user: the device is registered to another account", body = ErrorResponse),
         (status = 413, description = "more than 1,000 ops or too many bytes", body = ErrorResponse),
     )
 )]
@@ -173,8 +187,10 @@ pub async fn push(
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// The opaque cursor of the previous page; empty or absent for the start.
+    #[param(value_type = Option<crate::openapi::wire::SyncCursor>)]
     pub cursor: Option<String>,
     /// Changes per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 

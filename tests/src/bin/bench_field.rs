@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shian_core::category::Category;
 use shian_core::inspection::{
-    draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, LedgerFacts, LedgerWarningKind, MerchantFacts,
-    RiskAssessment, RiskGrader,
+    draw, BusinessType, CategorySet, DrawInput, DrawMerchant, DrawQuota, LedgerFacts,
+    LedgerWarningKind, MerchantFacts, RiskAssessment, RiskGrader,
 };
 
 fn arg(name: &str, default: usize) -> usize {

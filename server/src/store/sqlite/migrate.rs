@@ -100,10 +100,11 @@ pub fn apply(
 }
 
 /// The server's own tables.
-pub const SERVER: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts, devices, markets, merchants",
-    sql: r#"
+pub const SERVER: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts, devices, markets, merchants",
+        sql: r#"
 CREATE TABLE markets (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -156,7 +157,27 @@ CREATE TABLE devices (
 ) STRICT;
 CREATE INDEX devices_user ON devices(user_id);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "idempotency keys",
+        sql: r#"
+-- The first response to a create sent with an Idempotency-Key, answered
+-- again to its retries. Written in the same transaction as what it created.
+CREATE TABLE idempotency_keys (
+    account     TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    operation   TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    status      INTEGER NOT NULL,
+    response    TEXT    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    PRIMARY KEY (account, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+"#,
+    },
+];
 
 #[cfg(test)]
 mod tests {
@@ -165,12 +186,12 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_newer() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 1);
-        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 1);
-        assert_eq!(current_version(&conn, "server").unwrap(), 1);
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 2);
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 2);
+        assert_eq!(current_version(&conn, "server").unwrap(), 2);
         assert_eq!(current_version(&conn, "ledger").unwrap(), 0);
         conn.execute(
-            "INSERT INTO schema_migrations (component, version) VALUES ('server', 2)",
+            "INSERT INTO schema_migrations (component, version) VALUES ('server', 3)",
             [],
         )
         .unwrap();

@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::ffi::{
+    SQLITE_CONSTRAINT_FOREIGNKEY as FOREIGN_KEY, SQLITE_CONSTRAINT_PRIMARYKEY as PRIMARY_KEY,
+    SQLITE_CONSTRAINT_UNIQUE as UNIQUE,
+};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::readers::Readers;
@@ -29,7 +33,7 @@ pub mod sync;
 mod timestamps;
 pub mod writer;
 
-use self::timestamps::ts;
+use self::timestamps::{parse_ts, ts};
 
 /// The ledger graph's state on the server's metrics.
 struct MetricsReport;
@@ -213,7 +217,8 @@ fn to_json_list(v: &[String]) -> String {
     serde_json::Value::from(v.to_vec()).to_string()
 }
 
-const USER_COLS: &str = "id, username, role, merchant_id, regions, created_at, password_hash, failed_logins, locked_until";
+const USER_COLS: &str =
+    "id, username, role, merchant_id, regions, created_at, password_hash, locked_until";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
     let role_s: String = r.get(2)?;
@@ -229,8 +234,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
             created_at: ts_col(r, 5)?,
         },
         password_hash: r.get(6)?,
-        failed_logins: r.get(7)?,
-        locked_until: opt_ts_col(r, 8)?,
+        locked_until: opt_ts_col(r, 7)?,
     })
 }
 
@@ -290,32 +294,70 @@ fn query_merchant(
     Ok(conn.query_row(&sql, [key], merchant_row).optional()?)
 }
 
-/// Turns a unique-constraint failure into a named conflict.
-fn merchant_conflict(e: rusqlite::Error, m: &Merchant) -> StoreError {
-    let text = e.to_string();
-    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-        if text.contains("licence_no") {
-            return StoreError::conflict(
-                "duplicate_licence",
-                format!(
-                    "许可证号 {} 已登记 (licence already registered)",
-                    m.licence_no.as_deref().unwrap_or("")
-                ),
-            );
+/// The extended result code of a constraint failure
+/// (`SQLITE_CONSTRAINT_UNIQUE`, `_PRIMARYKEY`, `_FOREIGNKEY`, `_CHECK`…), or
+/// `None` for any other error. The message text is never parsed: which
+/// column collided is looked up in the same transaction instead.
+fn constraint(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Some(f.extended_code)
         }
-        if text.contains("shop_code") {
-            return StoreError::conflict(
-                "duplicate_shop_code",
-                "店码冲突，请重试 (shop code collision, retry)",
-            );
-        }
-        if text.contains("FOREIGN KEY") {
-            return StoreError::NotFound("市场");
-        }
+        _ => None,
     }
-    e.into()
 }
 
+/// Does a row of `table` have `column = value`? (`table` and `column` are
+/// fixed names of this file, never input.)
+fn taken(conn: &Connection, table: &str, column: &str, value: &str) -> Result<bool, StoreError> {
+    let sql = format!("SELECT 1 FROM {table} WHERE {column} = ?1");
+    Ok(conn.prepare_cached(&sql)?.exists([value])?)
+}
+
+/// Names the conflict of a failed merchant insert: which unique value is
+/// taken is looked up on the same connection, inside the caller's
+/// transaction.
+fn merchant_conflict(conn: &Connection, e: rusqlite::Error, m: &Merchant) -> StoreError {
+    let found = match constraint(&e) {
+        Some(UNIQUE | PRIMARY_KEY) => {
+            let licence = m.licence_no.as_deref();
+            if licence
+                .map_or(Ok(false), |l| taken(conn, "merchants", "licence_no", l))
+                .unwrap_or(false)
+            {
+                Some(StoreError::conflict(
+                    "duplicate_licence",
+                    format!(
+                        "许可证号 {} 已登记 (licence already registered)",
+                        licence.unwrap_or("")
+                    ),
+                ))
+            } else if taken(conn, "merchants", "shop_code", &m.shop_code).unwrap_or(false) {
+                Some(StoreError::conflict(
+                    "duplicate_shop_code",
+                    "店码冲突，请重试 (shop code collision, retry)",
+                ))
+            } else if taken(conn, "merchants", "id", &m.id).unwrap_or(false) {
+                Some(StoreError::conflict(
+                    "duplicate_merchant",
+                    "商户已登记 (merchant id exists)",
+                ))
+            } else {
+                None
+            }
+        }
+        Some(FOREIGN_KEY) => Some(StoreError::NotFound("市场")),
+        _ => None,
+    };
+    found.unwrap_or_else(|| e.into())
+}
+
+/// Registers one merchant: its row, its sync feed rows (its district's and
+/// its own) and its directory entry. Four writes: the caller runs it inside
+/// a transaction (`tx` derefs to the connection), so that a failure between
+/// them leaves nothing.
 fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO merchants (id, market_id, name, uscc, uscc_acknowledged, licence_no, licence_expiry, business_type, \
@@ -338,7 +380,7 @@ fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
         m.shop_code,
         ts(&m.created_at),
     ])
-    .map_err(|e| merchant_conflict(e, m))?;
+    .map_err(|e| merchant_conflict(conn, e, m))?;
     // The merchant reaches the devices of its district and itself by sync,
     // and its name labels traces.
     let card = serde_json::json!({
@@ -352,6 +394,71 @@ fn insert_merchant(conn: &Connection, m: &Merchant) -> Result<(), StoreError> {
         "INSERT OR REPLACE INTO directory (merchant_id, name, payload) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![m.id, m.name, card.to_string()])?;
+    Ok(())
+}
+
+/// How long a key's response is kept for retries (Stripe keeps a day).
+/// Older keys are dropped when a new key is written.
+const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+/// Runs `create` under an idempotency key in one transaction: a key already
+/// used answers its stored response (or `IdempotencyKeyReused` for another
+/// request) and creates nothing; otherwise the record is created and the
+/// response (`status`, the record as JSON) is stored beside it. Retries
+/// queue on the single writer, so two at once cannot both create.
+fn once<T: serde::Serialize>(
+    conn: &mut Connection,
+    key: &IdempotencyKey,
+    status: u16,
+    create: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<Created<T>, StoreError> {
+    let tx = conn.transaction()?;
+    let now = now();
+    tx.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+        .execute([ts(&(now - IDEMPOTENCY_TTL))])?;
+    let stored = tx
+        .prepare_cached(
+            "SELECT operation, fingerprint, status, response FROM idempotency_keys \
+             WHERE account = ?1 AND key = ?2",
+        )?
+        .query_row([&key.account, &key.key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u16>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .optional()?;
+    if let Some((operation, fingerprint, status, body)) = stored {
+        if operation != key.operation || fingerprint != key.fingerprint {
+            return Err(StoreError::IdempotencyKeyReused);
+        }
+        tx.commit()?;
+        return Ok(Created::Replayed(StoredResponse { status, body }));
+    }
+    let made = create(&tx)?;
+    // Serialising these plain records cannot fail; if it ever did, nothing
+    // is stored (the transaction rolls back).
+    let body = serde_json::to_string(&made).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT INTO idempotency_keys (account, key, operation, fingerprint, status, response, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![key.account, key.key, key.operation, key.fingerprint, status, body, ts(&now)])?;
+    tx.commit()?;
+    Ok(Created::New(made))
+}
+
+fn insert_market(conn: &Connection, m: &Market) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO markets (id, name, region_code, address, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![m.id, m.name, m.region_code, m.address, ts(&m.created_at)])
+    .map_err(|e| match constraint(&e) {
+        Some(PRIMARY_KEY) => StoreError::conflict("duplicate_market", "市场已登记 (market id exists)"),
+        _ => e.into(),
+    })?;
     Ok(())
 }
 
@@ -445,13 +552,12 @@ impl Store for SqliteStore {
             );
             match r {
                 Ok(_) => Ok(user),
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    if e.to_string().contains("username") {
-                        Err(StoreError::conflict("username_taken", format!("用户名 {} 已存在 (username taken)", user.username)))
-                    } else {
-                        Err(StoreError::NotFound("商户"))
-                    }
-                }
+                // `username` is the one unique column besides the fresh id.
+                Err(e) if matches!(constraint(&e), Some(UNIQUE)) => Err(StoreError::conflict(
+                    "username_taken",
+                    format!("用户名 {} 已存在 (username taken)", user.username),
+                )),
+                Err(e) if matches!(constraint(&e), Some(FOREIGN_KEY)) => Err(StoreError::NotFound("商户")),
                 Err(e) => Err(e.into()),
             }
         }))
@@ -474,32 +580,38 @@ impl Store for SqliteStore {
         )
     }
 
-    fn record_login_failure(
+    fn begin_login_attempt(
         &self,
         user_id: String,
         now: DateTime<Utc>,
         max_failures: u32,
         lock_for: chrono::Duration,
-    ) -> StoreFuture<'_, LoginFailure> {
+    ) -> StoreFuture<'_, LoginAttempt> {
         Box::pin(self.writer.call(move |conn| {
-            let tx = conn.transaction()?;
-            let failed: u32 = tx.query_row(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
+            // IMMEDIATE: the read and the write below hold the write lock
+            // together, also against another process (the admin CLI).
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (failed, locked): (u32, Option<String>) = tx.query_row(
+                "SELECT failed_logins, locked_until FROM users WHERE id = ?1",
                 [&user_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let outcome = if failed >= max_failures {
-                let until = now + lock_for;
-                tx.execute(
-                    "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
-                    params![user_id, ts(&until)],
-                )?;
-                LoginFailure { failed_logins: failed, locked_until: Some(until) }
-            } else {
-                LoginFailure { failed_logins: failed, locked_until: None }
-            };
+            let locked = locked.as_deref().map(parse_ts).transpose()?;
+            if let Some(until) = locked.filter(|u| *u > now) {
+                return Ok(LoginAttempt::Locked { until });
+            }
+            // An expired lock starts a new count.
+            let attempt = if locked.is_some() { 1 } else { failed + 1 };
+            let locked_until = (attempt >= max_failures).then(|| now + lock_for);
+            tx.execute(
+                "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
+                params![user_id, attempt, locked_until.as_ref().map(ts)],
+            )?;
             tx.commit()?;
-            Ok(outcome)
+            Ok(LoginAttempt::Check {
+                attempt,
+                locked_until,
+            })
         }))
     }
 
@@ -520,9 +632,9 @@ impl Store for SqliteStore {
                 "INSERT INTO devices (id, user_id, name, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![d.id, d.user_id, d.name, ts(&d.created_at), d.last_seen.as_ref().map(ts)],
             )
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) if e.to_string().contains("FOREIGN KEY") => StoreError::NotFound("用户"),
-                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::conflict("duplicate_device", "设备已登记 (device exists)"),
+            .map_err(|e| match constraint(&e) {
+                Some(FOREIGN_KEY) => StoreError::NotFound("用户"),
+                Some(PRIMARY_KEY) => StoreError::conflict("duplicate_device", "设备已登记 (device exists)"),
                 _ => e.into(),
             })?;
             Ok(d)
@@ -559,11 +671,21 @@ impl Store for SqliteStore {
 
     fn create_market(&self, m: Market) -> StoreFuture<'_, Market> {
         Box::pin(self.writer.call(move |conn| {
-            conn.execute(
-                "INSERT INTO markets (id, name, region_code, address, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![m.id, m.name, m.region_code, m.address, ts(&m.created_at)],
-            )?;
+            insert_market(conn, &m)?;
             Ok(m)
+        }))
+    }
+
+    fn create_market_idempotent(
+        &self,
+        m: Market,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Market>> {
+        Box::pin(self.writer.call(move |conn| {
+            once(conn, &key, 201, |tx| {
+                insert_market(tx, &m)?;
+                Ok(m)
+            })
         }))
     }
 
@@ -596,11 +718,31 @@ impl Store for SqliteStore {
         // built reads them from the file when it is.
         let graph = self.graph.get().cloned();
         Box::pin(self.writer.call(move |conn| {
-            insert_merchant(conn, &m)?;
+            let tx = conn.transaction()?;
+            insert_merchant(&tx, &m)?;
+            tx.commit()?;
             if let Some(g) = graph {
                 g.set_merchant_names([(m.id.as_str(), m.name.as_str())])?;
             }
             Ok(m)
+        }))
+    }
+
+    fn create_merchant_idempotent(
+        &self,
+        m: Merchant,
+        key: IdempotencyKey,
+    ) -> StoreFuture<'_, Created<Merchant>> {
+        let graph = self.graph.get().cloned();
+        Box::pin(self.writer.call(move |conn| {
+            let created = once(conn, &key, 201, |tx| {
+                insert_merchant(tx, &m)?;
+                Ok(m)
+            })?;
+            if let (Some(g), Created::New(m)) = (graph, &created) {
+                g.set_merchant_names([(m.id.as_str(), m.name.as_str())])?;
+            }
+            Ok(created)
         }))
     }
 
