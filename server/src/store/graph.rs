@@ -330,7 +330,7 @@ fn replay(
     let mut skipped = Skipped::default();
     let mut n = 0u64;
     source.each_entry(&mut |entry| {
-        let rowid = entry.position;
+        let position = entry.position;
         let added = entry.row.and_then(|(kind, payload)| {
             let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
             let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;
@@ -339,10 +339,10 @@ fn replay(
         match added {
             Ok(()) => n += 1,
             Err(why) => {
-                tracing::error!(rowid, reason = %why, "a stored ledger row does not read back: skipped (the rest of the ledger is served)");
+                tracing::error!(rowid = position, reason = %why, "a stored ledger row does not read back: skipped (the rest of the ledger is served)");
                 skipped
                     .alerts
-                    .push(format!("entries row {rowid} skipped: {why}"));
+                    .push(format!("entries row {position} skipped: {why}"));
                 if let Some(id) = entry.entry_id {
                     skipped.entries.insert(id.to_owned());
                 }

@@ -40,7 +40,7 @@ pub enum PullError {
 }
 
 pub trait LedgerStore {
-    /// Applies a push in one transaction (see `sqlite::sync::push`): registers
+    /// Applies a push in one transaction (decided by `crate::sync::push`): registers
     /// `device_id` under the caller on first use (`Conflict` when the id
     /// belongs to another user) and marks it seen, then applies the ops.
     fn sync_push(
