@@ -42,6 +42,8 @@ need npm npm                           # installs kotlin-compiler
 need libjna-java "$JNA_JAR"            # JNA for the generated Kotlin
 need chromium chromium                 # browser tests
 need chromium-driver chromedriver      # browser tests
+# A Chinese font, without which the browser tests' screenshots show boxes.
+need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 if [ "${#apt_wanted[@]}" -gt 0 ]; then
     log "apt-get install ${apt_wanted[*]}"

@@ -2,7 +2,8 @@
 # Every test of Shian, on a fresh machine: installs what the tests need
 # (Debian packages, the Kotlin compiler from npm), checks rustfmt and clippy,
 # then runs the Rust tests (core, server, end-to-end and fault tests),
-# schemathesis against the server's OpenAPI document, the Python and Kotlin
+# schemathesis against the server's OpenAPI document, the browser tests of the
+# public pages (headless Chromium), the Python and Kotlin
 # binding tests and the mobile-shell tests. Ends with one line "total: N passed, N failed".
 #
 # Usage: scripts/test-all.sh
@@ -39,7 +40,7 @@ if [ "$rust_status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a build error
 add "$p" "$f"
 
 # schemathesis runs the server binary that `cargo test --workspace` built.
-for suite in schemathesis python kotlin; do
+for suite in schemathesis browser python kotlin; do
     log "$suite tests"
     bash "scripts/test-$suite.sh" 2>&1 | tee "$out"
     status=${PIPESTATUS[0]}

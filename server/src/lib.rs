@@ -19,6 +19,7 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod public;
 pub mod rate_limit;
 pub mod registry;
@@ -174,6 +175,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(sync::push))
         .routes(routes!(sync::pull))
         .routes(routes!(public::shop))
+        .routes(routes!(pages::public_trace::trace))
         .routes(routes!(trace::forward))
         .routes(routes!(trace::backward))
         .routes(routes!(field::checklists::list_checklists))
@@ -203,6 +205,7 @@ pub fn app(state: AppState) -> Router {
     let (router, doc) = api_router(&state.config).split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
+        .merge(pages::router())
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),

@@ -194,6 +194,8 @@ pub mod wire {
     pub const CODE_PATTERN: &str = "^[0-9A-HJKMNP-TV-Y]{16}$";
     /// Lowercase hex SHA-256.
     pub const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
+    /// What `crate::idempotency::header_key` accepts: bare or quoted.
+    pub const IDEMPOTENCY_KEY_PATTERN: &str = "^(\"[!#-\\[\\]-~]{1,255}\"|[!#-\\[\\]-~]{1,255})$";
     /// A sync cursor: empty (the start), or `s`, the change sequence and
     /// optionally `.` and the ledger sequence, both base 36 (core's
     /// `decode_cursor`).
@@ -289,6 +291,17 @@ pub mod wire {
             "1–100 characters once trimmed, no control characters",
             Some(text_pattern(crate::validate::MAX_NAME_CHARS, true))
         )
+    );
+    wire_string!(
+        /// An `Idempotency-Key` header value (see `crate::idempotency`):
+        /// visible ASCII without `"` or `\\`, optionally in the draft's
+        /// quoted form.
+        IdempotencyKey,
+        string(
+            "1–255 visible ASCII characters without \" or \\, bare or in double quotes; the same key with another body is 422 idempotency_key_reused",
+            Some(IDEMPOTENCY_KEY_PATTERN.into())
+        )
+        .max_length(Some(257))
     );
     wire_string!(
         /// A calendar date.
@@ -632,6 +645,40 @@ mod tests {
             let s = format!("{}{}", "0".repeat(15), c as char);
             let in_alphabet = validate::CODE_ALPHABET.contains(&c);
             assert_eq!(code.is_match(&s), in_alphabet, "{s}");
+        }
+    }
+
+    #[test]
+    fn idempotency_key_pattern_is_the_header_parser() {
+        let p = re(IDEMPOTENCY_KEY_PATTERN);
+        let long = "k".repeat(255);
+        let too_long = "k".repeat(256);
+        let quoted_long = format!("\"{long}\"");
+        for key in [
+            "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            "\"abc\"",
+            "a",
+            "!#$%&'()*+,-./:;<=>?@[]^_`{|}~",
+            long.as_str(),
+            quoted_long.as_str(),
+            "",
+            "\"\"",
+            "a b",
+            "a\\b",
+            "a\"b",
+            "\"abc",
+            "密钥",
+            too_long.as_str(),
+        ] {
+            let mut headers = axum::http::HeaderMap::new();
+            let parsed = match axum::http::HeaderValue::from_str(key) {
+                Ok(v) => {
+                    headers.insert(crate::idempotency::HEADER, v);
+                    crate::idempotency::header_key(&headers).is_ok()
+                }
+                Err(_) => false,
+            };
+            assert_eq!(p.is_match(key), parsed, "{key:?}");
         }
     }
 

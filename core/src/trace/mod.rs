@@ -74,6 +74,24 @@ pub enum SupplierRef {
     },
 }
 
+impl SupplierRef {
+    /// The bytes of text it holds (what the graph interns or counts).
+    pub fn text_len(&self) -> usize {
+        match self {
+            SupplierRef::Merchant { merchant_id } => merchant_id.len(),
+            SupplierRef::External {
+                name,
+                uscc,
+                region_code,
+            } => {
+                name.len()
+                    + uscc.as_ref().map_or(0, String::len)
+                    + region_code.as_ref().map_or(0, String::len)
+            }
+        }
+    }
+}
+
 /// A batch: what one purchase brought in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchNode {

@@ -70,7 +70,7 @@ pub struct NewMarketRequest {
 /// Without an `Idempotency-Key` a retried request registers a second market.
 #[utoipa::path(
     post, path = "/v1/markets", tag = "registry", request_body = NewMarketRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
+    params(("Idempotency-Key" = Option<crate::openapi::wire::IdempotencyKey>, Header, description = IDEMPOTENCY_KEY_DOC)),
     responses(
         (status = 201, body = Market),
         (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),
@@ -349,7 +349,7 @@ fn field_errors(errors: Vec<FieldError>) -> ApiError {
 /// second merchant when it has none.
 #[utoipa::path(
     post, path = "/v1/merchants", tag = "registry", request_body = NewMerchantRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY_DOC)),
+    params(("Idempotency-Key" = Option<crate::openapi::wire::IdempotencyKey>, Header, description = IDEMPOTENCY_KEY_DOC)),
     responses(
         (status = 201, body = Merchant),
         (status = 400, description = "invalid field or invalid_idempotency_key", body = ErrorResponse),

@@ -53,19 +53,7 @@ pub(super) enum KindIn<'a> {
 impl PurchaseIn<'_> {
     /// An upper bound on the text the purchase interns.
     fn text_bytes(&self) -> usize {
-        let supplier = match &self.supplier {
-            SupplierRef::Merchant { merchant_id } => merchant_id.len(),
-            SupplierRef::External {
-                name,
-                uscc,
-                region_code,
-            } => {
-                name.len()
-                    + uscc.as_ref().map_or(0, String::len)
-                    + region_code.as_ref().map_or(0, String::len)
-            }
-        };
-        self.merchant.len() + self.product.len() + supplier
+        self.merchant.len() + self.product.len() + self.supplier.text_len()
     }
 }
 

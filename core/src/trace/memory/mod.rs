@@ -272,18 +272,6 @@ impl MemoryGraph {
     }
 
     pub fn stats(&self) -> MemoryStats {
-        let supplier_text = |s: &SupplierRef| match s {
-            SupplierRef::Merchant { merchant_id } => merchant_id.len(),
-            SupplierRef::External {
-                name,
-                uscc,
-                region_code,
-            } => {
-                name.len()
-                    + uscc.as_ref().map_or(0, String::len)
-                    + region_code.as_ref().map_or(0, String::len)
-            }
-        };
         MemoryStats {
             batches: self.batches.len(),
             movements: self.moves.len(),
@@ -306,7 +294,7 @@ impl MemoryGraph {
                 + self.merchants.heap_bytes()
                 + self.products.heap_bytes()
                 + self.buyer_names.heap_bytes()
-                + self.suppliers.heap_bytes(supplier_text),
+                + self.suppliers.heap_bytes(SupplierRef::text_len),
         }
     }
 

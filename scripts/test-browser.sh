@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# What a consumer sees in a real browser (issue 12 item 6): headless Debian
+# Chromium, driven by selenium through /usr/bin/chromedriver at a 390x844
+# phone viewport, opens the landing page of the demo server, types a shop
+# code into its form, lands on the shop page, opens the product page of the
+# demo's showcase trace, and tries a mistyped and an unknown code
+# (tests/browser/test_public_pages.py).
+#
+# Starts the ALREADY BUILT target/debug/shian-server with `serve --demo` on a
+# temporary database and a free loopback port (as test-schemathesis.sh
+# does), reads the backward-traced batch the demo prints, runs the test,
+# stops the server. Screenshots of every page stay in
+# target/browser-screenshots/. Ends with "N passed, N failed"; exits
+# non-zero on any failure.
+#
+# Needs Debian's chromium and chromium-driver (scripts/install-test-deps.sh)
+# and python3-venv; selenium is pinned and installed into .tools/.
+#
+# Usage: scripts/test-browser.sh
+# Env:   SHIAN_SERVER_BIN.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# 4.52.0 needs a certifi newer than the package index here offers.
+SELENIUM_VERSION="4.51.0"
+VENV="$ROOT/.tools/selenium-$SELENIUM_VERSION"
+PY="$VENV/bin/python"
+BIN="${SHIAN_SERVER_BIN:-$TARGET_DIR/debug/shian-server}"
+SHOTS="$TARGET_DIR/browser-screenshots"
+
+log() { printf '[browser] %s\n' "$*"; }
+finish() { # finish <passed> <failed>
+    echo "$1 passed, $2 failed"
+    [ "$2" -eq 0 ]
+    exit
+}
+
+if [ -x "$PY" ] && "$PY" -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
+    log "present: selenium $SELENIUM_VERSION ($VENV)"
+else
+    log "pip install selenium==$SELENIUM_VERSION into ${VENV#"$ROOT/"}"
+    rm -rf "$VENV"
+    mkdir -p "$ROOT/.tools"
+    if ! python3 -m venv "$VENV" || ! "$VENV/bin/pip" install -q "selenium==$SELENIUM_VERSION"; then
+        log "could not install selenium (is python3-venv installed? scripts/install-test-deps.sh)"
+        finish 0 1
+    fi
+fi
+for tool in /usr/bin/chromium /usr/bin/chromedriver; do
+    if [ ! -x "$tool" ]; then
+        log "no $tool: install chromium and chromium-driver (scripts/install-test-deps.sh)"
+        finish 0 1
+    fi
+done
+if [ ! -x "$BIN" ]; then
+    log "no server binary at $BIN: build the workspace first (cargo test --workspace)"
+    finish 0 1
+fi
+
+work="$(mktemp -d)"
+rm -rf "$SHOTS" && mkdir -p "$SHOTS"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Port 0: the server picks a free port and prints it.
+t0="$(now)"
+RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --demo --db "$work/shian.db" --addr 127.0.0.1:0 \
+    >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+base=""
+for _ in $(seq 1 1200); do  # up to 120 s for the demo data set
+    base="$(sed -n 's|^shian-server listening on \(http://[0-9.:]*\)$|\1|p' "$work/server.out" | head -n1)"
+    [ -n "$base" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$base" ]; then
+    log "the server did not start:"
+    tail -n 20 "$work/server.out" "$work/server.err"
+    finish 0 1
+fi
+# The demo's showcase: the deepest downstream batch, traced back to its origin.
+trace="$(sed -n 's|^反向追溯 Backward trace of \([0-9A-Z]*\) .*|\1|p' "$work/server.out" | head -n1)"
+if [ -z "$trace" ]; then
+    log "the demo printed no backward trace:"
+    tail -n 40 "$work/server.out"
+    finish 0 1
+fi
+log "demo server at $base after $(elapsed "$t0") s; showcase batch $trace"
+
+"$PY" "$ROOT/tests/browser/test_public_pages.py" "$base" "$trace" "$SHOTS" >"$work/result" 2>&1
+status=$?
+# Everything but the test's own count line, which the closing line repeats.
+grep -v '^checks: ' "$work/result"
+log "screenshots in ${SHOTS#"$ROOT/"}; finished in $(elapsed "$t0") s"
+last="$(sed -n 's/^checks: //p' "$work/result" | tail -n1)"
+read -r p _ f _ <<<"$last"
+case "$p$f" in
+    *[!0-9]* | "") finish 0 1 ;;
+esac
+[ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+finish "$p" "$f"
