@@ -91,7 +91,29 @@ impl SqliteStore {
     /// Opens (creating the file and its directory if needed) and migrates the
     /// server schema. Blocking: call it before serving or from a blocking
     /// thread.
+    ///
+    /// Two processes opening one new file at once (two servers on one data
+    /// directory) can meet SQLite answers that skip the busy handler — the
+    /// switch to WAL and the WAL index's first set-up answer SQLITE_BUSY at
+    /// once — so a busy open is tried again, within the busy timeout. Every
+    /// step of an open is idempotent (migrations re-read their version
+    /// inside an IMMEDIATE transaction).
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::open_once(path, options) {
+                Err(StoreError::Busy) if started.elapsed() < options.busy_timeout => {
+                    tracing::debug!(path = %path.display(), "database busy while opening; trying again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
