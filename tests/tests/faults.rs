@@ -99,8 +99,17 @@ fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
     let mut server = Server::start();
     let merchant = server.merchant_with_user("冷库一号", "350203", "cold");
     let work = tempfile::tempdir().unwrap();
-    // The proxy only watches, so the test knows when a push is on the wire.
-    let proxy = Proxy::start(server.port, PUSH, Fault::Pass, 0);
+    // The proxy tells the test when a push is on the wire, and holds every
+    // push's answer a little: without that a fast machine drained the whole
+    // outbox within the 100 ms after the eighth push, and the last kill hit
+    // an idle server (seen in CI). With 12 pushes of 250 each held 50 ms,
+    // at least 4 answers (200 ms) are still to come at the last kill.
+    let proxy = Proxy::start(
+        server.port,
+        PUSH,
+        Fault::Delay(Duration::from_millis(50)),
+        usize::MAX,
+    );
     let mut config = SyncConfig::new(&proxy.url(), "dev-cold", "cold", PASSWORD);
     config.push_batch = 250;
     let device = Device::open_with(work.path(), "cold", config.clone());
