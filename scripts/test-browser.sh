@@ -4,7 +4,9 @@
 # phone viewport, opens the landing page of the demo server, types a shop
 # code into its form, lands on the shop page, opens the product page of the
 # demo's showcase trace, and tries a mistyped and an unknown code
-# (tests/browser/test_public_pages.py).
+# (tests/browser/test_public_pages.py), and every other
+# tests/browser/test_*.py module (tests/browser/harness.py is their shared
+# driver and checks).
 #
 # Starts the ALREADY BUILT target/debug/shian-server with `serve --demo` on a
 # temporary database and a free loopback port (as test-schemathesis.sh
@@ -92,15 +94,25 @@ if [ -z "$trace" ]; then
 fi
 log "demo server at $base after $(elapsed "$t0") s; showcase batch $trace"
 
-"$PY" "$ROOT/tests/browser/test_public_pages.py" "$base" "$trace" "$SHOTS" >"$work/result" 2>&1
-status=$?
-# Everything but the test's own count line, which the closing line repeats.
-grep -v '^checks: ' "$work/result"
+# Every browser test module against the one demo server; each ends with
+# "checks: N passed, N failed", and the sums are this script's count.
+passed=0
+failed=0
+for test in "$ROOT"/tests/browser/test_*.py; do
+    name="$(basename "$test" .py)"
+    log "$name"
+    "$PY" "$test" "$base" "$trace" "$SHOTS" >"$work/$name.result" 2>&1
+    status=$?
+    # Everything but the module's own count line, which the sums repeat.
+    grep -v '^checks: ' "$work/$name.result"
+    last="$(sed -n 's/^checks: //p' "$work/$name.result" | tail -n1)"
+    read -r p _ f _ <<<"$last"
+    case "$p$f" in
+        *[!0-9]* | "") p=0 f=1 ;;
+    esac
+    [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
 log "screenshots in ${SHOTS#"$ROOT/"}; finished in $(elapsed "$t0") s"
-last="$(sed -n 's/^checks: //p' "$work/result" | tail -n1)"
-read -r p _ f _ <<<"$last"
-case "$p$f" in
-    *[!0-9]* | "") finish 0 1 ;;
-esac
-[ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-finish "$p" "$f"
+finish "$passed" "$failed"

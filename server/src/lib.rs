@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod photo;
 pub mod public;
 pub mod rate_limit;
 pub mod registry;
