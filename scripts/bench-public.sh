@@ -42,17 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG=warn "$BIN" serve --demo --db "$work/shian.db" --addr 127.0.0.1:0 \
-    >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 1200); do
-    base="$(sed -n 's|^shian-server listening on \(http://[0-9.:]*\)$|\1|p' "$work/server.out" | head -n1)"
-    [ -n "$base" ] && break
-    sleep 0.1
-done
-[ -n "$base" ] || { log "server did not start"; tail "$work/server.err"; exit 1; }
-trace="$(sed -n 's|^反向追溯 Backward trace of \([0-9A-Z]*\) .*|\1|p' "$work/server.out" | head -n1)"
+start_demo_server "$BIN" "$work"
 shop="$(curl -fsS "$base/v1/public/trace/$trace" | python3 -c 'import json,sys; print(json.load(sys.stdin)["chain"][0]["shop_code"])')"
 log "server $base, shop $shop, batch $trace"
 

@@ -37,16 +37,10 @@ finish() { # finish <passed> <failed>
     exit
 }
 
-if [ -x "$PY" ] && "$PY" -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
-    log "present: selenium $SELENIUM_VERSION ($VENV)"
-else
-    log "pip install selenium==$SELENIUM_VERSION into ${VENV#"$ROOT/"}"
-    rm -rf "$VENV"
-    mkdir -p "$ROOT/.tools"
-    if ! python3 -m venv "$VENV" || ! "$VENV/bin/pip" install -q "selenium==$SELENIUM_VERSION"; then
-        log "could not install selenium (is python3-venv installed? scripts/install-test-deps.sh)"
-        finish 0 1
-    fi
+log "selenium $SELENIUM_VERSION in ${VENV#"$ROOT/"}"
+if ! venv_with "$VENV" "selenium==$SELENIUM_VERSION"; then
+    log "could not install selenium (is python3-venv installed? scripts/install-test-deps.sh)"
+    finish 0 1
 fi
 for tool in /usr/bin/chromium /usr/bin/chromedriver; do
     if [ ! -x "$tool" ]; then
@@ -68,30 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the server picks a free port and prints it.
 t0="$(now)"
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --demo --db "$work/shian.db" --addr 127.0.0.1:0 \
-    >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 1200); do  # up to 120 s for the demo data set
-    base="$(sed -n 's|^shian-server listening on \(http://[0-9.:]*\)$|\1|p' "$work/server.out" | head -n1)"
-    [ -n "$base" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$base" ]; then
-    log "the server did not start:"
-    tail -n 20 "$work/server.out" "$work/server.err"
-    finish 0 1
-fi
-# The demo's showcase: the deepest downstream batch, traced back to its origin.
-trace="$(sed -n 's|^反向追溯 Backward trace of \([0-9A-Z]*\) .*|\1|p' "$work/server.out" | head -n1)"
-if [ -z "$trace" ]; then
-    log "the demo printed no backward trace:"
-    tail -n 40 "$work/server.out"
-    finish 0 1
-fi
+start_demo_server "$BIN" "$work" || finish 0 1
 log "demo server at $base after $(elapsed "$t0") s; showcase batch $trace"
 
 # Every browser test module against the one demo server; each ends with

@@ -40,16 +40,10 @@ finish() { # finish <passed> <failed>
 }
 
 # The pinned schemathesis in its own venv under .tools/ (gitignored).
-if [ -x "$ST" ] && "$ST" --version 2>/dev/null | grep -q " $ST_VERSION\$"; then
-    log "present: schemathesis $ST_VERSION ($ST)"
-else
-    log "pip install schemathesis==$ST_VERSION into ${VENV#"$ROOT/"}"
-    rm -rf "$VENV"
-    mkdir -p "$ROOT/.tools"
-    if ! python3 -m venv "$VENV" || ! "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"; then
-        log "could not install schemathesis (is python3-venv installed? scripts/install-test-deps.sh)"
-        finish 0 1
-    fi
+log "schemathesis $ST_VERSION in ${VENV#"$ROOT/"}"
+if ! venv_with "$VENV" "schemathesis==$ST_VERSION"; then
+    log "could not install schemathesis (is python3-venv installed? scripts/install-test-deps.sh)"
+    finish 0 1
 fi
 
 if [ ! -x "$BIN" ]; then
@@ -79,22 +73,9 @@ with urllib.request.urlopen(req, timeout=10) as r:
 ' "$@"
 }
 
-# Port 0: the server picks a free port and prints it; no race with another
-# process taking a port chosen beforehand.
 t0="$(now)"
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --demo --db "$work/shian.db" --addr 127.0.0.1:0 \
-    >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 1200); do  # up to 120 s for the demo data set
-    base="$(sed -n 's|^shian-server listening on \(http://[0-9.:]*\)$|\1|p' "$work/server.out" | head -n1)"
-    [ -n "$base" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$base" ] || ! http "$base/healthz" >/dev/null; then
-    log "the server did not start:"
-    tail -n 20 "$work/server.out" "$work/server.err"
+if ! start_demo_server "$BIN" "$work" || ! http "$base/healthz" >/dev/null; then
+    log "the server did not answer /healthz"
     finish 0 1
 fi
 log "demo server at $base after $(elapsed "$t0") s"
