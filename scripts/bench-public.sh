@@ -47,6 +47,8 @@ shop="$(curl -fsS "$base/v1/public/trace/$trace" | python3 -c 'import json,sys; 
 log "server $base, shop $shop, batch $trace"
 
 mkdir -p "$work/www/s" "$work/www/t" "$work/nginx"
+# nginx workers run as www-data: they must be able to read the pages.
+chmod 755 "$work"
 curl -fsS "$base/s/$shop" -o "$work/www/s/$shop"
 curl -fsS "$base/t/$trace" -o "$work/www/t/$trace"
 shop_bytes="$(stat -c %s "$work/www/s/$shop")"
@@ -77,6 +79,7 @@ EOF
 /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 nginx_pid=$!
 for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port/s/$shop" 2>/dev/null && break; sleep 0.1; done
+chmod -R a+rX "$work/www"
 cmp <(curl -fsS "http://127.0.0.1:$nginx_port/s/$shop") "$work/www/s/$shop"
 
 # Latency in wrk's units (us, ms, s) to milliseconds.
