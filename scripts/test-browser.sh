@@ -37,13 +37,17 @@ finish() { # finish <passed> <failed>
     exit
 }
 
-if [ -x "$PY" ] && "$PY" -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
-    log "present: selenium $SELENIUM_VERSION ($VENV)"
+# The stall-sign test decodes the sign's PNG QR code as a phone's scanner
+# does: zxing-cpp (prebuilt wheels), reading the PNG through Pillow.
+ZXING_VERSION="3.1.1"
+PILLOW_VERSION="13.0.0"
+if [ -x "$PY" ] && "$PY" -c "import selenium, sys; from importlib.metadata import version as v; sys.exit(selenium.__version__ != '$SELENIUM_VERSION' or v('zxing-cpp') != '$ZXING_VERSION' or v('pillow') != '$PILLOW_VERSION')" 2>/dev/null; then
+    log "present: selenium $SELENIUM_VERSION, zxing-cpp $ZXING_VERSION, pillow $PILLOW_VERSION ($VENV)"
 else
-    log "pip install selenium==$SELENIUM_VERSION into ${VENV#"$ROOT/"}"
+    log "pip install selenium==$SELENIUM_VERSION zxing-cpp==$ZXING_VERSION pillow==$PILLOW_VERSION into ${VENV#"$ROOT/"}"
     rm -rf "$VENV"
     mkdir -p "$ROOT/.tools"
-    if ! python3 -m venv "$VENV" || ! "$VENV/bin/pip" install -q "selenium==$SELENIUM_VERSION"; then
+    if ! python3 -m venv "$VENV" || ! "$VENV/bin/pip" install -q "selenium==$SELENIUM_VERSION" "zxing-cpp==$ZXING_VERSION" "pillow==$PILLOW_VERSION"; then
         log "could not install selenium (is python3-venv installed? scripts/install-test-deps.sh)"
         finish 0 1
     fi
