@@ -266,7 +266,7 @@ async fn voucher_qr(
 /// A voucher (上市凭证) as a QR code in SVG, for the seller to show or print
 /// on the delivery note.
 #[utoipa::path(
-    get, path = "/v1/vouchers/{voucher_code}/qr.svg", tag = "public", security(("bearer" = [])),
+    get, path = "/v1/vouchers/{voucher_code}/qr.svg", tag = "trace", security(("bearer" = [])),
     params(("voucher_code" = crate::openapi::wire::Code, Path, description = "the voucher's code")),
     responses(
         (status = 200, description = "QR code (error correction M) of the voucher code", content_type = "image/svg+xml"),
@@ -285,7 +285,7 @@ pub async fn voucher_qr_svg(
 
 /// A voucher (上市凭证) as a QR code in PNG, at least 600 px wide.
 #[utoipa::path(
-    get, path = "/v1/vouchers/{voucher_code}/qr.png", tag = "public", security(("bearer" = [])),
+    get, path = "/v1/vouchers/{voucher_code}/qr.png", tag = "trace", security(("bearer" = [])),
     params(("voucher_code" = crate::openapi::wire::Code, Path, description = "the voucher's code")),
     responses(
         (status = 200, description = "QR code (error correction M) of the voucher code", content_type = "image/png"),
