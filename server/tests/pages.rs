@@ -674,3 +674,58 @@ async fn a_store_failure_behind_a_page_is_a_page_in_chinese_not_json() {
         assert!(p.body.contains("服务暂时不可用"), "{}", p.body);
     }
 }
+
+/// The shop page grades its one shop (`merchant_risk_facts`) instead of
+/// every merchant: the facts of each merchant read alone are the facts the
+/// console's all-merchant read has for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_merchants_grading_facts_are_the_same_as_in_the_all_merchant_read() {
+    let c = chain().await;
+    let f = &c.f;
+    let t = f.template("food_sales_daily").await;
+    let photo = f.upload(&f.insp1, b"stall photo".to_vec()).await;
+    let pair = [f.insp1_id.as_str(), f.insp2_id.as_str()];
+    let rec = inspection(
+        &t,
+        &f.m1,
+        &pair,
+        Failures { general: 0, key: 1 },
+        &photo,
+        "non_compliant",
+    );
+    accepted(&f.push1(&f.insp1, op("inspection.record", rec)).await);
+    let rapid = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "trace_code": c.upstream, "item": "pesticide_enzyme_inhibition", "method": "rapid",
+        "value": 70.0, "unit": "%", "limit": 50.0, "taken_at": now_cn(-20)});
+    let rapid_id = rapid["sample_id"].as_str().unwrap().to_owned();
+    accepted(&f.push1(&f.insp1, op("sample.record", rapid)).await);
+    let lab = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "item": "毒死蜱", "method": "lab", "value": 0.35, "unit": "mg/kg", "limit": 0.02,
+        "taken_at": now_cn(-5), "confirms": rapid_id});
+    accepted(&f.push1(&f.insp2, op("sample.record", lab)).await);
+
+    let now = Utc::now();
+    let all = f.s.store.risk_facts(now, 365).await.unwrap();
+    assert_eq!(all.len(), 4, "every merchant");
+    let mut saw_failure = false;
+    for row in &all {
+        let one =
+            f.s.store
+                .merchant_risk_facts(row.merchant_id.clone(), now, 365)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(one.merchant_id, row.merchant_id);
+        assert_eq!(one.facts, row.facts, "{}", row.name);
+        assert_eq!(one.last_inspectors, row.last_inspectors);
+        assert_eq!(one.categories, row.categories);
+        saw_failure |= one.facts.confirmed_test_failures > 0 && one.facts.ledger.entries > 0;
+    }
+    assert!(saw_failure, "the facts compared are not all empty");
+    let none =
+        f.s.store
+            .merchant_risk_facts("no-such-merchant".into(), now, 365)
+            .await
+            .unwrap();
+    assert!(none.is_none());
+}
