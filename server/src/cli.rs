@@ -157,3 +157,29 @@ pub fn install_rules(args: &ServeArgs) -> Result<String, RulesError> {
     }
     Ok(version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_http_or_https_with_a_host() {
+        assert_eq!(
+            parse_public_url(" https://shian.example.cn/ ").as_deref(),
+            Ok("https://shian.example.cn")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/shian").as_deref(),
+            Ok("http://10.0.0.5:8080/shian")
+        );
+        for bad in [
+            "shian.example.cn",
+            "https://",
+            "https://a b",
+            "https://x/?q=1",
+            "ftp://x",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -390,6 +390,10 @@ async fn the_stall_sign_needs_a_browser_login_and_shows_the_shop_ready_to_print(
     assert_eq!(header(&res, LOCATION), "/");
 
     let cookie = browser_login(&f.s, "shop1", PW, &sign).await;
+    // `/signs` (the landing page's link) takes a merchant to its own sign.
+    let res = with_cookie(&f.s, "/signs", &cookie).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&res, LOCATION), sign);
     let res = with_cookie(&f.s, &sign, &cookie).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
@@ -471,6 +475,10 @@ async fn the_stall_sign_needs_a_browser_login_and_shows_the_shop_ready_to_print(
     assert_eq!(res.status(), StatusCode::OK);
     let res = with_cookie(&f.s, "/signs/no-such-merchant", &root).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(header(&res, CONTENT_TYPE).starts_with("text/html"));
+    // An admin has no sign of its own: the page says to name the merchant.
+    let res = with_cookie(&f.s, "/signs", &root).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(header(&res, CONTENT_TYPE).starts_with("text/html"));
 
     // Logging out clears the cookie.

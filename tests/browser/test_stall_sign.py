@@ -70,15 +70,22 @@ class StallSign(Browser):
         merchant_id = login["scope"]["merchant_id"]
         sign = f"/signs/{merchant_id}"
 
-        # Not logged in: the sign sends the browser to the login form.
-        d.get(self.base + sign)
+        # From the landing page's link, not logged in: the login form first.
+        d.get(self.base + "/")
+        d.execute_script("window.__shianOldPage = true")
+        d.find_element(By.CSS_SELECTOR, "a[href='/signs']").click()
+        WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
+            lambda drv: drv.execute_script(
+                "return window.__shianOldPage === undefined && document.readyState === 'complete'"
+            )
+        )
         self.check("sign: asks to log in first", "/login?next=" in d.current_url, d.current_url)
         self.check("login: no token in the address", "token" not in d.current_url, d.current_url)
         self.page_checks("10-login")
         d.find_element(By.ID, "username").send_keys(USER)
         d.find_element(By.ID, "password").send_keys(PASSWORD)
         self.submit("form[action='/login']")
-        self.check("login: back on the sign", d.current_url == self.base + sign, d.current_url)
+        self.check("login: on the merchant's own sign", d.current_url == self.base + sign, d.current_url)
         self.check("login: no token in the address", "eyJ" not in d.current_url, d.current_url)
         cookies = {c["name"]: c for c in d.get_cookies()}
         session = cookies.get("shian_session")

@@ -49,7 +49,8 @@ impl IntoResponse for PageError {
                 "服务暂时不可用",
                 "服务器暂时无法完成请求，请稍后再试。如一直如此，请联系平台管理员。",
             ),
-            _ => ("请求有误", "请求无法处理，请返回上一页重试。"),
+            // A refused request's own message says what to change.
+            _ => ("请求有误", e.message.as_str()),
         };
         let body = ErrorPage {
             heading,

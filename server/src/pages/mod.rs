@@ -41,6 +41,7 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/01/{gtin}/10/{lot}", get(gs1::gtin_lot))
         .route("/login", login)
         .route("/logout", post(session::logout))
+        .route("/signs", get(sign::own_sign))
         .route("/signs/{merchant_id}", get(sign::sign_page))
         .route("/signs/{merchant_id}/qr.png", get(sign::sign_png))
 }

@@ -3,7 +3,8 @@
 //! risk grade with its date, and the shop's QR code with
 //! "扫码查看食品安全信息" and the code printed for typing. For admins and the
 //! merchant's own account, logged in with the [`Session`] cookie; `/qr.png`
-//! beside it is the same code as a PNG for other print work.
+//! beside it is the same code as a PNG for other print work, and `/signs`
+//! takes a merchant account to its own sign.
 //!
 //! HTML only, no PDF: the PDF crates that are kept up (printpdf, genpdf)
 //! lay text out by hand and need a CJK font embedded (a Noto Sans SC subset
@@ -14,13 +15,14 @@ use askama::Template;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::error::PageError;
 use super::render::{local_time, page};
 use super::session::Session;
 use crate::errors::ApiError;
 use crate::qr::{merchant_for_qr, public_base, shop_qr_target, svg_inline, Format};
+use crate::store::Role;
 use crate::AppState;
 
 /// A sign is behind a login: never kept by a shared cache.
@@ -87,6 +89,27 @@ pub(super) async fn sign_page(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(SIGN_CACHE));
     Ok(res)
+}
+
+/// `GET /signs`: a merchant account's own sign (303 to it), so the landing
+/// page can link one address for every merchant; other accounts name the
+/// merchant in the address (`/signs/{merchant_id}`).
+pub(super) async fn own_sign(Session(auth): Session) -> Result<Response, PageError> {
+    let Some(id) = auth
+        .scope
+        .merchant_id
+        .filter(|_| auth.role == Role::Merchant)
+    else {
+        return Err(PageError(ApiError::invalid(
+            "merchant_id",
+            "merchant_id_required",
+            "请在地址中写明商户编号：/signs/商户编号",
+        )));
+    };
+    let next: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let location = HeaderValue::from_str(&format!("/signs/{next}"))
+        .map_err(|e| PageError(ApiError::internal(e)))?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
 }
 
 /// `GET /signs/{merchant_id}/qr.png`: the sign's QR code as a PNG, for the
