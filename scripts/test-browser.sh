@@ -37,9 +37,13 @@ finish() { # finish <passed> <failed>
     exit
 }
 
-log "selenium $SELENIUM_VERSION in ${VENV#"$ROOT/"}"
-if ! venv_with "$VENV" "selenium==$SELENIUM_VERSION"; then
-    log "could not install selenium (is python3-venv installed? scripts/install-test-deps.sh)"
+# The stall-sign test decodes the sign's PNG QR code as a phone's scanner
+# does: zxing-cpp (prebuilt wheels), reading the PNG through Pillow.
+ZXING_VERSION="3.1.1"
+PILLOW_VERSION="13.0.0"
+log "selenium $SELENIUM_VERSION, zxing-cpp $ZXING_VERSION, pillow $PILLOW_VERSION in ${VENV#"$ROOT/"}"
+if ! venv_with "$VENV" "selenium==$SELENIUM_VERSION" "zxing-cpp==$ZXING_VERSION" "pillow==$PILLOW_VERSION"; then
+    log "could not install the browser test's packages (is python3-venv installed? scripts/install-test-deps.sh)"
     finish 0 1
 fi
 for tool in /usr/bin/chromium /usr/bin/chromedriver; do

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// A file that cannot be read or parsed stops start-up.
     #[arg(long, env = "SHIAN_RULES")]
     pub rules: Option<PathBuf>,
+    /// The address the public reaches this server at, e.g.
+    /// `https://shian.example.cn` (what shop QR codes and stall signs carry);
+    /// without it, each request's Host header.
+    #[arg(long, env = "SHIAN_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,
@@ -97,6 +102,22 @@ pub struct CreateUserArgs {
     /// GB/T 2260 code an inspector covers; repeat or comma-separate.
     #[arg(long = "region", value_delimiter = ',')]
     pub regions: Vec<String>,
+}
+
+/// An `http://` or `https://` URL with a host and nothing after it but an
+/// optional path; kept without its trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("should start with http:// or https://")?;
+    let host = rest.split('/').next().unwrap_or("");
+    let fine = |b: u8| b.is_ascii_alphanumeric() || b"-._~/:[]%".contains(&b);
+    if host.is_empty() || !rest.bytes().all(fine) {
+        return Err("should be http(s)://host[:port][/path] with no query".into());
+    }
+    Ok(url.to_owned())
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -135,4 +156,30 @@ pub fn install_rules(args: &ServeArgs) -> Result<String, RulesError> {
         return Err(RulesError::AlreadyInUse);
     }
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_http_or_https_with_a_host() {
+        assert_eq!(
+            parse_public_url(" https://shian.example.cn/ ").as_deref(),
+            Ok("https://shian.example.cn")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/shian").as_deref(),
+            Ok("http://10.0.0.5:8080/shian")
+        );
+        for bad in [
+            "shian.example.cn",
+            "https://",
+            "https://a b",
+            "https://x/?q=1",
+            "ftp://x",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
 }

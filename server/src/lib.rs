@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod pages;
 pub mod photo;
 pub mod public;
+pub mod qr;
 pub mod rate_limit;
 pub mod registry;
 pub mod shutdown;
@@ -68,6 +69,10 @@ pub struct Config {
     /// How often one more login is allowed back to an address that used
     /// up its burst.
     pub login_rate_period: std::time::Duration,
+    /// The address the public reaches this server at (`https://…`, no
+    /// trailing slash), for the URLs QR codes carry; `None`: from each
+    /// request's Host header.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             // few dozen; a script sends hundreds a minute.
             login_rate_burst: 30,
             login_rate_period: std::time::Duration::from_secs(1),
+            public_url: None,
         }
     }
 }
@@ -172,6 +178,10 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(registry::create_market, registry::list_markets))
         .routes(routes!(registry::create_merchant, registry::list_merchants))
         .routes(routes!(registry::get_merchant))
+        .routes(routes!(qr::merchant_qr_svg))
+        .routes(routes!(qr::merchant_qr_png))
+        .routes(routes!(qr::voucher_qr_svg))
+        .routes(routes!(qr::voucher_qr_png))
         .routes(routes!(registry::import::import_merchants))
         .routes(routes!(sync::push))
         .routes(routes!(sync::pull))
@@ -206,7 +216,7 @@ pub fn app(state: AppState) -> Router {
     let (router, doc) = api_router(&state.config).split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
-        .merge(pages::router())
+        .merge(pages::router(&state.config))
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
@@ -256,6 +266,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         ),
         login_max_failures: args.login_max_failures.max(1),
         login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
+        public_url: args.public_url.clone(),
         ..Config::default()
     };
     let sqlite = SqliteOptions {

@@ -2,14 +2,54 @@
 //! behind its QR code (一店一码).
 
 use axum::extract::State;
+use shian_core::inspection::RiskGrader;
 
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path};
 use crate::store::ledger::PublicShop;
+use crate::store::public::PublicRisk;
 use crate::AppState;
 
-/// A shop's licence, latest inspection result and published findings (for
-/// example a lab-confirmed test failure), as JSON for the consumer page.
+/// Today in China (UTC+8 all year, no daylight saving since 1991): the
+/// date a grade computed now is "as of".
+fn china_today() -> chrono::NaiveDate {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600)
+        // 8 h is within ±24 h, so `east_opt` is Some; UTC is never taken.
+        .unwrap_or_else(|| chrono::Offset::fix(&chrono::Utc));
+    chrono::Utc::now().with_timezone(&offset).date_naive()
+}
+
+/// The public record of the shop with (canonical) `shop_code`, graded as
+/// of now: what the shop page renders and its JSON twin answers, so the two
+/// cannot disagree. `None` when no shop has the code.
+pub(crate) async fn shop_record(
+    state: &AppState,
+    shop_code: String,
+) -> Result<Option<PublicShop>, ApiError> {
+    let Some(merchant) = state.store.merchant_by_shop_code(shop_code.clone()).await? else {
+        return Ok(None);
+    };
+    let Some(mut shop) = state.store.public_shop(shop_code).await? else {
+        return Ok(None);
+    };
+    let period_days = RiskGrader::builtin()
+        .map_err(ApiError::internal)?
+        .rules()
+        .dynamic
+        .period_days;
+    shop.risk = crate::field::risk::graded_one(state, &merchant.id)
+        .await?
+        .map(|a| PublicRisk {
+            grade: a.grade.as_str().to_owned(),
+            as_of: china_today().to_string(),
+            period_days,
+        });
+    Ok(Some(shop))
+}
+
+/// A shop's licence, risk grade, latest inspections, recent tests, its
+/// suppliers by name and published findings (for example a lab-confirmed
+/// test failure), as JSON for the consumer page.
 #[utoipa::path(
     get, path = "/v1/public/shops/{shop_code}", tag = "public",
     params(("shop_code" = crate::openapi::wire::Code, Path, description = "the code in the shop's QR")),
@@ -20,9 +60,7 @@ pub async fn shop(
     Path(code): Path<String>,
 ) -> Result<Json<PublicShop>, ApiError> {
     let code = shian_core::codes::parse_code(&code, "shop_code").map_err(ApiError::from)?;
-    state
-        .store
-        .public_shop(code)
+    shop_record(&state, code)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("商户 shop"))

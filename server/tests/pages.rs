@@ -554,3 +554,178 @@ async fn public_trace_json_twin_has_public_fields_only() {
     assert!(op["responses"]["200"].is_object() && op["responses"]["422"].is_object());
     f.s.assert_healthy().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_page_shows_suppliers_recent_tests_and_the_latest_inspections() {
+    let c = chain().await;
+    let f = &c.f;
+    // Two inspections of m3 (the buyer), a passed rapid test of its batch.
+    let t = f.template("food_sales_daily").await;
+    let photo = f.upload(&f.insp1, b"stall photo".to_vec()).await;
+    let pair = [f.insp1_id.as_str(), f.insp2_id.as_str()];
+    for result in ["non_compliant", "compliant"] {
+        let fail = if result == "compliant" {
+            Failures::default()
+        } else {
+            Failures { general: 0, key: 1 }
+        };
+        let rec = inspection(&t, &c.m3, &pair, fail, &photo, result);
+        accepted(&f.push1(&f.insp1, op("inspection.record", rec)).await);
+    }
+    let rapid = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": c.m3,
+        "trace_code": c.downstream, "item": "pesticide_enzyme_inhibition", "method": "rapid",
+        "value": 12.0, "unit": "%", "limit": 50.0, "taken_at": now_cn(-10)});
+    accepted(&f.push1(&f.insp1, op("sample.record", rapid)).await);
+    // A purchase from m1 named as a platform merchant (no voucher scanned).
+    let m3_user = f.s.token("shop3", PW).await;
+    accepted(
+        &f.push1(
+            &m3_user,
+            op(
+                "ledger.purchase",
+                json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": c.m3,
+                       "product": {"name": "菠菜", "category": "vegetable"},
+                       "quantity": {"value": "3", "unit": "kg"},
+                       "supplier": {"merchant_id": f.m1},
+                       "certificates": [{"kind": "origin", "number": "CD-2026-0003"}],
+                       "received_at": now_cn(-5)}),
+            ),
+        )
+        .await,
+    );
+
+    let m3_code = shop_code(f, &c.m3).await;
+    let p = page(f, &format!("/s/{m3_code}")).await;
+    assert_html(&p, StatusCode::OK);
+    let m1_code = shop_code(f, &f.m1).await;
+    for text in [
+        // Its supplier on the platform, by shop name, linking its page.
+        &format!("<a href=\"/s/{m1_code}\">鑫海冻品</a>"),
+        "进货来源",
+        "同安蔬菜合作社",
+        "进货 1 次",
+        // Both inspections, newest first.
+        "<strong>符合</strong>",
+        "<strong>不符合</strong>",
+        // The test, in words, with its batch.
+        "最近的检测",
+        "合格",
+        "快检",
+        &format!("href=\"/t/{}\"", c.downstream),
+    ] {
+        assert!(p.body.contains(text), "{text} missing: {}", p.body);
+    }
+    assert!(
+        p.body.find("<strong>符合</strong>") < p.body.find("<strong>不符合</strong>"),
+        "newest inspection first: {}",
+        p.body
+    );
+    assert!(
+        p.body.find("鑫海冻品") < p.body.find("同安蔬菜合作社"),
+        "latest purchase first: {}",
+        p.body
+    );
+
+    // The JSON twin carries the same record, with the grade.
+    let v: Value =
+        f.s.http
+            .get(f.s.url(&format!("/v1/public/shops/{m3_code}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(v["inspections"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["inspections"][0]["result"], "compliant");
+    assert_eq!(v["tests"][0]["outcome"], "pass");
+    assert_eq!(v["tests"][0]["method"], "rapid");
+    assert_eq!(v["suppliers"][0]["name"], "鑫海冻品");
+    assert_eq!(v["suppliers"][0]["shop_code"], m1_code.as_str());
+    assert_eq!(v["suppliers"][0]["purchases"], 1);
+    assert!(
+        ["A", "B", "C", "D"].contains(&v["risk"]["grade"].as_str().unwrap()),
+        "{v}"
+    );
+    assert!(v.get("contact").is_none() && v.get("uscc").is_none(), "{v}");
+    f.s.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_behind_a_page_is_a_page_in_chinese_not_json() {
+    let c = chain().await;
+    let f = &c.f;
+    let code = shop_code(f, &f.m1).await;
+    f.s.store.close().await.unwrap();
+    for path in [
+        format!("/s/{code}"),
+        format!("/t/{}", c.downstream),
+        format!("/go?code={code}"),
+    ] {
+        let p = page(f, &path).await;
+        assert!(p.status.is_server_error(), "{path}: {}", p.status);
+        assert!(
+            p.content_type.starts_with("text/html"),
+            "{path}: {} {}",
+            p.content_type,
+            p.body
+        );
+        assert!(p.body.contains("<html lang=\"zh-CN\">"), "{}", p.body);
+        assert!(p.body.contains("服务暂时不可用"), "{}", p.body);
+    }
+}
+
+/// The shop page grades its one shop (`merchant_risk_facts`) instead of
+/// every merchant: the facts of each merchant read alone are the facts the
+/// console's all-merchant read has for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_merchants_grading_facts_are_the_same_as_in_the_all_merchant_read() {
+    let c = chain().await;
+    let f = &c.f;
+    let t = f.template("food_sales_daily").await;
+    let photo = f.upload(&f.insp1, b"stall photo".to_vec()).await;
+    let pair = [f.insp1_id.as_str(), f.insp2_id.as_str()];
+    let rec = inspection(
+        &t,
+        &f.m1,
+        &pair,
+        Failures { general: 0, key: 1 },
+        &photo,
+        "non_compliant",
+    );
+    accepted(&f.push1(&f.insp1, op("inspection.record", rec)).await);
+    let rapid = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "trace_code": c.upstream, "item": "pesticide_enzyme_inhibition", "method": "rapid",
+        "value": 70.0, "unit": "%", "limit": 50.0, "taken_at": now_cn(-20)});
+    let rapid_id = rapid["sample_id"].as_str().unwrap().to_owned();
+    accepted(&f.push1(&f.insp1, op("sample.record", rapid)).await);
+    let lab = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "item": "毒死蜱", "method": "lab", "value": 0.35, "unit": "mg/kg", "limit": 0.02,
+        "taken_at": now_cn(-5), "confirms": rapid_id});
+    accepted(&f.push1(&f.insp2, op("sample.record", lab)).await);
+
+    let now = Utc::now();
+    let all = f.s.store.risk_facts(now, 365).await.unwrap();
+    assert_eq!(all.len(), 4, "every merchant");
+    let mut saw_failure = false;
+    for row in &all {
+        let one =
+            f.s.store
+                .merchant_risk_facts(row.merchant_id.clone(), now, 365)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(one.merchant_id, row.merchant_id);
+        assert_eq!(one.facts, row.facts, "{}", row.name);
+        assert_eq!(one.last_inspectors, row.last_inspectors);
+        assert_eq!(one.categories, row.categories);
+        saw_failure |= one.facts.confirmed_test_failures > 0 && one.facts.ledger.entries > 0;
+    }
+    assert!(saw_failure, "the facts compared are not all empty");
+    let none =
+        f.s.store
+            .merchant_risk_facts("no-such-merchant".into(), now, 365)
+            .await
+            .unwrap();
+    assert!(none.is_none());
+}

@@ -45,6 +45,25 @@ pub(crate) async fn graded(
         .collect())
 }
 
+/// One merchant's grade as of now (`None` when it is not registered): the
+/// same facts and grader as [`graded`], read for that merchant only (a shop
+/// page must not grade every merchant to show one grade).
+pub(crate) async fn graded_one(
+    state: &AppState,
+    merchant_id: &str,
+) -> Result<Option<RiskAssessment>, ApiError> {
+    let grader = RiskGrader::builtin().map_err(ApiError::internal)?;
+    let row = state
+        .store
+        .merchant_risk_facts(
+            merchant_id.to_owned(),
+            Utc::now(),
+            grader.rules().dynamic.period_days,
+        )
+        .await?;
+    Ok(row.map(|r| grader.grade(&r.facts)))
+}
+
 pub(crate) fn parse_grade(s: &str) -> Option<RiskGrade> {
     RiskGrade::ALL
         .into_iter()

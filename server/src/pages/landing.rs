@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shian_core::trace::TraceError;
 
+use super::error::PageError;
 use super::render::{mistyped, page, unknown};
 use crate::errors::ApiError;
 use crate::AppState;
@@ -34,7 +35,7 @@ pub(super) struct GoQuery {
 pub(super) async fn go(
     State(state): State<AppState>,
     q: Result<Query<GoQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let typed = q.map(|Query(q)| q.code).unwrap_or_default();
     let code = match shian_core::codes::parse_code(&typed, "code") {
         Ok(c) => c,
@@ -57,7 +58,7 @@ pub(super) async fn go(
                     &shian_core::error::FieldError::new("code", "invalid_code", "invalid"),
                 ))
             }
-            Err(TraceError::Storage(detail)) => return Err(ApiError::internal(detail)),
+            Err(TraceError::Storage(detail)) => return Err(ApiError::internal(detail).into()),
         }
     };
     // The canonical code is 16 symbols of Crockford's alphabet, always a

@@ -11,8 +11,9 @@ use axum::response::Response;
 use shian_core::error::FieldError;
 use shian_core::trace::TraceError;
 
+use super::error::PageError;
 use super::public_trace::{build, PublicTrace};
-use super::render::{local_time, local_time_str, mistyped, page, unknown};
+use super::render::{local_time, local_time_str, local_today, mistyped, page, unknown};
 use crate::errors::ApiError;
 use crate::AppState;
 
@@ -21,6 +22,11 @@ use crate::AppState;
 struct ProductPage {
     trace_code: String,
     product_name: String,
+    category: Option<&'static str>,
+    production_date: Option<String>,
+    expiry_date: Option<String>,
+    /// The expiry date is past (China's date).
+    expired: bool,
     received_at: String,
     chain: Vec<StepView>,
     end: String,
@@ -64,7 +70,7 @@ fn end_text(t: &PublicTrace) -> String {
 pub(super) async fn product_page(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let typed = path.map(|Path(p)| p).unwrap_or_default();
     let code = match shian_core::codes::parse_code(&typed, "trace_code") {
         Ok(c) => c,
@@ -79,10 +85,23 @@ pub(super) async fn product_page(
                 &FieldError::new("trace_code", "invalid_code", reason),
             ))
         }
-        Err(TraceError::Storage(detail)) => return Err(ApiError::internal(detail)),
+        Err(TraceError::Storage(detail)) => return Err(ApiError::internal(detail).into()),
     };
+    let expired = t
+        .expiry_date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .is_some_and(|d| d < local_today());
     let view = ProductPage {
         end: end_text(&t),
+        category: t
+            .category
+            .as_deref()
+            .and_then(shian_core::category::Category::parse)
+            .map(|c| c.zh()),
+        production_date: t.production_date.clone(),
+        expiry_date: t.expiry_date.clone(),
+        expired,
         trace_code: t.trace_code,
         product_name: t.product_name,
         received_at: local_time(t.received_at),

@@ -25,6 +25,15 @@ use crate::AppState;
 pub struct PublicTrace {
     pub trace_code: String,
     pub product_name: String,
+    /// The product's category code (`frozen`, `vegetable`, …).
+    #[schema(value_type = Option<crate::openapi::wire::Category>)]
+    pub category: Option<String>,
+    /// The GTIN on the pack, as recorded (8, 12, 13 or 14 digits).
+    pub gtin: Option<String>,
+    /// `YYYY-MM-DD`, as the purchase recorded it.
+    pub production_date: Option<String>,
+    /// `YYYY-MM-DD` (保质期至), as the purchase recorded it.
+    pub expiry_date: Option<String>,
     /// When the current holder received the batch.
     pub received_at: DateTime<Utc>,
     /// The traced batch first, the origin (or the last batch reached) last.
@@ -85,10 +94,11 @@ pub(crate) async fn build(
     state: &AppState,
     code: String,
 ) -> Result<Result<PublicTrace, TraceError>, ApiError> {
-    let trace: BackwardTrace = match state.store.trace_backward(code).await? {
+    let trace: BackwardTrace = match state.store.trace_backward(code.clone()).await? {
         Ok(t) => t,
         Err(e) => return Ok(Err(e)),
     };
+    let details = state.store.batch_details(code).await?;
     // Each holder once: its shop code for the link, and its published
     // findings (the store keeps them per shop).
     let mut shops: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -150,6 +160,10 @@ pub(crate) async fn build(
     Ok(Ok(PublicTrace {
         trace_code: trace.trace_code,
         product_name,
+        category: details.as_ref().map(|d| d.category.clone()),
+        gtin: details.as_ref().and_then(|d| d.gtin.clone()),
+        production_date: details.as_ref().and_then(|d| d.production_date.clone()),
+        expiry_date: details.and_then(|d| d.expiry_date),
         received_at,
         chain,
         chain_end: chain_end.to_owned(),

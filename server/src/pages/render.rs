@@ -94,12 +94,23 @@ pub(crate) fn mistyped(typed: &str, e: &FieldError) -> Response {
     } else {
         "输入有误，请核对：店码和追溯码都是 16 位字母和数字。"
     };
+    typo(
+        status,
+        explanation,
+        "请对照码下方印的字符逐位核对（字母 O 与数字 0、字母 I/L 与数字 1 可以混用）。",
+        typed,
+    )
+}
+
+/// The "输入有误，请核对" page with its own explanation and hint (a GTIN's
+/// typo is explained in digits, not in shop-code symbols).
+pub(crate) fn typo(status: StatusCode, explanation: &str, hint: &str, typed: &str) -> Response {
     page(
         status,
         &CodeErrorPage {
             heading: "输入有误，请核对",
             explanation,
-            hint: "请对照码下方印的字符逐位核对（字母 O 与数字 0、字母 I/L 与数字 1 可以混用）。",
+            hint,
             typed: clip(typed),
         },
     )

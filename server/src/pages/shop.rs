@@ -1,10 +1,9 @@
 //! `GET /s/{shop_code}`: the shop page behind its QR code (一店一码), what
 //! 浙食链 and Sichuan's shop codes show: name, stall and market, licence and
-//! its expiry, risk grade, latest inspection, published test results.
-//!
-//! Where the shop's goods come from (its suppliers) is not shown yet: the
-//! store has no query for a shop's suppliers, and the in-memory ledger graph
-//! answers by batch, not by holder.
+//! its expiry (warned when near or past), risk grade with its date, the
+//! latest inspections, recent tests, where its goods come from (suppliers
+//! by name) and published findings. Renders [`crate::public::shop_record`],
+//! the record behind the JSON twin.
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
@@ -12,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
-use shian_core::inspection::{RiskGrade, RiskGrader};
+use shian_core::inspection::{RiskGrade, SampleOutcome};
 
+use super::error::PageError;
 use super::render::{local_time, local_time_str, local_today, mistyped, page, unknown};
-use crate::errors::ApiError;
 use crate::AppState;
 
 /// Days before expiry from which the page warns. The licensing measures
@@ -36,13 +35,15 @@ struct ShopPage {
     licence_warning: Option<String>,
     licence_expired: bool,
     grade: Option<GradeView>,
-    inspection: Option<InspectionView>,
+    inspections: Vec<InspectionView>,
+    tests: Vec<TestView>,
+    suppliers: Vec<SupplierView>,
     findings: Vec<FindingView>,
     generated: String,
 }
 
 struct GradeView {
-    letter: &'static str,
+    letter: String,
     label: &'static str,
     date: String,
     period_days: u32,
@@ -51,6 +52,23 @@ struct GradeView {
 struct InspectionView {
     result: &'static str,
     date: String,
+}
+
+struct TestView {
+    item: String,
+    method: &'static str,
+    outcome: &'static str,
+    /// A failure or an unconfirmed positive: shown in bold.
+    alarming: bool,
+    date: String,
+    trace_code: Option<String>,
+}
+
+struct SupplierView {
+    name: String,
+    shop_code: Option<String>,
+    purchases: u32,
+    last: String,
 }
 
 struct FindingView {
@@ -98,43 +116,38 @@ fn licence_warning(expiry: NaiveDate, today: NaiveDate) -> Option<(String, bool)
     }
 }
 
-/// The shop's grade as of now, computed exactly as `GET /v1/risk/merchants`
-/// does (the same function), so the page and the console never disagree.
-async fn grade(state: &AppState, shop_code: &str) -> Result<Option<GradeView>, ApiError> {
-    let Some(merchant) = state
-        .store
-        .merchant_by_shop_code(shop_code.to_owned())
-        .await?
-    else {
-        return Ok(None);
-    };
-    let period_days = RiskGrader::builtin()
-        .map_err(ApiError::internal)?
-        .rules()
-        .dynamic
-        .period_days;
-    Ok(crate::field::risk::graded(state)
-        .await?
-        .into_iter()
-        .find(|(r, _)| r.merchant_id == merchant.id)
-        .map(|(_, a)| GradeView {
-            letter: a.grade.as_str(),
-            label: grade_label(a.grade),
-            date: local_today().to_string(),
-            period_days,
-        }))
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "rapid" => "快检",
+        "lab" => "实验室检测",
+        _ => "检测",
+    }
+}
+
+/// The stored outcome (`pass`, …) in words, and whether it is alarming.
+fn outcome_view(outcome: &str) -> (&'static str, bool) {
+    match serde_json::from_value::<SampleOutcome>(serde_json::Value::from(outcome)) {
+        Ok(o) => (
+            o.label_zh(),
+            matches!(
+                o,
+                SampleOutcome::PositiveUnconfirmed | SampleOutcome::FailedConfirmed
+            ),
+        ),
+        Err(_) => ("结果未知", false),
+    }
 }
 
 pub(super) async fn shop_page(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let typed = path.map(|Path(p)| p).unwrap_or_default();
     let code = match shian_core::codes::parse_code(&typed, "shop_code") {
         Ok(c) => c,
         Err(e) => return Ok(mistyped(&typed, &e)),
     };
-    let Some(shop) = state.store.public_shop(code.clone()).await? else {
+    let Some(shop) = crate::public::shop_record(&state, code).await? else {
         return Ok(unknown(&typed, "店码"));
     };
     let expiry = shop
@@ -143,7 +156,12 @@ pub(super) async fn shop_page(
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let warning = expiry.and_then(|e| licence_warning(e, local_today()));
     let view = ShopPage {
-        grade: grade(&state, &code).await?,
+        grade: shop.risk.map(|r| GradeView {
+            label: crate::field::risk::parse_grade(&r.grade).map_or("", grade_label),
+            letter: r.grade,
+            date: r.as_of,
+            period_days: r.period_days,
+        }),
         name: shop.name,
         shop_code: shop.shop_code,
         market: shop.market,
@@ -152,10 +170,39 @@ pub(super) async fn shop_page(
         licence_expiry: shop.licence_expiry,
         licence_expired: warning.as_ref().is_some_and(|(_, expired)| *expired),
         licence_warning: warning.map(|(w, _)| w),
-        inspection: shop.latest_inspection.map(|i| InspectionView {
-            result: result_label(&i.result),
-            date: local_time_str(&i.finished_at),
-        }),
+        inspections: shop
+            .inspections
+            .into_iter()
+            .map(|i| InspectionView {
+                result: result_label(&i.result),
+                date: local_time_str(&i.finished_at),
+            })
+            .collect(),
+        tests: shop
+            .tests
+            .into_iter()
+            .map(|t| {
+                let (outcome, alarming) = outcome_view(&t.outcome);
+                TestView {
+                    item: t.item,
+                    method: method_label(&t.method),
+                    outcome,
+                    alarming,
+                    date: local_time_str(&t.taken_at),
+                    trace_code: t.trace_code,
+                }
+            })
+            .collect(),
+        suppliers: shop
+            .suppliers
+            .into_iter()
+            .map(|s| SupplierView {
+                name: s.name,
+                shop_code: s.shop_code,
+                purchases: s.purchases,
+                last: local_time_str(&s.last_received_at),
+            })
+            .collect(),
         findings: shop
             .findings
             .into_iter()

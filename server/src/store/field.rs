@@ -269,6 +269,16 @@ pub trait FieldStore {
         period_days: u32,
     ) -> StoreFuture<'_, Vec<RiskFactsRow>>;
 
+    /// [`FieldStore::risk_facts`] of one merchant (`None` when it is not
+    /// registered): the same facts, read through the per-merchant indexes,
+    /// so a shop page grades its shop without reading every merchant.
+    fn merchant_risk_facts(
+        &self,
+        merchant_id: String,
+        now: DateTime<Utc>,
+        period_days: u32,
+    ) -> StoreFuture<'_, Option<RiskFactsRow>>;
+
     /// Which of these user ids are inspector accounts, with their usernames.
     fn existing_inspectors(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<(String, String)>>;
 

@@ -100,7 +100,15 @@ pub struct PublicShop {
     pub stall: Option<String>,
     pub region_code: String,
     pub latest_inspection: Option<PublicInspection>,
+    /// The latest inspections, newest first (at most 5).
+    pub inspections: Vec<PublicInspection>,
     pub findings: Vec<PublicFinding>,
+    /// Recent tests of its goods, newest first (at most 10).
+    pub tests: Vec<super::public::PublicTest>,
+    /// Where its goods come from, latest purchase first (at most 20).
+    pub suppliers: Vec<super::public::PublicSupplier>,
+    /// Its risk grade; the store leaves it empty, the service grades.
+    pub risk: Option<super::public::PublicRisk>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use shian_core::category::Category;
 use shian_core::event::{PURCHASE, SALE};
 use shian_core::inspection::{
@@ -118,14 +118,16 @@ fn read_inspection(conn: &Connection, id: &str) -> Result<Option<StoredInspectio
 fn read_ledger_facts(
     conn: &Connection,
     cutoff: &str,
+    only: Option<&str>,
 ) -> Result<HashMap<String, (u16, LedgerFacts)>, StoreError> {
+    let one = only_clause(only);
     let mut out: HashMap<String, (u16, LedgerFacts)> = HashMap::new();
     let sat32 = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
     {
-        let mut st = conn.prepare(
-            "SELECT merchant_id, kind, COUNT(*) FROM entries WHERE recorded_at >= ?1 GROUP BY merchant_id, kind",
-        )?;
-        let mut rows = st.query([cutoff])?;
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT merchant_id, kind, COUNT(*) FROM entries WHERE recorded_at >= ?1 {one} GROUP BY merchant_id, kind"
+        ))?;
+        let mut rows = st.query(params_from_iter(only_params(cutoff, only)))?;
         while let Some(r) = rows.next()? {
             let kind: String = r.get(1)?;
             let n = sat32(r.get(2)?);
@@ -138,10 +140,10 @@ fn read_ledger_facts(
             }
         }
     }
-    let mut st = conn.prepare(
-        "SELECT merchant_id, code, COUNT(*) FROM warnings WHERE at >= ?1 GROUP BY merchant_id, code",
-    )?;
-    let mut rows = st.query([cutoff])?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT merchant_id, code, COUNT(*) FROM warnings WHERE at >= ?1 {one} GROUP BY merchant_id, code"
+    ))?;
+    let mut rows = st.query(params_from_iter(only_params(cutoff, only)))?;
     while let Some(r) = rows.next()? {
         let code: String = r.get(1)?;
         let n = sat16(r.get(2)?);
@@ -154,20 +156,38 @@ fn read_ledger_facts(
     Ok(out)
 }
 
+/// `AND merchant_id = ?2` when the facts of one merchant are read (the
+/// per-merchant indexes then answer), nothing for all of them.
+fn only_clause(only: Option<&str>) -> &'static str {
+    if only.is_some() {
+        "AND merchant_id = ?2"
+    } else {
+        ""
+    }
+}
+
+/// The parameters of a query filtered by [`only_clause`].
+fn only_params<'a>(first: &'a str, only: Option<&'a str>) -> Vec<&'a str> {
+    std::iter::once(first).chain(only).collect()
+}
+
+/// The grading facts of every merchant, or with `only` of that one.
 fn read_risk_facts(
     conn: &Connection,
     now: DateTime<Utc>,
     period_days: u32,
+    only: Option<&str>,
 ) -> Result<Vec<RiskFactsRow>, StoreError> {
     let cutoff = ts(&(now - Duration::days(i64::from(period_days))));
     let year = ts(&year_start(now));
+    let one = only_clause(only);
 
     let mut results: HashMap<String, [u16; 3]> = HashMap::new();
     {
-        let mut st = conn.prepare(
-            "SELECT merchant_id, result, COUNT(*) FROM inspections WHERE finished_at >= ?1 GROUP BY merchant_id, result",
-        )?;
-        let mut rows = st.query([&cutoff])?;
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT merchant_id, result, COUNT(*) FROM inspections WHERE finished_at >= ?1 {one} GROUP BY merchant_id, result"
+        ))?;
+        let mut rows = st.query(params_from_iter(only_params(&cutoff, only)))?;
         while let Some(r) = rows.next()? {
             let m: String = r.get(0)?;
             let result: String = r.get(1)?;
@@ -182,36 +202,36 @@ fn read_risk_facts(
     }
     let count_by = |sql: &str, arg: &str| -> Result<HashMap<String, u16>, StoreError> {
         let mut out = HashMap::new();
-        let mut st = conn.prepare(sql)?;
-        let mut rows = st.query([arg])?;
+        let mut st = conn.prepare_cached(&sql.replace("{one}", one))?;
+        let mut rows = st.query(params_from_iter(only_params(arg, only)))?;
         while let Some(r) = rows.next()? {
             out.insert(r.get::<_, String>(0)?, sat16(r.get(1)?));
         }
         Ok(out)
     };
     let this_year = count_by(
-        "SELECT merchant_id, COUNT(*) FROM inspections WHERE finished_at >= ?1 GROUP BY merchant_id",
+        "SELECT merchant_id, COUNT(*) FROM inspections WHERE finished_at >= ?1 {one} GROUP BY merchant_id",
         &year,
     )?;
     let ever = count_by(
-        "SELECT merchant_id, COUNT(*) FROM inspections WHERE ?1 = ?1 GROUP BY merchant_id",
+        "SELECT merchant_id, COUNT(*) FROM inspections WHERE ?1 = ?1 {one} GROUP BY merchant_id",
         "",
     )?;
     let failures = count_by(
-        "SELECT merchant_id, COUNT(*) FROM samples WHERE counts_as_failure = 1 AND taken_at >= ?1 GROUP BY merchant_id",
+        "SELECT merchant_id, COUNT(*) FROM samples WHERE counts_as_failure = 1 AND taken_at >= ?1 {one} GROUP BY merchant_id",
         &cutoff,
     )?;
-    let ledger = read_ledger_facts(conn, &cutoff)?;
+    let ledger = read_ledger_facts(conn, &cutoff, only)?;
     let mut last: HashMap<String, Vec<String>> = HashMap::new();
     {
-        let mut st = conn.prepare(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT merchant_id, inspectors FROM (
                  SELECT merchant_id, inspectors,
                         ROW_NUMBER() OVER (PARTITION BY merchant_id ORDER BY finished_at DESC, id DESC) AS rn
-                 FROM inspections)
-             WHERE rn = 1",
-        )?;
-        let mut rows = st.query([])?;
+                 FROM inspections WHERE ?1 = ?1 {one})
+             WHERE rn = 1"
+        ))?;
+        let mut rows = st.query(params_from_iter(only_params("", only)))?;
         while let Some(r) = rows.next()? {
             let m: String = r.get(0)?;
             let list: String = r.get(1)?;
@@ -222,8 +242,11 @@ fn read_risk_facts(
     }
 
     let mut out = Vec::new();
-    let mut st = conn.prepare("SELECT id, name, region_code, market_id, business_type, categories FROM merchants ORDER BY id")?;
-    let mut rows = st.query([])?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, name, region_code, market_id, business_type, categories FROM merchants WHERE ?1 = ?1 {} ORDER BY id",
+        only.map_or("", |_| "AND id = ?2")
+    ))?;
+    let mut rows = st.query(params_from_iter(only_params("", only)))?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         let bt: Option<String> = r.get(4)?;
@@ -503,8 +526,19 @@ impl FieldStore for SqliteStore {
     ) -> StoreFuture<'_, Vec<RiskFactsRow>> {
         Box::pin(
             self.readers()
-                .call(move |conn| read_risk_facts(conn, now, period_days)),
+                .call(move |conn| read_risk_facts(conn, now, period_days, None)),
         )
+    }
+
+    fn merchant_risk_facts(
+        &self,
+        merchant_id: String,
+        now: DateTime<Utc>,
+        period_days: u32,
+    ) -> StoreFuture<'_, Option<RiskFactsRow>> {
+        Box::pin(self.readers().call(move |conn| {
+            Ok(read_risk_facts(conn, now, period_days, Some(&merchant_id))?.pop())
+        }))
     }
 
     fn existing_inspectors(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<(String, String)>> {

@@ -127,7 +127,11 @@ fn public_shop(
                         stall: r.get(5)?,
                         region_code: r.get(6)?,
                         latest_inspection: None,
+                        inspections: Vec::new(),
                         findings: Vec::new(),
+                        tests: Vec::new(),
+                        suppliers: Vec::new(),
+                        risk: None,
                     },
                 ))
             },
@@ -157,6 +161,7 @@ fn public_shop(
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    super::public::complete_shop(conn, &merchant_id, &mut shop)?;
     Ok(Some(shop))
 }
 

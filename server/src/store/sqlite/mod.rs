@@ -28,6 +28,7 @@ mod field_ops;
 pub mod field_schema;
 mod ledger;
 pub mod migrate;
+mod public;
 pub mod readers;
 pub mod sync;
 mod timestamps;
@@ -141,6 +142,7 @@ impl SqliteStore {
         shian_core::store::schema::migrate(&mut conn)?;
         migrate::apply(&mut conn, "sync", sync::MIGRATIONS)?;
         field::open(&mut conn)?;
+        public::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
