@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// without it, each request's Host header.
     #[arg(long, env = "SHIAN_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Seconds a public page (`/s/…`, `/t/…`, their JSON twins) is kept in
+    /// memory and served again without rendering; 0 renders every request.
+    /// A page lags a write by at most this long.
+    #[arg(long, env = "SHIAN_PAGE_CACHE_SECS", default_value_t = 5)]
+    pub page_cache_secs: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

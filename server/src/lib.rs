@@ -19,6 +19,7 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod page_cache;
 pub mod pages;
 pub mod photo;
 pub mod public;
@@ -73,6 +74,9 @@ pub struct Config {
     /// trailing slash), for the URLs QR codes carry; `None`: from each
     /// request's Host header.
     pub public_url: Option<String>,
+    /// How long a public page or its JSON twin is kept in the
+    /// [`page_cache`]; zero keeps nothing.
+    pub page_cache_ttl: std::time::Duration,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             login_rate_burst: 30,
             login_rate_period: std::time::Duration::from_secs(1),
             public_url: None,
+            page_cache_ttl: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
+    /// Public pages kept for a few seconds ([`page_cache`]).
+    pub page_cache: page_cache::PageCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,6 +157,7 @@ impl AppState {
         Ok(AppState {
             store: Arc::new(store),
             keys: Arc::new(keys),
+            page_cache: page_cache::PageCache::new(config.page_cache_ttl),
             config: Arc::new(config),
         })
     }
@@ -221,7 +229,13 @@ pub fn app(state: AppState) -> Router {
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
         )
-        // Count and time matched routes by their template.
+        // Public pages from the micro-cache; then count and time matched
+        // routes by their template (hits included: the outer layer runs
+        // first).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            page_cache::serve_cached,
+        ))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(errors::not_found_fallback)
         .method_not_allowed_fallback(errors::method_not_allowed_fallback)
@@ -267,6 +281,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         login_max_failures: args.login_max_failures.max(1),
         login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
         public_url: args.public_url.clone(),
+        page_cache_ttl: std::time::Duration::from_secs(u64::from(args.page_cache_secs)),
         ..Config::default()
     };
     let sqlite = SqliteOptions {

@@ -729,3 +729,48 @@ async fn one_merchants_grading_facts_are_the_same_as_in_the_all_merchant_read() 
             .unwrap();
     assert!(none.is_none());
 }
+
+/// The page cache: a ledger movement may show up to the TTL late (the test
+/// holds pages for an hour so that is certain), a push with a field op
+/// shows at once, and POSTs pass by the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_movements_may_lag_by_the_cache_but_field_ops_show_at_once() {
+    let f = Field::start_with(shian_server::Config {
+        page_cache_ttl: std::time::Duration::from_secs(3600),
+        ..shian_server::Config::default()
+    })
+    .await;
+    let code = shop_code(&f, &f.m1).await;
+    let path = format!("/s/{code}");
+    let twin = format!("/v1/public/shops/{code}");
+    let first = page(&f, &path).await;
+    assert_html(&first, StatusCode::OK);
+    let twin_first = page(&f, &twin).await.body;
+    assert!(!first.body.contains("缓存测试农场"));
+    let purchase = json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "product": {"name": "冻猪肉", "category": "livestock_meat"},
+        "quantity": {"value": "8", "unit": "kg"},
+        "supplier": {"name": "缓存测试农场", "region_code": "350212"},
+        "certificates": [{"kind": "quarantine", "number": "DQ-2026-0099"}],
+        "trace_code": shian_core::codes::new_code(&mut rand::rng()),
+        "unit_price_fen": 2400, "received_at": now_cn(-30)});
+    accepted(&f.push1(&f.m1_user, op("ledger.purchase", purchase)).await);
+    // Kept: the same bytes as before the purchase, page and twin.
+    assert_eq!(page(&f, &path).await.body, first.body);
+    assert_eq!(page(&f, &twin).await.body, twin_first);
+    // A query is another page (and the cache keeps it apart).
+    let with_query = page(&f, &format!("{path}?from=sign")).await;
+    assert!(
+        with_query.body.contains("缓存测试农场"),
+        "{}",
+        with_query.body
+    );
+    // A rapid test recorded by an inspector: the pages are rendered anew.
+    let rapid = json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+        "item": "pesticide_enzyme_inhibition", "method": "rapid",
+        "value": 10.0, "unit": "%", "limit": 50.0, "taken_at": now_cn(-10)});
+    accepted(&f.push1(&f.insp1, op("sample.record", rapid)).await);
+    let after = page(&f, &path).await;
+    assert!(after.body.contains("缓存测试农场"), "{}", after.body);
+    assert!(page(&f, &twin).await.body.contains("缓存测试农场"));
+}

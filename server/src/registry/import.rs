@@ -493,6 +493,7 @@ pub async fn import_merchants(
     }
     let merchants: Vec<_> = parsed.merchants.into_iter().map(|(_, m)| m).collect();
     report.imported = state.store.import_merchants(merchants).await?;
+    state.page_cache.forget_all();
     tracing::info!(imported = report.imported, "merchants imported");
     Ok((StatusCode::CREATED, Json(report)))
 }

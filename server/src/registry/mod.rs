@@ -390,6 +390,8 @@ pub async fn create_merchant(
         }
         None => Created::New(state.store.create_merchant(merchant).await?),
     };
+    // A code scanned before it was registered is no longer "unknown".
+    state.page_cache.forget_all();
     created_response(created)
 }
 

@@ -158,10 +158,17 @@ pub async fn push(
         .map(|o| DateTime::parse_from_rfc3339(&o.at).ok())
         .collect();
     let PushBody { device_id, ops } = req;
+    // Field ops (inspections, samples, findings) change what the public
+    // pages say; ledger movements only lengthen chains, which may lag by
+    // the page cache's few seconds.
+    let public_facing = ops.iter().any(|o| !o.kind.starts_with("ledger."));
     let ops = prepare(ops);
     // Nothing borrows the body now: free it before waiting for the writer.
     drop(body);
     let (results, cursor) = state.store.sync_push(caller(&auth), device_id, ops).await?;
+    if public_facing && results.iter().any(|r| r.status == OpStatus::Accepted) {
+        state.page_cache.forget_all();
+    }
     let now = Utc::now();
     let oldest = results
         .iter()

@@ -45,7 +45,11 @@ async fn merchant(s: &TestServer, admin: &str, body: Value) -> String {
 
 impl Field {
     pub async fn start() -> Field {
-        let s = TestServer::start().await;
+        Self::start_with(shian_server::Config::default()).await
+    }
+
+    pub async fn start_with(config: shian_server::Config) -> Field {
+        let s = TestServer::start_with(config).await;
         let admin = s.admin().await;
         let market = s.create_market(&admin).await;
         let m1 = merchant(
