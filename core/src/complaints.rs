@@ -78,7 +78,7 @@ pub const NOTE_MAX_CHARS: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComplaintCategory {
-    /// 过期或变质食品.
+    /// 变质或超过保质期的食品.
     ExpiredOrSpoiled,
     /// 食品中有异物.
     ForeignMatter,
@@ -129,7 +129,7 @@ impl ComplaintCategory {
     /// The zh-CN label a consumer picks from.
     pub fn label_zh(self) -> &'static str {
         match self {
-            ComplaintCategory::ExpiredOrSpoiled => "过期或变质食品",
+            ComplaintCategory::ExpiredOrSpoiled => "变质或超过保质期",
             ComplaintCategory::ForeignMatter => "食品中有异物",
             ComplaintCategory::Illness => "食用后身体不适",
             ComplaintCategory::Hygiene => "经营场所卫生差",

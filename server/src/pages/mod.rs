@@ -8,6 +8,7 @@
 //! [`crate::store::Store`] trait and the functions the JSON API uses, so a page
 //! and its JSON twin cannot disagree.
 
+pub mod feedback;
 mod landing;
 mod product;
 pub mod public_trace;

@@ -39,6 +39,8 @@ struct ShopPage {
     inspection: Option<InspectionView>,
     findings: Vec<FindingView>,
     generated: String,
+    /// Ratings and the feedback forms (`shop_feedback.html`).
+    feedback: super::feedback::ShopFeedback,
 }
 
 struct GradeView {
@@ -144,6 +146,7 @@ pub(super) async fn shop_page(
     let warning = expiry.and_then(|e| licence_warning(e, local_today()));
     let view = ShopPage {
         grade: grade(&state, &code).await?,
+        feedback: super::feedback::shop_feedback(&state, &code).await?,
         name: shop.name,
         shop_code: shop.shop_code,
         market: shop.market,

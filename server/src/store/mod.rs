@@ -10,6 +10,7 @@
 //! traits is not object-safe.
 
 mod error;
+pub mod feedback;
 pub mod field;
 pub mod graph;
 pub mod ledger;
@@ -34,7 +35,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// To add a method: declare it here, implement it in `sqlite.rs` with
 /// `self.writer().call(|conn| …)` for writes or `self.readers().call(|conn| …)`
 /// for reads.
-pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static {
+pub trait Store:
+    ledger::LedgerStore + field::FieldStore + feedback::FeedbackStore + Send + Sync + 'static
+{
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;
 
