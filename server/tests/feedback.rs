@@ -724,7 +724,7 @@ async fn bad_complaints_and_ratings_store_nothing_and_photos_come_back_clean() {
     .await;
     expect_error(
         e.complain(&e.code1, json!({"category": "hygiene", "text": "摊位很脏很脏", "photo": b64(b"%PDF-1.4 not an image")})).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "not_an_image",
     )
     .await;
@@ -748,7 +748,7 @@ async fn bad_complaints_and_ratings_store_nothing_and_photos_come_back_clean() {
             Some(b"GIF89a nope".to_vec()),
         ))
         .await;
-    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("没有保存任何内容"));
     let res = e
         .complaint_form(multipart_complaint(

@@ -74,6 +74,65 @@ impl ToSchema for StatusWire {
     }
 }
 
+/// The complaint text's schema: what core's `check_text` accepts.
+pub struct TextWire;
+
+impl PartialSchema for TextWire {
+    fn schema() -> RefOr<Schema> {
+        use crate::openapi::wire::{CTRL, WS};
+        // Control characters but tab, line feed and carriage return.
+        let ctrl_inside = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F";
+        let (min, max) = (TEXT_MIN_CHARS - 2, TEXT_MAX_CHARS - 2);
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "5–1000 characters once trimmed; no control characters but tab and line breaks",
+            ))
+            .pattern(Some(format!(
+                "^[{WS}]*[^{WS}{CTRL}][^{ctrl_inside}]{{{min},{max}}}[^{WS}{CTRL}][{WS}]*$"
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for TextWire {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ComplaintText")
+    }
+}
+
+/// Canonical standard base64 (padded), as [`BASE64`] decodes it.
+pub const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$";
+
+/// Standard padded base64; bits past the last byte are ignored (a JSON
+/// Schema pattern cannot state that they must be zero).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+/// The photo's schema: base64 of the image bytes.
+pub struct PhotoWire;
+
+impl PartialSchema for PhotoWire {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "JPEG, PNG or WebP, standard padded base64; at most 5 MiB decoded; \
+                 a photo that is not one is 422 not_an_image",
+            ))
+            .pattern(Some(BASE64_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for PhotoWire {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ComplaintPhoto")
+    }
+}
+
 /// A complaint as sent by a consumer.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -82,13 +141,13 @@ pub struct ComplaintRequest {
     pub category: ComplaintCategory,
     /// 5–1000 characters once trimmed, no control characters but line
     /// breaks and tabs.
-    #[schema(min_length = 5, max_length = 1000)]
+    #[schema(value_type = TextWire)]
     pub text: String,
-    /// A JPEG, PNG or WebP photo, standard base64 (at most 5 MiB decoded,
-    /// and within the request body limit). Decoded and re-encoded: EXIF
-    /// and all metadata are dropped.
+    /// A JPEG, PNG or WebP photo, standard padded base64 (at most 5 MiB
+    /// decoded, and within the request body limit). Decoded and
+    /// re-encoded: EXIF and all metadata are dropped.
     #[serde(default)]
-    #[schema(format = Byte)]
+    #[schema(value_type = Option<PhotoWire>)]
     pub photo: Option<String>,
 }
 
@@ -119,12 +178,15 @@ fn calendar() -> Result<&'static WorkCalendar, ApiError> {
     WorkCalendar::builtin().map_err(ApiError::internal)
 }
 
-/// A photo refusal in the error shape, at `field`.
+/// A photo refusal in the error shape, at `field`: 413 when too large,
+/// otherwise 422 (bytes well-formed as base64 or a form part that are no
+/// usable image break a rule no schema can state).
 pub(crate) fn photo_error(e: &PhotoError, field: &str) -> ApiError {
     let status = match e {
         PhotoError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        PhotoError::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        PhotoError::TooManyPixels | PhotoError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PhotoError::NotAnImage | PhotoError::TooManyPixels | PhotoError::Corrupt(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
     };
     ApiError::new(status, e.code(), e.to_string()).at(field)
 }
@@ -224,8 +286,8 @@ pub(crate) async fn file(
         (status = 201, body = ComplaintReceipt),
         (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse),
         (status = 413, description = "payload_too_large or photo_too_large", body = ErrorResponse),
-        (status = 415, description = "unsupported_media_type or not_an_image", body = ErrorResponse),
-        (status = 422, description = "code_check_mismatch, photo_corrupt or photo_dimensions_too_large", body = ErrorResponse),
+        (status = 415, description = "unsupported_media_type", body = ErrorResponse),
+        (status = 422, description = "code_check_mismatch, not_an_image, photo_corrupt or photo_dimensions_too_large", body = ErrorResponse),
         (status = 429, description = "rate_limited, with Retry-After", body = ErrorResponse),
     )
 )]
@@ -239,11 +301,9 @@ pub async fn post_complaint(
         .photo
         .as_deref()
         .map(|p| {
-            base64::engine::general_purpose::STANDARD
-                .decode(p.trim())
-                .map_err(|e| {
-                    ApiError::invalid("photo", "invalid_base64", format!("照片须为 base64：{e}"))
-                })
+            BASE64.decode(p).map_err(|e| {
+                ApiError::invalid("photo", "invalid_base64", format!("照片须为 base64：{e}"))
+            })
         })
         .transpose()?;
     let filed = file(&state, &shop, req.category, &req.text, photo.as_deref()).await?;
