@@ -7,6 +7,17 @@
 //!
 //! Analysts list complaints with their deadlines and overdue flags at
 //! `GET /v1/complaints`.
+//!
+//! Change kinds on the sync feed (pulled by inspectors whose regions cover
+//! the shop's `region_code`; never by the merchant):
+//!
+//! * `complaint.received` `{complaint_id, merchant_id, merchant_name,
+//!   region_code, category, category_zh, text, photo_sha256, received_on,
+//!   accept_by, accept_within_working_days, handle_within_working_days,
+//!   calendar_warning}`; the photo is read with `GET /v1/attachments/{sha256}`;
+//! * `complaint.updated` `{complaint_id, status, decided_on, accept_by,
+//!   handle_by, accept_overdue, handle_overdue, calendar_warning}` after an
+//!   inspector's op (`crate::feedback::ops`).
 
 use std::borrow::Cow;
 
