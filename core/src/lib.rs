@@ -5,6 +5,7 @@
 
 pub mod category;
 pub mod codes;
+pub mod complaints;
 pub mod error;
 pub mod event;
 pub mod fields;

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod demo;
 pub mod errors;
 pub mod extract;
+pub mod feedback;
 pub mod field;
 pub mod health;
 pub mod idempotency;
@@ -38,7 +39,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
@@ -77,6 +78,11 @@ pub struct Config {
     /// How long a public page or its JSON twin is kept in the
     /// [`page_cache`]; zero keeps nothing.
     pub page_cache_ttl: std::time::Duration,
+    /// Ratings and complaints one client address may send at once (JSON
+    /// and forms together), kept in memory only.
+    pub feedback_rate_burst: u32,
+    /// How often one more is allowed back after the burst.
+    pub feedback_rate_period: std::time::Duration,
 }
 
 impl Default for Config {
@@ -92,6 +98,10 @@ impl Default for Config {
             login_rate_period: std::time::Duration::from_secs(1),
             public_url: None,
             page_cache_ttl: std::time::Duration::from_secs(5),
+            // A family at a stall rates and complains a few times; a script
+            // stuffing a shop's grade sends hundreds.
+            feedback_rate_burst: 10,
+            feedback_rate_period: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -173,15 +183,31 @@ impl AppState {
 /// do not depend on it.
 pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
     // Unauthenticated routes, limited per client address. Later public
-    // report and complaint routes get their own `rate_limit` layer.
+    // report routes get their own `rate_limit` layer.
     let login = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .route_layer(rate_limit::per_client_address(
             config.login_rate_burst,
             config.login_rate_period,
         ));
+    // Ratings and complaints, JSON and the shop page's forms, share one
+    // bucket per address: a script cannot double its share by using both.
+    let feedback = OpenApiRouter::new()
+        .routes(routes!(feedback::ratings::post_rating))
+        .routes(routes!(feedback::complaints::post_complaint))
+        .route("/s/{shop_code}/ratings", post(pages::feedback::rating_form))
+        .route(
+            "/s/{shop_code}/complaints",
+            post(pages::feedback::complaint_form),
+        )
+        .route_layer(rate_limit::per_client_address(
+            config.feedback_rate_burst,
+            config.feedback_rate_period,
+        ));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(login)
+        .merge(feedback)
+        .routes(routes!(feedback::complaints::list_complaints))
         .routes(routes!(auth::register_device))
         .routes(routes!(registry::create_market, registry::list_markets))
         .routes(routes!(registry::create_merchant, registry::list_merchants))

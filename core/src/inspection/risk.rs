@@ -232,6 +232,8 @@ pub struct MerchantFacts {
     pub inspections_compliant: u16,
     /// Lab-confirmed failures only (a rapid positive is not one).
     pub confirmed_test_failures: u16,
+    /// Consumer complaints received in the period that weigh: undecided,
+    /// accepted, or closed as founded (`crate::complaints::counts_in_risk_grade`).
     pub complaints: u16,
     /// Every ledger warning in the period, alike (what the v1 rules weigh).
     pub ledger_warnings: u16,

@@ -9,7 +9,9 @@
 //! (365 days), and the ledger of that period: each kind of warning (sales
 //! beyond stock, missing certificates, sales after expiry, …) as a rate of
 //! the entries it concerns, weighted by `risk-v2.json` (see core's
-//! `LedgerRates` for why a rate). Complaints count 0 until reports exist.
+//! `LedgerRates` for why a rate). Complaints received in the period count
+//! as core's `complaints::counts_in_risk_grade` says (undecided, accepted,
+//! or closed as founded), weighted by the rules' `dynamic.complaint`.
 
 use axum::extract::State;
 use chrono::Utc;

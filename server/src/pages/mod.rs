@@ -12,6 +12,7 @@
 //! page too ([`error::PageError`]).
 
 mod error;
+pub mod feedback;
 mod gs1;
 mod landing;
 mod product;

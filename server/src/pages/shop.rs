@@ -40,6 +40,8 @@ struct ShopPage {
     suppliers: Vec<SupplierView>,
     findings: Vec<FindingView>,
     generated: String,
+    /// Ratings and the feedback forms (`shop_feedback.html`).
+    feedback: super::feedback::ShopFeedback,
 }
 
 struct GradeView {
@@ -147,7 +149,7 @@ pub(super) async fn shop_page(
         Ok(c) => c,
         Err(e) => return Ok(mistyped(&typed, &e)),
     };
-    let Some(shop) = crate::public::shop_record(&state, code).await? else {
+    let Some(shop) = crate::public::shop_record(&state, code.clone()).await? else {
         return Ok(unknown(&typed, "店码"));
     };
     let expiry = shop
@@ -162,6 +164,7 @@ pub(super) async fn shop_page(
             date: r.as_of,
             period_days: r.period_days,
         }),
+        feedback: super::feedback::shop_feedback(&state, &code).await?,
         name: shop.name,
         shop_code: shop.shop_code,
         market: shop.market,

@@ -10,6 +10,7 @@
 //! traits is not object-safe.
 
 mod error;
+pub mod feedback;
 pub mod field;
 pub mod graph;
 pub mod ledger;
@@ -36,7 +37,13 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// `self.writer().call(|conn| …)` for writes or `self.readers().call(|conn| …)`
 /// for reads.
 pub trait Store:
-    ledger::LedgerStore + field::FieldStore + public::PublicStore + Send + Sync + 'static
+    ledger::LedgerStore
+    + field::FieldStore
+    + public::PublicStore
+    + feedback::FeedbackStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;

@@ -337,6 +337,10 @@ fn apply_op(
             Some("op_id".into()),
         )));
     }
+    if crate::feedback::handles(&op.kind) {
+        // Complaint ops persist their own writes in this transaction.
+        return Ok(crate::feedback::apply_op(tx, caller, op, now)?);
+    }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
         return Ok(match crate::field::apply_op(&*tx, caller, op, now)? {

@@ -222,6 +222,13 @@ fn read_risk_facts(
         &cutoff,
     )?;
     let ledger = read_ledger_facts(conn, &cutoff, only)?;
+    // Complaints carry the date they were received in China, not a time.
+    let complaints = super::feedback::complaint_counts(
+        conn,
+        (now - Duration::days(i64::from(period_days)))
+            .with_timezone(&china())
+            .date_naive(),
+    )?;
     let mut last: HashMap<String, Vec<String>> = HashMap::new();
     {
         let mut st = conn.prepare_cached(&format!(
@@ -265,7 +272,7 @@ fn read_risk_facts(
             inspections_basically_compliant: basically,
             inspections_non_compliant: non,
             confirmed_test_failures: failures.get(&id).copied().unwrap_or(0),
-            complaints: 0,
+            complaints: complaints.get(&id).copied().unwrap_or(0),
             ledger_warnings: ledger.get(&id).map_or(0, |(total, _)| *total),
             ledger: ledger.get(&id).map(|(_, l)| *l).unwrap_or_default(),
             inspections_this_year: this_year.get(&id).copied().unwrap_or(0),

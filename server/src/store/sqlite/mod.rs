@@ -23,6 +23,7 @@ use crate::store::graph::{Faults, GraphReport, LedgerGraph};
 use crate::store::*;
 
 mod error;
+mod feedback;
 mod field;
 mod field_ops;
 pub mod field_schema;
@@ -143,6 +144,7 @@ impl SqliteStore {
         migrate::apply(&mut conn, "sync", sync::MIGRATIONS)?;
         field::open(&mut conn)?;
         public::open(&mut conn)?;
+        feedback::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
