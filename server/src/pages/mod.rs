@@ -12,6 +12,8 @@ mod landing;
 mod product;
 pub mod public_trace;
 mod render;
+pub mod report;
+pub mod reports_handler;
 mod shop;
 
 use axum::routing::get;
@@ -26,4 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/go", get(landing::go))
         .route("/s/{shop_code}", get(shop::shop_page))
         .route("/t/{trace_code}", get(product::product_page))
+        .merge(report::router())
+        .merge(reports_handler::router())
 }
