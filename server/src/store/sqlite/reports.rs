@@ -181,10 +181,11 @@ fn by_hash(conn: &Connection, hash: &[u8]) -> Result<Option<(String, ReportStatu
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(row.map(|(id, s)| {
-        let status = ReportStatus::parse(&s).unwrap_or(ReportStatus::Received);
-        (id, status)
-    }))
+    row.map(|(id, s)| match ReportStatus::parse(&s) {
+        Some(status) => Ok((id, status)),
+        None => Err(StoreError::Corrupt(format!("report status '{s}'"))),
+    })
+    .transpose()
 }
 
 fn add_message(
