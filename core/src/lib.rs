@@ -14,6 +14,7 @@ pub mod inspection;
 pub mod json;
 pub mod ledger;
 pub mod quantity;
+pub mod reports;
 pub mod rules;
 pub mod store;
 pub mod sync;

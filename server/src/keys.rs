@@ -251,6 +251,29 @@ fn read_signing_key(path: &Path) -> Result<(SigningKey, String), KeyError> {
     Ok((key, file.kid))
 }
 
+/// The server-wide secret salt of report receipts (`keys/receipt.salt`, 32
+/// random bytes, made on first start like the other keys): receipts are
+/// stored only as argon2id under it (`crate::reports::receipt`). Kept out
+/// of the database so that a copy of the database alone does not let
+/// anyone test guesses against the stored hashes.
+pub fn receipt_salt(db_path: &Path) -> Result<Vec<u8>, KeyError> {
+    let dir = keys_dir(db_path);
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join("receipt.salt");
+    let fresh: [u8; 32] = rand::random();
+    if create_secret_file(&path, &fresh)? {
+        tracing::info!(path = %path.display(), "created the report receipt salt");
+    }
+    let salt = fs::read(&path).map_err(io_err(&path))?;
+    if salt.len() < 16 {
+        return Err(KeyError::Malformed {
+            path,
+            reason: "shorter than 16 bytes".into(),
+        });
+    }
+    Ok(salt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

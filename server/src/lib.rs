@@ -27,6 +27,7 @@ pub mod public;
 pub mod qr;
 pub mod rate_limit;
 pub mod registry;
+pub mod reports;
 pub mod shutdown;
 pub mod store;
 pub mod sync;
@@ -83,6 +84,12 @@ pub struct Config {
     pub feedback_rate_burst: u32,
     /// How often one more is allowed back after the burst.
     pub feedback_rate_period: std::time::Duration,
+    /// Requests one client address may send at once to the anonymous
+    /// report routes (filing, and everything a receipt opens) before 429:
+    /// receipts cannot be guessed at speed. In memory only.
+    pub report_rate_burst: u32,
+    /// How often one more report request is allowed back.
+    pub report_rate_period: std::time::Duration,
 }
 
 impl Default for Config {
@@ -102,6 +109,10 @@ impl Default for Config {
             // stuffing a shop's grade sends hundreds.
             feedback_rate_burst: 10,
             feedback_rate_period: std::time::Duration::from_secs(60),
+            // A reporter files once and looks back now and then; twenty
+            // at once and one every three seconds after is far beyond that.
+            report_rate_burst: 20,
+            report_rate_period: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -114,6 +125,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Public pages kept for a few seconds ([`page_cache`]).
     pub page_cache: page_cache::PageCache,
+    /// Hashes report receipts under the server's secret salt.
+    pub receipts: Arc<reports::receipt::ReceiptHasher>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -154,10 +167,11 @@ impl AppState {
         sqlite: SqliteOptions,
     ) -> Result<AppState, StartError> {
         let path = db_path.to_owned();
-        let (store, keys) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+        let (store, keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
             let store = SqliteStore::open(&path, &sqlite)?;
             let keys = Keys::load_or_create(&path)?;
-            Ok((store, keys))
+            let salt = keys::receipt_salt(&path)?;
+            Ok((store, keys, salt))
         })
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
@@ -169,6 +183,7 @@ impl AppState {
             keys: Arc::new(keys),
             page_cache: page_cache::PageCache::new(config.page_cache_ttl),
             config: Arc::new(config),
+            receipts: Arc::new(reports::receipt::ReceiptHasher::new(salt)),
         })
     }
 }
@@ -204,10 +219,29 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
             config.feedback_rate_burst,
             config.feedback_rate_period,
         ));
+    // The anonymous report routes: one limiter for filing and for every
+    // route a receipt opens.
+    let reporter = OpenApiRouter::new()
+        .routes(routes!(reports::create_report))
+        .routes(routes!(reports::get_report))
+        .routes(routes!(reports::post_message))
+        .routes(routes!(reports::post_photo))
+        .route_layer(rate_limit::per_client_address(
+            config.report_rate_burst,
+            config.report_rate_period,
+        ));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(login)
         .merge(feedback)
+        .merge(reporter)
         .routes(routes!(feedback::complaints::list_complaints))
+        .routes(routes!(reports::list_reports))
+        .routes(routes!(reports::get_handled))
+        .routes(routes!(reports::get_photo))
+        .routes(routes!(reports::triage))
+        .routes(routes!(reports::reply))
+        .routes(routes!(reports::assign))
+        .routes(routes!(reports::close))
         .routes(routes!(auth::register_device))
         .routes(routes!(registry::create_market, registry::list_markets))
         .routes(routes!(registry::create_merchant, registry::list_merchants))

@@ -282,7 +282,7 @@ pub async fn track(req: Request, next: Next) -> Response {
     let (method_str, route_str) = (method.0.as_str(), route.as_str());
     if status.is_server_error() {
         tracing::warn!(method = %method_str, route = %route_str, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request failed");
-    } else {
+    } else if !is_anonymous_route(route_str) {
         tracing::debug!(method = %method_str, route = %route_str, status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
     }
     m.http_requests
@@ -293,6 +293,13 @@ pub async fn track(req: Request, next: Next) -> Response {
         })
         .inc();
     res
+}
+
+/// The anonymous report routes (API and pages): no line per request, since
+/// a log line's timestamp would give the exact time of a report that the
+/// store keeps only by day. Failures (5xx) are still logged, by template.
+fn is_anonymous_route(route: &str) -> bool {
+    route.starts_with("/v1/reports") || route.starts_with("/report")
 }
 
 /// `GET /metrics`.

@@ -115,24 +115,27 @@ class Browser:
         with urllib.request.urlopen(f"{self.base}/v1/public/trace/{self.trace_code}", timeout=10) as r:
             return json.load(r)
 
-    def type_code(self, code):
-        """Types into the page's code box and submits, then waits for the
-        next page: a click returns before the browser has navigated. The old
-        document carries a marker the new one lacks; while the browser is
-        between documents, a script call may fail, which only means "not
-        yet"."""
+    def click_and_wait(self, css):
+        """Clicks the element `css` selects, then waits for the next page: a
+        click returns before the browser has navigated. The old document
+        carries a marker the new one lacks; while the browser is between
+        documents, a script call may fail, which only means "not yet"."""
         d = self.driver
         d.execute_script("window.__shianOldPage = true")
-        box = d.find_element(By.ID, "code")
-        box.clear()
-        box.send_keys(code)
-        d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        d.find_element(By.CSS_SELECTOR, css).click()
         # The bound is only there so a hang fails instead of waiting forever.
         WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
             lambda drv: drv.execute_script(
                 "return window.__shianOldPage === undefined && document.readyState === 'complete'"
             )
         )
+
+    def type_code(self, code):
+        """Types into the page's code box and submits it."""
+        box = self.driver.find_element(By.ID, "code")
+        box.clear()
+        box.send_keys(code)
+        self.click_and_wait("button[type=submit]")
 
     def close(self):
         self.driver.quit()

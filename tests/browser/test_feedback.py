@@ -15,7 +15,6 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -41,16 +40,8 @@ def png(side=24):
 
 class Feedback(Browser):
     def submit(self, form_id):
-        """Submits a form and waits for the next document (see `type_code`)."""
-        d = self.driver
-        d.execute_script("window.__shianOldPage = true")
-        d.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
-        WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
-            lambda drv: drv.execute_script(
-                "return window.__shianOldPage === undefined && document.readyState === 'complete'"
-            )
-        )
-
+        """Submits a form and waits for the next document."""
+        self.click_and_wait(f"#{form_id} button[type=submit]")
     def total(self):
         """The number of ratings the page reports (0 when none)."""
         m = re.search(r"共 (\d+) 条评价", self.text())

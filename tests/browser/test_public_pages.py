@@ -29,7 +29,7 @@ class PublicPages(Browser):
         body = self.text()
         self.check("landing: says what this server is", "食安 Shian 食品安全监管平台" in body)
         self.check("landing: a code form", bool(d.find_elements(By.ID, "code")))
-        self.check("landing: whistleblowing marked as coming", "即将上线" in body)
+        self.check("landing: links the whistleblowing form", bool(d.find_elements(By.CSS_SELECTOR, 'a[href="/report"]')))
         self.page_checks("01-landing")
         typed = " ".join(shop_code[i : i + 4] for i in range(0, 16, 4)).lower()
         self.type_code(typed)

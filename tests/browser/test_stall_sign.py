@@ -16,9 +16,7 @@ import urllib.request
 
 import zxingcpp
 from PIL import Image
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from harness import Browser, main
 
@@ -44,16 +42,8 @@ class StallSign(Browser):
             return json.load(r)
 
     def submit(self, form_selector):
-        """Submits a form and waits for the next document (see type_code)."""
-        d = self.driver
-        d.execute_script("window.__shianOldPage = true")
-        d.find_element(By.CSS_SELECTOR, f"{form_selector} button[type=submit]").click()
-        WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
-            lambda drv: drv.execute_script(
-                "return window.__shianOldPage === undefined && document.readyState === 'complete'"
-            )
-        )
-
+        """Submits a form and waits for the next document."""
+        self.click_and_wait(f"{form_selector} button[type=submit]")
     def fetch(self, path, cookie=None, token=None):
         headers = {}
         if cookie:
@@ -72,13 +62,7 @@ class StallSign(Browser):
 
         # From the landing page's link, not logged in: the login form first.
         d.get(self.base + "/")
-        d.execute_script("window.__shianOldPage = true")
-        d.find_element(By.CSS_SELECTOR, "a[href='/signs']").click()
-        WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
-            lambda drv: drv.execute_script(
-                "return window.__shianOldPage === undefined && document.readyState === 'complete'"
-            )
-        )
+        self.click_and_wait("a[href='/signs']")
         self.check("sign: asks to log in first", "/login?next=" in d.current_url, d.current_url)
         self.check("login: no token in the address", "token" not in d.current_url, d.current_url)
         self.page_checks("10-login")

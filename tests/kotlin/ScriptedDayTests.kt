@@ -27,7 +27,7 @@ object ScriptedDayTests : Suite("demo") {
                 expectEquals(null, r.inspectionSkipped, "inspection ran")
                 expectEquals("basically_compliant", r.inspection?.result, "inspection result")
                 expectTrue(r.inspectionSynced, "inspection synced")
-                expectTrue(r.reportKeptAsDraft, "report kept as a draft (no POST /v1/reports yet)")
+                expectTrue(r.reportReceipt?.matches(Regex("^[0-9A-HJKMNP-TV-Y]{5}(-[0-9A-HJKMNP-TV-Y]{5}){3}$")) == true, "report filed with a receipt: ${r.reportReceipt} ${r.reportNote}")
                 expectTrue(lines.size >= 10, "narrated: ${lines.size}")
             }
         }

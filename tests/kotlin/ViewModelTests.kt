@@ -154,10 +154,46 @@ object WhistleblowerViewModelTests : Suite("vm.whistleblower") {
             expectTrue(vm.validate(), "valid: ${vm.state.fieldErrors}")
         }
 
-        test("without_the_endpoint_the_report_stays_a_draft") {
+        test("submits_to_the_server_and_shows_the_receipt_once") {
             withTempDir { dir ->
                 val file = File(dir, "drafts.json")
-                val vm = WhistleblowerViewModel(ShianHttp(SharedServer.server.url), file)
+                val http = ShianHttp(SharedServer.server.url)
+                val photo = java.io.ByteArrayOutputStream().also { out ->
+                    val img = java.awt.image.BufferedImage(16, 12, java.awt.image.BufferedImage.TYPE_INT_RGB)
+                    javax.imageio.ImageIO.write(img, "png", out)
+                }.toByteArray()
+                val vm = WhistleblowerViewModel(http, file, photoBytes = { if (it == "p1") photo else null })
+                vm.edit { it.copy(category = WhistleblowerViewModel.Category.UNKNOWN_ORIGIN, description = "夜间有无标签冻品从后门卸货", place = "B 区后门", occurredOn = LocalDate.now().minusDays(1).toString(), photos = listOf("p1")) }
+                val receipt = vm.submit()
+                expectTrue(receipt?.matches(Regex("^[0-9A-HJKMNP-TV-Y]{5}(-[0-9A-HJKMNP-TV-Y]{5}){3}$")) == true, "receipt: $receipt ${vm.state.note} ${vm.state.error}")
+                expectEquals(receipt, vm.state.receipt, "shown")
+                expectEquals(1, vm.state.photosSent, "photo sent")
+                expectEquals(0, vm.state.drafts.size, "the draft is gone")
+                expectTrue(!file.readText().contains(receipt!!), "the receipt is not written to the phone")
+                // The server knows the report by the receipt, typed in lower case.
+                val status = http.get("/v1/reports/${receipt.lowercase()}")
+                expectEquals(200, status.status, status.text)
+                expectTrue(status.text.contains("\"status\":\"received\"") && status.text.contains("\"photos\":1"), status.text)
+                vm.receiptSaved()
+                expectEquals(null, vm.state.receipt, "shown once")
+            }
+        }
+
+        test("a_refusal_names_the_field_and_keeps_the_draft") {
+            withTempDir { dir ->
+                val vm = WhistleblowerViewModel(ShianHttp(SharedServer.server.url), File(dir, "drafts.json"))
+                // Valid on the phone, refused by the server: a control character.
+                vm.edit { it.copy(category = WhistleblowerViewModel.Category.HYGIENE, description = "后厨地面积水且有老鼠出没\u0007") }
+                expectEquals(null, vm.submit(), "no receipt")
+                expectEquals("description", vm.state.error?.field, "field: ${vm.state.error}")
+                expectEquals(1, vm.state.drafts.size, "kept")
+            }
+        }
+
+        test("without_signal_the_report_stays_a_draft") {
+            withTempDir { dir ->
+                val file = File(dir, "drafts.json")
+                val vm = WhistleblowerViewModel(ShianHttp("http://127.0.0.1:1", timeoutMs = 2_000), file)
                 vm.edit { it.copy(category = WhistleblowerViewModel.Category.UNKNOWN_ORIGIN, description = "夜间有无标签冻品从后门卸货", place = "B 区后门") }
                 expectEquals(null, vm.submit(), "no receipt")
                 expectTrue(vm.state.note!!.contains("草稿"), "note: ${vm.state.note}")

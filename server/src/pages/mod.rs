@@ -18,6 +18,8 @@ mod landing;
 mod product;
 pub mod public_trace;
 mod render;
+pub mod report;
+pub mod reports_handler;
 pub mod session;
 mod shop;
 mod sign;
@@ -45,4 +47,6 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/signs", get(sign::own_sign))
         .route("/signs/{merchant_id}", get(sign::sign_page))
         .route("/signs/{merchant_id}/qr.png", get(sign::sign_png))
+        .merge(report::router())
+        .merge(reports_handler::router())
 }

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod ledger;
 pub mod model;
 pub mod public;
+pub mod reports;
 pub mod sqlite;
 pub mod sync;
 
@@ -41,6 +42,7 @@ pub trait Store:
     + field::FieldStore
     + public::PublicStore
     + feedback::FeedbackStore
+    + reports::ReportStore
     + Send
     + Sync
     + 'static

@@ -31,6 +31,7 @@ mod ledger;
 pub mod migrate;
 mod public;
 pub mod readers;
+mod reports;
 pub mod sync;
 mod timestamps;
 pub mod writer;
@@ -145,6 +146,7 @@ impl SqliteStore {
         field::open(&mut conn)?;
         public::open(&mut conn)?;
         feedback::open(&mut conn)?;
+        reports::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));

@@ -57,7 +57,8 @@ data class DayReport(
     var inspection: InspectionOutcome? = null,
     var inspectionSynced: Boolean = false,
     var inspectionSkipped: String? = null,
-    var reportKeptAsDraft: Boolean = false,
+    /** The receipt the server answered the whistleblower's report with. */
+    var reportReceipt: String? = null,
     var reportNote: String? = null,
 )
 
@@ -186,12 +187,12 @@ object ScriptedDay {
             }
         }
 
-        // 20:00 — a whistleblower drafts a report.
-        step("20:00 吹哨人举报 whistleblower drafts a report")
+        // 20:00 — a whistleblower files a report.
+        step("20:00 吹哨人举报 whistleblower files a report")
         val wb = WhistleblowerViewModel(http, File(c.workDir, "report-drafts.json"))
         wb.edit { it.copy(category = WhistleblowerViewModel.Category.UNKNOWN_ORIGIN, description = "夜间有无标签冻品从后门卸货，疑似走私牛肉", place = "冷链市场 B 区后门", shopCode = r.fishTraceCode) }
         val receipt = wb.submit()
-        r.reportKeptAsDraft = receipt == null && wb.state.drafts.isNotEmpty()
+        r.reportReceipt = receipt
         r.reportNote = wb.state.note
         step("  ${receipt?.let { "回执码 receipt $it" } ?: wb.state.note}")
         return r

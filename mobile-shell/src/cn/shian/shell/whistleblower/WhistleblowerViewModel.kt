@@ -1,9 +1,13 @@
 // The whistleblower's report (吹哨人): anonymous by construction — the form has
 // no name, phone or account field, and nothing about the device is sent. The
 // report is validated on the phone (a shop code's check character offline
-// included) and kept as a local draft until it is submitted. `POST /v1/reports`
-// is not on the server yet: a submit that meets a 404 keeps the draft and says
-// so; when the endpoint lands, the receipt code it answers is shown once.
+// included) and kept as a local draft until it is submitted to
+// `POST /v1/reports`; the photos follow to `POST /v1/reports/{receipt}/photos`
+// (the server strips their metadata). The receipt the server answers is the
+// only key to the report: it is held in memory for the one screen that shows
+// it, never written to the drafts file, and forgotten once the reporter says
+// it is saved ([receiptSaved]). Without signal, or when the server refuses,
+// the draft stays and the note says why.
 package cn.shian.shell.whistleblower
 
 import cn.shian.core.verifyCode
@@ -26,6 +30,8 @@ class WhistleblowerViewModel(
     /** Where drafts survive an app restart; null: memory only. */
     private val draftsFile: File? = null,
     private val today: () -> LocalDate = { LocalDate.now(CHINA) },
+    /** The bytes of a photo kept on the phone, by its SHA-256; null: not found. */
+    private val photoBytes: (String) -> ByteArray? = { null },
 ) : StateHolder<WhistleblowerViewModel.State>(State()) {
 
     enum class Category(val code: String, val zh: String) {
@@ -59,6 +65,8 @@ class WhistleblowerViewModel(
         val drafts: List<Draft> = emptyList(),
         /** The receipt code to follow the report up with; shown once. */
         val receipt: String? = null,
+        /** Photos of the submitted report the server took. */
+        val photosSent: Int = 0,
         val note: String? = null,
         val error: UserError? = null,
     )
@@ -108,8 +116,9 @@ class WhistleblowerViewModel(
     }
 
     /**
-     * Sends the report. Without the endpoint (404) or without signal the draft
-     * is kept and the note says why; returns the receipt when one was issued.
+     * Sends the report, then its photos. Without signal the draft is kept and
+     * the note says why; a refusal names the field. Returns the receipt when
+     * one was issued (also in [State.receipt] until [receiptSaved]).
      */
     fun submit(): String? {
         if (!validate()) return null
@@ -122,10 +131,9 @@ class WhistleblowerViewModel(
         val body = linkedMapOf<String, Any?>(
             "category" to d.category?.code,
             "description" to d.description.trim(),
-            "shop_code" to d.shopCode,
-            "place" to d.place,
-            "occurred_on" to d.occurredOn,
-            "photos" to d.photos,
+            "merchant_ref" to d.shopCode,
+            "location" to d.place?.trim()?.ifEmpty { null },
+            "occurred_at" to d.occurredOn?.trim()?.ifEmpty { null },
         )
         val res = try {
             http.postJson("/v1/reports", body)
@@ -133,23 +141,45 @@ class WhistleblowerViewModel(
             update { it.copy(note = "无网络：举报已保存为草稿，稍后再发 (no signal: kept as a draft)") }
             return null
         }
-        return when {
-            res.ok -> {
-                val receipt = runCatching { Json.obj(res.text).str("receipt") }.getOrNull()
-                update { s -> s.copy(receipt = receipt, drafts = s.drafts.filter { it.id != d.id }, draft = Draft(), note = "已提交；请记下回执码 (keep the receipt code)") }
-                persist()
-                receipt
+        val receipt = if (res.ok) runCatching { Json.obj(res.text).str("receipt") }.getOrNull() else null
+        if (receipt == null) {
+            val field = runCatching { (Json.obj(res.text)["error"] as? Map<*, *>)?.get("field") as? String }.getOrNull()
+            val message = runCatching { (Json.obj(res.text)["error"] as? Map<*, *>)?.get("message") as? String }.getOrNull()
+            val note = when (res.status) {
+                429 -> "提交过于频繁，请稍后再试：举报已保存为草稿 (rate limited)"
+                else -> "提交失败 (HTTP ${res.status} ${res.errorCode ?: ""})：举报已保存为草稿"
             }
-            res.status == 404 || res.status == 405 -> {
-                update { it.copy(note = "服务器尚未开放举报接口 POST /v1/reports (HTTP ${res.status})：举报已保存为本地草稿") }
-                null
+            update {
+                it.copy(
+                    note = note,
+                    fieldErrors = if (field != null && message != null) mapOf(field to message) else emptyMap(),
+                    error = UserError(UserError.Kind.VALIDATION, res.errorCode, field, message ?: res.text.take(200)),
+                )
             }
-            else -> {
-                update { it.copy(note = "提交失败 (HTTP ${res.status} ${res.errorCode ?: ""})：举报已保存为草稿", error = UserError(UserError.Kind.VALIDATION, res.errorCode, null, res.text.take(200))) }
-                null
-            }
+            return null
         }
+        // The report is filed: the draft goes, whatever happens to the photos.
+        update { s -> s.copy(receipt = receipt, drafts = s.drafts.filter { it.id != d.id }, draft = Draft(), note = "已提交；请立即记下回执码，它只显示这一次 (keep the receipt code now: it is shown once)") }
+        persist()
+        var sent = 0
+        for (hash in d.photos) {
+            val bytes = photoBytes(hash) ?: continue
+            val r = try {
+                http.request("POST", "/v1/reports/${receipt.replace("-", "")}/photos", bytes, "application/octet-stream")
+            } catch (e: IOException) {
+                null
+            }
+            if (r?.ok == true) sent++
+        }
+        if (sent < d.photos.size) {
+            update { it.copy(note = "已提交；${d.photos.size - sent} 张照片未能上传，可凭回执码在网页补充 (some photos were not sent)") }
+        }
+        update { it.copy(photosSent = sent) }
+        return receipt
     }
+
+    /** The reporter has saved the receipt: it leaves the screen and memory. */
+    fun receiptSaved() = update { it.copy(receipt = null) }
 
     private fun persist() {
         val f = draftsFile ?: return
