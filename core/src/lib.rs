@@ -14,6 +14,7 @@ pub mod json;
 pub mod ledger;
 pub mod quantity;
 pub mod rules;
+pub mod signed;
 pub mod store;
 pub mod sync;
 pub mod trace;
