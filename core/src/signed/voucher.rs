@@ -31,8 +31,8 @@
 //! | 64 | the device's signature over `"shian/voucher/v1\0"` and everything above |
 //!
 //! Size: 211 bytes for "鲜猪肉" and 12.5 kg, 509 digits, 513 characters with
-//! the prefix: a version 13 QR at level M (69×69 modules; measured in
-//! `server/tests/signed_codes.rs`), the size of a receipt-printer QR.
+//! the prefix: a version 11 QR at level M (61×61 modules; measured in
+//! `server/tests/signed_codes.rs`), printable 4 cm wide on a receipt.
 
 use chrono::NaiveDate;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

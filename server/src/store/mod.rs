@@ -14,6 +14,7 @@ pub mod field;
 pub mod graph;
 pub mod ledger;
 pub mod model;
+pub mod signing;
 pub mod sqlite;
 pub mod sync;
 
@@ -34,7 +35,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// To add a method: declare it here, implement it in `sqlite.rs` with
 /// `self.writer().call(|conn| …)` for writes or `self.readers().call(|conn| …)`
 /// for reads.
-pub trait Store: ledger::LedgerStore + field::FieldStore + Send + Sync + 'static {
+pub trait Store:
+    ledger::LedgerStore + field::FieldStore + signing::SigningStore + Send + Sync + 'static
+{
     /// `"sqlite"`, later `"postgres"`.
     fn backend(&self) -> &'static str;
 

@@ -29,6 +29,7 @@ pub mod field_schema;
 mod ledger;
 pub mod migrate;
 pub mod readers;
+mod signing;
 pub mod sync;
 mod timestamps;
 pub mod writer;
@@ -141,6 +142,7 @@ impl SqliteStore {
         shian_core::store::schema::migrate(&mut conn)?;
         migrate::apply(&mut conn, "sync", sync::MIGRATIONS)?;
         field::open(&mut conn)?;
+        signing::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
