@@ -151,6 +151,11 @@ async fn a_signed_shop_url_verifies_offline_after_one_pull() {
     )
     .await;
 
+    // The URL opens the shop's page, as a phone camera would open it.
+    let page = s.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("签名测试1"));
+
     // The well-known trust list verifies it.
     let list = trust_list(&s).await;
     assert_eq!(list.keys.len(), 1);
