@@ -383,6 +383,7 @@ pub struct DeviceRegistered {
     responses(
         (status = 201, body = DeviceRegistered),
         (status = 400, description = "invalid_public_key", body = crate::errors::ErrorResponse),
+        (status = 422, description = "unusable_public_key", body = crate::errors::ErrorResponse),
         (status = 401, body = crate::errors::ErrorResponse),
         (status = 409, description = "duplicate_device", body = crate::errors::ErrorResponse),
         (status = 403, description = "forbidden, certificate_for_merchants_only", body = crate::errors::ErrorResponse),

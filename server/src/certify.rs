@@ -39,23 +39,38 @@ pub struct CertificateDoc {
     pub valid_until: NaiveDate,
 }
 
-/// Parses a device's Ed25519 public key (base64url of 32 bytes).
+/// Parses a device's Ed25519 public key (base64url of 32 bytes): 400 when
+/// it does not have the form the schema states (43 base64url characters),
+/// 422 when it has the form but is no usable key (not a curve point, a
+/// small-order point, stray bits in the last character), as for check
+/// characters.
 fn parse_public_key(text: &str) -> Result<VerifyingKey, ApiError> {
-    let bad = || {
-        ApiError::invalid(
+    let shaped = text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !shaped {
+        return Err(ApiError::invalid(
             "public_key",
             "invalid_public_key",
-            "设备公钥应为 32 字节 Ed25519 公钥的 base64url (a base64url Ed25519 public key)",
+            "设备公钥应为 43 位 base64url (32 字节 Ed25519 公钥) (a base64url Ed25519 public key)",
+        ));
+    }
+    let unusable = || {
+        ApiError::unprocessable(
+            "unusable_public_key",
+            "设备公钥不是可用的 Ed25519 公钥 (not a usable Ed25519 public key)",
         )
+        .at("public_key")
     };
     let bytes: [u8; 32] = URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .map_err(|_| bad())?
+        .decode(text)
+        .map_err(|_| unusable())?
         .try_into()
-        .map_err(|_| bad())?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+        .map_err(|_| unusable())?;
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| unusable())?;
     if key.is_weak() {
-        return Err(bad());
+        return Err(unusable());
     }
     Ok(key)
 }

@@ -442,7 +442,7 @@ async fn a_bad_key_or_a_non_merchant_gets_no_certificate_and_stores_nothing() {
     let market = s.create_market(&admin).await;
     merchant(&s, &admin, &market, 6, "shop6").await;
     let token = s.token("shop6", "merchant-pass-1").await;
-    for bad in ["", "AAAA", "not base64!", &"A".repeat(43)] {
+    for bad in ["", "AAAA", "not base64!", &"!".repeat(43)] {
         let res = s
             .post(
                 "/v1/devices",
@@ -451,6 +451,17 @@ async fn a_bad_key_or_a_non_merchant_gets_no_certificate_and_stores_nothing() {
             )
             .await;
         expect_error(res, StatusCode::BAD_REQUEST, "invalid_public_key").await;
+    }
+    // The schema's form, but a small-order point or stray final bits.
+    for unusable in ["A".repeat(43), format!("{}B", "A".repeat(42))] {
+        let res = s
+            .post(
+                "/v1/devices",
+                &token,
+                json!({"name": "平板", "public_key": unusable}),
+            )
+            .await;
+        expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "unusable_public_key").await;
     }
     s.user(
         "insp",
