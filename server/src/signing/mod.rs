@@ -62,7 +62,18 @@ fn sign_shop(keys: &Keys, base: &str, merchant: &Merchant) -> (String, String) {
 /// device certificates.
 pub async fn trust_list(state: &AppState) -> Result<KeySet, ApiError> {
     let keys = state.keys.trusted_keys();
-    let revoked = state.store.revoked_devices().await?;
+    let mut revoked_devices = Vec::new();
+    for r in state.store.revoked_devices().await? {
+        // Written by the store from a timestamp; unreadable only if damaged.
+        let revoked_at = DateTime::parse_from_rfc3339(&r.revoked_at)
+            .map_err(|e| ApiError::internal(format!("revoked_at of {}: {e}", r.cert_id)))?
+            .with_timezone(&Utc);
+        revoked_devices.push(RevokedDeviceDoc {
+            cert_id: r.cert_id,
+            device_id: r.device_id,
+            revoked_at,
+        });
+    }
     Ok(KeySet {
         keys: keys
             .into_iter()
@@ -76,16 +87,7 @@ pub async fn trust_list(state: &AppState) -> Result<KeySet, ApiError> {
                 valid_until: k.valid_until,
             })
             .collect(),
-        revoked_devices: revoked
-            .into_iter()
-            .map(|r| RevokedDeviceDoc {
-                revoked_at: DateTime::parse_from_rfc3339(&r.revoked_at)
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_default(),
-                cert_id: r.cert_id,
-                device_id: r.device_id,
-            })
-            .collect(),
+        revoked_devices,
     })
 }
 
