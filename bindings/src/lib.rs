@@ -16,12 +16,14 @@ uniffi::setup_scaffolding!("shian");
 mod error;
 mod inspection;
 mod ledger;
+mod signed;
 mod store;
 mod trace;
 
 pub use error::ShianError;
 pub use inspection::*;
 pub use ledger::*;
+pub use signed::*;
 pub use store::*;
 pub use trace::*;
 

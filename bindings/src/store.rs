@@ -171,7 +171,7 @@ fn parse_json(json: &str, field: &str) -> Result<Value, ShianError> {
 }
 
 impl ShianStore {
-    fn lock(&self) -> Result<MutexGuard<'_, LocalStore>, ShianError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, LocalStore>, ShianError> {
         guard(&self.store)
     }
 

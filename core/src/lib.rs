@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod quantity;
 pub mod reports;
 pub mod rules;
+pub mod signed;
 pub mod store;
 pub mod sync;
 pub mod trace;

@@ -358,6 +358,11 @@ pub struct RegisterDevice {
     /// What the user calls it ("摊位平板", "Pixel 7").
     #[schema(value_type = crate::openapi::wire::Name)]
     pub name: String,
+    /// A merchant device's Ed25519 public key (base64url, 32 bytes), made
+    /// by core on the device: the answer then carries its certificate.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -365,6 +370,9 @@ pub struct DeviceRegistered {
     pub device_id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Present when a `public_key` was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::certify::CertificateDoc>,
 }
 
 /// Register the caller's phone or tablet; its id goes into every sync push.
@@ -374,9 +382,11 @@ pub struct DeviceRegistered {
     security(("bearer" = [])),
     responses(
         (status = 201, body = DeviceRegistered),
+        (status = 400, description = "invalid_public_key", body = crate::errors::ErrorResponse),
+        (status = 422, description = "unusable_public_key", body = crate::errors::ErrorResponse),
         (status = 401, body = crate::errors::ErrorResponse),
         (status = 409, description = "duplicate_device", body = crate::errors::ErrorResponse),
-        (status = 403, body = crate::errors::ErrorResponse),
+        (status = 403, description = "forbidden, certificate_for_merchants_only", body = crate::errors::ErrorResponse),
     )
 )]
 pub async fn register_device(
@@ -388,18 +398,28 @@ pub async fn register_device(
     let name = validate::validate_name(&req.name, "name")?;
     let device = Device {
         id: uuid::Uuid::now_v7().to_string(),
-        user_id: auth.user_id,
+        user_id: auth.user_id.clone(),
         name,
         created_at: crate::store::now(),
         last_seen: None,
     };
-    let d = state.store.create_device(device).await?;
+    let (d, certificate) = match req.public_key.as_deref() {
+        Some(key) => {
+            let merchant = auth.scope.merchant_id.clone();
+            let (cert, doc) =
+                crate::certify::for_device(&state, auth.role, merchant, &device.id, key).await?;
+            let d = state.store.create_certified_device(device, cert).await?;
+            (d, Some(doc))
+        }
+        None => (state.store.create_device(device).await?, None),
+    };
     Ok((
         StatusCode::CREATED,
         Json(DeviceRegistered {
             device_id: d.id,
             name: d.name,
             created_at: d.created_at,
+            certificate,
         }),
     ))
 }

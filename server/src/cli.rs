@@ -31,6 +31,27 @@ pub enum Command {
     /// Administration on the database file (works while the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The signing keys of shop codes and device certificates.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key and sign with it from now on; the old keys
+    /// keep verifying what they signed.
+    Rotate {
+        #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
+        db: PathBuf,
+    },
+    /// Withdraw a key: what it signed no longer verifies (not the key that
+    /// signs: rotate first).
+    Retire {
+        /// The key id (`ed25519-…`, see /.well-known/shian-keys.json).
+        kid: String,
+        #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
+        db: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

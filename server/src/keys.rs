@@ -1,37 +1,60 @@
-//! Secrets made on first start and kept beside the database.
+//! Secrets made on first start and kept beside the database, and the
+//! server's signing keys with their ids and rotation.
 //!
-//! `data/shian.db` → `data/keys/jwt.secret` (32 random bytes, the HS256 key of
-//! login tokens) and `data/keys/signing-ed25519.key` (the Ed25519 key that
-//! signs shop codes and vouchers, with its key id). They are never in the
-//! repository and are readable by their owner only (0600 in a 0700
-//! directory). A key is written whole to a temporary file in the same
-//! directory, synced, and then linked into place without clobbering, so two
-//! processes starting at once on one data directory can neither read a
-//! half-written secret nor overwrite each other's: the loser of the link
-//! reads the winner's file.
+//! `data/shian.db` → `data/keys/jwt.secret` (32 random bytes, the HS256 key
+//! of login tokens) and `data/keys/signing-ed25519.key` (the first Ed25519
+//! key that signs shop codes and device certificates, with its key id).
+//! They are never in the repository and are readable by their owner only
+//! (0600 in a 0700 directory). A key is written whole to a temporary file
+//! in the same directory, synced, and then linked into place without
+//! clobbering, so two processes starting at once on one data directory can
+//! neither read a half-written secret nor overwrite each other's: the loser
+//! of the link reads the winner's file.
+//!
+//! **Rotation.** `shian-server keys rotate` makes another key file,
+//! `signing-{kid}.key`, and `keys retire <kid>` withdraws one. Which keys
+//! exist, which one signs and which are retired is the *key ring*: files
+//! `signing-keys.{n}.json`, each written once the same crash-safe way and
+//! never changed; the highest `n` is the ring in force, the lower ones are
+//! the history of changes. Two rotations at once both try to link
+//! `n + 1`: the loser reads the winner's ring and tries `n + 2`, so no
+//! change is lost. With no ring file (a data directory that never rotated)
+//! the one key signs. A running server looks for a newer ring each time it
+//! signs or lists keys ([`Keys::refresh`]), so a rotation by the CLI takes
+//! effect without a restart.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use shian_core::signed::{KeyStatus, TrustedKey};
 use tempfile::NamedTempFile;
 use utoipa::ToSchema;
 
-/// Why the keys could not be loaded or made.
+/// Why the keys could not be loaded, made or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("key file {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("key file {path} is malformed: {reason}")]
     Malformed { path: PathBuf, reason: String },
+    #[error("没有编号为 {0} 的签名密钥 (no signing key with this kid)")]
+    UnknownKid(String),
+    #[error(
+        "{0} 是当前签名密钥，请先轮换再停用 (the signing key cannot be retired: rotate first)"
+    )]
+    RetireCurrent(String),
+    #[error("密钥环一直被并发修改 (the key ring kept changing under us)")]
+    Contended,
 }
 
-/// The on-disk form of the signing key.
+/// The on-disk form of a signing key.
 #[derive(Serialize, Deserialize)]
 struct SigningKeyFile {
     kid: String,
@@ -41,36 +64,109 @@ struct SigningKeyFile {
     created_at: String,
 }
 
+/// The on-disk key ring (`signing-keys.{n}.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RingFile {
+    /// The kid that signs.
+    current: String,
+    keys: Vec<RingEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RingEntry {
+    kid: String,
+    /// The key's file name in the keys directory.
+    file: String,
+    #[serde(default)]
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// The first key's file; the ring's first entry when there is no ring.
+const FIRST_KEY_FILE: &str = "signing-ed25519.key";
+
+/// One signing key held in memory.
+#[derive(Clone)]
+struct HeldKey {
+    kid: String,
+    signing: SigningKey,
+    created_at: DateTime<Utc>,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// The ring in force: its version (`n`, 0 without a ring file), the keys
+/// and the index of the one that signs.
+#[derive(Clone)]
+struct Ring {
+    version: u64,
+    keys: Vec<HeldKey>,
+    current: usize,
+}
+
+impl Ring {
+    fn current(&self) -> &HeldKey {
+        // `current` is an index into `keys`, checked when the ring is read.
+        &self.keys[self.current]
+    }
+}
+
 /// The server's secrets.
 pub struct Keys {
     jwt_secret: Vec<u8>,
-    signing: SigningKey,
-    kid: String,
+    /// The keys directory; `None` for keys held in memory only.
+    dir: Option<PathBuf>,
+    ring: RwLock<Arc<Ring>>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets, even in debug logs.
         f.debug_struct("Keys")
-            .field("kid", &self.kid)
+            .field("kid", &self.kid())
             .finish_non_exhaustive()
     }
 }
 
-/// One public key of `/.well-known/shian-keys.json`.
+/// One public key of `/.well-known/shian-keys.json` (the wire form of
+/// core's `signed::TrustedKey`; `server/tests/signed_codes.rs` parses the
+/// answer with core).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicKey {
+    /// `ed25519-` + base64url of the first 12 bytes of SHA-256(public key).
+    #[schema(pattern = "^ed25519-[A-Za-z0-9_-]{16}$")]
     pub kid: String,
     /// Always `Ed25519`.
+    #[schema(example = "Ed25519")]
     pub alg: String,
     /// The 32-byte public key, base64url without padding.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub public_key: String,
+    /// `active` keys verify; `retired` ones no longer do.
+    #[schema(value_type = String, pattern = "^(active|retired)$")]
+    pub status: KeyStatus,
+    /// The one key that signs new codes.
+    pub signs: bool,
+    /// The day it was made: what it signed is dated no earlier.
+    pub valid_from: NaiveDate,
+    /// Always null: keys end by retirement.
+    #[schema(nullable)]
+    pub valid_until: Option<NaiveDate>,
 }
 
-/// The key set devices download to verify codes offline.
+/// A revoked device certificate.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RevokedDeviceDoc {
+    #[schema(pattern = "^[0-9a-f]{16}$")]
+    pub cert_id: String,
+    pub device_id: Option<String>,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// The trust list devices use to verify codes offline (also synced as
+/// change kind `keys.trust_list`, payload id `trust_list`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KeySet {
     pub keys: Vec<PublicKey>,
+    pub revoked_devices: Vec<RevokedDeviceDoc>,
 }
 
 /// `keys/` beside the database file.
@@ -120,22 +216,138 @@ fn create_secret_file(path: &Path, bytes: &[u8]) -> Result<bool, KeyError> {
 }
 
 /// The key id: the first 12 bytes of SHA-256 over the public key, base64url.
-/// Derived, so it cannot disagree with the key it names.
+/// Derived, so it cannot disagree with the key it names (core's
+/// `signed::trust::key_id`, which verifiers use).
 pub fn key_id(public: &VerifyingKey) -> String {
-    let digest = Sha256::digest(public.as_bytes());
-    format!("ed25519-{}", URL_SAFE_NO_PAD.encode(&digest[..12]))
+    shian_core::signed::trust::key_id(public)
+}
+
+/// A new key file's bytes and its kid.
+fn new_key_file() -> Result<(Vec<u8>, String), serde_json::Error> {
+    let seed: [u8; 32] = rand::random();
+    let kid = key_id(&SigningKey::from_bytes(&seed).verifying_key());
+    let file = SigningKeyFile {
+        kid: kid.clone(),
+        alg: "Ed25519".into(),
+        secret_key: URL_SAFE_NO_PAD.encode(seed),
+        created_at: Utc::now().to_rfc3339(),
+    };
+    Ok((serde_json::to_vec_pretty(&file)?, kid))
+}
+
+fn ring_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("signing-keys.{n}.json"))
+}
+
+/// The highest ring version in `dir` (0: none).
+fn latest_ring_version(dir: &Path) -> Result<u64, KeyError> {
+    let mut best = 0;
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let name = entry.map_err(io_err(dir))?.file_name();
+        let n = name
+            .to_str()
+            .and_then(|s| s.strip_prefix("signing-keys."))
+            .and_then(|s| s.strip_suffix(".json"))
+            .and_then(|s| s.parse::<u64>().ok());
+        best = best.max(n.unwrap_or(0));
+    }
+    Ok(best)
+}
+
+/// The ring file of version `n`, or the implied one-key ring for 0.
+fn read_ring_file(dir: &Path, n: u64) -> Result<RingFile, KeyError> {
+    if n == 0 {
+        let (_, kid, _) = read_signing_key(&dir.join(FIRST_KEY_FILE))?;
+        return Ok(RingFile {
+            current: kid.clone(),
+            keys: vec![RingEntry {
+                kid,
+                file: FIRST_KEY_FILE.into(),
+                retired_at: None,
+            }],
+        });
+    }
+    let path = ring_path(dir, n);
+    let text = fs::read(&path).map_err(io_err(&path))?;
+    serde_json::from_slice(&text).map_err(|e| KeyError::Malformed {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn load_ring(dir: &Path, n: u64) -> Result<Ring, KeyError> {
+    let file = read_ring_file(dir, n)?;
+    let mut keys = Vec::with_capacity(file.keys.len());
+    for e in &file.keys {
+        let path = dir.join(&e.file);
+        let (signing, kid, created_at) = read_signing_key(&path)?;
+        if kid != e.kid {
+            return Err(KeyError::Malformed {
+                path,
+                reason: format!("ring names {} but the file holds {kid}", e.kid),
+            });
+        }
+        keys.push(HeldKey {
+            kid,
+            signing,
+            created_at,
+            retired_at: e.retired_at,
+        });
+    }
+    let current = keys
+        .iter()
+        .position(|k| k.kid == file.current && k.retired_at.is_none())
+        .ok_or_else(|| KeyError::Malformed {
+            path: ring_path(dir, n),
+            reason: format!(
+                "current key {} is not an active key of the ring",
+                file.current
+            ),
+        })?;
+    Ok(Ring {
+        version: n,
+        keys,
+        current,
+    })
+}
+
+/// Writes the ring `change` makes of the latest one as the next version;
+/// when another process wrote that version first, reads theirs and tries
+/// again. Returns the ring written.
+fn change_ring(
+    dir: &Path,
+    change: impl Fn(&mut RingFile) -> Result<(), KeyError>,
+) -> Result<RingFile, KeyError> {
+    for _ in 0..100 {
+        let n = latest_ring_version(dir)?;
+        let mut ring = read_ring_file(dir, n)?;
+        change(&mut ring)?;
+        let bytes = serde_json::to_vec_pretty(&ring).map_err(|e| KeyError::Malformed {
+            path: ring_path(dir, n + 1),
+            reason: e.to_string(),
+        })?;
+        if create_secret_file(&ring_path(dir, n + 1), &bytes)? {
+            return Ok(ring);
+        }
+    }
+    Err(KeyError::Contended)
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), KeyError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 impl Keys {
     /// Loads the keys beside `db_path`, making any that are missing.
     pub fn load_or_create(db_path: &Path) -> Result<Keys, KeyError> {
         let dir = keys_dir(db_path);
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
-        }
+        prepare_dir(&dir)?;
 
         let jwt_path = dir.join("jwt.secret");
         let secret: [u8; 32] = rand::random();
@@ -150,27 +362,19 @@ impl Keys {
             });
         }
 
-        let sign_path = dir.join("signing-ed25519.key");
-        let seed: [u8; 32] = rand::random();
-        let fresh = SigningKey::from_bytes(&seed);
-        let file = SigningKeyFile {
-            kid: key_id(&fresh.verifying_key()),
-            alg: "Ed25519".into(),
-            secret_key: URL_SAFE_NO_PAD.encode(seed),
-            created_at: chrono::Utc::now().to_rfc3339(),
-        };
-        let text = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
+        let sign_path = dir.join(FIRST_KEY_FILE);
+        let (text, kid) = new_key_file().map_err(|e| KeyError::Malformed {
             path: sign_path.clone(),
             reason: e.to_string(),
         })?;
         if create_secret_file(&sign_path, &text)? {
-            tracing::info!(path = %sign_path.display(), kid = %file.kid, "created Ed25519 signing key");
+            tracing::info!(path = %sign_path.display(), kid = %kid, "created Ed25519 signing key");
         }
-        let (signing, kid) = read_signing_key(&sign_path)?;
+        let ring = load_ring(&dir, latest_ring_version(&dir)?)?;
         Ok(Keys {
             jwt_secret,
-            signing,
-            kid,
+            dir: Some(dir),
+            ring: RwLock::new(Arc::new(ring)),
         })
     }
 
@@ -180,8 +384,105 @@ impl Keys {
         let kid = key_id(&signing.verifying_key());
         Keys {
             jwt_secret: rand::random::<[u8; 32]>().to_vec(),
-            signing,
-            kid,
+            dir: None,
+            ring: RwLock::new(Arc::new(Ring {
+                version: 0,
+                keys: vec![HeldKey {
+                    kid,
+                    signing,
+                    created_at: Utc::now(),
+                    retired_at: None,
+                }],
+                current: 0,
+            })),
+        }
+    }
+
+    /// Makes a new signing key in the keys directory beside `db_path` and
+    /// makes it the one that signs; the others keep verifying. Returns its kid.
+    pub fn rotate(db_path: &Path) -> Result<String, KeyError> {
+        let dir = keys_dir(db_path);
+        prepare_dir(&dir)?;
+        // The first key exists before any ring can name it.
+        Keys::load_or_create(db_path)?;
+        let (text, kid) = new_key_file().map_err(|e| KeyError::Malformed {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let file = format!("signing-{kid}.key");
+        create_secret_file(&dir.join(&file), &text)?;
+        change_ring(&dir, |ring| {
+            ring.keys.push(RingEntry {
+                kid: kid.clone(),
+                file: file.clone(),
+                retired_at: None,
+            });
+            ring.current = kid.clone();
+            Ok(())
+        })?;
+        tracing::info!(kid = %kid, "rotated: new signing key");
+        Ok(kid)
+    }
+
+    /// Withdraws a key: what it signed no longer verifies. The key that
+    /// signs cannot be retired (rotate first); retiring a retired key
+    /// changes nothing.
+    pub fn retire(db_path: &Path, kid: &str) -> Result<(), KeyError> {
+        let dir = keys_dir(db_path);
+        Keys::load_or_create(db_path)?;
+        let ring = read_ring_file(&dir, latest_ring_version(&dir)?)?;
+        match ring.keys.iter().find(|k| k.kid == kid) {
+            None => return Err(KeyError::UnknownKid(kid.to_owned())),
+            Some(k) if k.retired_at.is_some() => return Ok(()),
+            Some(_) => {}
+        }
+        change_ring(&dir, |ring| {
+            if ring.current == kid {
+                return Err(KeyError::RetireCurrent(kid.to_owned()));
+            }
+            let entry = ring
+                .keys
+                .iter_mut()
+                .find(|k| k.kid == kid)
+                .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
+            entry.retired_at.get_or_insert_with(Utc::now);
+            Ok(())
+        })?;
+        tracing::info!(kid = %kid, "retired signing key");
+        Ok(())
+    }
+
+    /// Reads a newer ring if one was written since (by `keys rotate` or
+    /// `retire` in another process). A ring that cannot be read keeps the
+    /// one in force and is logged: signing with a known key beats failing.
+    pub fn refresh(&self) {
+        let Some(dir) = &self.dir else { return };
+        let held = self.ring_now().version;
+        let newer = match latest_ring_version(dir) {
+            Ok(n) if n > held => n,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the key ring");
+                return;
+            }
+        };
+        match load_ring(dir, newer) {
+            Ok(ring) => {
+                if let Ok(mut slot) = self.ring.write() {
+                    if slot.version < ring.version {
+                        *slot = Arc::new(ring);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the key ring"),
+        }
+    }
+
+    fn ring_now(&self) -> Arc<Ring> {
+        match self.ring.read() {
+            Ok(r) => r.clone(),
+            // A writer panicked mid-swap of an Arc: the value is whole.
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -190,44 +491,57 @@ impl Keys {
         &self.jwt_secret
     }
 
-    /// The id of the current signing key.
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// The id of the key that signs.
+    pub fn kid(&self) -> String {
+        self.ring_now().current().kid.clone()
+    }
+
+    /// The key that signs, with its id, after looking for a newer ring.
+    pub fn signer(&self) -> (SigningKey, String) {
+        self.refresh();
+        let ring = self.ring_now();
+        let k = ring.current();
+        (k.signing.clone(), k.kid.clone())
     }
 
     /// Signs `message` with the current key; returns the key id with the
     /// signature so a verifier knows which public key to use.
-    pub fn sign(&self, message: &[u8]) -> (&str, Signature) {
-        (&self.kid, self.signing.sign(message))
+    pub fn sign(&self, message: &[u8]) -> (String, Signature) {
+        let (key, kid) = self.signer();
+        (kid, key.sign(message))
     }
 
     /// The current public key.
     pub fn verifying_key(&self) -> VerifyingKey {
-        self.signing.verifying_key()
+        self.ring_now().current().signing.verifying_key()
     }
 
-    /// What `/.well-known/shian-keys.json` serves. Rotation will add the
-    /// retired keys that still verify old codes.
-    pub fn key_set(&self) -> KeySet {
-        KeySet {
-            keys: vec![PublicKey {
-                kid: self.kid.clone(),
+    /// Every key of the ring as the trust list names it, after looking for
+    /// a newer ring.
+    pub fn trusted_keys(&self) -> Vec<TrustedKey> {
+        self.refresh();
+        let ring = self.ring_now();
+        ring.keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| TrustedKey {
+                kid: k.kid.clone(),
                 alg: "Ed25519".into(),
-                public_key: URL_SAFE_NO_PAD.encode(self.verifying_key().as_bytes()),
-            }],
-        }
+                public_key: URL_SAFE_NO_PAD.encode(k.signing.verifying_key().as_bytes()),
+                status: if k.retired_at.is_some() {
+                    KeyStatus::Retired
+                } else {
+                    KeyStatus::Active
+                },
+                signs: i == ring.current,
+                valid_from: k.created_at.date_naive(),
+                valid_until: None,
+            })
+            .collect()
     }
 }
 
-/// Public keys for offline verification of shop codes and vouchers.
-#[utoipa::path(get, path = "/.well-known/shian-keys.json", tag = "keys", responses((status = 200, body = KeySet)))]
-pub async fn well_known(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-) -> axum::Json<KeySet> {
-    axum::Json(state.keys.key_set())
-}
-
-fn read_signing_key(path: &Path) -> Result<(SigningKey, String), KeyError> {
+fn read_signing_key(path: &Path) -> Result<(SigningKey, String, DateTime<Utc>), KeyError> {
     let malformed = |reason: String| KeyError::Malformed {
         path: path.to_owned(),
         reason,
@@ -248,7 +562,10 @@ fn read_signing_key(path: &Path) -> Result<(SigningKey, String), KeyError> {
     if key_id(&key.verifying_key()) != file.kid {
         return Err(malformed("kid does not match the key".into()));
     }
-    Ok((key, file.kid))
+    let created_at = DateTime::parse_from_rfc3339(&file.created_at)
+        .map_err(|e| malformed(format!("created_at: {e}")))?
+        .with_timezone(&Utc);
+    Ok((key, file.kid, created_at))
 }
 
 /// The server-wide secret salt of report receipts (`keys/receipt.salt`, 32
@@ -290,5 +607,40 @@ mod tests {
         let (_, sig) = a.sign(b"shop");
         assert!(b.verifying_key().verify(b"shop", &sig).is_ok());
         assert!(dir.path().join("keys/jwt.secret").exists());
+    }
+
+    /// Rotations at once each add their key: the ring loses none.
+    #[test]
+    fn racing_rotations_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("shian.db");
+        let first = Keys::load_or_create(&db).unwrap().kid();
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Keys::rotate(&db).unwrap()))
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let keys = Keys::load_or_create(&db).unwrap();
+        let listed: Vec<String> = keys.trusted_keys().into_iter().map(|k| k.kid).collect();
+        assert_eq!(listed.len(), 5);
+        assert!(listed.contains(&first));
+        for kid in &kids {
+            assert!(listed.contains(kid), "{kid} lost");
+        }
+        assert!(kids.contains(&keys.kid()), "one of the new keys signs");
+        // Retiring the signer is refused; an older key retires.
+        assert!(matches!(
+            Keys::retire(&db, &keys.kid()),
+            Err(KeyError::RetireCurrent(_))
+        ));
+        Keys::retire(&db, &first).unwrap();
+        let statuses: Vec<_> = Keys::load_or_create(&db).unwrap().trusted_keys();
+        let retired: Vec<_> = statuses
+            .iter()
+            .filter(|k| k.status == KeyStatus::Retired)
+            .collect();
+        assert_eq!(retired.len(), 1);
+        assert_eq!(retired[0].kid, first);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod certify;
 pub mod cli;
 pub mod demo;
 pub mod errors;
@@ -29,6 +30,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod reports;
 pub mod shutdown;
+pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod trace;
@@ -50,6 +52,7 @@ use utoipa_axum::routes;
 use crate::cli::ServeArgs;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
+use crate::store::signing::SigningStore as _;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::{Store, StoreError};
 
@@ -178,6 +181,8 @@ impl AppState {
         // The ledger state is rebuilt from the file before the first request
         // rather than by it (and a corrupt entry stops the start here).
         store.graph().await?;
+        // A fresh device's first pull must hold the current trust list.
+        store.publish_trust_list(keys.trusted_keys()).await?;
         Ok(AppState {
             store: Arc::new(store),
             keys: Arc::new(keys),
@@ -267,7 +272,9 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(field::draws::create_draw))
         .routes(routes!(field::draws::public_draw))
         .routes(routes!(field::stats::inspection_stats))
-        .routes(routes!(keys::well_known))
+        .routes(routes!(signing::well_known))
+        .routes(routes!(signing::signed_code))
+        .routes(routes!(signing::revoke_device))
         .routes(routes!(health::healthz))
         .routes(routes!(metrics::metrics_handler))
 }

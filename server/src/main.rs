@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => run_serve(args).await.map_err(|e| e.to_string()),
             Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
+            Command::Keys(cmd) => shian_server::signing::cli::run(cmd).await,
         }
     });
     match result {

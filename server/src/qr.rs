@@ -105,12 +105,13 @@ pub fn public_base(config: &Config, headers: &HeaderMap) -> String {
     }
 }
 
-/// What a shop's QR code opens: for now its page, `{base}/s/{shop_code}`.
-/// The one place that decides it (the sign and the image routes call it),
-/// so signed shop URLs replace it here alone; `state` is for that (the
-/// signing key), unused by the plain URL.
-pub fn shop_qr_target(_state: &AppState, base: &str, merchant: &Merchant) -> String {
-    format!("{base}/s/{}", merchant.shop_code)
+/// What a shop's QR code opens: its page, signed by the server's active key
+/// (`{base}/s/{shop_code}?sig=…`, [`crate::signing::signed_shop_url`]), so
+/// an inspector's or a buyer's app tells a genuine sign from a copy offline
+/// while a phone camera simply opens the page. The one place that decides
+/// it: the sign and the image routes call it.
+pub fn shop_qr_target(state: &AppState, base: &str, merchant: &Merchant) -> String {
+    crate::signing::signed_shop_url(&state.keys, base, merchant)
 }
 
 /// What a voucher's QR code holds: the voucher code, which the buyer's app

@@ -9,6 +9,7 @@ use field_common::{accepted, now_cn, op, Field, PW};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
+use shian_core::signed::{shop, TrustList, Verdict};
 use shian_server::Config;
 
 use common::{expect_error, uscc, TestServer};
@@ -141,6 +142,31 @@ async fn with_cookie(s: &TestServer, path: &str, cookie: &str) -> Response {
         .unwrap()
 }
 
+/// `text` is `page` with the server's signature (`?sig=…`), and a phone
+/// holding the server's published keys finds it genuine offline.
+async fn assert_signed_page(s: &TestServer, text: &str, page: &str) {
+    let rest = text
+        .strip_prefix(page)
+        .unwrap_or_else(|| panic!("{text} is not {page}?sig=…"));
+    assert!(rest.starts_with("?sig="), "{text}");
+    let keys = s
+        .http
+        .get(s.url("/.well-known/shian-keys.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let list = TrustList::from_json(&keys).unwrap();
+    let checked = shop::verify_url(
+        &list.verifier().unwrap(),
+        text,
+        chrono::Utc::now().date_naive(),
+    );
+    assert_eq!(checked.verdict, Verdict::Genuine, "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_qr_images_decode_to_the_shop_page_and_only_admins_and_the_shop_get_them() {
     let f = Field::start().await;
@@ -158,7 +184,7 @@ async fn shop_qr_images_decode_to_the_shop_page_and_only_admins_and_the_shop_get
         res.headers()
     );
     let (meta, text, width) = decode_png(&res.bytes().await.unwrap());
-    assert_eq!(text, want);
+    assert_signed_page(&f.s, &text, &want).await;
     assert_eq!(meta.ecc_level, 0, "error correction M");
     assert!(width >= 600, "prints at 4 cm at 300 dpi: {width} px");
 
@@ -168,7 +194,7 @@ async fn shop_qr_images_decode_to_the_shop_page_and_only_admins_and_the_shop_get
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, CONTENT_TYPE), "image/svg+xml");
     let (meta, text) = decode_svg(&res.text().await.unwrap());
-    assert_eq!(text, want);
+    assert_signed_page(&f.s, &text, &want).await;
     assert_eq!(meta.ecc_level, 0);
 
     // What the code opens is the shop's page.
@@ -235,13 +261,11 @@ async fn the_public_url_setting_is_what_the_shop_qr_carries() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, text, _) = decode_png(&res.bytes().await.unwrap());
-    assert_eq!(
-        text,
-        format!(
-            "https://shian.example.cn/s/{}",
-            m["shop_code"].as_str().unwrap()
-        )
+    let page = format!(
+        "https://shian.example.cn/s/{}",
+        m["shop_code"].as_str().unwrap()
     );
+    assert_signed_page(&s, &text, &page).await;
     s.assert_healthy().await;
 }
 
@@ -427,10 +451,8 @@ async fn the_stall_sign_needs_a_browser_login_and_shows_the_shop_ready_to_print(
     // The inline QR is the shop page's address.
     let svg_start = body.find("<svg").unwrap();
     let svg_end = body[svg_start..].find("</svg>").unwrap() + svg_start + 6;
-    assert_eq!(
-        decode_svg(&body[svg_start..svg_end]).1,
-        f.s.url(&format!("/s/{code}"))
-    );
+    let text = decode_svg(&body[svg_start..svg_end]).1;
+    assert_signed_page(&f.s, &text, &f.s.url(&format!("/s/{code}"))).await;
     // The grade is the console's.
     let risk: Value =
         f.s.get("/v1/risk/merchants?limit=1000", &f.analyst)
@@ -456,10 +478,8 @@ async fn the_stall_sign_needs_a_browser_login_and_shows_the_shop_ready_to_print(
     let res = with_cookie(&f.s, &format!("{sign}/qr.png"), &cookie).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, CONTENT_TYPE), "image/png");
-    assert_eq!(
-        decode_png(&res.bytes().await.unwrap()).1,
-        f.s.url(&format!("/s/{code}"))
-    );
+    let text = decode_png(&res.bytes().await.unwrap()).1;
+    assert_signed_page(&f.s, &text, &f.s.url(&format!("/s/{code}"))).await;
 
     // Another shop's sign: 403, as an HTML page.
     let res = with_cookie(&f.s, &format!("/signs/{}", f.m2), &cookie).await;

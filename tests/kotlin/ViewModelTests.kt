@@ -138,6 +138,25 @@ object ConsumerScanViewModelTests : Suite("vm.consumer") {
                 expectTrue(online.state.note!!.contains("404"), "note says why: ${online.state.note}")
             }
         }
+
+        test("a_signed_shop_code_is_told_from_a_forged_one") {
+            val server = SharedServer.server
+            val market = server.createMarket()
+            val shop = server.createMerchant(market, SharedServer.name("签名店"))
+            val id = shop["id"] as String
+            val shopCode = shop["shop_code"] as String
+            val url = server.json("GET", "/v1/merchants/$id/signed-code", token = server.adminToken())["url"] as String
+            val vm = ConsumerScanViewModel(ShianHttp(server.url))
+            expectTrue(vm.scan(url), "verified")
+            expectEquals(cn.shian.core.CodeOutcome.GENUINE, vm.state.signature, "genuine: ${vm.state.signatureDetail}")
+            // Another valid shop code under the same signature: forged, offline, with the list already fetched.
+            val other = server.createMerchant(market, SharedServer.name("别家"))["shop_code"] as String
+            expectTrue(vm.scan(url.replace(shopCode, other)), "the code itself is well formed")
+            expectEquals(cn.shian.core.CodeOutcome.FORGED, vm.state.signature, "forged")
+            // An unsigned shop URL has no verdict.
+            vm.scan("${server.url}/s/$shopCode")
+            expectEquals(null, vm.state.signature, "unsigned")
+        }
     }
 }
 

@@ -98,6 +98,7 @@ impl LocalStore {
             });
         }
         schema::migrate(&mut conn)?;
+        crate::signed::local::migrate(&mut conn)?;
         let mut store = Self {
             conn,
             rules,

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod model;
 pub mod public;
 pub mod reports;
+pub mod signing;
 pub mod sqlite;
 pub mod sync;
 
@@ -43,6 +44,7 @@ pub trait Store:
     + public::PublicStore
     + feedback::FeedbackStore
     + reports::ReportStore
+    + signing::SigningStore
     + Send
     + Sync
     + 'static

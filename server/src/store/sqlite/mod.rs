@@ -32,6 +32,7 @@ pub mod migrate;
 mod public;
 pub mod readers;
 mod reports;
+mod signing;
 pub mod sync;
 mod timestamps;
 pub mod writer;
@@ -147,6 +148,7 @@ impl SqliteStore {
         public::open(&mut conn)?;
         feedback::open(&mut conn)?;
         reports::open(&mut conn)?;
+        signing::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));

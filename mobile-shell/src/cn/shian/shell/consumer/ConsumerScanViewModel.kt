@@ -5,9 +5,16 @@
 // `GET /v1/public/trace/{code}`) is fetched if the server offers it. Where it
 // does not (those endpoints are not on the server yet), or there is no signal,
 // the screen shows the verified code only and says why.
+//
+// A signed shop code (`…/s/{shop_code}?sig=…`) is also checked against the
+// server's trust list (`/.well-known/shian-keys.json`, fetched once, or the
+// list the app passes in): genuine, forged, expired, revoked or unknown key,
+// verified in core with no further network (`verifyCodeWithTrustList`).
 package cn.shian.shell.consumer
 
+import cn.shian.core.CodeOutcome
 import cn.shian.core.verifyCode
+import cn.shian.core.verifyCodeWithTrustList
 import cn.shian.shell.common.HttpResult
 import cn.shian.shell.common.Json
 import cn.shian.shell.common.ShianHttp
@@ -20,6 +27,8 @@ import java.io.IOException
 class ConsumerScanViewModel(
     /** The public server; null: offline-only verification. */
     private val http: ShianHttp?,
+    /** The trust list JSON; null: fetched from `http` on the first signed scan. */
+    private var trustListJson: String? = null,
 ) : StateHolder<ConsumerScanViewModel.State>(State()) {
 
     enum class Kind { SHOP, TRACE, CODE }
@@ -35,6 +44,10 @@ class ConsumerScanViewModel(
         /** Why only the verified code is shown (no signal, no public page). */
         val note: String? = null,
         val error: UserError? = null,
+        /** A signed shop code's verdict; null when unsigned or no trust list. */
+        val signature: CodeOutcome? = null,
+        /** What the screen says about the signature. */
+        val signatureDetail: String? = null,
     )
 
     /** Handles one scan. Returns whether the code verified. */
@@ -48,8 +61,25 @@ class ConsumerScanViewModel(
             return false
         }
         update { State(raw = raw, kind = kind, code = code, verified = true, note = if (http == null) "离线：仅校验了码的校验位 (offline: check character verified)" else null) }
+        if (kind == Kind.SHOP && raw.contains("sig=")) checkSignature(raw.trim())
         if (http != null) lookup(kind, code)
         return true
+    }
+
+    private fun checkSignature(url: String) {
+        val list = trustListJson ?: http?.let { h ->
+            runCatching { h.get("/.well-known/shian-keys.json") }.getOrNull()?.takeIf { it.ok }?.text
+        }?.also { trustListJson = it }
+        if (list == null) {
+            update { it.copy(signatureDetail = "未能取得信任列表，未验证签名 (no trust list: signature not checked)") }
+            return
+        }
+        val r = attempt { verifyCodeWithTrustList(list, url) }
+        val checked = r.getOrNull()
+        update {
+            if (checked == null) it.copy(signatureDetail = r.userError?.text)
+            else it.copy(signature = checked.outcome, signatureDetail = checked.detail)
+        }
     }
 
     private fun lookup(kind: Kind, code: String) {
