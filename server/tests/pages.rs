@@ -199,10 +199,13 @@ async fn landing_page_says_what_this_is_and_where_each_role_goes() {
         !p.body.contains("href=\"/console\""),
         "no link to a page that does not exist yet"
     );
-    assert!(
-        p.body.contains("href=\"/report\""),
-        "the whistleblowing form is linked"
-    );
+    for (link, what) in [
+        ("href=\"/report\"", "the whistleblowing form"),
+        ("href=\"/signs\"", "the merchant's stall sign"),
+        ("href=\"/handler/reports\"", "the analysts' report handling"),
+    ] {
+        assert!(p.body.contains(link), "{what} is linked");
+    }
     assert!(p.cache.contains("max-age="), "{}", p.cache);
     f.s.assert_healthy().await;
 }
