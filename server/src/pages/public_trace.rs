@@ -108,20 +108,18 @@ pub(crate) async fn build(
         if shops.contains_key(&step.merchant_id) {
             continue;
         }
-        let shop_code = state
+        let holder = state
             .store
-            .merchant(step.merchant_id.clone())
-            .await?
-            .map(|m| m.shop_code);
-        if let Some(sc) = &shop_code {
-            if let Some(shop) = state.store.public_shop(sc.clone()).await? {
-                findings.extend(shop.findings.into_iter().filter(|f| {
-                    f.trace_code
-                        .as_deref()
-                        .is_some_and(|t| on_chain.contains(t))
-                }));
-            }
-        }
+            .holder_findings(step.merchant_id.clone())
+            .await?;
+        let shop_code = holder.map(|(code, shop_findings)| {
+            findings.extend(shop_findings.into_iter().filter(|f| {
+                f.trace_code
+                    .as_deref()
+                    .is_some_and(|t| on_chain.contains(t))
+            }));
+            code
+        });
         shops.insert(step.merchant_id.clone(), shop_code);
     }
     findings.sort_by(|a, b| b.published_at.cmp(&a.published_at));

@@ -86,6 +86,14 @@ pub trait LedgerStore {
 
     /// What a consumer scanning a shop's code may see (一店一码).
     fn public_shop(&self, shop_code: String) -> StoreFuture<'_, Option<PublicShop>>;
+
+    /// A merchant's shop code and its latest published findings: what a
+    /// product page needs of each holder on the chain (a fraction of
+    /// [`LedgerStore::public_shop`]'s reads). `None` for an unknown id.
+    fn holder_findings(
+        &self,
+        merchant_id: String,
+    ) -> StoreFuture<'_, Option<(String, Vec<PublicFinding>)>>;
 }
 
 /// The public record of a shop: licence, latest inspection and published

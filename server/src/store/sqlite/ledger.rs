@@ -99,6 +99,22 @@ impl LedgerStore for SqliteStore {
         )
     }
 
+    fn holder_findings(
+        &self,
+        merchant_id: String,
+    ) -> StoreFuture<'_, Option<(String, Vec<PublicFinding>)>> {
+        Box::pin(self.readers().call(move |conn| {
+            let code: Option<String> = conn
+                .prepare_cached("SELECT shop_code FROM merchants WHERE id = ?1")?
+                .query_row([&merchant_id], |r| r.get(0))
+                .optional()?;
+            match code {
+                Some(code) => Ok(Some((code, findings(conn, &merchant_id)?))),
+                None => Ok(None),
+            }
+        }))
+    }
+
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(async move {
             showcase(&*self.graph().await?.read()?).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -147,11 +163,21 @@ fn public_shop(
             |r| Ok(PublicInspection { id: r.get(0)?, result: r.get(1)?, finished_at: r.get(2)? }),
         )
         .optional()?;
+    shop.findings = findings(conn, &merchant_id)?;
+    super::public::complete_shop(conn, &merchant_id, &mut shop)?;
+    Ok(Some(shop))
+}
+
+/// The merchant's latest 20 published findings, newest first.
+fn findings(
+    conn: &rusqlite::Connection,
+    merchant_id: &str,
+) -> Result<Vec<PublicFinding>, StoreError> {
     let mut st = conn.prepare_cached(
         "SELECT kind, title, summary, trace_code, published_at FROM public_findings WHERE merchant_id = ?1 ORDER BY published_at DESC LIMIT 20",
     )?;
-    shop.findings = st
-        .query_map([&merchant_id], |r| {
+    let rows = st
+        .query_map([merchant_id], |r| {
             Ok(PublicFinding {
                 kind: r.get(0)?,
                 title: r.get(1)?,
@@ -161,8 +187,7 @@ fn public_shop(
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    super::public::complete_shop(conn, &merchant_id, &mut shop)?;
-    Ok(Some(shop))
+    Ok(rows)
 }
 
 /// The file's entries in acceptance (rowid) order and the directory's
