@@ -3,8 +3,10 @@
 //! figures against what was stored.
 
 mod common;
+mod field_common;
 
 use common::{uscc, TestServer};
+use field_common::{accepted, inspection, op, Failures, Field, PW};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::json;
@@ -185,4 +187,61 @@ async fn the_overview_counts_merchants_markets_and_grades() {
     }
     s.assert_healthy().await;
     s.stop().await;
+}
+
+/// Pushes inspections of `merchant` by inspectors 1 and 2 with these results.
+async fn inspect(f: &Field, merchant: &str, results: &[&str]) {
+    let t = f.template("food_sales_daily").await;
+    let photo = f.upload(&f.insp1, b"photo".to_vec()).await;
+    for result in results {
+        let fail = match *result {
+            "compliant" => Failures::default(),
+            "basically_compliant" => Failures { general: 2, key: 0 },
+            _ => Failures { general: 0, key: 1 },
+        };
+        let p = inspection(
+            &t,
+            merchant,
+            &[f.insp1_id.as_str(), f.insp2_id.as_str()],
+            fail,
+            &photo,
+            result,
+        );
+        accepted(&f.push1(&f.insp1, op("inspection.record", p)).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_charts_this_months_inspections_and_pass_rate() {
+    let f = Field::start().await;
+    inspect(
+        &f,
+        &f.m1,
+        &["compliant", "basically_compliant", "non_compliant"],
+    )
+    .await;
+    inspect(&f, &f.m2, &["compliant"]).await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let html = get_page(&f.s, "/console", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m")
+        .to_string();
+    // Four inspections this month, three passed (符合 + 基本符合): 75 %.
+    assert!(
+        html.contains(&format!(r#"data-month="{month}" data-count="4""#)),
+        "{html}"
+    );
+    let row = &html[html.find(&format!(r#"<tr data-month="{month}">"#)).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains(r#"<td class="num">4</td><td class="num">3</td><td class="num">75%</td>"#),
+        "{row}"
+    );
+    assert_eq!(html.matches(r#"<rect class="month""#).count(), 12);
+    f.s.assert_healthy().await;
 }
