@@ -245,3 +245,111 @@ async fn the_overview_charts_this_months_inspections_and_pass_rate() {
     assert_eq!(html.matches(r#"<rect class="month""#).count(), 12);
     f.s.assert_healthy().await;
 }
+
+/// The grade `/v1/risk/merchants` gives a merchant.
+async fn api_grade(f: &Field, merchant: &str) -> String {
+    let v: serde_json::Value =
+        f.s.get("/v1/risk/merchants?limit=1000", &f.analyst)
+            .await
+            .json()
+            .await
+            .unwrap();
+    v["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["merchant_id"] == merchant)
+        .unwrap()["grade"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_market_map_draws_each_stall_by_grade_and_links_its_merchant() {
+    let f = Field::start().await;
+    inspect(&f, &f.m1, &["non_compliant", "non_compliant"]).await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+
+    let html = get_page(
+        &f.s,
+        &format!("/console/map?market_id={}", f.market),
+        &cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    // A-01 and B-02: two zones, one stall each, as the JSON API grades them.
+    assert!(html.contains(">A（1）</text>"), "{html}");
+    assert!(html.contains(">B（1）</text>"), "{html}");
+    for m in [&f.m1, &f.m2] {
+        let grade = api_grade(&f, m).await;
+        assert!(
+            html.contains(&format!(
+                r#"href="/console/merchants/{m}" data-merchant="{m}" data-grade="{grade}""#
+            )),
+            "{m} {grade}: {html}"
+        );
+    }
+    assert_eq!(html.matches(r#"<a class="stall""#).count(), 2);
+
+    // The district view: the market's tile, its share of C/D merchants.
+    let html = get_page(&f.s, "/console/map", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut risky = 0;
+    for m in [&f.m1, &f.m2] {
+        if matches!(api_grade(&f, m).await.as_str(), "C" | "D") {
+            risky += 1;
+        }
+    }
+    assert!(
+        html.contains(&format!(
+            r#"href="/console/map?market_id={}" data-market="{}" data-share="{}""#,
+            f.market,
+            f.market,
+            risky * 50
+        )),
+        "{html}"
+    );
+    assert!(html.contains("另有 1 户不在市场内"), "{html}");
+
+    let res = get_page(&f.s, "/console/map?market_id=no-such-market", &cookie).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    f.s.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merchant_page_shows_registry_grade_inspections_and_batches() {
+    let f = Field::start().await;
+    inspect(&f, &f.m1, &["compliant", "non_compliant"]).await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let res = get_page(&f.s, &format!("/console/merchants/{}", f.m1), &cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("鑫海冻品"));
+    assert!(html.contains(&uscc("9235020300000001")));
+    let grade = api_grade(&f, &f.m1).await;
+    assert!(
+        html.contains(&format!(
+            r#"<p id="risk-grade"><span class="grade grade-{grade}""#
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"num\">1 / 0 / 1</td>"), "{html}");
+    assert_eq!(html.matches("<strong>不符合</strong>").count(), 1);
+    assert!(html.contains(">符合</td>"));
+    // The export buttons post to the export route with this session's token.
+    assert!(html.contains(r#"<input type="hidden" name="what" value="merchant">"#));
+    assert!(html.contains(&format!(
+        r#"<input type="hidden" name="id" value="{}">"#,
+        f.m1
+    )));
+
+    let res = get_page(&f.s, "/console/merchants/no-such-merchant", &cookie).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    f.s.assert_healthy().await;
+}

@@ -22,6 +22,7 @@ use self::writer::Writer;
 use crate::store::graph::{Faults, GraphReport, LedgerGraph};
 use crate::store::*;
 
+mod console;
 mod error;
 mod feedback;
 mod field;
