@@ -6,7 +6,7 @@ mod common;
 mod field_common;
 
 use common::{uscc, TestServer};
-use field_common::{accepted, inspection, op, Failures, Field, PW};
+use field_common::{accepted, inspection, now_cn, op, Failures, Field, PW};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::json;
@@ -351,5 +351,183 @@ async fn the_merchant_page_shows_registry_grade_inspections_and_batches() {
 
     let res = get_page(&f.s, "/console/merchants/no-such-merchant", &cookie).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    f.s.assert_healthy().await;
+}
+
+/// m1 buys 20 kg from a farm and sells 5 kg to m2 with a voucher, which m2
+/// scans on receipt: (m1's batch, m2's batch).
+async fn two_hops(f: &Field) -> (String, String) {
+    let upstream = shian_core::codes::new_code(&mut rand::rng());
+    let downstream = shian_core::codes::new_code(&mut rand::rng());
+    let voucher = shian_core::codes::new_code(&mut rand::rng());
+    let purchase = |merchant: &str, trace: &str, qty: &str, voucher: Option<&str>| {
+        json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
+               "product": {"name": "冻猪蹄", "category": "frozen"},
+               "quantity": {"value": qty, "unit": "kg"},
+               "supplier": {"name": "同安冷冻食品厂", "region_code": "350212"},
+               "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
+               "trace_code": trace, "voucher_code": voucher, "received_at": now_cn(-120)})
+    };
+    accepted(
+        &f.push1(
+            &f.m1_user,
+            op("ledger.purchase", purchase(&f.m1, &upstream, "20", None)),
+        )
+        .await,
+    );
+    accepted(
+        &f.push1(
+            &f.m1_user,
+            op(
+                "ledger.sale",
+                json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m1,
+                       "trace_code": upstream, "quantity": {"value": "5", "unit": "kg"},
+                       "buyer": {"merchant_id": f.m2}, "voucher_code": voucher,
+                       "sold_at": now_cn(-90)}),
+            ),
+        )
+        .await,
+    );
+    accepted(
+        &f.push1(
+            &f.m2_user,
+            op(
+                "ledger.purchase",
+                purchase(&f.m2, &downstream, "5", Some(&voucher)),
+            ),
+        )
+        .await,
+    );
+    (upstream, downstream)
+}
+
+fn table<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!(r#"<table id="{id}">"#))
+        .unwrap_or_else(|| panic!("no table {id} in {html}"));
+    let rest = &html[at..];
+    &rest[..rest.find("</table>").unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_views_show_each_hop_with_its_quantities() {
+    let f = Field::start().await;
+    let (up, down) = two_hops(&f).await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+
+    let res = get_page(&f.s, &format!("/console/trace?code={down}"), &cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let chain = table(&html, "chain");
+    assert_eq!(
+        chain.matches("<tr>").count(),
+        3,
+        "header and two hops: {chain}"
+    );
+    let m2 = chain.find(&down).unwrap();
+    let m1 = chain.find(&up).unwrap();
+    assert!(m2 < m1, "the traced batch first, its origin last");
+    assert!(chain.contains("绿源蔬菜") && chain.contains("鑫海冻品"));
+    assert!(html.contains("追溯到源头：从平台外的「同安冷冻食品厂」进货。"));
+    assert!(html.contains(r#"<input type="hidden" name="direction" value="backward">"#));
+
+    let html = get_page(
+        &f.s,
+        &format!(
+            "/console/trace?code={}&direction=forward",
+            up.to_lowercase()
+        ),
+        &cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let chain = table(&html, "chain");
+    // The root keeps 15 kg, m2 received and holds 5 kg.
+    let root = &chain[chain.find(&format!(">{up}</a>")).unwrap()..];
+    let root = &root[..root.find("</tr>").unwrap()];
+    assert!(root.contains(r#"<td class="num">15 千克</td>"#), "{root}");
+    let held = &chain[chain.find(&format!(">{down}</a>")).unwrap()..];
+    let held = &held[..held.find("</tr>").unwrap()];
+    assert!(held.contains(r#"<td class="num">5 千克</td><td"#), "{held}");
+    assert!(html.contains(&format!(r#"<input type="hidden" name="id" value="{up}">"#)));
+    assert!(html.contains(r#"<input type="hidden" name="direction" value="forward">"#));
+
+    // A typo and an unknown code: the page says so, with the API's status.
+    let res = get_page(&f.s, "/console/trace?code=ABC", &cookie).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains(r#"id="trace-error""#));
+    let unknown = shian_core::codes::new_code(&mut rand::rng());
+    let res = get_page(&f.s, &format!("/console/trace?code={unknown}"), &cookie).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // The merchant page lists its batches with links to their traces.
+    let html = get_page(&f.s, &format!("/console/merchants/{}", f.m1), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(table(&html, "batches")
+        .contains(&format!("/console/trace?code={up}&amp;direction=forward")));
+    f.s.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_by_name_uscc_shop_code_and_trace_code() {
+    let f = Field::start().await;
+    let (up, _) = two_hops(&f).await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let search = |q: &str| format!("/console/search?q={}", enc(q));
+
+    let html = get_page(&f.s, &search("蔬菜"), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let hits = table(&html, "hits");
+    assert!(
+        hits.contains("绿源蔬菜") && !hits.contains("鑫海冻品"),
+        "{hits}"
+    );
+    let grade = api_grade(&f, &f.m2).await;
+    assert!(hits.contains(&format!(r#">{grade}</span>"#)), "{hits}");
+
+    let html = get_page(
+        &f.s,
+        &search(&uscc("9235020300000001").to_lowercase()),
+        &cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let hits = table(&html, "hits");
+    assert_eq!(hits.matches(r#"class="hit""#).count(), 1);
+    assert!(hits.contains(&format!(r#"href="/console/merchants/{}">鑫海冻品"#, f.m1)));
+
+    let res = get_page(&f.s, &search(&up), &cookie).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&res, LOCATION), format!("/console/trace?code={up}"));
+
+    let shop: serde_json::Value =
+        f.s.get(&format!("/v1/merchants/{}", f.m2), &f.admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let res = get_page(&f.s, &search(shop["shop_code"].as_str().unwrap()), &cookie).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        header(&res, LOCATION),
+        format!("/console/merchants/{}", f.m2)
+    );
+
+    let html = get_page(&f.s, &search("没有这家"), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="no-hits""#));
     f.s.assert_healthy().await;
 }

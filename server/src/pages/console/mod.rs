@@ -75,6 +75,8 @@
 mod map;
 mod merchant;
 mod overview;
+mod search;
+mod trace;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -85,6 +87,7 @@ use axum::Router;
 use ring::hmac;
 
 use super::session::{cookie_token, Session};
+use crate::auth::Auth;
 use crate::errors::ApiError;
 use crate::AppState;
 
@@ -94,6 +97,8 @@ pub fn router() -> Router<AppState> {
         .merge(overview::router())
         .merge(map::router())
         .merge(merchant::router())
+        .merge(search::router())
+        .merge(trace::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,
@@ -113,6 +118,9 @@ pub struct Analyst {
     key: hmac::Key,
     /// The session token the MAC is over.
     session: String,
+    /// The login, for calling the services the JSON routes call (they
+    /// check the role again).
+    auth: Auth,
 }
 
 /// The MAC of a session token under `secret`.
@@ -141,9 +149,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 impl Analyst {
     /// The analyst of a session token, with its anti-forgery token.
-    fn new(user_id: String, secret: &[u8], session: &str) -> Analyst {
+    fn new(auth: Auth, secret: &[u8], session: &str) -> Analyst {
         Analyst {
-            user_id,
+            user_id: auth.user_id.clone(),
+            auth,
             csrf: hex(csrf_tag(secret, session).as_ref()),
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             session: session.to_owned(),
@@ -187,7 +196,7 @@ impl FromRequestParts<AppState> for Analyst {
         }
         // `Session` accepted the cookie's token, so it is there.
         let token = cookie_token(&parts.headers).unwrap_or_default();
-        Ok(Analyst::new(auth.user_id, state.keys.jwt_secret(), token))
+        Ok(Analyst::new(auth, state.keys.jwt_secret(), token))
     }
 }
 
@@ -255,9 +264,19 @@ mod tests {
 
     const SECRET: &[u8] = b"a server secret of thirty-two by";
 
+    fn analyst(secret: &[u8], session: &str) -> Analyst {
+        let auth = Auth {
+            user_id: "u1".into(),
+            role: crate::store::Role::Analyst,
+            scope: Default::default(),
+            expires_at: 0,
+        };
+        Analyst::new(auth, secret, session)
+    }
+
     #[test]
     fn the_sessions_own_token_is_accepted() {
-        let a = Analyst::new("u1".into(), SECRET, "session.token.one");
+        let a = analyst(SECRET, "session.token.one");
         assert_eq!(a.csrf.len(), 64);
         assert!(a.check_csrf(&a.csrf).is_ok());
         assert!(a.check_csrf(&a.csrf.to_uppercase()).is_ok());
@@ -265,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_wrong_token_is_refused() {
-        let a = Analyst::new("u1".into(), SECRET, "session.token.one");
+        let a = analyst(SECRET, "session.token.one");
         let mut wrong = a.csrf.clone().into_bytes();
         wrong[10] = if wrong[10] == b'0' { b'1' } else { b'0' };
         let wrong = String::from_utf8(wrong).unwrap();
@@ -277,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_missing_token_is_refused() {
-        let a = Analyst::new("u1".into(), SECRET, "session.token.one");
+        let a = analyst(SECRET, "session.token.one");
         assert_eq!(
             a.check_csrf("").unwrap_err().status(),
             StatusCode::FORBIDDEN
@@ -286,13 +305,13 @@ mod tests {
 
     #[test]
     fn another_sessions_token_is_refused() {
-        let a = Analyst::new("u1".into(), SECRET, "session.token.one");
-        let b = Analyst::new("u1".into(), SECRET, "session.token.two");
+        let a = analyst(SECRET, "session.token.one");
+        let b = analyst(SECRET, "session.token.two");
         assert_ne!(a.csrf, b.csrf);
         assert!(a.check_csrf(&b.csrf).is_err());
         assert!(b.check_csrf(&a.csrf).is_err());
         // Another server's secret does not fit either.
-        let c = Analyst::new("u1".into(), b"another secret", "session.token.one");
+        let c = analyst(b"another secret", "session.token.one");
         assert!(a.check_csrf(&c.csrf).is_err());
     }
 }
