@@ -531,3 +531,125 @@ async fn search_finds_by_name_uscc_shop_code_and_trace_code() {
     assert!(html.contains(r#"id="no-hits""#));
     f.s.assert_healthy().await;
 }
+
+async fn post_form(s: &TestServer, path: &str, cookie: &str, body: String) -> Response {
+    no_redirect()
+        .post(s.url(path))
+        .header("cookie", cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draw_is_run_from_the_console_and_published() {
+    let f = Field::start().await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let html = get_page(&f.s, "/console/draws", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("尚无抽查"));
+    assert!(html.contains(&format!(r#"value="{}""#, f.insp1_id)));
+    let csrf = csrf_of(&html);
+    let body = format!(
+        "csrf={csrf}&name={}&seed=2026-12-01-387&regions=350203&quota=count&count=2&inspector={}&inspector={}",
+        enc("十二月双随机"),
+        f.insp1_id,
+        f.insp2_id
+    );
+    let res = post_form(&f.s, "/console/draws", &cookie, body).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = header(&res, LOCATION);
+    let id = to.strip_prefix("/console/draws/").unwrap().to_owned();
+    assert_eq!(f.count("SELECT COUNT(*) FROM draws"), 1);
+
+    let html = get_page(&f.s, &to, &cookie).await.text().await.unwrap();
+    let tasks = table(&html, "tasks");
+    assert_eq!(
+        tasks.matches("<tr>").count(),
+        3,
+        "header and both merchants"
+    );
+    assert!(tasks.contains("鑫海冻品") && tasks.contains("绿源蔬菜"));
+    assert!(tasks.contains("insp_wang、insp_li") || tasks.contains("insp_li、insp_wang"));
+    assert!(html.contains(&format!(r#"href="/v1/public/draws/{id}""#)));
+    let public =
+        f.s.http
+            .get(f.s.url(&format!("/v1/public/draws/{id}")))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(public.status(), StatusCode::OK);
+    let public: serde_json::Value = public.json().await.unwrap();
+    assert_eq!(public["name"], "十二月双随机");
+    assert_eq!(public["tasks"].as_array().unwrap().len(), 2);
+
+    let html = get_page(&f.s, "/console/draws", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(table(&html, "draws").contains(&format!(r#"href="/console/draws/{id}">十二月双随机"#)));
+    f.s.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_post_without_this_sessions_token_changes_nothing() {
+    let f = Field::start().await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let admin = browser_login(&f.s, "root", "root-password-1").await;
+    let others = csrf_of(
+        &get_page(&f.s, "/console/draws", &admin)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let fields = format!(
+        "name=x&seed=s&quota=count&count=1&inspector={}&inspector={}",
+        f.insp1_id, f.insp2_id
+    );
+    for body in [
+        fields.clone(),
+        format!("csrf=&{fields}"),
+        format!("csrf=00{}&{fields}", &others[2..]),
+        format!("csrf={others}&{fields}"),
+    ] {
+        let res = post_form(&f.s, "/console/draws", &cookie, body.clone()).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{body}");
+        assert!(res.text().await.unwrap().contains("未做任何更改"));
+    }
+    assert_eq!(f.count("SELECT COUNT(*) FROM draws"), 0);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM changes WHERE kind = 'task'"),
+        0
+    );
+
+    // A draw the service refuses stores nothing and keeps what was typed.
+    let csrf = csrf_of(
+        &get_page(&f.s, "/console/draws", &cookie)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let body = format!(
+        "csrf={csrf}&name={}&seed=s&quota=count&count=1&inspector={}",
+        enc("只有一人"),
+        f.insp1_id
+    );
+    let res = post_form(&f.s, "/console/draws", &cookie, body).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="draw-error""#) && html.contains("至少需要 2 人"),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="只有一人""#));
+    assert_eq!(f.count("SELECT COUNT(*) FROM draws"), 0);
+    f.s.assert_healthy().await;
+}

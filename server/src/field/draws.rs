@@ -199,6 +199,17 @@ pub async fn create_draw(
     auth: Auth,
     Json(req): Json<DrawRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let created = run_draw(&state, auth, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Runs and stores a draw: what `POST /v1/draws` and the console's draw
+/// form do. Nothing is stored unless every check passes.
+pub(crate) async fn run_draw(
+    state: &AppState,
+    auth: Auth,
+    req: DrawRequest,
+) -> Result<DrawCreated, ApiError> {
     auth.require(ANALYSTS)?;
     let name = validate::validate_name(&req.name, "name")?;
     let seed = check_text(&req.seed, "seed", 256)?;
@@ -304,7 +315,7 @@ pub async fn create_draw(
         })
         .collect();
 
-    let pool: Vec<DrawMerchant> = graded(&state)
+    let pool: Vec<DrawMerchant> = graded(state)
         .await?
         .into_iter()
         .map(|(r, a)| DrawMerchant {
@@ -384,7 +395,7 @@ pub async fn create_draw(
             created_at: crate::store::now(),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok(response)
 }
 
 /// A draw as published: anyone may read it (一公开), no login.

@@ -1,5 +1,5 @@
 //! What the regulator's console reads beyond the other traits: the list of
-//! double random draws, and one merchant's recent record (inspections,
+//! double random draws and the inspector accounts they draw from, and one merchant's recent record (inspections,
 //! samples, the batches it received) for its console page. Read-only; the
 //! console writes through the services the JSON routes use.
 
@@ -66,7 +66,19 @@ pub struct MerchantRecord {
     pub batches: Vec<BatchRow>,
 }
 
+/// An inspector account, for the draw form.
+#[derive(Debug, Clone)]
+pub struct InspectorRow {
+    pub id: String,
+    pub username: String,
+    /// GB/T 2260 codes the account may inspect.
+    pub regions: Vec<String>,
+}
+
 pub trait ConsoleStore {
+    /// The inspector accounts by username, at most `limit`.
+    fn list_inspectors(&self, limit: u32) -> StoreFuture<'_, Vec<InspectorRow>>;
+
     /// The latest `limit` draws, newest first, and how many there are.
     fn list_draws(&self, limit: u32) -> StoreFuture<'_, (Vec<DrawSummary>, u64)>;
 

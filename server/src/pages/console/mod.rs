@@ -72,6 +72,7 @@
 //! of shapes a console needs (bars, a line, a grid of stalls) are a few
 //! lines of arithmetic each.
 
+mod draws;
 mod map;
 mod merchant;
 mod overview;
@@ -95,6 +96,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(overview::router())
+        .merge(draws::router())
         .merge(map::router())
         .merge(merchant::router())
         .merge(search::router())

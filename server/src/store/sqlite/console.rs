@@ -9,7 +9,7 @@ use rusqlite::{params, Connection};
 use super::timestamps::parse_ts;
 use super::SqliteStore;
 use crate::store::console::{
-    BatchRow, ConsoleStore, DrawSummary, InspectionRow, MerchantRecord, SampleRow,
+    BatchRow, ConsoleStore, DrawSummary, InspectionRow, InspectorRow, MerchantRecord, SampleRow,
 };
 use crate::store::{StoreError, StoreFuture};
 
@@ -120,7 +120,41 @@ fn merchant_record(
     })
 }
 
+fn list_inspectors(conn: &Connection, limit: u32) -> Result<Vec<InspectorRow>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, username, regions FROM users WHERE role = 'inspector'
+             ORDER BY username LIMIT ?1",
+        )?
+        .query_map([limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, username, regions)| {
+            let regions = serde_json::from_str(&regions)
+                .map_err(|e| StoreError::Corrupt(format!("regions of user {id}: {e}")))?;
+            Ok(InspectorRow {
+                id,
+                username,
+                regions,
+            })
+        })
+        .collect()
+}
+
 impl ConsoleStore for SqliteStore {
+    fn list_inspectors(&self, limit: u32) -> StoreFuture<'_, Vec<InspectorRow>> {
+        Box::pin(
+            self.readers()
+                .call(move |conn| list_inspectors(conn, limit)),
+        )
+    }
+
     fn list_draws(&self, limit: u32) -> StoreFuture<'_, (Vec<DrawSummary>, u64)> {
         Box::pin(self.readers().call(move |conn| list_draws(conn, limit)))
     }
