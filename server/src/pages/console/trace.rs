@@ -102,6 +102,14 @@ fn holder(name: &Option<String>, id: &str) -> String {
 }
 
 fn backward_rows(t: &BackwardTrace) -> (Vec<Up>, String) {
+    // A supplier on the platform is the holder one hop up: named as it is.
+    let name_of = |id: &str| {
+        t.chain
+            .iter()
+            .find(|s| s.merchant_id == id)
+            .and_then(|s| s.merchant_name.clone())
+            .unwrap_or_else(|| format!("平台经营户 {id}"))
+    };
     let rows = t
         .chain
         .iter()
@@ -114,7 +122,7 @@ fn backward_rows(t: &BackwardTrace) -> (Vec<Up>, String) {
             received: qty(s.received),
             received_at: local_time(s.received_at),
             supplier: match &s.supplier {
-                SupplierRef::Merchant { merchant_id } => format!("平台经营户 {merchant_id}"),
+                SupplierRef::Merchant { merchant_id } => name_of(merchant_id),
                 SupplierRef::External { name, .. } => name.clone(),
             },
             voucher: s.voucher_code.clone().unwrap_or_default(),
