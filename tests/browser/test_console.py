@@ -88,6 +88,8 @@ class Console(Browser):
         self.check("overview: four grade bars", len(bars) == 4, str(len(bars)))
         months = d.find_elements(By.CSS_SELECTOR, "#month-chart rect.month")
         self.check("overview: twelve months charted", len(months) == 12, str(len(months)))
+        kinds = d.find_elements(By.CSS_SELECTOR, "#kind-chart rect.kind")
+        self.check("overview: ledger warnings by kind", len(kinds) == 7, str(len(kinds)))
         nav = [a.text for a in d.find_elements(By.CSS_SELECTOR, "nav.console a")]
         self.check("overview: the nav", nav[:3] == ["总览", "预警", "风险地图"] and "双随机抽查" in nav, str(nav))
         self.console_checks("console-01-overview")

@@ -4,7 +4,9 @@
 //! the inspections of the last twelve months with their pass rate (bars
 //! and a line, from the store's `inspection_stats` by month, as
 //! `GET /v1/stats/inspections?group_by=month` answers). The warnings have
-//! their own page (`/console/alerts`).
+//! their own page (`/console/alerts`); what the overview shows of them is
+//! what the risk facts hold today: the ledger warnings of the risk period
+//! by kind (the ledger rules' codes), summed over the merchants.
 //!
 //! An inspection passes when its result is 符合 or 基本符合 (基本符合 means
 //! minor findings put right on the spot or by a deadline; only 不符合 fails
@@ -17,7 +19,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, Months, NaiveDate, NaiveTime, TimeZone, Utc};
-use shian_core::inspection::RiskGrade;
+use shian_core::inspection::{LedgerWarningKind, RiskGrade};
 
 use super::{error_page, html, Analyst};
 use crate::store::field::{StatsGroup, StatsRow};
@@ -103,6 +105,37 @@ struct OverviewPage {
     /// Ledger warnings of the risk period, and how many merchants have any.
     ledger_warnings: u64,
     merchants_warned: usize,
+    /// The same warnings by kind.
+    ledger_kinds: Vec<KindBar>,
+}
+
+/// One kind of ledger warning: how many, at how many merchants.
+struct KindBar {
+    code: &'static str,
+    what: &'static str,
+    count: u64,
+    merchants: usize,
+    y: u32,
+    width: f64,
+}
+
+/// Bars of the ledger warnings by kind (`[count, merchants]` per kind in
+/// `LedgerWarningKind::ALL` order), the longest `BAR_MAX` wide.
+fn kind_bars(per_kind: [(u64, usize); 7]) -> Vec<KindBar> {
+    let most = per_kind.iter().map(|k| k.0).max().unwrap_or(0).max(1);
+    LedgerWarningKind::ALL
+        .into_iter()
+        .zip(per_kind)
+        .enumerate()
+        .map(|(i, (k, (count, merchants)))| KindBar {
+            code: k.as_str(),
+            what: super::merchant::ledger_kind_zh(k),
+            count,
+            merchants,
+            y: 6 + 30 * i as u32,
+            width: (count as f64 / most as f64 * BAR_MAX).round(),
+        })
+        .collect()
 }
 
 /// The first day of the month `back` months before `today`'s.
@@ -225,6 +258,16 @@ async fn page(State(state): State<AppState>, analyst: Analyst) -> Response {
         .iter()
         .filter(|(r, _)| r.facts.ledger_warnings > 0)
         .count();
+    let mut per_kind = [(0u64, 0usize); 7];
+    for (r, _) in &graded {
+        for (slot, k) in per_kind.iter_mut().zip(LedgerWarningKind::ALL) {
+            let n = r.facts.ledger.warnings(k);
+            if n > 0 {
+                slot.0 += u64::from(n);
+                slot.1 += 1;
+            }
+        }
+    }
     let mut counts = [0usize; 4];
     for (_, a) in &graded {
         if let Some(i) = RiskGrade::ALL.iter().position(|g| *g == a.grade) {
@@ -242,6 +285,7 @@ async fn page(State(state): State<AppState>, analyst: Analyst) -> Response {
             chart: month_chart(today, &rows),
             ledger_warnings,
             merchants_warned,
+            ledger_kinds: kind_bars(per_kind),
         },
     )
 }
@@ -289,6 +333,17 @@ mod tests {
         assert_eq!(c.inspections, 14);
         // The line joins only the months with inspections.
         assert_eq!(c.line.split(' ').count(), 2);
+    }
+
+    #[test]
+    fn ledger_kinds_are_charted_in_the_rules_order() {
+        let bars = kind_bars([(10, 3), (5, 2), (0, 0), (0, 0), (0, 0), (0, 0), (1, 1)]);
+        assert_eq!(bars.len(), 7);
+        assert_eq!(bars[0].code, "sale_exceeds_stock");
+        assert_eq!(bars[0].width, BAR_MAX);
+        assert_eq!(bars[1].width, BAR_MAX / 2.0);
+        assert_eq!((bars[6].count, bars[6].merchants), (1, 1));
+        assert_eq!(bars[2].width, 0.0);
     }
 
     #[test]
