@@ -7,7 +7,10 @@
 //! * [`Analyst`] as a handler argument: an admin or analyst logged in
 //!   through the browser login of [`super::session`] (no cookie or a stale
 //!   one: 303 to `/login?next=…`, and back after; another role: a 403 page).
-//!   It carries `user_id` and `csrf`, the session's anti-forgery token.
+//!   It carries `user_id` and `csrf`, the session's anti-forgery token; a
+//!   sub-page module reads `analyst.auth` (the login's [`Auth`]) to call the
+//!   service or handler a JSON route calls (as `trace.rs` and `draws.rs`
+//!   do), so a page and its JSON twin check and answer alike.
 //! * Every POST form carries `<input type="hidden" name="csrf"
 //!   value="{{ csrf }}">` and its handler calls
 //!   [`Analyst::check_csrf`] before anything else: a missing or wrong token
