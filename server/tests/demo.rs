@@ -38,6 +38,8 @@ fn start(db: &Path) -> (Child, String) {
             return (child, url.to_owned());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start: {printed}");
 }
 
