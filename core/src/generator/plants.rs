@@ -180,6 +180,9 @@ pub(crate) fn plant(config: &GenConfig, world: &mut World) -> Planted {
     for m in &planted.discounters {
         world.profiles[*m as usize].discounter = true;
     }
+    for m in planted.too_often.iter().chain(&planted.too_often_near) {
+        world.profiles[*m as usize].clean = true;
+    }
     planted.unlicensed = unlicensed;
     planted.closed = closed;
     planted

@@ -82,6 +82,9 @@ pub(crate) struct Profile {
     /// Sells part of its goods at about 60 % of the market price (the near
     /// miss of the price warning).
     pub discounter: bool,
+    /// Keeps a clean ledger (no entry slips, papers kept): the low-risk
+    /// merchants the sampling-frequency warning is about.
+    pub clean: bool,
 }
 
 /// An outside supplier (farm, slaughterhouse, importer).
@@ -384,6 +387,7 @@ impl World {
                 careless,
                 closes_on: None,
                 discounter: false,
+                clean: false,
             });
         }
 

@@ -693,6 +693,19 @@ fn the_sampling_and_complaint_truth_is_what_was_planted() {
         merchant_cases(truth::SAMPLED_TOO_OFTEN, false),
         ids_of(&g, &p.too_often_near)
     );
+    // The over-sampled merchants keep a clean ledger (low risk).
+    let clean = ids_of(&g, &p.too_often);
+    let dirty: Vec<&TruthCase> = truth
+        .cases
+        .iter()
+        .filter(|c| {
+            c.planted && clean.contains(&c.subject_id) && c.kind != truth::SAMPLED_TOO_OFTEN
+        })
+        .collect();
+    println!("over-sampled merchants' other cases: {dirty:?}");
+    assert!(dirty
+        .iter()
+        .all(|c| c.kind != truth::SALES_BEYOND_PURCHASES));
     // The cluster's category falls with its merchants.
     let cluster = p.falling_category.expect("a cluster").as_str();
     assert!(truth

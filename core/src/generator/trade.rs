@@ -319,13 +319,12 @@ impl Engine {
         if h.held - amount < h.grain.max(h.received * 3 / 100) {
             amount = h.held;
         }
-        let smuggler = self
-            .world
-            .profiles
-            .get(h.merchant as usize)
-            .is_some_and(|p| p.smuggler);
+        let profile = self.world.profiles.get(h.merchant as usize);
+        let smuggler = profile.is_some_and(|p| p.smuggler);
         let p_over = if smuggler {
             self.shares.smuggler_oversell
+        } else if profile.is_some_and(|p| p.clean) {
+            0.0
         } else {
             self.shares.oversell
         };
@@ -368,15 +367,14 @@ impl Engine {
             .products
             .get(usize::from(h.product))?
             .category;
-        let discounter = self
-            .world
-            .profiles
-            .get(h.merchant as usize)
-            .is_some_and(|p| p.discounter);
-        let price = if self
-            .rng
-            .random_bool(self.shares.price_outlier.clamp(0.0, 1.0))
-        {
+        let profile = self.world.profiles.get(h.merchant as usize);
+        let discounter = profile.is_some_and(|p| p.discounter);
+        let p_outlier = if profile.is_some_and(|p| p.clean) {
+            0.0
+        } else {
+            self.shares.price_outlier
+        };
+        let price = if self.rng.random_bool(p_outlier.clamp(0.0, 1.0)) {
             // Clearance or a slip: far under the category median.
             self.catalogue.median(category, h.unit) as f64 * self.rng.random_range(0.20..0.36)
         } else if discounter && self.rng.random_bool(DISCOUNT_SHARE) {
@@ -430,10 +428,17 @@ impl Engine {
             return;
         };
         let (certs, production, expiry) = (b.certs.clone(), b.production, b.expiry);
-        let certs = if self
-            .rng
-            .random_bool(self.shares.certificate_dropped.clamp(0.0, 1.0))
+        let p_drop = if self
+            .world
+            .profiles
+            .get(buyer as usize)
+            .is_some_and(|p| p.clean)
         {
+            0.0
+        } else {
+            self.shares.certificate_dropped
+        };
+        let certs = if self.rng.random_bool(p_drop.clamp(0.0, 1.0)) {
             Vec::new()
         } else {
             certs
