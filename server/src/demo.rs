@@ -9,7 +9,7 @@
 //! The generator also plants every warning kind's cases with near misses
 //! (licences near expiry or lapsed, a four-year sampling history,
 //! complaint bursts and a hot topic): the first start loads the samples and
-//! complaints through the real services ([`plants`]) and writes their
+//! complaints through the real services (`plants`) and writes their
 //! ground truth to `demo-truth.json` beside the database, which
 //! `scripts/bench-warnings.sh` compares the alerts with (the ledger kinds'
 //! truth is read off the events as they are loaded). The ledger is the
