@@ -82,6 +82,7 @@ pub struct Planted {
     /// (kind, positives, near misses), in the contract's order.
     pub per_kind: Vec<(&'static str, usize, usize)>,
     pub samples: usize,
+    pub inspections: usize,
     pub complaints: usize,
 }
 
@@ -143,7 +144,7 @@ async fn load_market(
     store: &dyn Store,
     days: u32,
     data_dir: &Path,
-    inspector: &DemoLogin,
+    inspectors: &[DemoLogin; 2],
 ) -> Result<(usize, usize, Option<Planted>), DemoError> {
     let mut generator = Generator::new(config(days));
     let (n_markets, n_merchants) = (generator.markets().len(), generator.merchants().len());
@@ -195,22 +196,29 @@ async fn load_market(
         .collect();
     store.import_merchants(merchants).await?;
 
-    // The planted samples, as the district's inspector records them.
+    // The planted samples and the inspections, as the district's two
+    // inspectors record them.
     let region = demo_region(&generator);
-    let inspector_id = demo_user(store, inspector, None, vec![region.clone()]).await?;
+    let mut inspector_ids = Vec::new();
+    for login in inspectors {
+        inspector_ids.push(demo_user(store, login, None, vec![region.clone()]).await?);
+    }
     let started = Instant::now();
     let samples = generator.samples();
     let caller = Caller {
-        user_id: inspector_id,
+        user_id: inspector_ids.first().cloned().unwrap_or_default(),
         role: Role::Inspector.as_str().to_owned(),
         merchant_id: None,
         regions: vec![region],
     };
-    let pushed = plants::push_samples(store, caller, &samples).await?;
+    let pushed = plants::push_samples(store, &caller, &samples).await?;
+    let inspections = generator.inspections();
+    let inspected = plants::push_inspections(store, &caller, &inspector_ids, &inspections).await?;
     let complaints = generator.complaints();
     let filed = plants::file_complaints(store, &by_id, &complaints).await?;
     tracing::info!(
         samples = pushed,
+        inspections = inspected,
         complaints = filed,
         ms = started.elapsed().as_millis() as u64,
         "demo samples and complaints"
@@ -246,6 +254,7 @@ async fn load_market(
             })
             .collect(),
         samples: samples.len(),
+        inspections: inspections.len(),
         complaints: complaints.len(),
     };
     Ok((n_markets, n_merchants, Some(planted)))
@@ -272,13 +281,20 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
         role,
         note,
     };
-    let inspector1 = login(
-        "inspector1",
-        "demo-inspector1-pass",
-        Role::Inspector,
-        format!("监管人员 inspector, region {region}"),
-    );
-    let (markets, merchants, planted) = load_market(store, days, data_dir, &inspector1).await?;
+    let inspector = |n: u8| {
+        let (username, password) = match n {
+            1 => ("inspector1", "demo-inspector1-pass"),
+            _ => ("inspector2", "demo-inspector2-pass"),
+        };
+        login(
+            username,
+            password,
+            Role::Inspector,
+            format!("监管人员 inspector, region {region}"),
+        )
+    };
+    let inspectors = [inspector(1), inspector(2)];
+    let (markets, merchants, planted) = load_market(store, days, data_dir, &inspectors).await?;
     let showcase = store.showcase_batch().await?;
     let logins = vec![
         login(
@@ -293,13 +309,8 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
             Role::Analyst,
             "监管分析 regulator".into(),
         ),
-        inspector1,
-        login(
-            "inspector2",
-            "demo-inspector2-pass",
-            Role::Inspector,
-            format!("监管人员 inspector, region {region}"),
-        ),
+        inspectors[0].clone(),
+        inspectors[1].clone(),
         login(
             "merchant1",
             "demo-merchant1-pass",
@@ -418,8 +429,9 @@ pub fn print(summary: &DemoSummary) {
     println!("  预警 warnings: {}", warnings.join(", "));
     if let Some(p) = &summary.planted {
         println!(
-            "  抽检 samples: {}, 投诉 complaints: {}; 预警真值 warnings' ground truth: {}",
+            "  抽检 samples: {}, 检查 inspections: {}, 投诉 complaints: {}; 预警真值 warnings' ground truth: {}",
             p.samples,
+            p.inspections,
             p.complaints,
             p.truth_path.display()
         );

@@ -1,4 +1,5 @@
-//! `serve --demo` plants the warnings' cases through the real services and
+//! `serve --demo` plants the warnings' cases (and routine inspections)
+//! through the real services and
 //! writes their ground truth beside the database; a second start loads
 //! nothing twice and leaves the truth as it was.
 
@@ -115,6 +116,9 @@ async fn demo_plants_its_cases_once_and_writes_the_truth() {
         );
     }
     let samples = count(&db, "samples");
+    let inspections = count(&db, "inspections");
+    assert!(inspections > 500, "{inspections} inspections recorded");
+    assert!(count(&db, "inspections WHERE result = 'compliant'") * 2 > inspections);
     let failed = count(&db, "samples WHERE counts_as_failure");
     assert!(complaints >= 50, "{complaints} complaints filed");
     assert!(samples > 1_000, "{samples} samples recorded");
@@ -134,5 +138,6 @@ async fn demo_plants_its_cases_once_and_writes_the_truth() {
     assert_eq!(complaints_total(&base).await, complaints);
     stop(child);
     assert_eq!(count(&db, "samples"), samples);
+    assert_eq!(count(&db, "inspections"), inspections);
     assert_eq!(std::fs::read_to_string(&truth_path).unwrap(), truth_text);
 }

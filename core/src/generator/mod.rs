@@ -15,7 +15,8 @@
 //! Beside the ledger it plants the cases of every warning kind, with near
 //! misses, and keeps their [`GroundTruth`]: licences near the 30- and
 //! 7-day horizons or lapsed (`plants`), a four-year sampling history
-//! ([`Generator::samples`]), 60 days of complaints
+//! ([`Generator::samples`]) beside two years of routine inspections
+//! ([`Generator::inspections`]), 60 days of complaints
 //! ([`Generator::complaints`]), and the ledger kinds read off the emitted
 //! events ([`Generator::record_truth`]). The thresholds are in [`truth`].
 //!
@@ -35,6 +36,7 @@ mod clock;
 mod complaints;
 mod config;
 mod engine;
+mod inspections;
 mod names;
 mod observer;
 mod plants;
@@ -51,6 +53,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub use complaints::GenComplaint;
 pub use config::{BusinessMix, GenConfig, Layout, Shares};
+pub use inspections::GenInspection;
 pub use registry::{GenMarket, GenMerchant};
 pub use sampling::GenSample;
 pub use truth::{GroundTruth, SubjectType, TruthCase};
@@ -125,6 +128,15 @@ impl Generator {
     /// the same for the same config and seed.
     pub fn samples(&self) -> Vec<GenSample> {
         sampling::samples(
+            self.seed,
+            &self.engine.world.merchants,
+            &self.engine.planted,
+        )
+    }
+
+    /// Two years of routine inspections of every seller, oldest first.
+    pub fn inspections(&self) -> Vec<GenInspection> {
+        inspections::inspections(
             self.seed,
             &self.engine.world.merchants,
             &self.engine.planted,

@@ -772,3 +772,40 @@ fn the_binomial_tail_is_right() {
     assert!(binomial_tail(1_000, 60, 0.03) < 1e-6);
     assert!(binomial_tail(1_000, 30, 0.03) > 0.4);
 }
+
+#[test]
+fn the_inspections_pass_cores_checks_with_every_result() {
+    use crate::inspection::{
+        check_inspection_record, InspectionResult, InspectionRules, RecordContext, TemplateRegistry,
+    };
+    let g = Generator::new(short_frozen(8, 3));
+    let list = g.inspections();
+    assert_eq!(list, g.inspections(), "deterministic");
+    assert_eq!(
+        list.len(),
+        2 * g.merchants().len(),
+        "two a seller (no kitchens here)"
+    );
+    let ctx = RecordContext {
+        pushing_inspector: Some("insp-1"),
+        now: Utc::now(),
+        templates: TemplateRegistry::builtin().expect("templates"),
+        rules: InspectionRules::builtin().expect("rules"),
+    };
+    let inspectors = ["insp-1".to_owned(), "insp-2".to_owned()];
+    let mut results: HashMap<InspectionResult, usize> = HashMap::new();
+    for i in &list {
+        let payload =
+            serde_json::from_value(i.payload(&inspectors, &"ab".repeat(32)).expect("payload"))
+                .expect("payload shape");
+        let checked = check_inspection_record(payload, &ctx).expect("a valid inspection.record");
+        *results.entry(checked.evaluation.result).or_default() += 1;
+    }
+    println!("inspection results: {results:?}");
+    assert_eq!(
+        results.len(),
+        3,
+        "compliant, basically compliant and non-compliant"
+    );
+    assert!(results[&InspectionResult::Compliant] > list.len() * 3 / 4);
+}
