@@ -1,7 +1,7 @@
 //! `serve --demo` plants the warnings' cases (and routine inspections)
-//! through the real services and
-//! writes their ground truth beside the database; a second start loads
-//! nothing twice and leaves the truth as it was.
+//! through the real services and writes their ground truth beside the
+//! database; a second start loads nothing twice and leaves the truth as it
+//! was.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
