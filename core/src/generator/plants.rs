@@ -34,8 +34,6 @@ const CLOSED_DAYS: [i64; 2] = [14, 19];
 
 /// Counts of the sampling and complaint plants at any scale.
 pub(crate) const FALLING_PASS_RATE: usize = 6;
-/// Of the falling merchants, how many deal only in the cluster's category.
-pub(crate) const FALLING_IN_CLUSTER: usize = 4;
 pub(crate) const PASS_RATE_NEAR: usize = 4;
 pub(crate) const NOT_SAMPLED: usize = 5;
 pub(crate) const NOT_SAMPLED_NEAR: usize = 3;
@@ -146,12 +144,14 @@ pub(crate) fn plant(config: &GenConfig, world: &mut World) -> Planted {
         honest(m) && matches!(role(m), Role::FirstHop | Role::Wholesale)
     });
     // The falling pass rate: a cluster in the market's main category (meat
-    // with veterinary-drug residues, say) and a few elsewhere, each dealing
-    // in one category so that a category-level count cannot depend on how
-    // an engine splits a merchant's samples.
+    // with veterinary-drug residues, say), each dealing in that category
+    // alone, so a category-level count cannot depend on how an engine
+    // splits a merchant's samples, and no other category moves (one planted
+    // merchant in a small category brings it just short of α: a case no
+    // engine should be judged on). Others only when the cluster runs short.
     let cluster = config.category_weights.first().map(|c| c.0);
     if let Some(c) = cluster {
-        planted.falling = pick.take(FALLING_IN_CLUSTER, |m| only(m, c) && seller(m));
+        planted.falling = pick.take(FALLING_PASS_RATE, |m| only(m, c) && seller(m));
         planted.falling_category = Some(c);
     }
     let rest = FALLING_PASS_RATE.saturating_sub(planted.falling.len());

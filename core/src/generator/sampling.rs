@@ -7,8 +7,8 @@
 //!   by a re-sample that passes (跟踪抽检), so one failure among two or
 //!   three recent samples stays within chance (binomial p ≥ 0.05);
 //! * falling pass rate: three samples in the last 12 months, two or three
-//!   of them failed (p < 0.003 against 3 %); most of them deal in the
-//!   market's main category, which makes that category's rate fall too;
+//!   of them failed (p < 0.003 against 3 %); they all deal in the market's
+//!   main category alone, which makes that category's rate fall too;
 //!   near miss: three samples, one failed (p ≈ 0.09);
 //! * not sampled: the last sample 3.2–3.8 years ago; near miss: 2.7–2.9
 //!   years ago;
