@@ -7,7 +7,8 @@
 //! boundary); the merchants whose licence lapsed either trade on
 //! (unlicensed trading, `licence_expired_trading`) or close on that day (its
 //! near miss). Samples and complaints are made from these groups by
-//! [`super::sampling`] and [`super::complaints`].
+//! [`super::sampling`] and [`super::complaints`] (and the ledger by the
+//! engine, through the profiles set here).
 
 use chrono::{Duration, NaiveDate};
 use rand::seq::SliceRandom;
