@@ -6,16 +6,50 @@
 //! and a sample forward and backward trace. Idempotent: a second start finds
 //! the data and prints the same.
 //!
+//! The generator also plants every warning kind's cases with near misses
+//! (licences near expiry or lapsed, a four-year sampling history,
+//! complaint bursts and a hot topic): the first start loads the samples and
+//! complaints through the real services (`plants`) and writes their
+//! ground truth to `demo-truth.json` beside the database, which
+//! `scripts/bench-warnings.sh` compares the alerts with (the ledger kinds'
+//! truth is read off the events as they are loaded). The ledger is the
+//! "done" mark: samples and complaints come first (each stored once by its
+//! id), so a start cut short before the ledger is completed by the next.
+//!
 //! The passwords are fixed and printed on purpose — this is a demo; never
 //! start a public server with `--demo`.
 
-use shian_core::generator::{GenConfig, Generator};
+mod plants;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use shian_core::event::LedgerEvent;
+use shian_core::generator::{truth::ALERT_KINDS, GenConfig, Generator};
 use shian_core::quantity::Quantity;
 
 use crate::admin::AdminError;
 use crate::auth::hash_password_async;
-use crate::store::ledger::{LedgerCounts, Showcase};
+use crate::store::ledger::{Caller, LedgerCounts, Showcase};
 use crate::store::{Market, Merchant, NewUser, Role, Store, StoreError};
+
+pub use plants::TRUTH_FILE;
+
+/// Why the demo could not load.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A generated item the services refused: a bug of the generator.
+    #[error("{what} refused: {why}")]
+    Refused { what: String, why: String },
+    #[error("writing {TRUTH_FILE}: {0}")]
+    Truth(std::io::Error),
+}
 
 /// The generator's seed: the same demo on every machine.
 const SEED: u64 = 20_261_122;
@@ -34,23 +68,33 @@ pub struct DemoLogin {
 pub struct DemoSummary {
     pub markets: usize,
     pub merchants: usize,
+    /// What this start planted (`None` when an earlier start loaded the data).
+    pub planted: Option<Planted>,
     pub counts: LedgerCounts,
     pub showcase: Option<Showcase>,
     pub logins: Vec<DemoLogin>,
 }
 
+/// The planted cases this start loaded, for the terminal.
+#[derive(Debug, Clone)]
+pub struct Planted {
+    pub truth_path: PathBuf,
+    /// (kind, positives, near misses), in the contract's order.
+    pub per_kind: Vec<(&'static str, usize, usize)>,
+    pub samples: usize,
+    pub inspections: usize,
+    pub complaints: usize,
+}
+
+/// Creates the account unless it exists; its id either way.
 async fn demo_user(
     store: &dyn Store,
     login: &DemoLogin,
     merchant_id: Option<String>,
     regions: Vec<String>,
-) -> Result<(), AdminError> {
-    if store
-        .user_credentials(login.username.to_owned())
-        .await?
-        .is_some()
-    {
-        return Ok(());
+) -> Result<String, AdminError> {
+    if let Some(c) = store.user_credentials(login.username.to_owned()).await? {
+        return Ok(c.user.id);
     }
     let password_hash = hash_password_async(login.password.to_owned()).await?;
     let user = NewUser {
@@ -61,22 +105,57 @@ async fn demo_user(
         regions,
     };
     match store.create_user(user).await {
-        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Ok(u) => Ok(u.id),
+        // Created meanwhile by another start.
+        Err(StoreError::Conflict { .. }) => store
+            .user_credentials(login.username.to_owned())
+            .await?
+            .map(|c| c.user.id)
+            .ok_or_else(|| AdminError::Invalid(format!("{} vanished", login.username))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Registers the generated markets and merchants and loads their ledger,
-/// unless an earlier start did.
-async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), AdminError> {
-    let config = GenConfig {
+/// The demo's generator config.
+fn config(days: u32) -> GenConfig {
+    GenConfig {
         days,
         ..GenConfig::frozen_market(SEED)
-    };
-    let mut generator = Generator::new(config);
+    }
+}
+
+/// The generator as the ledger loader's iterator, shared so that its
+/// ground truth can be read once the loader is done with it.
+struct Shared(Arc<Mutex<Generator>>);
+
+impl Iterator for Shared {
+    type Item = LedgerEvent;
+
+    fn next(&mut self) -> Option<LedgerEvent> {
+        // Poisoned only if a pull panicked: the run is over either way.
+        self.0.lock().ok()?.next()
+    }
+}
+
+/// Registers the generated markets and merchants, plants the samples and
+/// complaints, writes the truth and loads the ledger, unless an earlier
+/// start did.
+async fn load_market(
+    store: &dyn Store,
+    days: u32,
+    data_dir: &Path,
+    inspectors: &[DemoLogin; 2],
+) -> Result<(usize, usize, Option<Planted>), DemoError> {
+    let mut generator = Generator::new(config(days));
     let (n_markets, n_merchants) = (generator.markets().len(), generator.merchants().len());
     if store.ledger_counts().await?.entries > 0 {
-        return Ok((n_markets, n_merchants));
+        if !data_dir.join(TRUTH_FILE).exists() {
+            tracing::warn!(
+                "{TRUTH_FILE} is missing (data loaded by an older version, or a start cut short \
+                 after the ledger): start on an empty data directory to plant it"
+            );
+        }
+        return Ok((n_markets, n_merchants, None));
     }
     for m in generator.markets() {
         let market = Market {
@@ -111,39 +190,112 @@ async fn load_market(store: &dyn Store, days: u32) -> Result<(usize, usize), Adm
             created_at: crate::store::now(),
         })
         .collect();
+    let by_id: HashMap<String, Merchant> = merchants
+        .iter()
+        .map(|m| (m.id.clone(), m.clone()))
+        .collect();
     store.import_merchants(merchants).await?;
+
+    // The planted samples and the inspections, as the district's two
+    // inspectors record them.
+    let region = demo_region(&generator);
+    let mut inspector_ids = Vec::new();
+    for login in inspectors {
+        inspector_ids.push(demo_user(store, login, None, vec![region.clone()]).await?);
+    }
+    let started = Instant::now();
+    let samples = generator.samples();
+    let caller = Caller {
+        user_id: inspector_ids.first().cloned().unwrap_or_default(),
+        role: Role::Inspector.as_str().to_owned(),
+        merchant_id: None,
+        regions: vec![region],
+    };
+    let pushed = plants::push_samples(store, &caller, &samples).await?;
+    let inspections = generator.inspections();
+    let inspected = plants::push_inspections(store, &caller, &inspector_ids, &inspections).await?;
+    let complaints = generator.complaints();
+    let filed = plants::file_complaints(store, &by_id, &complaints).await?;
+    tracing::info!(
+        samples = pushed,
+        inspections = inspected,
+        complaints = filed,
+        ms = started.elapsed().as_millis() as u64,
+        "demo samples and complaints"
+    );
+
     println!("生成演示台账 Generating the demo ledger ({days} days of a {n_merchants}-merchant cold-chain market)…");
-    generator.progress(true);
-    let counts = store.load_ledger(Box::new(generator)).await?;
+    generator.record_truth().progress(true);
+    let generator = Arc::new(Mutex::new(generator));
+    let counts = store
+        .load_ledger(Box::new(Shared(Arc::clone(&generator))))
+        .await?;
     if counts.refused > 0 {
         tracing::warn!(
             refused = counts.refused,
             "some generated events were refused"
         );
     }
-    Ok((n_markets, n_merchants))
+    let truth = generator
+        .lock()
+        .map_err(|_| DemoError::Refused {
+            what: "the ledger".to_owned(),
+            why: "the generator panicked".to_owned(),
+        })?
+        .truth();
+    let truth_path = plants::write_truth(data_dir, &truth)?;
+    let planted = Planted {
+        truth_path,
+        per_kind: ALERT_KINDS
+            .iter()
+            .map(|k| {
+                let (p, n) = truth.counts(k);
+                (*k, p, n)
+            })
+            .collect(),
+        samples: samples.len(),
+        inspections: inspections.len(),
+        complaints: complaints.len(),
+    };
+    Ok((n_markets, n_merchants, Some(planted)))
 }
 
-/// Loads the demo data into `store` and returns what to print.
+/// The district of the demo's market, which its inspectors cover.
+fn demo_region(generator: &Generator) -> String {
+    generator
+        .markets()
+        .first()
+        .map(|m| m.region_code.clone())
+        .unwrap_or_else(|| "350205".to_owned())
+}
+
+/// Loads the demo data into `store` and returns what to print; the
+/// ground truth goes to `data_dir` (the database's directory).
 /// `days` of trading are generated on the first start (30 by default: chains
 /// of several hops and every kind of warning, loaded in seconds).
-pub async fn load(store: &dyn Store, days: u32) -> Result<DemoSummary, AdminError> {
-    let (markets, merchants) = load_market(store, days).await?;
-    let showcase = store.showcase_batch().await?;
-    let region = match &showcase {
-        Some(s) => store
-            .merchant(s.merchant_id.clone())
-            .await?
-            .map(|m| m.region_code),
-        None => None,
-    }
-    .unwrap_or_else(|| "350203".to_owned());
+pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoSummary, DemoError> {
+    let region = demo_region(&Generator::new(config(days)));
     let login = |username, password, role, note: String| DemoLogin {
         username,
         password,
         role,
         note,
     };
+    let inspector = |n: u8| {
+        let (username, password) = match n {
+            1 => ("inspector1", "demo-inspector1-pass"),
+            _ => ("inspector2", "demo-inspector2-pass"),
+        };
+        login(
+            username,
+            password,
+            Role::Inspector,
+            format!("监管人员 inspector, region {region}"),
+        )
+    };
+    let inspectors = [inspector(1), inspector(2)];
+    let (markets, merchants, planted) = load_market(store, days, data_dir, &inspectors).await?;
+    let showcase = store.showcase_batch().await?;
     let logins = vec![
         login(
             "admin",
@@ -157,18 +309,8 @@ pub async fn load(store: &dyn Store, days: u32) -> Result<DemoSummary, AdminErro
             Role::Analyst,
             "监管分析 regulator".into(),
         ),
-        login(
-            "inspector1",
-            "demo-inspector1-pass",
-            Role::Inspector,
-            format!("监管人员 inspector, region {region}"),
-        ),
-        login(
-            "inspector2",
-            "demo-inspector2-pass",
-            Role::Inspector,
-            format!("监管人员 inspector, region {region}"),
-        ),
+        inspectors[0].clone(),
+        inspectors[1].clone(),
         login(
             "merchant1",
             "demo-merchant1-pass",
@@ -197,6 +339,7 @@ pub async fn load(store: &dyn Store, days: u32) -> Result<DemoSummary, AdminErro
     Ok(DemoSummary {
         markets,
         merchants,
+        planted,
         counts: store.ledger_counts().await?,
         showcase,
         logins,
@@ -284,6 +427,21 @@ pub fn print(summary: &DemoSummary) {
         .map(|(code, n)| format!("{code} {n}"))
         .collect();
     println!("  预警 warnings: {}", warnings.join(", "));
+    if let Some(p) = &summary.planted {
+        println!(
+            "  抽检 samples: {}, 检查 inspections: {}, 投诉 complaints: {}; 预警真值 warnings' ground truth: {}",
+            p.samples,
+            p.inspections,
+            p.complaints,
+            p.truth_path.display()
+        );
+        let kinds: Vec<String> = p
+            .per_kind
+            .iter()
+            .map(|(k, pos, near)| format!("{k} {pos}+{near}"))
+            .collect();
+        println!("    planted+near misses: {}", kinds.join(", "));
+    }
     println!("\n演示账户 Demo logins (仅供演示 demo only):");
     println!(
         "  {:<12} {:<22} {:<10} note",

@@ -155,6 +155,8 @@ pub enum StartError {
     },
     #[error("演示数据 (demo data): {0}")]
     Demo(#[from] admin::AdminError),
+    #[error("演示数据 (demo data): {0}")]
+    DemoLoad(#[from] demo::DemoError),
     #[error("规则 (rules): {0}")]
     Rules(#[from] cli::RulesError),
     #[error("{0}")]
@@ -360,7 +362,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     tracing::info!(rules = %rules_version, "ledger rules");
     let state = AppState::open(&args.db, config, sqlite).await?;
     if args.demo {
-        let summary = demo::load(state.store.as_ref(), args.demo_days).await?;
+        // The ground truth goes beside the database.
+        let data_dir = match args.db.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let summary = demo::load(state.store.as_ref(), args.demo_days, &data_dir).await?;
         demo::print(&summary);
         demo::print_traces(state.store.as_ref(), &summary).await?;
         println!("API: /openapi.json  健康 /healthz  指标 /metrics");

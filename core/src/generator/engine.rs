@@ -17,6 +17,7 @@ use super::batches::{BatchRef, Batches, Cert};
 use super::catalogue::Catalogue;
 use super::clock::{self, DAY, DELIVERY};
 use super::config::{GenConfig, Shares};
+use super::plants::{self, Planted};
 use super::registry::World;
 use crate::category::{Category, CertificateKind};
 use crate::event::{LedgerEvent, Void};
@@ -102,6 +103,8 @@ impl Ord for Scheduled {
 
 pub(crate) struct Engine {
     pub world: World,
+    /// Who carries which planted case (the ground truth's subjects).
+    pub planted: Planted,
     pub catalogue: Catalogue,
     pub shares: Shares,
     /// Certificate groups per category, from the shipped ledger rules, so
@@ -120,10 +123,12 @@ impl Engine {
         // Separate streams: the registry does not shift when trading changes.
         let mut registry_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5348_4941_4e5f_5245);
         let catalogue = Catalogue::new(config.cold_chain_only);
-        let world = World::build(config, &catalogue, &mut registry_rng);
+        let mut world = World::build(config, &catalogue, &mut registry_rng);
+        let planted = plants::plant(config, &mut world);
         let first_day = config.end_date - chrono::Duration::days(i64::from(config.days.max(1)) - 1);
         let mut engine = Engine {
             world,
+            planted,
             catalogue,
             shares: config.shares.clone(),
             required: LedgerRules::builtin().required_certificates,

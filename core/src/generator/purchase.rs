@@ -65,11 +65,13 @@ impl Engine {
     }
 
     fn outside_lot(&mut self, merchant: u32, t: i64) -> Option<Lot> {
-        let smuggler = self
-            .world
-            .profiles
-            .get(merchant as usize)
-            .is_some_and(|p| p.smuggler);
+        let profile = self.world.profiles.get(merchant as usize);
+        let smuggler = profile.is_some_and(|p| p.smuggler);
+        let p_missing = if profile.is_some_and(|p| p.clean) {
+            0.0
+        } else {
+            self.shares.missing_certificate
+        };
         let categories = &self.world.merchants.get(merchant as usize)?.categories;
         let smuggled = smuggler
             && self
@@ -100,11 +102,7 @@ impl Engine {
         } else {
             ((list_price as f64) * self.rng.random_range(0.92..1.08)).round() as i64
         };
-        let certs = if smuggled
-            || self
-                .rng
-                .random_bool(self.shares.missing_certificate.clamp(0.0, 1.0))
-        {
+        let certs = if smuggled || self.rng.random_bool(p_missing.clamp(0.0, 1.0)) {
             Vec::new()
         } else {
             self.papers(category)

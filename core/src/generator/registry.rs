@@ -34,7 +34,8 @@ pub struct GenMerchant {
     pub uscc: String,
     /// 食品经营许可证: JY + 14 digits.
     pub licence_no: String,
-    /// Some expire within 30 days of the end of the run (the licence warning).
+    /// A few are planted near the licence warnings' horizons or lapsed
+    /// (`GroundTruth` says which).
     pub licence_expiry: NaiveDate,
     pub region_code: String,
     /// `wholesale`, `retail`, `catering` or `supermarket`.
@@ -75,6 +76,15 @@ pub(crate) struct Profile {
     pub role: Role,
     pub smuggler: bool,
     pub careless: bool,
+    /// The licence lapsed on this day and the shop closed: no movement
+    /// after it (the near miss of unlicensed trading; see `plants`).
+    pub closes_on: Option<NaiveDate>,
+    /// Sells part of its goods at about 60 % of the market price (the near
+    /// miss of the price warning).
+    pub discounter: bool,
+    /// Keeps a clean ledger (no entry slips, papers kept): the low-risk
+    /// merchants the sampling-frequency warning is about.
+    pub clean: bool,
 }
 
 /// An outside supplier (farm, slaughterhouse, importer).
@@ -337,12 +347,10 @@ impl World {
                 i % 1_000_000,
                 rng.random_range(0..10)
             );
-            // A licence runs five years; ~4 % come up for renewal within 30 days.
-            let days_left = if rng.random_bool(0.04) {
-                rng.random_range(0..=30)
-            } else {
-                rng.random_range(31..5 * 365)
-            };
+            // A licence runs five years. Those near the warnings' horizons are
+            // planted (`plants`), with their ground truth: every other one
+            // runs at least 45 days past the end of the run.
+            let days_left = rng.random_range(45..5 * 365);
             let licence_expiry = config.end_date + Duration::days(days_left);
             let smuggler = role == Role::FirstHop
                 && categories
@@ -377,6 +385,9 @@ impl World {
                 role,
                 smuggler,
                 careless,
+                closes_on: None,
+                discounter: false,
+                clean: false,
             });
         }
 

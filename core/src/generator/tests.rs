@@ -402,3 +402,410 @@ fn a_run_streams_keeping_only_open_batches() {
     assert!(peak < at_half * 3 / 2, "the working set levels off");
     assert!((peak as u64) < n / 20);
 }
+
+/// The demo's shape (`serve --demo`: 30 days), its events and its truth.
+fn demo_run(seed: u64) -> (Generator, Vec<LedgerEvent>, GroundTruth) {
+    let mut g = Generator::new(short_frozen(seed, 30));
+    g.record_truth();
+    let events: Vec<LedgerEvent> = g.by_ref().collect();
+    let truth = g.truth();
+    (g, events, truth)
+}
+
+fn planted_ids(truth: &GroundTruth, kind: &str, planted: bool) -> Vec<String> {
+    let mut ids: Vec<String> = truth
+        .of_kind(kind)
+        .filter(|c| c.planted == planted)
+        .map(|c| c.subject_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn ids_of(g: &Generator, ms: &[u32]) -> Vec<String> {
+    let mut ids: Vec<String> = ms
+        .iter()
+        .map(|m| g.merchants()[*m as usize].id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_truth_is_the_same_for_a_seed_and_covers_every_kind() {
+    let (_, _, a) = demo_run(5);
+    let (_, _, b) = demo_run(5);
+    assert_eq!(a, b, "deterministic for a seed");
+    for kind in truth::ALERT_KINDS {
+        let (pos, near) = a.counts(kind);
+        println!("{kind}: {pos} planted, {near} near misses");
+        assert!(pos > 0, "{kind} has positives");
+        assert!(near > 0, "{kind} has near misses");
+    }
+    // One case per (kind, subject).
+    let mut keys: Vec<_> = a
+        .cases
+        .iter()
+        .map(|c| (&c.kind, c.subject_type, &c.subject_id))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    // The contract's file shape.
+    let json = serde_json::to_value(&a).expect("serializes");
+    assert!(json["generator_seed"].is_u64());
+    let first = &json["cases"][0];
+    for field in ["kind", "subject_type", "subject_id", "planted", "note"] {
+        assert!(!first[field].is_null(), "{field}");
+    }
+}
+
+/// Replays the ledger as the regulator would: stock per batch, expiry,
+/// prices against the median of the sales of their category, voids undone.
+struct Replay {
+    beyond: HashMap<String, u32>,
+    after_expiry: HashMap<String, u32>,
+    /// Merchant → (lowest price share of the median).
+    lowest_share: HashMap<String, f64>,
+    last_entry: HashMap<String, chrono::NaiveDate>,
+}
+
+fn replay(events: &[LedgerEvent]) -> Replay {
+    let voided: std::collections::HashSet<uuid::Uuid> = events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::Void(v) => Some(v.voided_entry_id),
+            _ => None,
+        })
+        .collect();
+    let mut batches: HashMap<String, BatchFacts> = HashMap::new();
+    let mut r = Replay {
+        beyond: HashMap::new(),
+        after_expiry: HashMap::new(),
+        lowest_share: HashMap::new(),
+        last_entry: HashMap::new(),
+    };
+    let mut sales: Vec<(String, (Category, BaseUnit), i64)> = Vec::new();
+    for e in events {
+        match e {
+            LedgerEvent::Purchase(p) => {
+                batches.insert(
+                    p.trace_code.clone().expect("trace code"),
+                    BatchFacts {
+                        category: p.product.category,
+                        unit: p.quantity.unit,
+                        held: p.quantity.amount,
+                        expiry: p.expiry_date,
+                        vouchers: Vec::new(),
+                    },
+                );
+                if !voided.contains(&p.entry_id) {
+                    let d = r.last_entry.entry(p.merchant_id.clone()).or_default();
+                    *d = (*d).max(p.received_at.date_naive());
+                }
+            }
+            LedgerEvent::Sale(x) => {
+                let b = batches.get_mut(&x.trace_code).expect("known batch");
+                if voided.contains(&x.entry_id) {
+                    continue; // its quantity comes back with the void
+                }
+                if x.quantity.amount > b.held {
+                    *r.beyond.entry(x.merchant_id.clone()).or_default() += 1;
+                }
+                if b.expiry.is_some_and(|d| x.sold_at.date_naive() > d) {
+                    *r.after_expiry.entry(x.merchant_id.clone()).or_default() += 1;
+                }
+                b.held -= x.quantity.amount;
+                if let Some(p) = x.unit_price_fen {
+                    sales.push((x.merchant_id.clone(), (b.category, b.unit), p));
+                }
+                let d = r.last_entry.entry(x.merchant_id.clone()).or_default();
+                *d = (*d).max(x.sold_at.date_naive());
+            }
+            LedgerEvent::Adjust(a) => {
+                if let Some(b) = batches.get_mut(&a.trace_code) {
+                    b.held += a.delta.amount;
+                }
+            }
+            LedgerEvent::Dispose(d) => {
+                if let Some(b) = batches.get_mut(&d.trace_code) {
+                    b.held -= d.quantity.amount;
+                }
+            }
+            LedgerEvent::Void(_) => {}
+        }
+    }
+    let mut by_key: HashMap<(Category, BaseUnit), Vec<i64>> = HashMap::new();
+    for (_, k, p) in &sales {
+        by_key.entry(*k).or_default().push(*p);
+    }
+    let medians: HashMap<(Category, BaseUnit), i64> = by_key
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_unstable();
+            (k, v[v.len() / 2])
+        })
+        .collect();
+    for (m, k, p) in sales {
+        let share = p as f64 / medians[&k] as f64;
+        let low = r.lowest_share.entry(m).or_insert(f64::MAX);
+        *low = low.min(share);
+    }
+    r
+}
+
+#[test]
+fn the_ledger_truth_matches_the_emitted_events() {
+    let (g, events, truth) = demo_run(8);
+    let r = replay(&events);
+    let mut beyond: Vec<String> = r.beyond.keys().cloned().collect();
+    beyond.sort();
+    assert_eq!(
+        planted_ids(&truth, truth::SALES_BEYOND_PURCHASES, true),
+        beyond
+    );
+    for m in planted_ids(&truth, truth::SALES_BEYOND_PURCHASES, false) {
+        assert!(!r.beyond.contains_key(&m), "near miss {m} never oversold");
+    }
+    let mut expired: Vec<String> = r.after_expiry.keys().cloned().collect();
+    expired.sort();
+    assert_eq!(
+        planted_ids(&truth, truth::EXPIRED_STOCK_ON_SALE, true),
+        expired
+    );
+
+    // Every planted price outlier sold under 40 % of its category's median
+    // in the emitted events; every near miss stayed at 50–70 %.
+    let outliers = planted_ids(&truth, truth::PRICE_BELOW_MARKET, true);
+    assert!(!outliers.is_empty());
+    for m in &outliers {
+        assert!(
+            r.lowest_share[m] < 0.40,
+            "{m} sold under 40 % of the median"
+        );
+    }
+    let unflagged = r
+        .lowest_share
+        .iter()
+        .filter(|(m, s)| **s < 0.40 && !outliers.contains(m))
+        .count();
+    assert_eq!(unflagged, 0, "every merchant under 40 % is in the truth");
+    let near = planted_ids(&truth, truth::PRICE_BELOW_MARKET, false);
+    for m in &near {
+        assert!((0.5..0.7).contains(&r.lowest_share[m]), "{m}");
+    }
+    let discounters = ids_of(&g, &g.engine.planted.discounters);
+    assert!(
+        near.iter().any(|m| discounters.contains(m)),
+        "a planted discount seller is a price near miss: {near:?} {discounters:?}"
+    );
+    // Smuggled beef: whoever sells from a lot bought off the books from a
+    // person without papers (at about a third of the price) is an outlier.
+    let smuggled: std::collections::HashSet<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::Purchase(p)
+                if matches!(
+                    &p.supplier,
+                    crate::event::Supplier::External { uscc: None, .. }
+                ) && g.engine.world.shadow_suppliers.iter().any(|s| {
+                    matches!(&p.supplier, crate::event::Supplier::External { name, .. } if name == s)
+                }) =>
+            {
+                p.trace_code.as_deref()
+            }
+            _ => None,
+        })
+        .collect();
+    let smugglers: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::Sale(x) if smuggled.contains(x.trace_code.as_str()) => {
+                Some(x.merchant_id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    println!("{} smuggled lots sold by {smugglers:?}", smuggled.len());
+    assert!(!smugglers.is_empty());
+    assert!(
+        smugglers.iter().all(|s| outliers.iter().any(|o| o == s)),
+        "{smugglers:?}"
+    );
+
+    // Lapsed licences: the unlicensed traded after the date, the closed did not.
+    let today = g.engine.planted.today;
+    let unlicensed = ids_of(&g, &g.engine.planted.unlicensed);
+    assert_eq!(
+        planted_ids(&truth, truth::LICENCE_EXPIRED_TRADING, true),
+        unlicensed
+    );
+    for m in g.merchants() {
+        if m.licence_expiry < today {
+            let traded_after = r
+                .last_entry
+                .get(&m.id)
+                .is_some_and(|d| *d > m.licence_expiry);
+            assert_eq!(traded_after, unlicensed.contains(&m.id), "{}", m.id);
+        }
+    }
+    assert_eq!(
+        planted_ids(&truth, truth::LICENCE_EXPIRED_TRADING, false),
+        ids_of(&g, &g.engine.planted.closed)
+    );
+}
+
+#[test]
+fn the_sampling_and_complaint_truth_is_what_was_planted() {
+    let (g, _, truth) = demo_run(8);
+    let p = &g.engine.planted;
+    let merchant_cases = |kind: &str, planted: bool| -> Vec<String> {
+        let mut v: Vec<String> = truth
+            .of_kind(kind)
+            .filter(|c| c.planted == planted && c.subject_type == SubjectType::Merchant)
+            .map(|c| c.subject_id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        merchant_cases(truth::PASS_RATE_ABNORMAL, true),
+        ids_of(&g, &p.falling)
+    );
+    assert_eq!(
+        merchant_cases(truth::PASS_RATE_ABNORMAL, false),
+        ids_of(&g, &p.pass_rate_near)
+    );
+    assert_eq!(
+        merchant_cases(truth::NOT_SAMPLED, true),
+        ids_of(&g, &p.not_sampled)
+    );
+    assert_eq!(
+        merchant_cases(truth::NOT_SAMPLED, false),
+        ids_of(&g, &p.not_sampled_near)
+    );
+    assert_eq!(
+        merchant_cases(truth::SAMPLED_TOO_OFTEN, true),
+        ids_of(&g, &p.too_often)
+    );
+    assert_eq!(
+        merchant_cases(truth::SAMPLED_TOO_OFTEN, false),
+        ids_of(&g, &p.too_often_near)
+    );
+    // The over-sampled merchants keep a clean ledger (low risk).
+    let clean = ids_of(&g, &p.too_often);
+    let dirty: Vec<&TruthCase> = truth
+        .cases
+        .iter()
+        .filter(|c| {
+            c.planted && clean.contains(&c.subject_id) && c.kind != truth::SAMPLED_TOO_OFTEN
+        })
+        .collect();
+    println!("over-sampled merchants' other cases: {dirty:?}");
+    assert!(dirty
+        .iter()
+        .all(|c| c.kind != truth::SALES_BEYOND_PURCHASES));
+    // The cluster's category falls with its merchants.
+    let cluster = p.falling_category.expect("a cluster").as_str();
+    assert!(truth
+        .of_kind(truth::PASS_RATE_ABNORMAL)
+        .any(|c| c.subject_type == SubjectType::Category && c.subject_id == cluster && c.planted));
+
+    // The samples go through core's own checks and evaluate as planted.
+    let rules = crate::inspection::SampleRules::builtin().expect("rules");
+    let samples = g.samples();
+    assert_eq!(samples, g.samples(), "deterministic");
+    let failures = samples.iter().filter(|s| s.failed()).count();
+    let share = failures as f64 / samples.len() as f64;
+    println!(
+        "{} samples, {failures} failed ({:.1} %)",
+        samples.len(),
+        share * 100.0
+    );
+    assert!((0.02..0.06).contains(&share), "a ~3 % baseline");
+    for s in &samples {
+        let payload = serde_json::from_value(s.payload()).expect("payload shape");
+        let rec = crate::inspection::check_sample_record(payload, Utc::now(), rules)
+            .expect("a valid sample.record");
+        let ev = crate::inspection::evaluate_sample(&rec, rules);
+        assert_eq!(ev.counts_as_failure, s.failed());
+    }
+
+    // Complaints: bursts against the planted merchants, one hot category.
+    let complaints = g.complaints();
+    for c in &complaints {
+        crate::complaints::check_text(&c.text).expect("valid complaint text");
+        assert!(c.received_on < p.today);
+    }
+    let frequent = merchant_cases(truth::COMPLAINTS_FREQUENT, true);
+    assert_eq!(frequent.len(), 4, "{frequent:?}");
+    assert_eq!(merchant_cases(truth::COMPLAINTS_FREQUENT, false).len(), 3);
+    for m in &frequent {
+        let recent = complaints
+            .iter()
+            .filter(|c| &c.merchant_id == m && (p.today - c.received_on).num_days() <= 30)
+            .count();
+        assert!(recent >= 5, "{m}: {recent}");
+    }
+    assert_eq!(
+        planted_ids(&truth, truth::COMPLAINT_HOT_TOPIC, true),
+        vec![Category::Aquatic.as_str().to_owned()]
+    );
+    assert_eq!(truth.counts(truth::COMPLAINT_HOT_TOPIC), (1, 4));
+
+    // Licences: the horizons as planted.
+    assert_eq!(truth.counts(truth::LICENCE_EXPIRING_7D), (4, 2));
+    assert_eq!(truth.counts(truth::LICENCE_EXPIRING_30D), (6, 3));
+}
+
+#[test]
+fn the_binomial_tail_is_right() {
+    use truth::binomial_tail;
+    // P(X ≥ 1 | n = 3, p = 0.03) = 1 − 0.97³.
+    assert!((binomial_tail(3, 1, 0.03) - (1.0 - 0.97f64.powi(3))).abs() < 1e-12);
+    // P(X ≥ 3 | n = 3) = p³.
+    assert!((binomial_tail(3, 3, 0.03) - 0.03f64.powi(3)).abs() < 1e-12);
+    assert_eq!(binomial_tail(5, 0, 0.03), 1.0);
+    assert_eq!(binomial_tail(5, 6, 0.03), 0.0);
+    // Large n does not underflow: 60 of 1,000 at 3 % is far out, 30 is not.
+    assert!(binomial_tail(1_000, 60, 0.03) < 1e-6);
+    assert!(binomial_tail(1_000, 30, 0.03) > 0.4);
+}
+
+#[test]
+fn the_inspections_pass_cores_checks_with_every_result() {
+    use crate::inspection::{
+        check_inspection_record, InspectionResult, InspectionRules, RecordContext, TemplateRegistry,
+    };
+    let g = Generator::new(short_frozen(8, 3));
+    let list = g.inspections();
+    assert_eq!(list, g.inspections(), "deterministic");
+    assert_eq!(
+        list.len(),
+        2 * g.merchants().len(),
+        "two a seller (no kitchens here)"
+    );
+    let ctx = RecordContext {
+        pushing_inspector: Some("insp-1"),
+        now: Utc::now(),
+        templates: TemplateRegistry::builtin().expect("templates"),
+        rules: InspectionRules::builtin().expect("rules"),
+    };
+    let inspectors = ["insp-1".to_owned(), "insp-2".to_owned()];
+    let mut results: HashMap<InspectionResult, usize> = HashMap::new();
+    for i in &list {
+        let payload =
+            serde_json::from_value(i.payload(&inspectors, &"ab".repeat(32)).expect("payload"))
+                .expect("payload shape");
+        let checked = check_inspection_record(payload, &ctx).expect("a valid inspection.record");
+        *results.entry(checked.evaluation.result).or_default() += 1;
+    }
+    println!("inspection results: {results:?}");
+    assert_eq!(
+        results.len(),
+        3,
+        "compliant, basically compliant and non-compliant"
+    );
+    assert!(results[&InspectionResult::Compliant] > list.len() * 3 / 4);
+}

@@ -52,6 +52,9 @@ fn buyers(role: Role) -> &'static [(Counterpart, u32, (f64, f64))] {
     }
 }
 
+/// Of a discounter's sales, the share at about 60 % of the market price.
+const DISCOUNT_SHARE: f64 = 0.2;
+
 /// Price markup of a seller over what it paid.
 fn markup(role: Role) -> f64 {
     match role {
@@ -162,11 +165,16 @@ impl Engine {
     /// A batch's next movement.
     pub(super) fn step(&mut self, t: i64, r: BatchRef) -> Option<LedgerEvent> {
         let h = self.held(r)?;
-        let careless = self
-            .world
-            .profiles
-            .get(h.merchant as usize)
-            .is_some_and(|p| p.careless);
+        let profile = self.world.profiles.get(h.merchant as usize);
+        let careless = profile.is_some_and(|p| p.careless);
+        if profile
+            .and_then(|p| p.closes_on)
+            .is_some_and(|d| clock::local_date(t) > d)
+        {
+            // The shop closed when its licence lapsed: its stock moves no more.
+            self.batches.close(r);
+            return None;
+        }
         if h.expiry.is_some_and(|e| clock::local_date(t) > e) && !careless {
             // A careful holder destroys what is past its date.
             return Some(self.dispose(t, r, &h, h.held, DisposeMethod::Destroyed, EXPIRED_REASON));
@@ -257,7 +265,7 @@ impl Engine {
 
     /// A platform merchant of `role` dealing in the product's category,
     /// other than the seller.
-    fn pick_buyer(&mut self, role: Role, product: u16, seller: u32) -> Option<u32> {
+    fn pick_buyer(&mut self, t: i64, role: Role, product: u16, seller: u32) -> Option<u32> {
         let category = self.catalogue.products.get(usize::from(product))?.category;
         let pool = self
             .world
@@ -266,12 +274,22 @@ impl Engine {
             .get(category as usize)?;
         let i = self.rng.random_range(0..pool.len().max(1));
         let m = *pool.get(i)?;
-        if m != seller {
-            return Some(m);
-        }
-        pool.get((i + 1) % pool.len())
-            .copied()
-            .filter(|m| *m != seller)
+        let m = if m != seller {
+            m
+        } else {
+            pool.get((i + 1) % pool.len())
+                .copied()
+                .filter(|m| *m != seller)?
+        };
+        // No one ships to a shop about to close (a voucher can travel two
+        // days): the goods go elsewhere, off the platform.
+        let closing = self
+            .world
+            .profiles
+            .get(m as usize)
+            .and_then(|p| p.closes_on)
+            .is_some_and(|d| clock::local_date(t + 3 * DAY) > d);
+        (!closing).then_some(m)
     }
 
     fn sale(&mut self, t: i64, r: BatchRef, h: &Held) -> Option<LedgerEvent> {
@@ -287,7 +305,7 @@ impl Engine {
             })
             .map_or((Walk, (0.2, 0.5)), |(c, _, f)| (*c, *f));
         let buyer = match counterpart {
-            Merchant(role) => self.pick_buyer(role, h.product, h.merchant),
+            Merchant(role) => self.pick_buyer(t, role, h.product, h.merchant),
             _ => None,
         };
         let counterpart = match (counterpart, buyer) {
@@ -301,13 +319,12 @@ impl Engine {
         if h.held - amount < h.grain.max(h.received * 3 / 100) {
             amount = h.held;
         }
-        let smuggler = self
-            .world
-            .profiles
-            .get(h.merchant as usize)
-            .is_some_and(|p| p.smuggler);
+        let profile = self.world.profiles.get(h.merchant as usize);
+        let smuggler = profile.is_some_and(|p| p.smuggler);
         let p_over = if smuggler {
             self.shares.smuggler_oversell
+        } else if profile.is_some_and(|p| p.clean) {
+            0.0
         } else {
             self.shares.oversell
         };
@@ -350,12 +367,21 @@ impl Engine {
             .products
             .get(usize::from(h.product))?
             .category;
-        let price = if self
-            .rng
-            .random_bool(self.shares.price_outlier.clamp(0.0, 1.0))
-        {
+        let profile = self.world.profiles.get(h.merchant as usize);
+        let discounter = profile.is_some_and(|p| p.discounter);
+        let p_outlier = if profile.is_some_and(|p| p.clean) {
+            0.0
+        } else {
+            self.shares.price_outlier
+        };
+        let price = if self.rng.random_bool(p_outlier.clamp(0.0, 1.0)) {
             // Clearance or a slip: far under the category median.
             self.catalogue.median(category, h.unit) as f64 * self.rng.random_range(0.20..0.36)
+        } else if discounter && self.rng.random_bool(DISCOUNT_SHARE) {
+            // A discount seller: cheap, but nowhere near a smuggler's price.
+            self.catalogue.median(category, h.unit) as f64
+                * markup(h.role)
+                * self.rng.random_range(0.74..0.80)
         } else {
             paid as f64 * markup(h.role) * self.rng.random_range(0.96..1.04)
         };
@@ -402,10 +428,17 @@ impl Engine {
             return;
         };
         let (certs, production, expiry) = (b.certs.clone(), b.production, b.expiry);
-        let certs = if self
-            .rng
-            .random_bool(self.shares.certificate_dropped.clamp(0.0, 1.0))
+        let p_drop = if self
+            .world
+            .profiles
+            .get(buyer as usize)
+            .is_some_and(|p| p.clean)
         {
+            0.0
+        } else {
+            self.shares.certificate_dropped
+        };
+        let certs = if self.rng.random_bool(p_drop.clamp(0.0, 1.0)) {
             Vec::new()
         } else {
             certs

@@ -202,6 +202,66 @@ pub(crate) fn photo_error(e: &PhotoError, field: &str) -> ApiError {
     ApiError::new(status, e.code(), e.to_string()).at(field)
 }
 
+/// A complaint ready to store, with its 12315 acceptance deadline.
+pub(crate) struct Routed {
+    pub complaint: NewComplaint,
+    pub accept_by: NaiveDate,
+    pub calendar_warning: Option<String>,
+}
+
+/// The complaint row and the `complaint.received` change that routes it to
+/// the inspectors of the shop's district, with its deadline counted from
+/// `received_on` (the form: today; the demo: its planted dates). `text`
+/// is already checked.
+pub(crate) fn route(
+    id: String,
+    shop: &Merchant,
+    category: ComplaintCategory,
+    text: String,
+    photo: Option<CleanAttachment>,
+    received_on: NaiveDate,
+) -> Result<Routed, ApiError> {
+    let (accept_by, warning) =
+        calendar()?.add_working_days_or_weekdays(received_on, ACCEPT_WITHIN_WORKING_DAYS);
+    let warning = warning.map(|w| w.to_string());
+    let photo_sha256 = photo.as_ref().map(|p| p.sha256.clone());
+    let payload = json!({
+        "complaint_id": id,
+        "merchant_id": shop.id,
+        "merchant_name": shop.name,
+        "region_code": shop.region_code,
+        "category": category.as_str(),
+        "category_zh": category.label_zh(),
+        "text": text,
+        "photo_sha256": photo_sha256,
+        "received_on": received_on,
+        "accept_by": accept_by,
+        "accept_within_working_days": ACCEPT_WITHIN_WORKING_DAYS,
+        "handle_within_working_days": HANDLE_WITHIN_WORKING_DAYS,
+        "calendar_warning": warning,
+    });
+    Ok(Routed {
+        complaint: NewComplaint {
+            id,
+            merchant_id: shop.id.clone(),
+            category,
+            text,
+            photo,
+            received_on,
+            change: NewChange {
+                kind: RECEIVED_KIND,
+                // Not the merchant's feed: the district decides first.
+                merchant_id: None,
+                region_code: Some(shop.region_code.clone()),
+                user_id: None,
+                payload,
+            },
+        },
+        accept_by,
+        calendar_warning: warning,
+    })
+}
+
 /// Checks and stores a complaint against `shop`: every check before
 /// anything is written, then the complaint, its photo and its change in one
 /// transaction.
@@ -230,49 +290,19 @@ pub(crate) async fn file(
         }
         None => None,
     };
-    let received_on = super::today();
-    let (accept_by, warning) =
-        calendar()?.add_working_days_or_weekdays(received_on, ACCEPT_WITHIN_WORKING_DAYS);
-    let warning = warning.map(|w| w.to_string());
     // Random (v4), not time-ordered (v7): the id must not tell when it came.
     let id = uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string();
-    let photo_sha256 = photo.as_ref().map(|p| p.sha256.clone());
-    let payload = json!({
-        "complaint_id": id,
-        "merchant_id": shop.id,
-        "merchant_name": shop.name,
-        "region_code": shop.region_code,
-        "category": category.as_str(),
-        "category_zh": category.label_zh(),
-        "text": text,
-        "photo_sha256": photo_sha256,
-        "received_on": received_on,
-        "accept_by": accept_by,
-        "accept_within_working_days": ACCEPT_WITHIN_WORKING_DAYS,
-        "handle_within_working_days": HANDLE_WITHIN_WORKING_DAYS,
-        "calendar_warning": warning,
-    });
-    state
-        .store
-        .add_complaint(NewComplaint {
-            id: id.clone(),
-            merchant_id: shop.id.clone(),
-            category,
-            text: text.clone(),
-            photo,
-            received_on,
-            change: NewChange {
-                kind: RECEIVED_KIND,
-                // Not the merchant's feed: the district decides first.
-                merchant_id: None,
-                region_code: Some(shop.region_code.clone()),
-                user_id: None,
-                payload,
-            },
-        })
-        .await?;
+    let routed = route(id, shop, category, text.clone(), photo, super::today())?;
+    let (id, received_on, accept_by, warning) = (
+        routed.complaint.id.clone(),
+        routed.complaint.received_on,
+        routed.accept_by,
+        routed.calendar_warning.clone(),
+    );
+    let photo_sha256 = routed.complaint.photo.as_ref().map(|p| p.sha256.clone());
+    state.store.add_complaint(routed.complaint).await?;
     // The complaint weighs in the shop's grade: its page is rendered anew.
     state.page_cache.forget_shop(&shop.shop_code);
     Ok(Filed {
