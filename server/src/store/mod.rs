@@ -9,6 +9,7 @@
 //! `async fn`, because handlers hold it as `Arc<dyn Store>` and `async fn` in
 //! traits is not object-safe.
 
+pub mod alerts;
 mod error;
 pub mod feedback;
 pub mod field;
@@ -45,6 +46,7 @@ pub trait Store:
     + feedback::FeedbackStore
     + reports::ReportStore
     + signing::SigningStore
+    + alerts::AlertStore
     + Send
     + Sync
     + 'static
