@@ -357,3 +357,58 @@ async fn bad_input_gets_the_error_shape_and_stores_nothing() {
     f.s.assert_healthy().await;
     f.s.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_licence_warning_weighs_in_the_risk_grade() {
+    let f = Field::start().await;
+    let res =
+        f.s.post(
+            "/v1/merchants",
+            &f.admin,
+            json!({"market_id": f.market, "name": "过期粮油", "uscc": uscc("9235020300000019"),
+                   "licence_no": "JY13502030000199", "licence_expiry": "2025-06-30",
+                   "categories": ["grain_oil"], "stall": "D-04"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let m: Value = res.json().await.unwrap();
+    let id = m["id"].as_str().unwrap().to_owned();
+    f.s.user("shop_expired", PW, Role::Merchant, Some(&id), &[])
+        .await;
+    let token = f.s.token("shop_expired", PW).await;
+    let grade = || async {
+        let res = f.s.get("/v1/risk/merchants?limit=1000", &f.analyst).await;
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["rules_version"], 3);
+        v["merchants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["merchant_id"] == id.as_str())
+            .unwrap()["dynamic_score"]
+            .as_f64()
+            .unwrap()
+    };
+    let before = grade().await;
+
+    // Trading a year and a half after the licence expired.
+    let p = json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": id,
+        "product": {"name": "花生油", "category": "grain_oil"},
+        "quantity": {"value": "5", "unit": "box"},
+        "supplier": {"name": "厦门粮油批发", "region_code": "350206"},
+        "certificates": [], "received_at": now_cn(-10)});
+    let o = op("ledger.purchase", p);
+    let r = f.push1(&token, o.clone()).await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    let a = of_kind(&f, &id, "licence_expired_trading").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["severity"], "high");
+    assert_eq!(a[0]["evidence"]["links"][0]["id"], o["payload"]["entry_id"]);
+    assert_eq!(a[0]["evidence"]["figures"]["entries_after_expiry"], 1.0);
+    // risk-v3: 10 points per open warning no other factor counts (a new
+    // operator's dynamic score was its static score scaled, less than that).
+    assert!(before < 10.0, "{before}");
+    assert_eq!(grade().await, 10.0);
+    f.s.assert_healthy().await;
+    f.s.stop().await;
+}

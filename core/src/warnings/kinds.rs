@@ -80,15 +80,14 @@ impl Kind {
     }
 
     /// Whether an open warning of this kind weighs in its merchant's risk
-    /// grade on its own (`risk-v3`): the kinds whose facts the grade does
-    /// not already count through a ledger warning or a confirmed failure.
+    /// grade on its own (`risk-v3` `dynamic.open_alert`): the kinds whose
+    /// facts no other factor counts. The ledger kinds weigh as rates of
+    /// their ledger warnings, complaints one by one; a pass rate found
+    /// abnormal says more than its failures one by one do.
     pub fn weighs_in_risk_grade(self) -> bool {
         matches!(
             self,
-            Kind::LicenceExpiredTrading
-                | Kind::PriceBelowMarket
-                | Kind::PassRateAbnormal
-                | Kind::ComplaintsFrequent
+            Kind::LicenceExpiredTrading | Kind::PriceBelowMarket | Kind::PassRateAbnormal
         )
     }
 }

@@ -113,8 +113,4 @@ pub trait AlertStore {
     /// refresh (a push's merchants; a complaint's merchant) evaluated and
     /// stored, their marks cleared, in one transaction.
     fn refresh_alerts(&self, now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome>;
-
-    /// Per merchant, its open alerts of the kinds that weigh in the risk
-    /// grade on their own (`Kind::weighs_in_risk_grade`).
-    fn open_risk_alerts(&self, merchant_id: Option<String>) -> StoreFuture<'_, Vec<(String, u16)>>;
 }

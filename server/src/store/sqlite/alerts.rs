@@ -717,7 +717,12 @@ fn act(
     Ok(done)
 }
 
-fn open_risk(conn: &Connection, only: Option<&str>) -> Result<Vec<(String, u16)>, StoreError> {
+/// Per merchant, its open alerts of the kinds that weigh in the risk grade
+/// on their own (`Kind::weighs_in_risk_grade`, risk-v3's `open_alert`).
+pub(super) fn open_risk(
+    conn: &Connection,
+    only: Option<&str>,
+) -> Result<HashMap<String, u16>, StoreError> {
     let kinds: Vec<&str> = Kind::ALL
         .into_iter()
         .filter(|k| k.weighs_in_risk_grade())
@@ -771,12 +776,5 @@ impl AlertStore for SqliteStore {
             tx.commit()?;
             Ok(out)
         }))
-    }
-
-    fn open_risk_alerts(&self, merchant_id: Option<String>) -> StoreFuture<'_, Vec<(String, u16)>> {
-        Box::pin(
-            self.readers()
-                .call(move |conn| open_risk(conn, merchant_id.as_deref())),
-        )
     }
 }
