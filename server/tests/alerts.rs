@@ -412,3 +412,125 @@ async fn an_open_licence_warning_weighs_in_the_risk_grade() {
     f.s.assert_healthy().await;
     f.s.stop().await;
 }
+
+/// Logs in through the browser form; returns the `Cookie` header to send.
+async fn browser_login(f: &Field, username: &str) -> String {
+    let res = no_redirect()
+        .post(f.s.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={username}&password={PW}&next=%2Fconsole"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn console(f: &Field, path: &str, cookie: &str) -> String {
+    let res = no_redirect()
+        .get(f.s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.text().await.unwrap()
+}
+
+async fn console_post(f: &Field, path: &str, cookie: &str, body: String) -> reqwest::Response {
+    no_redirect()
+        .post(f.s.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_console_lists_filters_and_acts_on_alerts_behind_its_csrf_token() {
+    let f = Field::start().await;
+    let (_, trace) = purchase(&f, &f.m2).await;
+    sale_beyond_stock(&f, &f.m2, &trace).await;
+    let cookie = browser_login(&f, "analyst").await;
+
+    let page = console(&f, "/console/alerts", &cookie).await;
+    assert!(
+        page.contains("进货索证不全") && page.contains("销售超过进货（来源不明）"),
+        "{page}"
+    );
+    assert!(page.contains("共 2 条"), "{page}");
+    let only = console(
+        &f,
+        "/console/alerts?kind=sales_beyond_purchases&status=new",
+        &cookie,
+    )
+    .await;
+    assert!(
+        only.contains("共 1 条") && !only.contains("data-kind=\"missing_certificate\""),
+        "{only}"
+    );
+    let id = of_kind(&f, &f.m2, "sales_beyond_purchases").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // Without the token, or with another one: refused, nothing changed.
+    for token in ["", "00ff"] {
+        let res = console_post(
+            &f,
+            &format!("/console/alerts/{id}/assign"),
+            &cookie,
+            format!("csrf={token}"),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        of_kind(&f, &f.m2, "sales_beyond_purchases").await[0]["status"],
+        "new"
+    );
+
+    let res = console_post(
+        &f,
+        &format!("/console/alerts/{id}/assign"),
+        &cookie,
+        format!("csrf={csrf}&back=kind%3Dsales_beyond_purchases"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"],
+        "/console/alerts?kind=sales_beyond_purchases&done=assigned"
+    );
+    let res = console_post(
+        &f,
+        &format!("/console/alerts/{id}/resolve"),
+        &cookie,
+        format!("csrf={csrf}&note=%E5%B7%B2%E6%A0%B8%E6%9F%A5"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let resolved = alerts(&f, "?status=resolved").await;
+    assert_eq!(resolved["alerts"][0]["id"], id.as_str());
+    assert_eq!(resolved["alerts"][0]["note"], "已核查");
+    let page = console(&f, "/console/alerts?status=resolved", &cookie).await;
+    assert!(page.contains("处理意见：已核查"), "{page}");
+    f.s.assert_healthy().await;
+    f.s.stop().await;
+}
