@@ -1,13 +1,15 @@
 //! Prices far below the market (seed 000: smuggled frozen beef sold at a
 //! third of the market price). Per (market, category, unit, purchase or
 //! sale) over a rolling window, the baseline is the median and the median
-//! absolute deviation of the other merchants' prices (leave-one-out: a
-//! merchant with many entries cannot pull its own baseline down). A
+//! absolute deviation of the other merchants' prices (leave-one-out for a
+//! merchant holding a twentieth of the window or more, so it cannot pull
+//! its own baseline down; a smaller one is judged against the whole
+//! window's, computed once, which its few prices cannot move far). A
 //! merchant's median price below both `median − k·1.4826·MAD` and
 //! `share × median` raises the warning; both gates, because a market
 //! selling at one price has MAD 0, and a loose market a wide one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -39,27 +41,29 @@ pub fn detect(
     let mut out = Vec::new();
     for ((market, category, _, side), obs) in groups {
         let unit = obs[0].unit;
-        let merchants: BTreeSet<&str> = obs.iter().map(|o| o.merchant_id.as_str()).collect();
-        let all: Vec<f64> = obs.iter().map(|o| o.price_fen as f64).collect();
-        let Some(overall) = median(&mut all.clone()) else {
+        let mut by_merchant: BTreeMap<&str, Vec<&PriceObservation>> = BTreeMap::new();
+        for o in &obs {
+            by_merchant
+                .entry(o.merchant_id.as_str())
+                .or_default()
+                .push(o);
+        }
+        let merchants = by_merchant.len();
+        let mut all: Vec<f64> = obs.iter().map(|o| o.price_fen as f64).collect();
+        let Some(overall) = median(&mut all) else {
             continue;
         };
-        for m in merchants.iter().copied() {
+        let whole = median_mad(&all);
+        for (m, own) in &by_merchant {
+            let m = *m;
             if let Scope::Merchant(only) = scope {
                 if m != only {
                     continue;
                 }
             }
-            let own: Vec<&PriceObservation> =
-                obs.iter().copied().filter(|o| o.merchant_id == m).collect();
-            let others: Vec<f64> = obs
-                .iter()
-                .filter(|o| o.merchant_id != m)
-                .map(|o| o.price_fen as f64)
-                .collect();
             if own.len() < p.min_own_observations
-                || others.len() < p.min_observations
-                || merchants.len() - 1 < p.min_merchants
+                || obs.len() - own.len() < p.min_observations
+                || merchants - 1 < p.min_merchants
             {
                 continue;
             }
@@ -68,13 +72,34 @@ pub fn detect(
             else {
                 continue;
             };
-            // A merchant at or above the median of all prices cannot be far
-            // below the others' (they would have to be dominated by it).
-            if own_median >= overall {
+            // Without the merchant's k prices the median of the others is at
+            // most the ((n + k) / 2)-th of all (`all` is sorted): a merchant
+            // not below that share of it cannot be flagged, and only the
+            // few that are need the others' baseline computed.
+            let upper = all[((all.len() + own.len()) / 2 + 1).min(all.len() - 1)];
+            if own_median >= overall || own_median >= p.max_share_of_median * upper {
                 continue;
             }
-            let Some((base, mad)) = median_mad(&others) else {
-                continue;
+            // The others' median and MAD: exactly (leave-one-out) for a
+            // merchant holding a twentieth of the window's prices or more;
+            // for a smaller one the whole window's, which its few prices
+            // cannot move far (the median and the MAD tolerate up to half
+            // the data being outliers), and which is computed once.
+            let (base, mad) = if own.len() * 20 >= obs.len() {
+                let others: Vec<f64> = obs
+                    .iter()
+                    .filter(|o| o.merchant_id != m)
+                    .map(|o| o.price_fen as f64)
+                    .collect();
+                match median_mad(&others) {
+                    Some(x) => x,
+                    None => continue,
+                }
+            } else {
+                match whole {
+                    Some(x) => x,
+                    None => continue,
+                }
             };
             let robust = base - p.mad_k * MAD_TO_SIGMA * mad;
             let share = base * p.max_share_of_median;
@@ -127,8 +152,8 @@ pub fn detect(
                         ("threshold_fen", threshold),
                         ("share_of_median", own_median / base),
                         ("merchant_observations", own.len() as f64),
-                        ("market_observations", others.len() as f64),
-                        ("market_merchants", (merchants.len() - 1) as f64),
+                        ("market_observations", (obs.len() - own.len()) as f64),
+                        ("market_merchants", (merchants - 1) as f64),
                     ]),
                     links,
                 },

@@ -7,7 +7,7 @@
 //! test (the confirmation is the same sampling judged again); a failure is
 //! what core's sample rules count as one (`counts_as_failure`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -52,22 +52,9 @@ pub fn detect(
         .iter()
         .filter(|s| s.at >= since && s.at <= now)
         .collect();
-    let mut total = Tally::default();
-    let mut merchants: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
-    let mut markets: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
-    let mut categories: BTreeMap<crate::category::Category, Tally<'_>> = BTreeMap::new();
-    for s in &window {
-        total.add(s);
-        merchants.entry(&s.merchant_id).or_default().add(s);
-        if let Some(m) = &s.market_id {
-            markets.entry(m).or_default().add(s);
-        }
-        if let Some(c) = s.category {
-            categories.entry(c).or_default().add(s);
-        }
-    }
     // What a merchant's write may change: its own, its market's and its
-    // sampled categories' rates.
+    // sampled categories' rates (after a push only those are tallied; the
+    // total is the baseline either way).
     let (only_market, only_categories): (Option<&str>, BTreeSet<_>) = match scope {
         Scope::All => (None, BTreeSet::new()),
         Scope::Merchant(id) => (
@@ -88,6 +75,41 @@ pub fn detect(
                 .collect(),
         ),
     };
+    let all = matches!(scope, Scope::All);
+    let wanted = |id: &str| match scope {
+        Scope::All => true,
+        Scope::Merchant(only) => only == id,
+    };
+    let mut total = Tally::default();
+    let mut merchants: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
+    let mut markets: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
+    let mut categories: BTreeMap<crate::category::Category, Tally<'_>> = BTreeMap::new();
+    for s in &window {
+        total.add(s);
+        if wanted(&s.merchant_id) {
+            merchants.entry(&s.merchant_id).or_default().add(s);
+        }
+        if let Some(m) = s
+            .market_id
+            .as_deref()
+            .filter(|m| all || only_market == Some(*m))
+        {
+            markets.entry(m).or_default().add(s);
+        }
+        if let Some(c) = s.category.filter(|c| all || only_categories.contains(c)) {
+            categories.entry(c).or_default().add(s);
+        }
+    }
+    // Each merchant's samplings in the too-often window, in one pass.
+    let often_from = now - Duration::days(t.sampling.too_often_window_days);
+    let mut often: HashMap<&str, Vec<&SampleObservation>> = HashMap::new();
+    for s in facts
+        .samples
+        .iter()
+        .filter(|s| !s.confirmation && s.at >= often_from && s.at <= now && wanted(&s.merchant_id))
+    {
+        often.entry(&s.merchant_id).or_default().push(s);
+    }
     let mut out = Vec::new();
     for (id, tally) in &merchants {
         if matches!(scope, Scope::Merchant(only) if only != *id) {
@@ -100,7 +122,8 @@ pub fn detect(
             .unwrap_or_else(|| ((*id).to_owned(), None));
         let subject = merchant_subject(id, &name, market.as_deref());
         out.extend(pass_rate(t, subject.clone(), tally, &total));
-        out.extend(too_often(t, subject, facts, id, now));
+        let own = often.get(*id).map_or(&[][..], Vec::as_slice);
+        out.extend(too_often(t, subject, own));
     }
     for (id, tally) in &markets {
         if matches!(scope, Scope::Merchant(_)) && only_market != Some(*id) {
@@ -189,20 +212,13 @@ fn pass_rate(
     })
 }
 
+/// `samplings`: the merchant's samplings in the too-often window.
 fn too_often(
     t: &Thresholds,
     subject: Subject,
-    facts: &Facts,
-    id: &str,
-    now: DateTime<Utc>,
+    samplings: &[&SampleObservation],
 ) -> Option<Candidate> {
     let s = &t.sampling;
-    let since = now - Duration::days(s.too_often_window_days);
-    let samplings: Vec<&SampleObservation> = facts
-        .samples
-        .iter()
-        .filter(|x| x.merchant_id == id && !x.confirmation && x.at >= since && x.at <= now)
-        .collect();
     if samplings.len() as u32 <= s.too_often_max {
         return None;
     }

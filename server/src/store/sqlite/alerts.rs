@@ -271,11 +271,11 @@ pub(super) fn facts(
             )));
         let mut st = conn.prepare_cached(
             "SELECT s.id, s.merchant_id, m.market_id, s.taken_at, s.counts_as_failure, s.confirms IS NOT NULL,
-                    (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = ?2 LIMIT 1)
+                    (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1)
              FROM samples s LEFT JOIN merchants m ON m.id = s.merchant_id
              WHERE s.taken_at >= ?1",
         )?;
-        let rows = st.query_map(params![cutoff, PURCHASE], |r: &Row<'_>| {
+        let rows = st.query_map(params![cutoff], |r: &Row<'_>| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -322,7 +322,9 @@ pub(super) fn facts(
         }
         let window_from = now - Duration::days(c.window_days);
         for (id, merchant_id, on) in super::feedback::weighing_complaints(conn, since)? {
-            let at = midnight(on) + Duration::hours(12);
+            // The day it was received, from its start: a complaint of today
+            // is never in the future of `now` (noon would be before midday).
+            let at = midnight(on);
             if let Some(&i) = index.get(&merchant_id) {
                 if at >= window_from {
                     f.merchants[i].complaints.push(Fact { id: id.clone(), at });
@@ -360,7 +362,7 @@ fn prices(
         "SELECT s.entry_id, s.merchant_id, m.market_id, s.kind, json_extract(s.payload, '$.unit_price_fen'),
                 json_extract(s.payload, '$.quantity.unit'),
                 CASE WHEN s.kind = ?2 THEN json_extract(s.payload, '$.product.category')
-                     ELSE (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = ?2 LIMIT 1) END,
+                     ELSE (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END,
                 s.at
          FROM entries s JOIN merchants m ON m.id = s.merchant_id
          WHERE s.recorded_at >= ?1 AND s.kind IN (?2, ?3) AND m.market_id IS NOT NULL
@@ -533,9 +535,20 @@ fn open_count(conn: &Connection) -> Result<u64, StoreError> {
 pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutcome, StoreError> {
     let t = Thresholds::builtin();
     let tx = conn.transaction()?;
+    let started = std::time::Instant::now();
     let facts = facts(&tx, t, now, None)?;
+    let read = started.elapsed();
     let candidates = warnings::evaluate(t, &facts, now, Scope::All);
+    let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
+    tracing::info!(
+        read_ms = read.as_millis() as u64,
+        evaluate_ms = (evaluated - read).as_millis() as u64,
+        store_ms = (started.elapsed() - evaluated).as_millis() as u64,
+        prices = facts.prices.len(),
+        samples = facts.samples.len(),
+        "alerts: full pass steps"
+    );
     tx.execute("DELETE FROM alert_marks", [])?;
     let open = open_count(&tx)?;
     tx.commit()?;
