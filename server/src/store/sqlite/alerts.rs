@@ -570,13 +570,21 @@ pub(super) fn refresh_in(conn: &Connection, now: DateTime<Utc>) -> Result<PassOu
         });
     }
     let t = Thresholds::builtin();
+    let started = std::time::Instant::now();
     let facts = facts(conn, t, now, Some(&marked))?;
+    let read = started.elapsed();
     let mut candidates = Vec::new();
     for m in &marked {
         candidates.extend(warnings::evaluate(t, &facts, now, Scope::Merchant(m)));
     }
     let raised = store(conn, t, &candidates, now)?;
     conn.execute("DELETE FROM alert_marks", [])?;
+    tracing::debug!(
+        merchants = marked.len(),
+        read_us = read.as_micros() as u64,
+        total_us = started.elapsed().as_micros() as u64,
+        "alerts: incremental pass"
+    );
     Ok(PassOutcome {
         raised,
         open: open_count(conn)?,
