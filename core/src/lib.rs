@@ -20,3 +20,4 @@ pub mod signed;
 pub mod store;
 pub mod sync;
 pub mod trace;
+pub mod warnings;

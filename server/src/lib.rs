@@ -7,6 +7,7 @@
 //! an [`AppState`]; integration tests call it on `127.0.0.1:0`.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod certify;
 pub mod cli;
@@ -277,6 +278,10 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(signing::well_known))
         .routes(routes!(signing::signed_code))
         .routes(routes!(signing::revoke_device))
+        .routes(routes!(alerts::routes::list_alerts))
+        .routes(routes!(alerts::routes::assign))
+        .routes(routes!(alerts::routes::resolve))
+        .routes(routes!(alerts::routes::scan))
         .routes(routes!(health::healthz))
         .routes(routes!(metrics::metrics_handler))
 }
@@ -372,6 +377,9 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         demo::print_traces(state.store.as_ref(), &summary).await?;
         println!("API: /openapi.json  健康 /healthz  指标 /metrics");
     }
+    // The full warnings pass over what is stored (and any marks a crash
+    // left behind) before the first request.
+    alerts::scan(&state).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|source| StartError::Bind {

@@ -40,6 +40,7 @@ use wire::Schemas as WireSchemas;
         (name = "registry", description = "Markets and merchants"),
         (name = "keys", description = "Public keys for offline verification"),
         (name = "ops", description = "Health and metrics"),
+        (name = "alerts", description = "Warnings (预警) for analysts: raised by core's warnings engine as facts arrive and by a full pass; identity is (kind, subject type, subject id) while open; lifecycle new → assigned → resolved with a note. Thresholds and their basis: core/data/warnings/warnings-v1.json."),
         (name = "reports", description = "Anonymous reports (吹哨人): filed and followed up by receipt with no account; nothing about the sender is stored or logged. Handlers' assignments reach the inspector's phone as sync change kind `task` with `source: \"report\"` (fields: id = task_id, report_id, category, description, merchant_ref, merchant_id, merchant_name, region_code, location, occurred_on, priority, inspectors, assigned_on; a reassignment sends the previous inspector the same id with `withdrawn: true`)."),
     )
 )]

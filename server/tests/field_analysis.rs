@@ -207,7 +207,7 @@ async fn risk_grades_see_the_ledger() {
     for m in [&f.m1, &f.m_far] {
         assert_eq!(row(&after, m), row(&before, m));
     }
-    assert_eq!(after["rules_version"], 2);
+    assert_eq!(after["rules_version"], 3);
     f.s.assert_healthy().await;
 }
 

@@ -12,9 +12,10 @@
 //! factors add up. New operators without a dynamic history get a dynamic score
 //! scaled from the static one (the 2016 rules scale the static score for them).
 //!
-//! Every weight, tier, cap and cut-off is in `core/data/rules/risk-v2.json`
+//! Every weight, tier, cap and cut-off is in `core/data/rules/risk-v3.json`
 //! (v1 weighed every ledger warning alike, as a raw count; v2 weighs each
-//! kind as a rate, see [`LedgerRates`]; both load).
+//! kind as a rate, see [`LedgerRates`]; v3 adds open warnings of the kinds
+//! no other factor counts, [`MerchantFacts::open_alerts`]; all three load).
 //! [`RiskGrader`] compiles that file into flat integer tables (scores in tenths
 //! of a point, so `30.1` is exact) so grading 840,000 merchants (Fuzhou scale,
 //! seed 004) takes milliseconds: [`MerchantFacts`] and [`RiskAssessment`] are
@@ -241,6 +242,11 @@ pub struct MerchantFacts {
     pub ledger: LedgerFacts,
     /// Inspections done so far this calendar year (for `inspections_due`).
     pub inspections_this_year: u16,
+    /// Open warnings of the kinds no other factor counts
+    /// (`crate::warnings::Kind::weighs_in_risk_grade`: licence expired and
+    /// trading, price far below the market, abnormal pass rate); what v3's
+    /// `dynamic.open_alert` weighs.
+    pub open_alerts: u16,
 }
 
 /// The ledger warnings the v2 rules weigh: the `code`s core's ledger rules
@@ -412,6 +418,9 @@ pub struct DynamicRules {
     /// v2: per kind of warning, as a rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerRates>,
+    /// v3: per open warning the other factors do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_alert: Option<DynamicComponent>,
 }
 
 /// Which entries a warning kind is counted against.
@@ -469,7 +478,7 @@ pub struct GradeBand {
     pub frequency_zh: String,
 }
 
-/// The versioned risk rules (`risk-v1.json`, `risk-v2.json`).
+/// The versioned risk rules (`risk-v1.json`, `risk-v2.json`, `risk-v3.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskRules {
     /// `"risk"`.
@@ -544,6 +553,8 @@ pub struct RiskGrader {
     /// complaint.
     dynamic: [(u32, u32); 4],
     ledger: CLedger,
+    /// (points, cap) per open warning (v3; zero before).
+    open_alert: (u32, u32),
     /// Inclusive maxima of A, B, C.
     cutoffs: [u32; 3],
     per_year: [u8; 4],
@@ -686,6 +697,10 @@ impl RiskGrader {
             comp("confirmed_test_failure", d.confirmed_test_failure)?,
             comp("complaint", d.complaint)?,
         ];
+        let open_alert = match d.open_alert {
+            Some(c) => comp("open_alert", c)?,
+            None => (0, 0),
+        };
         let ledger = match (d.ledger_warning, &d.ledger) {
             (Some(c), None) => {
                 let (points, cap) = comp("ledger_warning", c)?;
@@ -756,30 +771,32 @@ impl RiskGrader {
             dynamic_max,
             dynamic,
             ledger,
+            open_alert,
             cutoffs,
             per_year,
         })
     }
 
-    /// The built-in rules (`core/data/rules/risk-v2.json`), compiled once.
+    /// The built-in rules (`core/data/rules/risk-v3.json`), compiled once.
     /// Errors only if the embedded file is broken (the test
     /// `builtin_rules_compile` proves it is not); the server checks at
     /// start-up.
     pub fn builtin() -> Result<&'static RiskGrader, InspectionError> {
         static GRADER: OnceLock<Result<RiskGrader, InspectionError>> = OnceLock::new();
         GRADER
-            .get_or_init(|| RiskGrader::version(2))
+            .get_or_init(|| RiskGrader::version(3))
             .as_ref()
             .map_err(Clone::clone)
     }
 
     /// A shipped version of the rules, compiled: 1 (ledger warnings as a
-    /// raw count) or 2 (per kind, as rates). Kept so a grade stored with its
-    /// rules version can be recomputed.
+    /// raw count), 2 (per kind, as rates) or 3 (and open warnings). Kept so
+    /// a grade stored with its rules version can be recomputed.
     pub fn version(version: u32) -> Result<RiskGrader, InspectionError> {
         let text = match version {
             1 => include_str!("../../data/rules/risk-v1.json"),
             2 => include_str!("../../data/rules/risk-v2.json"),
+            3 => include_str!("../../data/rules/risk-v3.json"),
             _ => {
                 return Err(config_error(
                     "risk",
@@ -830,7 +847,9 @@ impl RiskGrader {
             f.confirmed_test_failures,
             f.complaints,
         ];
-        let mut events = self.ledger_tenths(f);
+        let (points, cap) = self.open_alert;
+        let mut events =
+            self.ledger_tenths(f) + points.saturating_mul(u32::from(f.open_alerts)).min(cap);
         for (&(points, cap), &n) in self.dynamic.iter().zip(counts.iter()) {
             events += points.saturating_mul(u32::from(n)).min(cap);
         }
@@ -924,14 +943,41 @@ mod tests {
 
     #[test]
     fn builtin_rules_compile() {
-        assert_eq!(grader().rules().version, 2);
+        assert_eq!(grader().rules().version, 3);
         assert!(grader().rules().dynamic.ledger.is_some());
+        assert!(grader().rules().dynamic.open_alert.is_some());
         let v1 = v1();
         assert_eq!(v1.rules().version, 1);
         assert!(v1.rules().dynamic.ledger_warning.is_some());
+        let v2 = RiskGrader::version(2).unwrap();
+        assert!(v2.rules().dynamic.open_alert.is_none());
         assert_eq!(
-            RiskGrader::version(3).err().map(|e| e.code()),
+            RiskGrader::version(4).err().map(|e| e.code()),
             Some("invalid_config")
+        );
+    }
+
+    #[test]
+    fn v3_weighs_open_warnings_and_v2_does_not() {
+        let v2 = RiskGrader::version(2).unwrap();
+        let quiet = meat_stall();
+        let flagged = MerchantFacts {
+            open_alerts: 1,
+            ..meat_stall()
+        };
+        assert_eq!(v2.grade(&quiet), v2.grade(&flagged));
+        let (a, b) = (grader().grade(&quiet), grader().grade(&flagged));
+        assert_eq!(b.dynamic_score - a.dynamic_score, 10.0);
+        // Capped at 20 points however many are open.
+        let many = MerchantFacts {
+            open_alerts: 9,
+            ..meat_stall()
+        };
+        assert_eq!(grader().grade(&many).dynamic_score - a.dynamic_score, 20.0);
+        assert_eq!(
+            a,
+            v2.grade(&quiet),
+            "v3 grades the same without open warnings"
         );
     }
 

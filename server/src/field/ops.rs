@@ -21,7 +21,7 @@ use shian_core::inspection::{
 use shian_core::sync::protocol::{Op, OpError};
 
 use crate::store::field::{
-    FieldDecision, FieldReads, FieldWrite, NewAlert, NewChange, NewInspection, NewPublicFinding,
+    FieldDecision, FieldReads, FieldWrite, NewChange, NewInspection, NewPublicFinding,
     NewRecallProposal, NewSample,
 };
 use crate::store::ledger::Caller;
@@ -321,7 +321,8 @@ pub(crate) fn apply_sample(
 }
 
 /// The writes and the answer of an accepted sample record: the sample, and
-/// for a failure that counts its alert, recall proposal and public finding,
+/// for a failure that counts its recall proposal and public finding (the
+/// failure weighs in the pass-rate warnings, `crate::alerts`),
 /// then its publication.
 fn sample_writes(
     caller: &Caller,
@@ -338,7 +339,6 @@ fn sample_writes(
     let outcome = serde_json::to_value(ev.outcome).unwrap_or(Value::Null);
     let outcome_s = outcome.as_str().unwrap_or("unknown").to_owned();
     let mut writes = Vec::new();
-    let mut alert_id: Option<String> = None;
     let mut recall_id: Option<String> = None;
     if ev.counts_as_failure {
         let trace_code = ev
@@ -346,27 +346,6 @@ fn sample_writes(
             .as_ref()
             .and_then(|r| r.trace_code.clone())
             .or_else(|| rec.trace_code.clone());
-        let evidence = json!({
-            "sample_id": id,
-            "confirms": rec.confirms,
-            "item": rec.item,
-            "method": method,
-            "value": rec.value,
-            "unit": rec.unit,
-            "limit": rec.limit,
-            "trace_code": trace_code,
-            "taken_at": rec.taken_at,
-        });
-        let a = uuid::Uuid::now_v7().to_string();
-        writes.push(FieldWrite::Alert(NewAlert {
-            id: a.clone(),
-            merchant_id: rec.merchant_id.clone(),
-            kind: "sample_failure",
-            message: ev.summary.clone(),
-            evidence,
-            created_at: now,
-        }));
-        alert_id = Some(a);
         if let Some(r) = &ev.recall {
             let rid = uuid::Uuid::now_v7().to_string();
             writes.push(FieldWrite::RecallProposal(NewRecallProposal {
@@ -427,7 +406,6 @@ fn sample_writes(
         "needs_confirmation": ev.needs_confirmation,
         "summary": ev.summary,
         "recall": ev.recall,
-        "alert_id": alert_id,
         "recall_proposal_id": recall_id,
     });
     // The sample row first: the rows above point at it.

@@ -38,7 +38,6 @@ pub trait FieldReads {
 pub enum FieldWrite {
     Inspection(NewInspection),
     Sample(NewSample),
-    Alert(NewAlert),
     RecallProposal(NewRecallProposal),
     PublicFinding(NewPublicFinding),
     /// A change-feed item for the devices in its scope.
@@ -66,17 +65,6 @@ pub struct NewSample {
     pub outcome: String,
     pub pushed_by: String,
     pub recorded_at: DateTime<Utc>,
-}
-
-/// A warning for regulators raised by a field result.
-#[derive(Debug, Clone)]
-pub struct NewAlert {
-    pub id: String,
-    pub merchant_id: String,
-    pub kind: &'static str,
-    pub message: String,
-    pub evidence: serde_json::Value,
-    pub created_at: DateTime<Utc>,
 }
 
 /// A recall an analyst has to decide on.

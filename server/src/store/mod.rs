@@ -9,6 +9,7 @@
 //! `async fn`, because handlers hold it as `Arc<dyn Store>` and `async fn` in
 //! traits is not object-safe.
 
+pub mod alerts;
 pub mod console;
 mod error;
 pub mod feedback;
@@ -47,6 +48,7 @@ pub trait Store:
     + reports::ReportStore
     + signing::SigningStore
     + console::ConsoleStore
+    + alerts::AlertStore
     + Send
     + Sync
     + 'static

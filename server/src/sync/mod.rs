@@ -166,6 +166,7 @@ pub async fn push(
     // Nothing borrows the body now: free it before waiting for the writer.
     drop(body);
     let (results, cursor) = state.store.sync_push(caller(&auth), device_id, ops).await?;
+    crate::alerts::after_write(&state).await;
     if public_facing && results.iter().any(|r| r.status == OpStatus::Accepted) {
         state.page_cache.forget_all();
     }

@@ -75,6 +75,7 @@
 //! of shapes a console needs (bars, a line, a grid of stalls) are a few
 //! lines of arithmetic each.
 
+mod alerts;
 mod draws;
 mod map;
 mod merchant;
@@ -104,6 +105,7 @@ pub fn router() -> Router<AppState> {
         .merge(merchant::router())
         .merge(search::router())
         .merge(trace::router())
+        .merge(alerts::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,

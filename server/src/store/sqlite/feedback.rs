@@ -262,6 +262,24 @@ pub(super) fn complaint_counts(
     Ok(out)
 }
 
+/// Complaints received since `since` that weigh (as in the risk grade):
+/// `(id, merchant_id, received_on)`, for the warnings engine.
+pub(super) fn weighing_complaints(
+    conn: &Connection,
+    since: NaiveDate,
+) -> Result<Vec<(String, String, NaiveDate)>, StoreError> {
+    let mut st = conn.prepare(&format!("{COMPLAINT_SELECT} WHERE c.received_on >= ?1"))?;
+    let rows = st.query_map([since.to_string()], raw)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let c = complaint_row(r?)?;
+        if counts_in_risk_grade(c.status, c.result) {
+            out.push((c.id, c.merchant_id, c.received_on));
+        }
+    }
+    Ok(out)
+}
+
 impl FeedbackTx for PushTxn<'_> {
     fn complaint_for_op(&self, id: &str) -> Result<Option<StoredComplaint>, StoreError> {
         read_complaint(self.0, id)
@@ -356,6 +374,9 @@ impl FeedbackStore for SqliteStore {
                 ],
             )?;
             publish_change(&tx, &c.change)?;
+            // Its merchant's warnings, in the same transaction.
+            super::alerts::mark(&tx, &c.merchant_id)?;
+            super::alerts::refresh_in(&tx, crate::store::now())?;
             tx.commit()?;
             Ok(())
         }))

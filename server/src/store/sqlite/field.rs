@@ -222,6 +222,7 @@ fn read_risk_facts(
         &cutoff,
     )?;
     let ledger = read_ledger_facts(conn, &cutoff, only)?;
+    let open_alerts = super::alerts::open_risk(conn, only)?;
     // Complaints carry the date they were received in China, not a time.
     let complaints = super::feedback::complaint_counts(
         conn,
@@ -276,6 +277,7 @@ fn read_risk_facts(
             ledger_warnings: ledger.get(&id).map_or(0, |(total, _)| *total),
             ledger: ledger.get(&id).map(|(_, l)| *l).unwrap_or_default(),
             inspections_this_year: this_year.get(&id).copied().unwrap_or(0),
+            open_alerts: open_alerts.get(&id).copied().unwrap_or(0),
             ..MerchantFacts::default()
         };
         out.push(RiskFactsRow {

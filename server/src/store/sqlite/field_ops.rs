@@ -138,12 +138,6 @@ fn write(tx: &Connection, w: &FieldWrite) -> Result<(), StoreError> {
                 ts(&s.recorded_at),
             ])?;
         }
-        FieldWrite::Alert(a) => {
-            tx.prepare_cached(
-                "INSERT INTO alerts (id, merchant_id, kind, message, evidence, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![a.id, a.merchant_id, a.kind, a.message, a.evidence.to_string(), ts(&a.created_at)])?;
-        }
         FieldWrite::RecallProposal(r) => {
             tx.prepare_cached(
                 "INSERT INTO recall_proposals (id, merchant_id, trace_code, sample_id, reason, basis, created_at)

@@ -22,6 +22,7 @@ use self::writer::Writer;
 use crate::store::graph::{Faults, GraphReport, LedgerGraph};
 use crate::store::*;
 
+mod alerts;
 mod console;
 mod error;
 mod feedback;
@@ -150,6 +151,7 @@ impl SqliteStore {
         feedback::open(&mut conn)?;
         reports::open(&mut conn)?;
         signing::open(&mut conn)?;
+        alerts::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));

@@ -124,8 +124,11 @@ pub fn push(
     now: DateTime<Utc>,
 ) -> Result<(Vec<OpResult>, String), StoreError> {
     let tx = conn.transaction()?;
+    let before = super::alerts::ends(&tx)?;
     let answer =
         crate::sync::push::run(&mut PushTxn(&tx), graph, caller, device_id, ops, rules, now)?;
+    // The merchants this push touched, for the alerts' incremental pass.
+    super::alerts::mark_since(&tx, before)?;
     tx.commit()?;
     Ok(answer)
 }
