@@ -94,6 +94,13 @@ pub struct Config {
     pub report_rate_burst: u32,
     /// How often one more report request is allowed back.
     pub report_rate_period: std::time::Duration,
+    /// Full warning passes (`POST /v1/alerts/scan`) one client address may
+    /// start at once before 429: a pass reads every subject's facts (seconds
+    /// on a market's data), and the incremental pass after each write keeps
+    /// the list current anyway, so a loop calling it only burns the writer.
+    pub scan_rate_burst: u32,
+    /// How often one more full pass is allowed back.
+    pub scan_rate_period: std::time::Duration,
 }
 
 impl Default for Config {
@@ -117,6 +124,10 @@ impl Default for Config {
             // at once and one every three seconds after is far beyond that.
             report_rate_burst: 20,
             report_rate_period: std::time::Duration::from_secs(3),
+            // An analyst rescans after a rules change or to check a fix: a
+            // few at once, then one every 15 s.
+            scan_rate_burst: 4,
+            scan_rate_period: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -238,8 +249,15 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
             config.report_rate_burst,
             config.report_rate_period,
         ));
+    let scan = OpenApiRouter::new()
+        .routes(routes!(alerts::routes::scan))
+        .route_layer(rate_limit::per_client_address(
+            config.scan_rate_burst,
+            config.scan_rate_period,
+        ));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(login)
+        .merge(scan)
         .merge(feedback)
         .merge(reporter)
         .routes(routes!(feedback::complaints::list_complaints))
@@ -281,7 +299,6 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::routes::list_alerts))
         .routes(routes!(alerts::routes::assign))
         .routes(routes!(alerts::routes::resolve))
-        .routes(routes!(alerts::routes::scan))
         .routes(routes!(health::healthz))
         .routes(routes!(metrics::metrics_handler))
 }

@@ -177,6 +177,23 @@ async fn the_full_pass_is_idempotent_and_finds_what_pushes_do_not() {
     f.s.stop().await;
 }
 
+/// A full pass reads every subject's facts; a loop calling it would hold
+/// the writer for good. A few at once, then 429 with `Retry-After`.
+#[tokio::test]
+async fn full_passes_are_limited_per_address() {
+    let f = Field::start().await;
+    for _ in 0..4 {
+        let res = f.s.post("/v1/alerts/scan", &f.analyst, json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = f.s.post("/v1/alerts/scan", &f.analyst, json!({})).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    f.s.assert_healthy().await;
+    f.s.stop().await;
+}
+
 #[tokio::test]
 async fn lifecycle_and_its_refusals() {
     let f = Field::start().await;

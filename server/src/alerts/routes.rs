@@ -405,6 +405,7 @@ pub struct ScanView {
     responses(
         (status = 200, body = ScanView),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 429, description = "rate_limited, with Retry-After: a few passes at once, then one every 15 s per address", body = ErrorResponse),
     )
 )]
 pub async fn scan(State(state): State<AppState>, auth: Auth) -> Result<Json<ScanView>, ApiError> {
