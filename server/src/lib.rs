@@ -27,6 +27,7 @@ pub mod photo;
 pub mod public;
 pub mod qr;
 pub mod rate_limit;
+pub mod recalls;
 pub mod registry;
 pub mod reports;
 pub mod shutdown;
@@ -262,6 +263,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(pages::public_trace::trace))
         .routes(routes!(trace::forward))
         .routes(routes!(trace::backward))
+        .routes(routes!(recalls::create_recall, recalls::list_recalls))
+        .routes(routes!(recalls::get_recall))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
         .routes(routes!(
@@ -364,6 +367,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         demo::print(&summary);
         demo::print_traces(state.store.as_ref(), &summary).await?;
         println!("API: /openapi.json  健康 /healthz  指标 /metrics");
+    }
+    if args.recall_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
+        recalls::overdue::spawn(state.store.clone(), every);
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -10,12 +10,15 @@
 //! * [`confirm`]: a holder's confirmation (held, returned, destroyed) and the
 //!   rule that it may not exceed what the holder received; how confirmations
 //!   from several offline devices combine.
+//! * [`notice`]: what the phones pull (`recall.notice`, `recall.updated`,
+//!   `recall.progress`).
 //! * [`progress`]: progress per holder and in total, overdue holders, and
 //!   when a recall is closed.
 
 pub mod confirm;
 pub mod holders;
 pub mod level;
+pub mod notice;
 pub mod progress;
 
 pub use confirm::{
@@ -24,7 +27,8 @@ pub use confirm::{
 };
 pub use holders::{holders_of, Holder};
 pub use level::{Deadlines, LevelRule, RecallLevel, RecallRules};
-pub use progress::{HolderProgress, HolderState, Progress, RecallStatus, UnitProgress};
+pub use notice::{DistrictProgress, MerchantNotice, RecallHeader};
+pub use progress::{is_overdue, HolderProgress, HolderState, Progress, RecallStatus, UnitProgress};
 
 /// The change a merchant's devices pull when a recall names one of its
 /// batches (and again, marked `reminder`, when it is overdue).
@@ -36,4 +40,4 @@ pub const UPDATED_KIND: &str = "recall.updated";
 pub const PROGRESS_KIND: &str = "recall.progress";
 
 /// The longest reason of a recall, in characters.
-pub const REASON_MAX_CHARS: usize = 500;
+pub const REASON_MAX_CHARS: usize = 256;

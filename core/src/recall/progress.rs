@@ -97,10 +97,7 @@ impl HolderProgress {
         deadlines: &Deadlines,
         now: DateTime<Utc>,
     ) -> Self {
-        let overdue = match latest {
-            None => now > deadlines.start_by,
-            Some(c) => c.held.amount > 0 && now > deadlines.finish_by_end,
-        };
+        let overdue = is_overdue(latest.map(|c| c.held.amount), deadlines, now);
         HolderProgress {
             merchant_id: h.merchant_id.clone(),
             merchant_name: h.merchant_name.clone(),
@@ -120,6 +117,15 @@ impl HolderProgress {
             },
             overdue,
         }
+    }
+}
+
+/// The overdue rule of the module doc: `held` is the confirmed count still
+/// held, `None` before any confirmation.
+pub fn is_overdue(held: Option<i64>, deadlines: &Deadlines, now: DateTime<Utc>) -> bool {
+    match held {
+        None => now > deadlines.start_by,
+        Some(held) => held > 0 && now > deadlines.finish_by_end,
     }
 }
 

@@ -31,6 +31,7 @@ mod ledger;
 pub mod migrate;
 mod public;
 pub mod readers;
+mod recalls;
 mod reports;
 mod signing;
 pub mod sync;
@@ -149,6 +150,7 @@ impl SqliteStore {
         feedback::open(&mut conn)?;
         reports::open(&mut conn)?;
         signing::open(&mut conn)?;
+        recalls::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
