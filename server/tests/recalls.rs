@@ -857,3 +857,40 @@ async fn bad_input_answers_in_the_error_shape_and_stores_nothing() {
     assert!(pulled(&s, &s.f.m1_user, "recall.notice").await.is_empty());
     s.f.s.assert_healthy().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_and_product_pages_show_an_active_recall_in_red() {
+    let s = story().await;
+    start(
+        &s,
+        json!({"trace_code": s.root, "level": 1, "reason": "检出李斯特菌"}),
+    )
+    .await;
+    let conn = rusqlite::Connection::open(&s.f.s.db).unwrap();
+    let shop = |m: &str| -> String {
+        conn.query_row("SELECT shop_code FROM merchants WHERE id = ?1", [m], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let html = |path: String| {
+        let srv = &s.f.s;
+        async move {
+            let res = srv.http.get(srv.url(&path)).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            res.text().await.unwrap()
+        }
+    };
+    let m3_page = html(format!("/s/{}", shop(&s.m3))).await;
+    assert!(m3_page.contains("banner red recall"), "{m3_page}");
+    assert!(m3_page.contains("一级召回") && m3_page.contains("检出李斯特菌"));
+    let m5_page = html(format!("/s/{}", shop(&s.m5))).await;
+    assert!(
+        !m5_page.contains("recall"),
+        "a shop without the batch shows none"
+    );
+    let product = html(format!("/t/{}", s.b4)).await;
+    assert!(product.contains("banner red recall"), "{product}");
+    assert!(product.contains("正在召回"));
+    s.f.s.assert_healthy().await;
+}

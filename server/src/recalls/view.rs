@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shian_core::recall::{HolderProgress, Progress, RecallHeader};
 
-use crate::store::recalls::{RecallSummary, StoredRecall};
+use crate::store::recalls::{PublicRecall, RecallSummary, StoredRecall};
 
 /// One holder with where it is.
 #[derive(Debug, Clone, Serialize)]
@@ -104,4 +104,26 @@ impl RecallListItem {
 pub struct RecallList {
     pub recalls: Vec<RecallListItem>,
     pub total: u64,
+}
+
+/// An active recall on a public page (the shop's, the product's): a red
+/// banner telling the buyer to stop eating it and take it back.
+#[derive(Debug, Clone)]
+pub struct RecallBanner {
+    pub level_zh: &'static str,
+    pub product_name: String,
+    pub reason: String,
+    /// When it started, China time, for people.
+    pub started: String,
+}
+
+impl RecallBanner {
+    pub fn new(r: PublicRecall, started: String) -> Self {
+        RecallBanner {
+            level_zh: r.level.zh(),
+            product_name: r.product_name,
+            reason: r.reason,
+            started,
+        }
+    }
 }

@@ -160,9 +160,8 @@ pub trait RecallStore {
     /// a second call sends nothing. Returns how many were reminded.
     fn remind_overdue(&self, now: DateTime<Utc>) -> StoreFuture<'_, u64>;
 
-    /// Active recalls naming one of this shop's batches.
-    fn active_recalls_of_merchant(&self, merchant_id: String)
-        -> StoreFuture<'_, Vec<PublicRecall>>;
+    /// Active recalls naming one of this shop's batches (by its shop code).
+    fn active_recalls_of_shop(&self, shop_code: String) -> StoreFuture<'_, Vec<PublicRecall>>;
 
     /// Active recalls naming this trace code (root or downstream).
     fn active_recalls_of_code(&self, trace_code: String) -> StoreFuture<'_, Vec<PublicRecall>>;

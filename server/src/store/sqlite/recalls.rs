@@ -529,16 +529,26 @@ const PROPOSAL_SQL: &str =
         (SELECT r.id FROM recalls r WHERE r.proposal_id = p.id), p.created_at
      FROM recall_proposals p LEFT JOIN merchants m ON m.id = p.merchant_id";
 
+/// Which holders a public page asks about.
+#[derive(Clone, Copy)]
+enum PublicBy {
+    ShopCode,
+    TraceCode,
+}
+
 fn public_recalls(
     conn: &Connection,
-    column: &str,
+    by: PublicBy,
     value: &str,
 ) -> Result<Vec<PublicRecall>, StoreError> {
-    // `column` is one of two literals below, never input.
+    let filter = match by {
+        PublicBy::ShopCode => "h.merchant_id = (SELECT id FROM merchants WHERE shop_code = ?1)",
+        PublicBy::TraceCode => "h.trace_code = ?1",
+    };
     let mut st = conn.prepare_cached(&format!(
         "SELECT DISTINCT r.id, r.level, r.product_name, r.trace_code, r.reason, r.started_at
          FROM recall_holders h JOIN recalls r ON r.id = h.recall_id
-         WHERE h.{column} = ?1 AND r.status = 'active' ORDER BY r.started_at DESC LIMIT 20"
+         WHERE {filter} AND r.status = 'active' ORDER BY r.started_at DESC LIMIT 20"
     ))?;
     let mut rows = st.query([value])?;
     let mut out = Vec::new();
@@ -693,20 +703,17 @@ impl RecallStore for SqliteStore {
         }))
     }
 
-    fn active_recalls_of_merchant(
-        &self,
-        merchant_id: String,
-    ) -> StoreFuture<'_, Vec<PublicRecall>> {
+    fn active_recalls_of_shop(&self, shop_code: String) -> StoreFuture<'_, Vec<PublicRecall>> {
         Box::pin(
             self.readers()
-                .call(move |conn| public_recalls(conn, "merchant_id", &merchant_id)),
+                .call(move |conn| public_recalls(conn, PublicBy::ShopCode, &shop_code)),
         )
     }
 
     fn active_recalls_of_code(&self, trace_code: String) -> StoreFuture<'_, Vec<PublicRecall>> {
         Box::pin(
             self.readers()
-                .call(move |conn| public_recalls(conn, "trace_code", &trace_code)),
+                .call(move |conn| public_recalls(conn, PublicBy::TraceCode, &trace_code)),
         )
     }
 }
