@@ -894,3 +894,114 @@ async fn shop_and_product_pages_show_an_active_recall_in_red() {
     assert!(product.contains("正在召回"));
     s.f.s.assert_healthy().await;
 }
+
+/// Logs in through the browser form; returns the `Cookie` header to send.
+async fn browser_login(s: &common::TestServer, username: &str) -> String {
+    let res = no_redirect()
+        .post(s.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={username}&password={PW}&next=%2Fconsole"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let key = r#"name="csrf" value=""#;
+    let rest = &html[html.find(key).expect("a csrf field") + key.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_starts_a_recall_with_its_token_and_shows_each_holder() {
+    let s = story().await;
+    let cookie = browser_login(&s.f.s, "analyst").await;
+    let page = |path: String| {
+        let (srv, cookie) = (&s.f.s, cookie.clone());
+        async move {
+            let res = no_redirect()
+                .get(srv.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (status, list) = page("/console/recalls".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("按追溯码启动") && list.contains("暂无召回"),
+        "{list}"
+    );
+    let csrf = csrf_of(&list);
+    let post = |body: String| {
+        let (srv, cookie) = (&s.f.s, cookie.clone());
+        async move {
+            no_redirect()
+                .post(srv.url("/console/recalls"))
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Without the token: refused, nothing started.
+    let res = post(format!("trace_code={}&level=1&reason=x", s.root)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(format!(
+        "csrf=00{}&trace_code={}&level=1&reason=x",
+        &csrf[2..],
+        s.root
+    ))
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.f.count("SELECT COUNT(*) FROM recalls"), 0);
+    // A bad level is a page saying why.
+    let res = post(format!(
+        "csrf={csrf}&trace_code={}&level=4&reason=x",
+        s.root
+    ))
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("召回级别"));
+    let res = post(format!(
+        "csrf={csrf}&trace_code={}&level=1&reason=%E6%A3%80%E5%87%BA",
+        s.root
+    ))
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/console/recalls/"), "{to}");
+    let (status, detail) = page(to.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        detail.contains("一级召回") && detail.contains("检出"),
+        "{detail}"
+    );
+    assert!(detail.contains("0 / 4"), "none confirmed of four");
+    for code in [&s.root, &s.b2, &s.b_far, &s.b4] {
+        assert!(detail.contains(code.as_str()), "holder {code}");
+    }
+    assert!(
+        detail.contains(r#"name="what" value="recall""#),
+        "the export form"
+    );
+    let (_, list) = page("/console/recalls".into()).await;
+    assert!(list.contains(&to), "the list links to it");
+    let (status, _) = page(format!("/console/recalls/{}", id())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    s.f.s.assert_healthy().await;
+}

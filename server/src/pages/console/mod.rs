@@ -73,6 +73,7 @@
 //! lines of arithmetic each.
 
 mod overview;
+mod recalls;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -88,7 +89,9 @@ use crate::AppState;
 
 /// The console's page routes (merged into [`super::router`]).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(overview::router())
+    Router::new()
+        .merge(overview::router())
+        .merge(recalls::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,
