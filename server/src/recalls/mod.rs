@@ -9,6 +9,7 @@
 //! holder after its confirmation counted and to every holder when the
 //! recall closes, `recall.progress` to each holder district's inspectors.
 
+pub mod demo;
 pub mod ops;
 pub mod overdue;
 pub mod service;
