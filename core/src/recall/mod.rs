@@ -12,12 +12,15 @@
 //!   from several offline devices combine.
 //! * [`notice`]: what the phones pull (`recall.notice`, `recall.updated`,
 //!   `recall.progress`).
+//! * [`local`]: the phone's side (notices from the inbox, the confirmation
+//!   checked offline and queued in the outbox).
 //! * [`progress`]: progress per holder and in total, overdue holders, and
 //!   when a recall is closed.
 
 pub mod confirm;
 pub mod holders;
 pub mod level;
+pub mod local;
 pub mod notice;
 pub mod progress;
 
