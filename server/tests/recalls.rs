@@ -841,6 +841,12 @@ async fn bad_input_answers_in_the_error_shape_and_stores_nothing() {
     )
     .await;
     expect_error(
+        s.f.s.get("/v1/recalls?offset=2147483648", &s.f.analyst).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    expect_error(
         s.f.s.get("/v1/recalls", &s.f.m1_user).await,
         StatusCode::FORBIDDEN,
         "forbidden",

@@ -35,6 +35,9 @@ pub use ops::{apply_op, handles};
 use service::{StartError, StartRecall};
 use view::{RecallList, RecallListItem, RecallView};
 
+/// The largest list offset (the OpenAPI's `int32`).
+const MAX_OFFSET: u32 = 2_147_483_647;
+
 /// Who starts recalls.
 const STARTERS: &[Role] = &[Role::Admin, Role::Analyst];
 /// Who reads them (an inspector follows up on the holders of its district).
@@ -104,7 +107,7 @@ pub struct RecallQuery {
     /// 1..=1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    #[param(minimum = 0, maximum = 4294967295_u32)]
+    #[param(minimum = 0, maximum = 2147483647)]
     pub offset: Option<u32>,
 }
 
@@ -260,6 +263,14 @@ pub async fn list_recalls(
             "limit 应在 1–1000 之间",
         ));
     }
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::invalid(
+            "offset",
+            "invalid_query",
+            format!("offset 应在 0–{MAX_OFFSET} 之间"),
+        ));
+    }
     let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(RecallStatus::parse(s).ok_or_else(|| {
@@ -271,7 +282,7 @@ pub async fn list_recalls(
         .list_recalls(RecallFilter {
             status,
             limit,
-            offset: q.offset.unwrap_or(0),
+            offset,
         })
         .await?;
     let now = crate::store::now();
