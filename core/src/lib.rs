@@ -3,6 +3,7 @@
 //! One implementation of every rule lives here, so a phone offline and the
 //! server re-checking the same event reach the same verdict.
 
+pub mod calendar;
 pub mod category;
 pub mod codes;
 pub mod complaints;
@@ -14,6 +15,7 @@ pub mod inspection;
 pub mod json;
 pub mod ledger;
 pub mod quantity;
+pub mod recall;
 pub mod reports;
 pub mod rules;
 pub mod signed;

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// A page lags a write by at most this long.
     #[arg(long, env = "SHIAN_PAGE_CACHE_SECS", default_value_t = 5)]
     pub page_cache_secs: u32,
+    /// Seconds between checks for recall holders silent past their start
+    /// deadline (each gets one reminder notice); 0 turns the check off.
+    #[arg(long, env = "SHIAN_RECALL_CHECK_SECS", default_value_t = 300)]
+    pub recall_check_secs: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

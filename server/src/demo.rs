@@ -336,6 +336,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
         };
         demo_user(store, l, merchant_id, regions).await?;
     }
+    crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
     Ok(DemoSummary {
         markets,
         merchants,

@@ -28,6 +28,7 @@ pub mod photo;
 pub mod public;
 pub mod qr;
 pub mod rate_limit;
+pub mod recalls;
 pub mod registry;
 pub mod reports;
 pub mod shutdown;
@@ -283,6 +284,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(pages::public_trace::trace))
         .routes(routes!(trace::forward))
         .routes(routes!(trace::backward))
+        .routes(routes!(recalls::create_recall, recalls::list_recalls))
+        .routes(routes!(recalls::get_recall))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
         .routes(routes!(
@@ -397,6 +400,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     // The full warnings pass over what is stored (and any marks a crash
     // left behind) before the first request.
     alerts::scan(&state).await?;
+    if args.recall_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
+        recalls::overdue::spawn(state.store.clone(), every);
+    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|source| StartError::Bind {

@@ -554,9 +554,25 @@ pub mod wire {
                     .required("per_grade"),
             )
             .description(Some("exactly one of count and per_grade"));
+        // A recall starts from exactly one of a trace code and a proposal.
+        let recall_source = AnyOfBuilder::new()
+            .item(
+                object()
+                    .property("trace_code", Ref::from_schema_name("Code"))
+                    .property("proposal_id", null())
+                    .required("trace_code"),
+            )
+            .item(
+                object()
+                    .property("proposal_id", Ref::from_schema_name("Uuid"))
+                    .property("trace_code", null())
+                    .required("proposal_id"),
+            )
+            .description(Some("exactly one of trace_code and proposal_id"));
         vec![
             ("NewMerchantRequest", vec![located.into(), licence.into()]),
             ("DrawRequest", vec![quota.into()]),
+            ("RecallRequest", vec![recall_source.into()]),
         ]
     }
 

@@ -31,6 +31,8 @@ struct ProductPage {
     chain: Vec<StepView>,
     end: String,
     findings: Vec<FindingView>,
+    /// Active recalls naming this batch.
+    recalls: Vec<crate::recalls::view::RecallBanner>,
     generated: String,
 }
 
@@ -92,7 +94,19 @@ pub(super) async fn product_page(
         .as_deref()
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .is_some_and(|d| d < local_today());
+    let recalls = state
+        .store
+        .active_recalls_of_code(t.trace_code.clone())
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|r| {
+            let started = local_time(r.started_at);
+            crate::recalls::view::RecallBanner::new(r, started)
+        })
+        .collect();
     let view = ProductPage {
+        recalls,
         end: end_text(&t),
         category: t
             .category

@@ -39,6 +39,8 @@ struct ShopPage {
     tests: Vec<TestView>,
     suppliers: Vec<SupplierView>,
     findings: Vec<FindingView>,
+    /// Active recalls naming one of the shop's batches.
+    recalls: Vec<crate::recalls::view::RecallBanner>,
     generated: String,
     /// Ratings and the feedback forms (`shop_feedback.html`).
     feedback: super::feedback::ShopFeedback,
@@ -157,7 +159,19 @@ pub(super) async fn shop_page(
         .as_deref()
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let warning = expiry.and_then(|e| licence_warning(e, local_today()));
+    let recalls = state
+        .store
+        .active_recalls_of_shop(code.clone())
+        .await
+        .map_err(crate::errors::ApiError::from)?
+        .into_iter()
+        .map(|r| {
+            let started = local_time(r.started_at);
+            crate::recalls::view::RecallBanner::new(r, started)
+        })
+        .collect();
     let view = ShopPage {
+        recalls,
         grade: shop.risk.map(|r| GradeView {
             label: crate::field::risk::parse_grade(&r.grade).map_or("", grade_label),
             letter: r.grade,

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod ledger;
 pub mod model;
 pub mod public;
+pub mod recalls;
 pub mod reports;
 pub mod signing;
 pub mod sqlite;
@@ -46,6 +47,7 @@ pub trait Store:
     + public::PublicStore
     + feedback::FeedbackStore
     + reports::ReportStore
+    + recalls::RecallStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore

@@ -341,6 +341,10 @@ fn apply_op(
         // Complaint ops persist their own writes in this transaction.
         return Ok(crate::feedback::apply_op(tx, caller, op, now)?);
     }
+    if crate::recalls::handles(&op.kind) {
+        // Recall confirmations persist their own writes in this transaction.
+        return Ok(crate::recalls::apply_op(tx, caller, op, now)?);
+    }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
         return Ok(match crate::field::apply_op(&*tx, caller, op, now)? {

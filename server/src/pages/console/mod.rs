@@ -80,6 +80,7 @@ mod draws;
 mod map;
 mod merchant;
 mod overview;
+mod recalls;
 mod search;
 mod trace;
 
@@ -106,6 +107,7 @@ pub fn router() -> Router<AppState> {
         .merge(search::router())
         .merge(trace::router())
         .merge(alerts::router())
+        .merge(recalls::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,

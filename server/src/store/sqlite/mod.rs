@@ -33,6 +33,7 @@ mod ledger;
 pub mod migrate;
 mod public;
 pub mod readers;
+mod recalls;
 mod reports;
 mod signing;
 pub mod sync;
@@ -152,6 +153,7 @@ impl SqliteStore {
         reports::open(&mut conn)?;
         signing::open(&mut conn)?;
         alerts::open(&mut conn)?;
+        recalls::open(&mut conn)?;
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
