@@ -12,6 +12,7 @@ pub mod certify;
 pub mod cli;
 pub mod demo;
 pub mod errors;
+pub mod exports;
 pub mod extract;
 pub mod feedback;
 pub mod field;
@@ -262,6 +263,9 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(pages::public_trace::trace))
         .routes(routes!(trace::forward))
         .routes(routes!(trace::backward))
+        .routes(routes!(exports::routes::trace_export))
+        .routes(routes!(exports::routes::merchant_export))
+        .routes(routes!(exports::routes::market_export))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
         .routes(routes!(

@@ -23,6 +23,7 @@ use crate::store::graph::{Faults, GraphReport, LedgerGraph};
 use crate::store::*;
 
 mod error;
+mod exports;
 mod feedback;
 mod field;
 mod field_ops;
