@@ -2,7 +2,8 @@
 //! a shop's page behind its QR code (`/s/{shop_code}`, 一店一码), a
 //! product's chain of custody (`/t/{trace_code}`) and its GS1 Digital Link
 //! (`/01/{gtin}/10/{lot}`); and, behind a browser login
-//! ([`session::Session`]), the printable stall sign (`/signs/{merchant_id}`).
+//! ([`session::Session`]), the printable stall sign (`/signs/{merchant_id}`)
+//! and the regulator's console (`/console`, [`console`]).
 //!
 //! Server-rendered with askama (templates in `server/templates/`, compiled
 //! into the binary, HTML-escaped by default), zh-CN, readable with no
@@ -11,6 +12,7 @@
 //! and its JSON twin cannot disagree. A failure behind a page is an HTML
 //! page too ([`error::PageError`]).
 
+pub mod console;
 mod error;
 pub mod feedback;
 mod gs1;
@@ -49,4 +51,5 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/signs/{merchant_id}/qr.png", get(sign::sign_png))
         .merge(report::router())
         .merge(reports_handler::router())
+        .merge(console::router())
 }

@@ -36,7 +36,7 @@ const MAX_NEXT: usize = 512;
 pub struct Session(pub Auth);
 
 /// The session cookie's value among the request's `Cookie` headers.
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn cookie_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
