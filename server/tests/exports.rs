@@ -626,3 +626,214 @@ async fn an_export_longer_than_a_page_loses_no_row() {
     );
     f.s.assert_healthy().await;
 }
+
+// --- the console's export jobs -------------------------------------------
+
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn header_of(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Logs in through the browser form; the `Cookie` header to send.
+async fn browser_login(f: &Field, username: &str) -> String {
+    let res = no_redirect()
+        .post(f.s.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username={}&password={}&next=%2Fconsole",
+            enc(username),
+            enc(field_common::PW)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    header_of(&res, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn page(f: &Field, path: &str, cookie: &str) -> reqwest::Response {
+    no_redirect()
+        .get(f.s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_form(f: &Field, cookie: &str, body: &str) -> reqwest::Response {
+    no_redirect()
+        .post(f.s.url("/console/exports"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let mark = r#"name="csrf" value=""#;
+    let rest = &html[html.find(mark).expect("a csrf field") + mark.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Waits for the job to leave `running` (the task is real; this only polls
+/// its state, it asserts nothing about how long it took).
+async fn finished(f: &Field, job: &str, cookie: &str) -> Value {
+    loop {
+        let v: Value = page(f, &format!("{job}.json"), cookie)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if v["status"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_export_job_shows_progress_and_gives_the_file_to_its_session_only() {
+    let c = chain().await;
+    let f = &c.f;
+    let cookie = browser_login(f, "analyst").await;
+    let list = page(f, "/console/exports", &cookie).await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let html = list.text().await.unwrap();
+    assert!(html.contains("暂无导出任务"), "{html}");
+    let csrf = csrf_of(&html);
+
+    // Without the session's token nothing starts.
+    let form = format!("what=trace&id={}&direction=forward&format=csv", c.origin);
+    for bad in [String::new(), format!("csrf={}&", "0".repeat(64))] {
+        let res = post_form(f, &cookie, &format!("{bad}{form}")).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    let html = page(f, "/console/exports", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("暂无导出任务"), "no job was made: {html}");
+
+    // An unknown code is said on a page, and starts nothing.
+    let res = post_form(
+        f,
+        &cookie,
+        &format!("csrf={csrf}&what=trace&id={}&format=csv", code()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("不存在"));
+
+    let res = post_form(f, &cookie, &format!("csrf={csrf}&{form}")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let job = header_of(&res, "location");
+    assert!(job.starts_with("/console/exports/"), "{job}");
+    let progress = page(f, &job, &cookie).await.text().await.unwrap();
+    assert!(
+        progress.contains("<progress id=\"export-progress\""),
+        "{progress}"
+    );
+    let state = finished(f, &job, &cookie).await;
+    assert_eq!(state["status"], "done", "{state}");
+    assert_eq!(state["rows"], 6);
+    assert_eq!(state["total"], 6);
+    let done = page(f, &job, &cookie).await.text().await.unwrap();
+    assert!(done.contains("已完成：共 6 行"), "{done}");
+    assert!(
+        !done.contains("http-equiv=\"refresh\""),
+        "no refresh once done"
+    );
+
+    let file = page(f, &format!("{job}/file"), &cookie).await;
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(header_of(&file, "content-disposition").contains("filename*=UTF-8''"));
+    let body = file.bytes().await.unwrap();
+    let records = csv_records(&Download {
+        status: StatusCode::OK,
+        content_type: "text/csv".into(),
+        disposition: String::new(),
+        body: body.to_vec(),
+    });
+    assert_eq!(entry_ids(&records), c.forward);
+
+    // XLSX and EPCIS jobs run the same way.
+    for format in ["xlsx", "epcis"] {
+        let res = post_form(
+            f,
+            &cookie,
+            &format!("csrf={csrf}&what=merchant&id={}&format={format}", f.m1),
+        )
+        .await;
+        let job = header_of(&res, "location");
+        assert_eq!(finished(f, &job, &cookie).await["status"], "done");
+        let body = page(f, &format!("{job}/file"), &cookie)
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        if format == "xlsx" {
+            assert!(body.starts_with(b"PK\x03\x04"));
+        } else {
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            assert!(schema_errors(&epcis_validator(), &doc).is_empty());
+        }
+    }
+    let html = page(f, "/console/exports", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("/file\">下载</a>").count(), 3, "{html}");
+
+    // Another analyst's session sees none of it.
+    f.s.user(
+        "analyst2",
+        field_common::PW,
+        shian_server::store::Role::Analyst,
+        None,
+        &[],
+    )
+    .await;
+    let other = browser_login(f, "analyst2").await;
+    for path in [job.clone(), format!("{job}.json"), format!("{job}/file")] {
+        assert_eq!(
+            page(f, &path, &other).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let html = page(f, "/console/exports", &other)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("暂无导出任务"));
+    // And a merchant does not enter the console.
+    let shop = browser_login(f, "shop1").await;
+    assert_eq!(
+        page(f, "/console/exports", &shop).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    f.s.assert_healthy().await;
+}

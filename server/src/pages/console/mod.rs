@@ -72,6 +72,7 @@
 //! of shapes a console needs (bars, a line, a grid of stalls) are a few
 //! lines of arithmetic each.
 
+mod exports;
 mod overview;
 
 use askama::Template;
@@ -88,7 +89,9 @@ use crate::AppState;
 
 /// The console's page routes (merged into [`super::router`]).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(overview::router())
+    Router::new()
+        .merge(overview::router())
+        .merge(exports::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,
