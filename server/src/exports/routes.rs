@@ -25,9 +25,11 @@ const REGULATORS: &[Role] = &[Role::Admin, Role::Analyst];
 #[into_params(parameter_in = Query)]
 pub struct TraceExportQuery {
     /// `csv` (UTF-8 with BOM), `xlsx`, or `epcis` (EPCIS 2.0 JSON-LD).
+    #[param(inline)]
     pub format: Format,
     /// `forward` (every downstream holder; the default) or `backward`
     /// (the chain to the origin).
+    #[param(inline)]
     pub direction: Option<Direction>,
 }
 
@@ -36,6 +38,7 @@ pub struct TraceExportQuery {
 #[into_params(parameter_in = Query)]
 pub struct LedgerExportQuery {
     /// `csv` (UTF-8 with BOM), `xlsx`, or `epcis` (EPCIS 2.0 JSON-LD).
+    #[param(inline)]
     pub format: Format,
     /// First day kept (China time), inclusive.
     #[param(value_type = Option<crate::openapi::wire::Date>)]
