@@ -14,6 +14,17 @@ shift || true
 (cd "$ROOT" && cargo build -p shian-server)
 export SHIAN_SERVER_BIN="$TARGET_DIR/debug/shian-server"
 
+# The export test opens the server's XLSX with openpyxl (PyPI), pinned in a
+# venv under .tools/; everything else is the standard library.
+OPENPYXL_VERSION="3.1.5"
+VENV="$ROOT/.tools/python-tests-openpyxl-$OPENPYXL_VERSION"
+if ! venv_with "$VENV" "openpyxl==$OPENPYXL_VERSION"; then
+    echo "could not install openpyxl (is python3-venv installed? scripts/install-test-deps.sh)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+PY="$VENV/bin/python"
+
 export PYTHONPATH="$BINDINGS_DIR/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 SHIAN_EXPECTED_VERSION="$(workspace_version)"
@@ -24,9 +35,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 if [ "$#" -gt 0 ]; then
-    python3 -m unittest -v "$@" 2>&1 | tee "$log" || status=$?
+    "$PY" -m unittest -v "$@" 2>&1 | tee "$log" || status=$?
 else
-    python3 -m unittest discover -v -s . -p 'test_*.py' 2>&1 | tee "$log" || status=$?
+    "$PY" -m unittest discover -v -s . -p 'test_*.py' 2>&1 | tee "$log" || status=$?
 fi
 
 # unittest prints "Ran N tests" and "OK" or "FAILED (failures=a, errors=b, skipped=c)".

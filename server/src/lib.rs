@@ -13,6 +13,7 @@ pub mod certify;
 pub mod cli;
 pub mod demo;
 pub mod errors;
+pub mod exports;
 pub mod extract;
 pub mod feedback;
 pub mod field;
@@ -286,6 +287,9 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(trace::backward))
         .routes(routes!(recalls::create_recall, recalls::list_recalls))
         .routes(routes!(recalls::get_recall))
+        .routes(routes!(exports::routes::trace_export))
+        .routes(routes!(exports::routes::merchant_export))
+        .routes(routes!(exports::routes::market_export))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
         .routes(routes!(

@@ -94,6 +94,76 @@ pub trait LedgerStore {
         &self,
         merchant_id: String,
     ) -> StoreFuture<'_, Option<(String, Vec<PublicFinding>)>>;
+
+    /// One page of an export (`crate::exports`): the next `limit` live
+    /// ledger movements of `groups` after `cursor`, in group order and, within
+    /// a group, in acceptance order. Voids and voided entries are left out
+    /// (an export shows the corrected ledger, as a trace does). Pages are
+    /// read one at a time so that no export is ever held whole in memory;
+    /// the ledger is append-only, so a later page never repeats a row.
+    fn export_page(
+        &self,
+        groups: std::sync::Arc<[ExportGroup]>,
+        window: ExportWindow,
+        cursor: ExportCursor,
+        limit: u32,
+    ) -> StoreFuture<'_, ExportPage>;
+
+    /// How many rows [`LedgerStore::export_page`] will give for `groups`
+    /// (the console's progress bar; rows accepted meanwhile may add some).
+    fn export_count(
+        &self,
+        groups: std::sync::Arc<[ExportGroup]>,
+        window: ExportWindow,
+    ) -> StoreFuture<'_, u64>;
+}
+
+/// One holder's part of an export: all its entries, or only those of some
+/// of its batches (a trace).
+#[derive(Debug, Clone)]
+pub struct ExportGroup {
+    pub merchant_id: String,
+    /// `None`: every entry of the merchant; else only these batches'.
+    pub trace_codes: Option<Vec<String>>,
+}
+
+/// The event times an export keeps: `from <= at < to`, either end open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportWindow {
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where the next page of an export starts: a group, and the last entry
+/// already read in it (the backend's acceptance position, opaque here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportCursor {
+    pub group: usize,
+    pub after: i64,
+}
+
+/// A page of an export; `next` is `None` after the last page.
+#[derive(Debug, Clone, Default)]
+pub struct ExportPage {
+    pub entries: Vec<ExportEntry>,
+    pub next: Option<ExportCursor>,
+}
+
+/// A ledger entry as an export reads it, with what its row needs from
+/// elsewhere: the batch's purchase (product, dates, certificates) for a
+/// movement, and the names of the holder and of a platform counterparty.
+#[derive(Debug, Clone)]
+pub struct ExportEntry {
+    pub kind: String,
+    pub merchant_id: String,
+    pub merchant_name: Option<String>,
+    /// The canonical wire payload of the entry.
+    pub payload: String,
+    /// The canonical payload of the purchase that made the batch moved
+    /// (`None` for a purchase itself, or a batch the store lacks).
+    pub batch_purchase: Option<String>,
+    /// The registry name of the supplier or buyer when it is a merchant.
+    pub counterparty_name: Option<String>,
 }
 
 /// The public record of a shop: licence, latest inspection and published

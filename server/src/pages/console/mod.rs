@@ -77,6 +77,7 @@
 
 mod alerts;
 mod draws;
+mod exports;
 mod map;
 mod merchant;
 mod overview;
@@ -108,6 +109,7 @@ pub fn router() -> Router<AppState> {
         .merge(trace::router())
         .merge(alerts::router())
         .merge(recalls::router())
+        .merge(exports::router())
 }
 
 /// What the anti-forgery MAC is computed over besides the session token,

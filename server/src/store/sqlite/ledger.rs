@@ -14,7 +14,8 @@ use super::sync as sql;
 use super::SqliteStore;
 use crate::store::graph::{LedgerGraph, LedgerSource, StoredEntry};
 use crate::store::ledger::{
-    split_pull, LedgerCounts, LedgerStore, PublicFinding, PublicInspection, PublicShop, Showcase,
+    split_pull, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts, LedgerStore,
+    PublicFinding, PublicInspection, PublicShop, Showcase,
 };
 use crate::store::ledger::{Caller, Prepared, PullError};
 use crate::store::{StoreError, StoreFuture};
@@ -113,6 +114,30 @@ impl LedgerStore for SqliteStore {
                 None => Ok(None),
             }
         }))
+    }
+
+    fn export_page(
+        &self,
+        groups: std::sync::Arc<[ExportGroup]>,
+        window: ExportWindow,
+        cursor: ExportCursor,
+        limit: u32,
+    ) -> StoreFuture<'_, ExportPage> {
+        Box::pin(
+            self.readers()
+                .call(move |conn| super::exports::page(conn, &groups, window, cursor, limit)),
+        )
+    }
+
+    fn export_count(
+        &self,
+        groups: std::sync::Arc<[ExportGroup]>,
+        window: ExportWindow,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(
+            self.readers()
+                .call(move |conn| super::exports::count(conn, &groups, window)),
+        )
     }
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {

@@ -25,6 +25,7 @@ use crate::store::*;
 mod alerts;
 mod console;
 mod error;
+mod exports;
 mod feedback;
 mod field;
 mod field_ops;
