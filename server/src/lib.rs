@@ -290,6 +290,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))
+        .routes(routes!(exports::routes::recall_export))
         .routes(routes!(field::checklists::list_checklists))
         .routes(routes!(field::record::inspection_record))
         .routes(routes!(

@@ -349,6 +349,67 @@ async fn a_recall_over_three_hops_names_exactly_the_holders_and_what_each_receiv
     s.f.s.assert_healthy().await;
 }
 
+/// The recall's spreadsheet is its forward trace: every movement of every
+/// holder's batch, the voided sale left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_exports_every_movement_of_its_holders() {
+    let s = story().await;
+    let r = start(
+        &s,
+        json!({"trace_code": s.root, "level": 2, "reason": "标签不符"}),
+    )
+    .await;
+    let rid = r["id"].as_str().unwrap();
+    let res =
+        s.f.s
+            .get(
+                &format!("/v1/recalls/{rid}/export?format=csv"),
+                &s.f.analyst,
+            )
+            .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    for code in [&s.root, &s.b2, &s.b_far, &s.b4] {
+        assert!(text.contains(code.as_str()), "holder batch {code}: {text}");
+    }
+    // The same rows as the forward trace's own export.
+    let trace =
+        s.f.s
+            .get(
+                &format!("/v1/traces/{}/export?format=csv&direction=forward", s.root),
+                &s.f.analyst,
+            )
+            .await
+            .bytes()
+            .await
+            .unwrap();
+    assert_eq!(&bytes[..], &trace[..]);
+    let res =
+        s.f.s
+            .get(
+                &format!("/v1/recalls/{}/export?format=csv", id()),
+                &s.f.analyst,
+            )
+            .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res =
+        s.f.s
+            .get("/v1/recalls/not-a-uuid/export?format=csv", &s.f.analyst)
+            .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res =
+        s.f.s
+            .get(
+                &format!("/v1/recalls/{rid}/export?format=pdf"),
+                &s.f.analyst,
+            )
+            .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    s.f.s.assert_healthy().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_holder_pulls_its_notice_and_every_district_its_progress() {
     let s = story().await;

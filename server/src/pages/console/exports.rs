@@ -280,9 +280,13 @@ async fn start(
         }
         "merchant" => Subject::Merchant { id },
         "market" => Subject::Market { id },
-        "recall" => {
-            return refused("召回的导出尚未接入：请从召回详情页导出其追溯码的正向追溯。");
-        }
+        "recall" => match exports::routes::recall_code(&state, &id).await {
+            Ok(code) => Subject::Trace {
+                code,
+                direction: Direction::Forward,
+            },
+            Err(e) => return error_page(e),
+        },
         _ => return refused("请选择导出的内容：追溯、经营户、市场或召回。"),
     };
     if jobs.inner.dir.is_none() {
