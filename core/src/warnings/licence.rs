@@ -16,11 +16,18 @@ pub fn detect(t: &Thresholds, m: &MerchantFacts, now: DateTime<Utc>) -> Vec<Cand
     let days_left = (expiry - today).num_days();
     let subject = || merchant_subject(&m.id, &m.name, m.market_id.as_deref());
     let mut out = Vec::new();
-    for (kind, days) in [
-        (Kind::LicenceExpiring30d, t.licence.notice_days),
-        (Kind::LicenceExpiring7d, t.licence.urgent_days),
+    // One notice at a time: the first from `notice_days` down to the day
+    // after `urgent_days`, then the urgent one alone (a licence seven days
+    // from its end is one warning, not two).
+    for (kind, days, after) in [
+        (
+            Kind::LicenceExpiring30d,
+            t.licence.notice_days,
+            t.licence.urgent_days + 1,
+        ),
+        (Kind::LicenceExpiring7d, t.licence.urgent_days, 0),
     ] {
-        if (0..=days).contains(&days_left) {
+        if (after..=days).contains(&days_left) {
             out.push(Candidate {
                 kind,
                 subject: subject(),
@@ -90,15 +97,14 @@ mod tests {
     }
 
     #[test]
-    fn expiring_in_7_days_fires_both_notices_and_8_only_the_first() {
+    fn expiring_in_7_days_fires_the_urgent_notice_alone_and_8_only_the_first() {
         let t = Thresholds::builtin();
         let now = at(2026, 12, 1);
         let mut m = merchant("m1");
         m.licence_expiry = Some(day(2026, 12, 8));
-        assert_eq!(
-            kinds(&detect(t, &m, now)),
-            vec![Kind::LicenceExpiring30d, Kind::LicenceExpiring7d]
-        );
+        // One licence, one notice at a time: the urgent one replaces the
+        // first rather than standing beside it.
+        assert_eq!(kinds(&detect(t, &m, now)), vec![Kind::LicenceExpiring7d]);
         m.licence_expiry = Some(day(2026, 12, 9));
         assert_eq!(kinds(&detect(t, &m, now)), vec![Kind::LicenceExpiring30d]);
     }

@@ -253,9 +253,10 @@ fn too_often(
 /// registration, for one never sampled).
 pub fn not_sampled(t: &Thresholds, m: &MerchantFacts, now: DateTime<Utc>) -> Option<Candidate> {
     let s = &t.sampling;
-    let since = m
-        .last_sampled_at
-        .map_or(m.registered_at, |l| l.max(m.registered_at));
+    // The last sampling, wherever it falls: registration on the platform
+    // is not the start of the business, so it only stands in for a shop
+    // never sampled at all.
+    let since = m.last_sampled_at.unwrap_or(m.registered_at);
     let days = (now - since).num_days();
     if days < s.not_sampled_days {
         return None;
@@ -396,17 +397,29 @@ mod tests {
     }
 
     #[test]
-    fn not_sampled_for_two_years_fires_and_a_day_less_stays_quiet() {
+    fn not_sampled_for_three_years_fires_and_a_day_less_stays_quiet() {
         let t = Thresholds::builtin();
         let mut m = merchant("m1");
-        m.last_sampled_at = Some(at(2024, 12, 1));
+        m.last_sampled_at = Some(at(2023, 12, 2));
         let c = not_sampled(t, &m, at(2026, 12, 1));
         assert_eq!(c.map(|c| c.kind), Some(Kind::NotSampled));
-        m.last_sampled_at = Some(at(2024, 12, 2));
+        m.last_sampled_at = Some(at(2023, 12, 3));
         assert!(not_sampled(t, &m, at(2026, 12, 1)).is_none());
-        // Never sampled, registered 729 days ago: not yet.
+        // Never sampled, registered 1,094 days ago: not yet.
         m.last_sampled_at = None;
-        m.registered_at = at(2024, 12, 2);
+        m.registered_at = at(2023, 12, 3);
         assert!(not_sampled(t, &m, at(2026, 12, 1)).is_none());
+    }
+
+    /// A shop registered on the platform last week was still sampled (or
+    /// not) before: its samples, not its registration, say how long ago.
+    #[test]
+    fn samples_from_before_the_registration_count() {
+        let t = Thresholds::builtin();
+        let mut m = merchant("m1");
+        m.registered_at = at(2026, 11, 20);
+        m.last_sampled_at = Some(at(2022, 6, 1));
+        let c = not_sampled(t, &m, at(2026, 12, 1));
+        assert_eq!(c.map(|c| c.kind), Some(Kind::NotSampled));
     }
 }
