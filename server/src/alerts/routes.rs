@@ -215,14 +215,7 @@ fn is_id(s: &str) -> bool {
 
 /// The filter of a list request, checked (the console uses it too).
 pub fn filter(q: AlertQuery) -> Result<AlertFilter, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::invalid(
-            "limit",
-            "invalid_query",
-            "limit 应在 1–1000 之间",
-        ));
-    }
+    let limit = crate::paging::limit(q.limit)?;
     let status = q
         .status
         .map(|s| {

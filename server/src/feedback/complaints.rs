@@ -467,14 +467,7 @@ pub async fn list_complaints(
     Query(q): Query<ComplaintQuery>,
 ) -> Result<Json<ComplaintList>, ApiError> {
     auth.require(ANALYSTS)?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::invalid(
-            "limit",
-            "invalid_query",
-            "limit 应在 1–1000 之间",
-        ));
-    }
+    let limit = crate::paging::limit(q.limit)?;
     let region = q
         .region
         .as_deref()

@@ -130,14 +130,7 @@ pub async fn risk_merchants(
     Query(q): Query<RiskQuery>,
 ) -> Result<Json<RiskList>, ApiError> {
     auth.require(ANALYSTS)?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::invalid(
-            "limit",
-            "invalid_query",
-            "limit 应在 1–1000 之间",
-        ));
-    }
+    let limit = crate::paging::limit(q.limit)?;
     let offset = q.offset.unwrap_or(0) as usize;
     let region = q
         .region

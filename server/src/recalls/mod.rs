@@ -255,14 +255,7 @@ pub async fn list_recalls(
     Query(q): Query<RecallQuery>,
 ) -> Result<Json<RecallList>, ApiError> {
     auth.require(READERS)?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::invalid(
-            "limit",
-            "invalid_query",
-            "limit 应在 1–1000 之间",
-        ));
-    }
+    let limit = crate::paging::limit(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     if offset > MAX_OFFSET {
         return Err(ApiError::invalid(
