@@ -97,8 +97,8 @@ pub struct Config {
     pub report_rate_burst: u32,
     /// How often one more report request is allowed back.
     pub report_rate_period: std::time::Duration,
-    /// Full warning passes (`POST /v1/alerts/scan`) one client address may
-    /// start at once before 429: a pass reads every subject's facts (seconds
+    /// Full warning passes (`POST /v1/alerts/scan`) one account may start
+    /// at once before 429: a pass reads every subject's facts (seconds
     /// on a market's data), and the incremental pass after each write keeps
     /// the list current anyway, so a loop calling it only burns the writer.
     pub scan_rate_burst: u32,
@@ -254,10 +254,10 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         ));
     let scan = OpenApiRouter::new()
         .routes(routes!(alerts::routes::scan))
-        .route_layer(rate_limit::per_client_address(
+        .layer(axum::Extension(alerts::routes::ScanLimit::new(
             config.scan_rate_burst,
             config.scan_rate_period,
-        ));
+        )));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(login)
         .merge(scan)

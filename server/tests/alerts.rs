@@ -180,7 +180,7 @@ async fn the_full_pass_is_idempotent_and_finds_what_pushes_do_not() {
 /// A full pass reads every subject's facts; a loop calling it would hold
 /// the writer for good. A few at once, then 429 with `Retry-After`.
 #[tokio::test]
-async fn full_passes_are_limited_per_address() {
+async fn full_passes_are_limited_per_account_after_the_token() {
     let f = Field::start().await;
     for _ in 0..4 {
         let res = f.s.post("/v1/alerts/scan", &f.analyst, json!({})).await;
@@ -190,6 +190,12 @@ async fn full_passes_are_limited_per_address() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
     expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Counted per account after the token is checked: another account
+    // still may, and a bad token is a 401, never a 429.
+    let res = f.s.post("/v1/alerts/scan", &f.admin, json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = f.s.post("/v1/alerts/scan", "not-a-token", json!({})).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     f.s.assert_healthy().await;
     f.s.stop().await;
 }

@@ -4,8 +4,11 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use axum::extract::State;
+use axum::Extension;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shian_core::warnings::{Kind, Severity, SubjectType};
@@ -398,15 +401,53 @@ pub struct ScanView {
     responses(
         (status = 200, body = ScanView),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
-        (status = 429, description = "rate_limited, with Retry-After: a few passes at once, then one every 15 s per address", body = ErrorResponse),
+        (status = 429, description = "rate_limited, with Retry-After: a few passes at once, then one every 15 s per account", body = ErrorResponse),
     )
 )]
-pub async fn scan(State(state): State<AppState>, auth: Auth) -> Result<Json<ScanView>, ApiError> {
+pub async fn scan(
+    State(state): State<AppState>,
+    Extension(limit): Extension<ScanLimit>,
+    auth: Auth,
+) -> Result<Json<ScanView>, ApiError> {
     auth.require(ANALYSTS)?;
+    limit.check(&auth.user_id)?;
     let (out, elapsed_ms) = super::scan(&state).await?;
     Ok(Json(ScanView {
         raised: out.raised,
         open: out.open,
         elapsed_ms,
     }))
+}
+
+/// The full passes one account may start: a few at once, then one more
+/// each period. A pass reads every subject's facts (seconds on a market's
+/// data) and the incremental pass after each write keeps the list current,
+/// so a loop of scans would only hold the writer. Counted per account and
+/// only after the token is checked, so a caller without one is answered
+/// 401, never 429.
+#[derive(Clone)]
+pub struct ScanLimit(Arc<governor::DefaultKeyedRateLimiter<String>>);
+
+impl ScanLimit {
+    /// `burst` passes at once, then one more each `period` (zero values
+    /// are raised to one pass and one millisecond).
+    pub fn new(burst: u32, period: std::time::Duration) -> ScanLimit {
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = governor::Quota::with_period(period.max(std::time::Duration::from_millis(1)))
+            .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        ScanLimit(Arc::new(governor::RateLimiter::keyed(quota)))
+    }
+
+    fn check(&self, user_id: &str) -> Result<(), ApiError> {
+        use governor::clock::{Clock, DefaultClock};
+        self.0.check_key(&user_id.to_owned()).map_err(|not_until| {
+            let secs = not_until.wait_time_from(DefaultClock::default().now()).as_secs() + 1;
+            ApiError::too_many_requests(
+                "rate_limited",
+                format!("全量预警扫描过于频繁，请 {secs} 秒后重试 (too many full passes; retry in {secs} s)"),
+                secs,
+            )
+        })
+    }
 }

@@ -68,11 +68,13 @@ fn window(q: &LedgerExportQuery) -> Result<ExportWindow, ApiError> {
     let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?);
     if let (Some(f), Some(t)) = (from, to) {
         if t < f {
-            return Err(ApiError::invalid(
-                "to",
+            // Both dates are valid on their own (the schema's own words);
+            // together they make no sense: 422, not 400.
+            return Err(ApiError::unprocessable(
                 "invalid_range",
                 "结束日期早于开始日期 (to is before from)",
-            ));
+            )
+            .at("to"));
         }
     }
     // Cannot fail: +8 h is a valid offset and midnight exists in it.
@@ -122,7 +124,8 @@ pub async fn trace_export(
     responses(
         (status = 200, description = "the file (see /v1/traces/{code}/export)",
          content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (Object = "application/ld+json"))),
-        (status = 400, description = "invalid_query, invalid_id, invalid_date, invalid_range", body = ErrorResponse),
+        (status = 400, description = "invalid_query, invalid_id, invalid_date", body = ErrorResponse),
+        (status = 422, description = "invalid_range: to is before from", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, description = "another merchant's ledger, or an inspector", body = ErrorResponse),
         (status = 404, description = "not_found", body = ErrorResponse),
     )
@@ -157,7 +160,8 @@ pub async fn merchant_export(
     responses(
         (status = 200, description = "the file (see /v1/traces/{code}/export)",
          content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (Object = "application/ld+json"))),
-        (status = 400, description = "invalid_query, invalid_id, invalid_date, invalid_range", body = ErrorResponse),
+        (status = 400, description = "invalid_query, invalid_id, invalid_date", body = ErrorResponse),
+        (status = 422, description = "invalid_range: to is before from", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, description = "analysts and admins only", body = ErrorResponse),
         (status = 404, description = "not_found", body = ErrorResponse),
     )
