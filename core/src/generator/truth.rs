@@ -88,26 +88,9 @@ pub const FREQUENT_COMPLAINTS: usize = 5;
 pub const HOT_TOPIC_MIN: usize = 8;
 pub const HOT_TOPIC_FACTOR: usize = 2;
 
-/// Who an alert is about (the contract's `subject.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectType {
-    Merchant,
-    Market,
-    Category,
-    Product,
-}
-
-impl SubjectType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubjectType::Merchant => "merchant",
-            SubjectType::Market => "market",
-            SubjectType::Category => "category",
-            SubjectType::Product => "product",
-        }
-    }
-}
+/// Who an alert is about (the contract's `subject.type`): the warnings
+/// engine's own type, so the truth and the alerts cannot name subjects apart.
+pub use crate::warnings::SubjectType;
 
 /// One subject of one kind: a true positive to find or a near miss to
 /// leave alone.
