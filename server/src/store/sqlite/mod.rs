@@ -155,6 +155,13 @@ impl SqliteStore {
         signing::open(&mut conn)?;
         alerts::open(&mut conn)?;
         recalls::open(&mut conn)?;
+        // Every write transaction takes the write lock before it reads. A
+        // deferred one that has read and then meets another process's
+        // commit (a second server on the same file, the `admin` CLI) cannot
+        // wait: its snapshot is stale, and SQLite answers SQLITE_BUSY at
+        // once, past the busy timeout (tests/writers.rs). Only the writer
+        // connection is set; readers never write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let writer = Writer::spawn(conn)?;
 
         let mut pool = Vec::with_capacity(options.readers.max(1));
