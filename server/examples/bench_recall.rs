@@ -59,6 +59,7 @@ impl Bench {
                 role,
                 merchant_id: merchant.map(str::to_owned),
                 regions: vec![],
+                markets: vec![],
             })
             .await
             .expect("user");

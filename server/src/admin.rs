@@ -81,6 +81,7 @@ pub async fn create_user(store: &dyn Store, args: CreateUserArgs) -> Result<User
         }
         _ => {}
     }
+    let markets = market_scope(store, args.role, &args.market_ids).await?;
     let password_hash = hash_password_async(args.password).await?;
     let user = store
         .create_user(NewUser {
@@ -89,7 +90,42 @@ pub async fn create_user(store: &dyn Store, args: CreateUserArgs) -> Result<User
             role: args.role,
             merchant_id: args.merchant_id,
             regions,
+            markets,
         })
         .await?;
     Ok(user)
+}
+
+/// A market operator runs one or more existing markets; no other role takes
+/// `--market-id`. Ids are kept once each, in the order given.
+async fn market_scope(
+    store: &dyn Store,
+    role: Role,
+    ids: &[String],
+) -> Result<Vec<String>, AdminError> {
+    match role {
+        Role::MarketOperator if ids.is_empty() => Err(AdminError::Invalid(
+            "市场开办者账户须指定至少一个 --market-id (market operators need --market-id)".into(),
+        )),
+        Role::MarketOperator => {
+            let mut out: Vec<String> = Vec::with_capacity(ids.len());
+            for id in ids {
+                let id = validate::validate_id(id.trim(), "market_id")
+                    .map_err(|e| AdminError::Invalid(format!("--market-id {id}: {}", e.message)))?;
+                if store.market(id.clone()).await?.is_none() {
+                    return Err(AdminError::Invalid(format!(
+                        "市场 {id} 不存在 (no such market)"
+                    )));
+                }
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        }
+        _ if !ids.is_empty() => Err(AdminError::Invalid(
+            "只有市场开办者账户可指定 --market-id (only market operators take --market-id)".into(),
+        )),
+        _ => Ok(Vec::new()),
+    }
 }

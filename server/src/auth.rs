@@ -98,6 +98,9 @@ pub struct Scope {
     /// Inspector accounts: their GB/T 2260 regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
+    /// Market-operator accounts: the market ids they run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markets: Vec<String>,
 }
 
 /// The claims of a login token.
@@ -126,6 +129,7 @@ pub fn issue_token(
         scope: Scope {
             merchant_id: user.merchant_id.clone(),
             regions: user.regions.clone(),
+            markets: user.markets.clone(),
         },
         iss: ISSUER.to_owned(),
         iat: now.timestamp(),
@@ -176,7 +180,8 @@ impl Auth {
     }
 
     /// May the caller read this merchant's record? Admins and analysts all;
-    /// a merchant only its own; an inspector those in its regions.
+    /// a merchant only its own; an inspector those in its regions; a market
+    /// operator those of its markets.
     pub fn can_see_merchant(&self, m: &Merchant) -> bool {
         match self.role {
             Role::Admin | Role::Analyst => true,
@@ -186,7 +191,20 @@ impl Auth {
                 .regions
                 .iter()
                 .any(|r| validate::region_covers(r, &m.region_code)),
+            Role::MarketOperator => self.runs_market(m.market_id.as_deref()),
         }
+    }
+
+    /// Is `market_id` one of the caller's markets? Admins and analysts run
+    /// none but see all: ask [`Auth::sees_every_market`] for them.
+    pub fn runs_market(&self, market_id: Option<&str>) -> bool {
+        self.role == Role::MarketOperator
+            && market_id.is_some_and(|id| self.scope.markets.iter().any(|m| m == id))
+    }
+
+    /// Admins and analysts see every market's operator records.
+    pub fn sees_every_market(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Analyst)
     }
 }
 
@@ -348,6 +366,7 @@ pub async fn login(
         scope: Scope {
             merchant_id: user.merchant_id,
             regions: user.regions,
+            markets: user.markets,
         },
     }))
 }

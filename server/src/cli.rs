@@ -132,6 +132,10 @@ pub struct CreateUserArgs {
     /// GB/T 2260 code an inspector covers; repeat or comma-separate.
     #[arg(long = "region", value_delimiter = ',')]
     pub regions: Vec<String>,
+    /// A market a market operator runs; repeat for several (required for
+    /// `--role market_operator`, refused for any other role).
+    #[arg(long = "market-id")]
+    pub market_ids: Vec<String>,
 }
 
 /// An `http://` or `https://` URL with a host and nothing after it but an

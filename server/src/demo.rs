@@ -92,6 +92,7 @@ async fn demo_user(
     login: &DemoLogin,
     merchant_id: Option<String>,
     regions: Vec<String>,
+    markets: Vec<String>,
 ) -> Result<String, AdminError> {
     if let Some(c) = store.user_credentials(login.username.to_owned()).await? {
         return Ok(c.user.id);
@@ -103,6 +104,7 @@ async fn demo_user(
         role: login.role,
         merchant_id,
         regions,
+        markets,
     };
     match store.create_user(user).await {
         Ok(u) => Ok(u.id),
@@ -201,7 +203,7 @@ async fn load_market(
     let region = demo_region(&generator);
     let mut inspector_ids = Vec::new();
     for login in inspectors {
-        inspector_ids.push(demo_user(store, login, None, vec![region.clone()]).await?);
+        inspector_ids.push(demo_user(store, login, None, vec![region.clone()], vec![]).await?);
     }
     let started = Instant::now();
     let samples = generator.samples();
@@ -210,6 +212,7 @@ async fn load_market(
         role: Role::Inspector.as_str().to_owned(),
         merchant_id: None,
         regions: vec![region],
+        markets: vec![],
     };
     let pushed = plants::push_samples(store, &caller, &samples).await?;
     let inspections = generator.inspections();
@@ -269,12 +272,20 @@ fn demo_region(generator: &Generator) -> String {
         .unwrap_or_else(|| "350205".to_owned())
 }
 
+/// The demo's market, which its operator and food-safety officer run.
+fn demo_market(generator: &Generator) -> Option<String> {
+    generator.markets().first().map(|m| m.id.clone())
+}
+
 /// Loads the demo data into `store` and returns what to print; the
 /// ground truth goes to `data_dir` (the database's directory).
 /// `days` of trading are generated on the first start (30 by default: chains
 /// of several hops and every kind of warning, loaded in seconds).
 pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoSummary, DemoError> {
-    let region = demo_region(&Generator::new(config(days)));
+    let generator = Generator::new(config(days));
+    let region = demo_region(&generator);
+    let market = demo_market(&generator);
+    drop(generator);
     let login = |username, password, role, note: String| DemoLogin {
         username,
         password,
@@ -323,6 +334,18 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
             Role::Merchant,
             "经营户 merchant: its first buyer".into(),
         ),
+        login(
+            "operator1",
+            "demo-operator1-pass",
+            Role::MarketOperator,
+            "市场开办者 market operator of the demo market".into(),
+        ),
+        login(
+            "officer1",
+            "demo-officer1-pass",
+            Role::MarketOperator,
+            "食品安全员 the market's food-safety officer".into(),
+        ),
     ];
     for l in &logins {
         let (merchant_id, regions) = match l.username {
@@ -334,7 +357,11 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
             ),
             _ => (None, vec![]),
         };
-        demo_user(store, l, merchant_id, regions).await?;
+        let markets = match l.role {
+            Role::MarketOperator => market.iter().cloned().collect(),
+            _ => vec![],
+        };
+        demo_user(store, l, merchant_id, regions, markets).await?;
     }
     crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
     Ok(DemoSummary {

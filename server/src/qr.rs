@@ -170,7 +170,7 @@ pub(crate) async fn merchant_for_qr(
     let allowed = match auth.role {
         Role::Admin => true,
         Role::Merchant => auth.scope.merchant_id.as_deref() == Some(id.as_str()),
-        Role::Analyst | Role::Inspector => false,
+        Role::Analyst | Role::Inspector | Role::MarketOperator => false,
     };
     if !allowed {
         return Err(ApiError::forbidden());

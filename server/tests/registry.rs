@@ -616,6 +616,7 @@ async fn each_conflict_kind_is_named() {
         role: Role::Merchant,
         merchant_id: merchant_id.map(str::to_owned),
         regions: vec![],
+        markets: vec![],
     };
     let u = st.create_user(new_user("Wang", Some(&a.id))).await.unwrap();
     assert_eq!(

@@ -87,6 +87,11 @@ pub async fn inspection_record(
         Role::Admin | Role::Analyst => true,
         Role::Inspector => stored.checked.record.inspectors.contains(&auth.user_id),
         Role::Merchant => auth.scope.merchant_id.as_deref() == Some(stored.merchant_id.as_str()),
+        // The market's own people see the results of its merchants' checks.
+        Role::MarketOperator => match state.store.merchant(stored.merchant_id.clone()).await? {
+            Some(m) => auth.can_see_merchant(&m),
+            None => false,
+        },
     };
     if !allowed {
         return Err(ApiError::forbidden());

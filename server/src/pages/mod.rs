@@ -3,7 +3,8 @@
 //! product's chain of custody (`/t/{trace_code}`) and its GS1 Digital Link
 //! (`/01/{gtin}/10/{lot}`); and, behind a browser login
 //! ([`session::Session`]), the printable stall sign (`/signs/{merchant_id}`)
-//! and the regulator's console (`/console`, [`console`]).
+//! the regulator's console (`/console`, [`console`]) and the market's own
+//! pages for its operator and food-safety officers (`/market`, [`market`]).
 //!
 //! Server-rendered with askama (templates in `server/templates/`, compiled
 //! into the binary, HTML-escaped by default), zh-CN, readable with no
@@ -17,6 +18,7 @@ mod error;
 pub mod feedback;
 mod gs1;
 mod landing;
+pub mod market;
 mod product;
 pub mod public_trace;
 mod render;
@@ -52,4 +54,5 @@ pub fn router(config: &Config) -> Router<AppState> {
         .merge(report::router())
         .merge(reports_handler::router())
         .merge(console::router())
+        .merge(market::router())
 }

@@ -49,6 +49,7 @@ pub async fn plant_failed_sample(
         role: "inspector".into(),
         merchant_id: None,
         regions: insp.user.regions,
+        markets: vec![],
     };
     let (results, _) = store
         .sync_push(

@@ -436,7 +436,8 @@ pub struct MerchantQuery {
     pub offset: Option<u32>,
 }
 
-/// Search merchants.
+/// Search merchants (admins and analysts: all; a market operator: its own
+/// market's, 403 for another's).
 #[utoipa::path(
     get, path = "/v1/merchants", tag = "registry", params(MerchantQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<Merchant>), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse))
@@ -446,14 +447,26 @@ pub async fn list_merchants(
     auth: Auth,
     Query(q): Query<MerchantQuery>,
 ) -> Result<Json<Page<Merchant>>, ApiError> {
-    auth.require(REGISTRARS)?;
+    auth.require(&[Role::Admin, Role::Analyst, Role::MarketOperator])?;
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
-    let market_id = q
+    let mut market_id = q
         .market_id
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| validate::validate_id(s, "market_id"))
         .transpose()?;
+    // A market operator lists its own market's merchants only: its first
+    // market when it names none, 403 for another.
+    if auth.role == Role::MarketOperator {
+        match &market_id {
+            Some(id) if !auth.runs_market(Some(id)) => return Err(ApiError::forbidden()),
+            Some(_) => {}
+            None => market_id = auth.scope.markets.first().cloned(),
+        }
+        if market_id.is_none() {
+            return Err(ApiError::forbidden());
+        }
+    }
     let region = q
         .region
         .as_deref()

@@ -17,6 +17,8 @@ pub struct Caller {
     pub role: String,
     pub merchant_id: Option<String>,
     pub regions: Vec<String>,
+    /// Market operators: the markets they run.
+    pub markets: Vec<String>,
 }
 
 /// An op as it reaches the store: a ledger event already parsed.

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What an account may do. Scope narrows it further: a merchant sees its own
-/// records, an inspector its regions.
+/// records, an inspector its regions, a market operator (市场开办者 and its
+/// food-safety officers) its markets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -15,10 +16,20 @@ pub enum Role {
     Analyst,
     Inspector,
     Merchant,
+    /// A market's operator or food-safety officer (市场开办者、食品安全员,
+    /// seed 001/000): entry checks, self-inspections, holds, for its
+    /// markets only.
+    MarketOperator,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Inspector, Role::Merchant];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Inspector,
+        Role::Merchant,
+        Role::MarketOperator,
+    ];
 
     /// The stored and wire form.
     pub fn as_str(self) -> &'static str {
@@ -27,6 +38,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Inspector => "inspector",
             Role::Merchant => "merchant",
+            Role::MarketOperator => "market_operator",
         }
     }
 
@@ -44,8 +56,9 @@ impl std::fmt::Display for Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::parse(s)
-            .ok_or_else(|| format!("unknown role '{s}' (admin|analyst|inspector|merchant)"))
+        Role::parse(s).ok_or_else(|| {
+            format!("unknown role '{s}' (admin|analyst|inspector|merchant|market_operator)")
+        })
     }
 }
 
@@ -60,6 +73,8 @@ pub struct User {
     /// GB/T 2260 codes an inspector covers (a province or city code covers
     /// everything under it).
     pub regions: Vec<String>,
+    /// Market-operator accounts: the markets they run (one or more).
+    pub markets: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -82,6 +97,7 @@ pub struct NewUser {
     pub role: Role,
     pub merchant_id: Option<String>,
     pub regions: Vec<String>,
+    pub markets: Vec<String>,
 }
 
 /// What a login attempt may do, decided (and counted) before its password

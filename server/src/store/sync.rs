@@ -111,6 +111,9 @@ pub struct FeedScope {
     pub inspector_prefixes: Option<Vec<String>>,
     /// Items addressed to this account.
     pub user_id: String,
+    /// A market operator: the items addressed to these markets (empty for
+    /// everyone else).
+    pub market_ids: Vec<String>,
 }
 
 /// The two feeds a pull pages through.

@@ -109,6 +109,7 @@ fn caller(auth: &Auth) -> Caller {
         role: auth.role.as_str().to_owned(),
         merchant_id: auth.scope.merchant_id.clone(),
         regions: auth.scope.regions.clone(),
+        markets: auth.scope.markets.clone(),
     }
 }
 
@@ -138,7 +139,7 @@ pub async fn push(
     auth: Auth,
     JsonBody(body): JsonBody,
 ) -> Result<Json<PushResponse>, ApiError> {
-    auth.require(&[Role::Merchant, Role::Inspector])?;
+    auth.require(&[Role::Merchant, Role::Inspector, Role::MarketOperator])?;
     let req: PushBody<'_> = parse_json(&body)?;
     if !valid_device_id(&req.device_id) {
         return Err(ApiError::invalid(
@@ -220,7 +221,7 @@ pub async fn pull(
     auth: Auth,
     Query(q): Query<PullQuery>,
 ) -> Result<Json<PullResponse>, ApiError> {
-    auth.require(&[Role::Merchant, Role::Inspector])?;
+    auth.require(&[Role::Merchant, Role::Inspector, Role::MarketOperator])?;
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > shian_core::sync::protocol::MAX_PULL_LIMIT {
         return Err(ApiError::invalid(

@@ -17,7 +17,8 @@ pub fn page(
 ) -> Result<PullResponse, PullError> {
     let after = decode_cursor(cursor).ok_or(PullError::BadCursor)?;
     let limit = limit.clamp(1, MAX_PULL_LIMIT) as usize;
-    // Inspectors see their district; a merchant sees its own records only.
+    // Inspectors see their district, a market operator its markets; a
+    // merchant sees its own records only.
     let merchant = if caller.role == "merchant" {
         caller.merchant_id.clone()
     } else {
@@ -37,6 +38,11 @@ pub fn page(
         merchant_id: merchant.clone(),
         inspector_prefixes,
         user_id: caller.user_id.clone(),
+        market_ids: if caller.role == "market_operator" {
+            caller.markets.clone()
+        } else {
+            Vec::new()
+        },
     };
     // One more than asked tells whether there is more.
     let mut changes = reads.changes_after(after.changes, &scope, limit + 1)?;

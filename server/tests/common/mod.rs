@@ -75,6 +75,25 @@ impl TestServer {
                 role,
                 merchant_id: merchant_id.map(str::to_owned),
                 regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+                markets: vec![],
+            })
+            .await
+            .unwrap();
+        u.id
+    }
+
+    /// Creates a market-operator account for `markets` straight in the store.
+    pub async fn operator(&self, username: &str, password: &str, markets: &[&str]) -> String {
+        let hash = shian_server::auth::hash_password(password).unwrap();
+        let u = self
+            .store
+            .create_user(NewUser {
+                username: username.into(),
+                password_hash: hash,
+                role: Role::MarketOperator,
+                merchant_id: None,
+                regions: vec![],
+                markets: markets.iter().map(|m| (*m).to_owned()).collect(),
             })
             .await
             .unwrap();

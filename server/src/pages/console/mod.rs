@@ -159,8 +159,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 impl Analyst {
-    /// The analyst of a session token, with its anti-forgery token.
-    fn new(auth: Auth, secret: &[u8], session: &str) -> Analyst {
+    /// The analyst of a session token, with its anti-forgery token. The
+    /// market pages ([`super::market`]) sign their forms the same way.
+    pub(in crate::pages) fn new(auth: Auth, secret: &[u8], session: &str) -> Analyst {
         Analyst {
             user_id: auth.user_id.clone(),
             auth,
@@ -168,6 +169,11 @@ impl Analyst {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             session: session.to_owned(),
         }
+    }
+
+    /// The login behind the page.
+    pub(in crate::pages) fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// Whether a posted form's `csrf` field is this session's token,

@@ -177,6 +177,35 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "market-operator accounts and their markets",
+        // SQLite cannot widen a CHECK in place: the table is rebuilt. The
+        // devices' foreign key to `users` is checked at commit (deferred),
+        // after the rows are back under the same name — so it holds; a
+        // rename would have rewritten the devices' reference instead.
+        sql: r#"
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE users_before_v3 AS SELECT * FROM users;
+DROP TABLE users;
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'inspector', 'merchant', 'market_operator')),
+    merchant_id   TEXT REFERENCES merchants(id),
+    regions       TEXT NOT NULL DEFAULT '[]',
+    -- market ids a market operator runs, a JSON array
+    markets       TEXT NOT NULL DEFAULT '[]',
+    created_at    TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT
+) STRICT;
+INSERT INTO users (id, username, password_hash, role, merchant_id, regions, created_at, failed_logins, locked_until)
+    SELECT id, username, password_hash, role, merchant_id, regions, created_at, failed_logins, locked_until FROM users_before_v3;
+DROP TABLE users_before_v3;
+"#,
+    },
 ];
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ fn to_json_list(v: &[String]) -> String {
 }
 
 const USER_COLS: &str =
-    "id, username, role, merchant_id, regions, created_at, password_hash, locked_until";
+    "id, username, role, merchant_id, regions, created_at, password_hash, locked_until, markets";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
     let role_s: String = r.get(2)?;
@@ -274,6 +274,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserCredentials> {
             role,
             merchant_id: r.get(3)?,
             regions: list_col(r, 4)?,
+            markets: list_col(r, 8)?,
             created_at: ts_col(r, 5)?,
         },
         password_hash: r.get(6)?,
@@ -578,11 +579,12 @@ impl Store for SqliteStore {
                 role: u.role,
                 merchant_id: u.merchant_id,
                 regions: u.regions,
+                markets: u.markets,
                 created_at: now(),
             };
             let r = conn.execute(
-                "INSERT INTO users (id, username, password_hash, role, merchant_id, regions, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO users (id, username, password_hash, role, merchant_id, regions, created_at, markets) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     user.id,
                     user.username,
@@ -590,7 +592,8 @@ impl Store for SqliteStore {
                     user.role.as_str(),
                     user.merchant_id,
                     to_json_list(&user.regions),
-                    ts(&user.created_at)
+                    ts(&user.created_at),
+                    to_json_list(&user.markets)
                 ],
             );
             match r {

@@ -110,6 +110,19 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX pushes_by_last_entry ON pushes(last_entry);
     "#,
     },
+    Migration {
+        version: 6,
+        name: "changes addressed to a market",
+        // A market operator's tablet pulls what is addressed to its markets
+        // (entry-check lists, holds, self-inspection plans), as an
+        // inspector's pulls its regions. A public row has all four NULL.
+        sql: r#"
+    ALTER TABLE changes ADD COLUMN market_id TEXT;
+    CREATE INDEX changes_by_market ON changes(market_id, seq) WHERE market_id IS NOT NULL;
+    DROP INDEX changes_public;
+    CREATE INDEX changes_public ON changes(seq) WHERE merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL AND market_id IS NULL;
+    "#,
+    },
 ];
 
 /// Applies a push in one transaction on `conn`: the sync service decides
@@ -290,16 +303,19 @@ impl PullReads for Connection {
         scope: &FeedScope,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        // The inspector's region prefixes as a JSON array, matched in SQL.
+        // The inspector's region prefixes and the operator's markets as JSON
+        // arrays, matched in SQL.
         let regions = serde_json::to_string(scope.inspector_prefixes.as_deref().unwrap_or(&[]))
             .unwrap_or_else(|_| "[]".into());
+        let markets = serde_json::to_string(&scope.market_ids).unwrap_or_else(|_| "[]".into());
         let mut st = self.prepare_cached(
             "SELECT seq, kind, payload FROM changes
              WHERE seq > ?1 AND (
-                   (merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL)
+                   (merchant_id IS NULL AND region_code IS NULL AND user_id IS NULL AND market_id IS NULL)
                 OR (?2 IS NOT NULL AND merchant_id = ?2)
                 OR (?4 AND EXISTS (SELECT 1 FROM json_each(?3) r WHERE substr(changes.region_code, 1, length(r.value)) = r.value))
-                OR user_id = ?5)
+                OR user_id = ?5
+                OR market_id IN (SELECT value FROM json_each(?7)))
              ORDER BY seq LIMIT ?6",
         )?;
         let rows = st.query_map(
@@ -309,7 +325,8 @@ impl PullReads for Connection {
                 regions,
                 scope.inspector_prefixes.is_some(),
                 scope.user_id,
-                limit as i64
+                limit as i64,
+                markets
             ],
             change,
         )?;
@@ -340,5 +357,25 @@ pub fn publish(
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached("INSERT INTO changes (kind, merchant_id, region_code, user_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![kind, merchant_id, region_code, user_id, payload.to_string(), Utc::now().to_rfc3339()])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Appends a change addressed to a market's operator and officers (their
+/// tablets pull it; nobody else does).
+pub fn publish_to_market(
+    conn: &Connection,
+    kind: &str,
+    market_id: &str,
+    payload: &Value,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO changes (kind, market_id, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        kind,
+        market_id,
+        payload.to_string(),
+        Utc::now().to_rfc3339()
+    ])?;
     Ok(conn.last_insert_rowid())
 }
