@@ -202,6 +202,27 @@ impl Auth {
             && market_id.is_some_and(|id| self.scope.markets.iter().any(|m| m == id))
     }
 
+    /// The market a list asked for, as this caller may read it: a market
+    /// operator reads its own markets only (its first one when it names
+    /// none; another market is 403); everyone else as asked (their role
+    /// check comes first).
+    pub fn market_filter(&self, asked: Option<String>) -> Result<Option<String>, ApiError> {
+        if self.role != Role::MarketOperator {
+            return Ok(asked);
+        }
+        match asked {
+            Some(id) if self.runs_market(Some(&id)) => Ok(Some(id)),
+            Some(_) => Err(ApiError::forbidden()),
+            None => self
+                .scope
+                .markets
+                .first()
+                .cloned()
+                .map(Some)
+                .ok_or_else(ApiError::forbidden),
+        }
+    }
+
     /// Admins and analysts see every market's operator records.
     pub fn sees_every_market(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Analyst)

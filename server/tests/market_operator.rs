@@ -62,6 +62,12 @@ async fn an_operator_sees_its_own_market_only() {
         .await;
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 
+    // Alerts: its market's, not another's.
+    let res = s.get("/v1/alerts", &op).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = s.get(&format!("/v1/alerts?market_id={theirs}"), &op).await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+
     // Pull: what is addressed to its market, not to another market.
     let conn = rusqlite::Connection::open(&s.db).unwrap();
     for (market, note) in [(&ours, "ours"), (&theirs, "theirs")] {

@@ -21,7 +21,7 @@ use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::{Json, Path, Query};
 use crate::field::risk::ANALYSTS;
 use crate::store::alerts::{Alert, AlertAction, AlertFilter, AlertStatus};
-use crate::store::StoreError;
+use crate::store::{Role, StoreError};
 use crate::AppState;
 
 macro_rules! enum_wire {
@@ -248,7 +248,8 @@ pub fn filter(q: AlertQuery) -> Result<AlertFilter, ApiError> {
     })
 }
 
-/// Alerts, open ones first, then by severity and recency.
+/// Alerts, open ones first, then by severity and recency (admins and
+/// analysts: every market's; a market operator: its own market's).
 #[utoipa::path(
     get, path = "/v1/alerts", tag = "alerts", params(AlertQuery), security(("bearer" = [])),
     responses(
@@ -262,8 +263,10 @@ pub async fn list_alerts(
     auth: Auth,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
-    auth.require(ANALYSTS)?;
-    let page = state.store.list_alerts(filter(q)?).await?;
+    auth.require(&[Role::Admin, Role::Analyst, Role::MarketOperator])?;
+    let mut filter = filter(q)?;
+    filter.market_id = auth.market_filter(filter.market_id)?;
+    let page = state.store.list_alerts(filter).await?;
     Ok(Json(AlertList {
         alerts: page.items.into_iter().map(AlertView::from).collect(),
         total: page.total,

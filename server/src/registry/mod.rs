@@ -449,24 +449,13 @@ pub async fn list_merchants(
 ) -> Result<Json<Page<Merchant>>, ApiError> {
     auth.require(&[Role::Admin, Role::Analyst, Role::MarketOperator])?;
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
-    let mut market_id = q
+    let market_id = q
         .market_id
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| validate::validate_id(s, "market_id"))
         .transpose()?;
-    // A market operator lists its own market's merchants only: its first
-    // market when it names none, 403 for another.
-    if auth.role == Role::MarketOperator {
-        match &market_id {
-            Some(id) if !auth.runs_market(Some(id)) => return Err(ApiError::forbidden()),
-            Some(_) => {}
-            None => market_id = auth.scope.markets.first().cloned(),
-        }
-        if market_id.is_none() {
-            return Err(ApiError::forbidden());
-        }
-    }
+    let market_id = auth.market_filter(market_id)?;
     let region = q
         .region
         .as_deref()
