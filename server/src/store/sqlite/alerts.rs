@@ -441,6 +441,19 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| corrupt("alert", e))
 }
 
+/// Raises `candidates` in the caller's transaction, as a pass would: for
+/// the warnings an event decides at once (a hold placed, an entry check
+/// refused) from a core detector, in the write that stores the event.
+/// Returns how many were new.
+#[allow(dead_code)] // FRAME: the market-operator modules call it (remove at merge)
+pub(super) fn raise(
+    conn: &Connection,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    store(conn, Thresholds::builtin(), candidates, now)
+}
+
 /// Stores what a pass raised: the open alert of the same identity is seen
 /// again (updated), a resolved one is raised again only by newer facts,
 /// anything else is new. Returns how many were new.
