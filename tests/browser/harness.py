@@ -130,6 +130,17 @@ class Browser:
             )
         )
 
+    def log_in_at(self, label, path, username, password):
+        """Opens `path`, which must ask for the login first, logs in through
+        the form, and checks the browser is brought back to `path`."""
+        d = self.driver
+        d.get(self.base + path)
+        self.check(f"{label}: asks to log in first", "/login?next=" in d.current_url, d.current_url)
+        d.find_element(By.ID, "username").send_keys(username)
+        d.find_element(By.ID, "password").send_keys(password)
+        self.click_and_wait("form[action='/login'] button[type=submit]")
+        self.check(f"{label}: back on {path} after the login", d.current_url == self.base + path, d.current_url)
+
     def type_code(self, code):
         """Types into the page's code box and submits it."""
         box = self.driver.find_element(By.ID, "code")

@@ -76,12 +76,7 @@ class Console(Browser):
         d = self.driver
 
         # The login form brings the analyst back to the console.
-        d.get(self.base + "/console")
-        self.check("login: asked first", "/login?next=" in d.current_url, d.current_url)
-        d.find_element(By.ID, "username").send_keys("analyst")
-        d.find_element(By.ID, "password").send_keys("demo-analyst-pass")
-        self.click_and_wait("form[action='/login'] button[type=submit]")
-        self.check("login: back on /console", d.current_url == self.base + "/console", d.current_url)
+        self.log_in_at("login", "/console", "analyst", "demo-analyst-pass")
 
         # Overview: the grade bars and the month chart.
         bars = d.find_elements(By.CSS_SELECTOR, "#grade-chart rect.bar")

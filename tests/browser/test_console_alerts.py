@@ -22,12 +22,7 @@ class ConsoleAlerts(Browser):
     def run(self):
         d = self.driver
 
-        d.get(self.base + "/console/alerts")
-        self.check("alerts: asks to log in first", "/login?next=" in d.current_url, d.current_url)
-        d.find_element(By.ID, "username").send_keys("analyst")
-        d.find_element(By.ID, "password").send_keys("demo-analyst-pass")
-        self.click_and_wait("form[action='/login'] button[type=submit]")
-        self.check("alerts: back on the list after the login", d.current_url.endswith("/console/alerts"), d.current_url)
+        self.log_in_at("alerts", "/console/alerts", "analyst", "demo-analyst-pass")
         self.check("alerts: heading", "预警" in d.find_element(By.TAG_NAME, "h1").text)
         first = self.articles()
         self.check("alerts: the demo raised warnings", len(first) > 0, self.text()[:300])

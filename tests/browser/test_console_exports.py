@@ -31,12 +31,7 @@ fetch(arguments[0], {credentials: "same-origin"})
 class ConsoleExports(Browser):
     def run(self):
         d = self.driver
-        d.get(self.base + "/console/exports")
-        self.check("exports: asks to log in first", "/login?next=" in d.current_url, d.current_url)
-        d.find_element(By.ID, "username").send_keys("analyst")
-        d.find_element(By.ID, "password").send_keys("demo-analyst-pass")
-        self.click_and_wait("form[action='/login'] button[type=submit]")
-        self.check("exports: back on the exports page", d.current_url.endswith("/console/exports"), d.current_url)
+        self.log_in_at("exports", "/console/exports", "analyst", "demo-analyst-pass")
         self.check("exports: heading", "导出" in self.text())
         self.page_checks("console-exports-01-list")
 

@@ -13,12 +13,7 @@ from harness import Browser, main
 class ConsoleRecalls(Browser):
     def run(self):
         d = self.driver
-        d.get(self.base + "/console/recalls")
-        self.check("recalls: asks to log in first", "/login?next=" in d.current_url, d.current_url)
-        d.find_element(By.ID, "username").send_keys("analyst")
-        d.find_element(By.ID, "password").send_keys("demo-analyst-pass")
-        self.click_and_wait("form[action='/login'] button[type=submit]")
-        self.check("recalls: back on the page after the login", d.current_url.endswith("/console/recalls"), d.current_url)
+        self.log_in_at("recalls", "/console/recalls", "analyst", "demo-analyst-pass")
         body = self.text()
         self.check("recalls: heading and the start forms", "启动召回" in body and "按追溯码启动" in body, body[:300])
         forms = d.find_elements(By.ID, "start-from-proposal")

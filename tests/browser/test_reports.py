@@ -100,16 +100,7 @@ class Reports(Browser):
 
         # An analyst opens the handler pages, logs in through the form, and
         # is brought back to the list.
-        d.get(self.base + "/handler/reports?status=received")
-        self.check("handler: asks to log in first", "/login?next=" in d.current_url, d.current_url)
-        d.find_element(By.ID, "username").send_keys("analyst")
-        d.find_element(By.ID, "password").send_keys("demo-analyst-pass")
-        self.click_and_wait("form[action='/login'] button[type=submit]")
-        self.check(
-            "handler: back on the list after the login",
-            d.current_url == self.base + "/handler/reports?status=received",
-            d.current_url,
-        )
+        self.log_in_at("handler", "/handler/reports?status=received", "analyst", "demo-analyst-pass")
         self.check("handler: the list", "举报处理" in self.text())
         self.page_checks("reports-05-handler-list")
         # Newest first: the one just filed.
