@@ -215,18 +215,62 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_newer() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 2);
-        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 2);
-        assert_eq!(current_version(&conn, "server").unwrap(), 2);
+        let known = SERVER.len() as i64;
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), known);
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), known);
+        assert_eq!(current_version(&conn, "server").unwrap(), known);
         assert_eq!(current_version(&conn, "ledger").unwrap(), 0);
         conn.execute(
-            "INSERT INTO schema_migrations (component, version) VALUES ('server', 3)",
-            [],
+            "INSERT INTO schema_migrations (component, version) VALUES ('server', ?1)",
+            [known + 1],
         )
         .unwrap();
         assert!(matches!(
             apply(&mut conn, "server", SERVER),
             Err(StoreError::Migration { .. })
         ));
+    }
+
+    /// v3 rebuilds `users`: an account made under v2, and the device that
+    /// references it, come through with their foreign key intact.
+    #[test]
+    fn v3_keeps_accounts_and_their_devices() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply(&mut conn, "server", &SERVER[..2]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, role, regions, created_at, failed_logins)
+                 VALUES ('u1', 'wang', 'h', 'inspector', '[\"350203\"]', '2026-11-01T00:00:00Z', 2);
+             INSERT INTO devices (id, user_id, name, created_at) VALUES ('d1', 'u1', 'pad', '2026-11-01T00:00:00Z');",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut conn, "server", SERVER).unwrap(), 3);
+        let (role, regions, markets, failed): (String, String, String, i64) = conn
+            .query_row(
+                "SELECT role, regions, markets, failed_logins FROM users WHERE id = 'u1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (role.as_str(), regions.as_str(), markets.as_str(), failed),
+            ("inspector", "[\"350203\"]", "[]", 2)
+        );
+        let broken: i64 = conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        // The wider CHECK takes the new role; a device of a missing user is
+        // still refused.
+        conn.execute(
+            "INSERT INTO users (id, username, password_hash, role, markets, created_at) VALUES ('u2', 'op', 'h', 'market_operator', '[\"m1\"]', '2026-12-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        assert!(conn
+            .execute("INSERT INTO devices (id, user_id, name, created_at) VALUES ('d2', 'nobody', 'x', 'now')", [])
+            .is_err());
     }
 }
