@@ -132,6 +132,9 @@ pub struct PriceObservation {
     pub entry_id: String,
     pub merchant_id: String,
     pub market_id: String,
+    /// The product as booked (a sale: its batch's purchase); grouped by
+    /// [`product_key`].
+    pub product: String,
     pub category: Category,
     pub unit: BaseUnit,
     pub side: Side,
@@ -220,6 +223,18 @@ pub fn evaluate(
     out
 }
 
+/// The form of a product name that groups prices and complaints: the name
+/// as booked with full-width characters folded (core's `codes::fold_width`,
+/// as typed codes are) and runs of spaces made one, so `冻牛腱`, `冻牛腱　`
+/// and `冻牛腱 ` are one product, while different names stay apart (no
+/// guessing that 牛腱 and 冻牛腱 are the same goods).
+pub fn product_key(name: &str) -> String {
+    crate::codes::fold_width(name)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// China's offset: dates on licences and in rules are local dates.
 pub(crate) fn china() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
@@ -295,7 +310,7 @@ mod tests {
                 at: at(2026, 11, 20),
             })
             .collect();
-        m.complaints = (0..4)
+        m.complaints = (0..5)
             .map(|i| fact(&format!("c{i}"), at(2026, 11, 20 + i)))
             .collect();
         let mut other = merchant("m2");

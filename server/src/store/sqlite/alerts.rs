@@ -344,8 +344,8 @@ pub(super) fn facts(
 }
 
 /// Priced purchases and sales in the price window, in the markets of the
-/// merchants in `list` (every market when `None`). A sale's category is its
-/// batch's (the purchase with its trace code).
+/// merchants in `list` (every market when `None`). A sale's product and
+/// category are its batch's (the purchase with its trace code).
 fn prices(
     conn: &Connection,
     t: &Thresholds,
@@ -361,10 +361,10 @@ fn prices(
     let mut st = conn.prepare_cached(&format!(
         "SELECT s.entry_id, s.merchant_id, m.market_id, s.kind, json_extract(s.payload, '$.unit_price_fen'),
                 json_extract(s.payload, '$.quantity.unit'),
-                CASE WHEN s.kind = ?2 THEN json_extract(s.payload, '$.product.category')
-                     ELSE (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END,
-                s.at
+                json_extract(b.payload, '$.product.category'), json_extract(b.payload, '$.product.name'), s.at
          FROM entries s JOIN merchants m ON m.id = s.merchant_id
+         LEFT JOIN entries b ON b.rowid = CASE WHEN s.kind = ?2 THEN s.rowid
+              ELSE (SELECT p.rowid FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END
          WHERE s.recorded_at >= ?1 AND s.kind IN (?2, ?3) AND m.market_id IS NOT NULL
            AND json_extract(s.payload, '$.unit_price_fen') IS NOT NULL {markets}"
     ))?;
@@ -377,12 +377,13 @@ fn prices(
             r.get::<_, i64>(4)?,
             r.get::<_, Option<String>>(5)?,
             r.get::<_, Option<String>>(6)?,
-            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, String>(8)?,
         ))
     })?;
     let mut out = Vec::new();
     for r in rows {
-        let (entry_id, merchant_id, market_id, kind, price, unit, category, at) = r?;
+        let (entry_id, merchant_id, market_id, kind, price, unit, category, product, at) = r?;
         let unit = match unit.as_deref() {
             Some("kg") => Some(BaseUnit::Gram),
             Some(u) => BaseUnit::parse(u),
@@ -399,6 +400,7 @@ fn prices(
             entry_id,
             merchant_id,
             market_id,
+            product: product.unwrap_or_default(),
             category,
             unit,
             side: if kind == PURCHASE {
