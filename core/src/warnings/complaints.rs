@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::stats::poisson_upper_tail;
 use super::{
-    figures, merchant_subject, newest_links, product_key, Candidate, ComplaintObservation, Evidence, Facts,
-    Kind, LinkType, MerchantFacts, Scope, Subject, SubjectType, Thresholds,
+    figures, merchant_subject, newest_links, product_key, Candidate, ComplaintObservation,
+    Evidence, Facts, Kind, LinkType, MerchantFacts, Scope, Subject, SubjectType, Thresholds,
 };
 
 pub fn frequent(t: &Thresholds, m: &MerchantFacts, now: DateTime<Utc>) -> Option<Candidate> {
@@ -78,7 +78,12 @@ pub fn hot_topics(
         if let Some(cat) = o.category {
             of.push(Topic::Category(cat));
         }
-        if let Some(p) = o.product.as_deref().map(product_key).filter(|p| !p.is_empty()) {
+        if let Some(p) = o
+            .product
+            .as_deref()
+            .map(product_key)
+            .filter(|p| !p.is_empty())
+        {
             of.push(Topic::Product(p));
         }
         for topic in of {
@@ -214,11 +219,19 @@ mod tests {
         let mut v = Vec::new();
         for i in 0..recent {
             let d = 2 + (i as i64 * 5) % 26;
-            v.push(complaint(&format!("{prefix}r{i}"), &format!("m{i}"), ago(d)));
+            v.push(complaint(
+                &format!("{prefix}r{i}"),
+                &format!("m{i}"),
+                ago(d),
+            ));
         }
         for i in 0..before {
             let d = 34 + (i as i64 * 5) % 24;
-            v.push(complaint(&format!("{prefix}b{i}"), &format!("m{i}"), ago(d)));
+            v.push(complaint(
+                &format!("{prefix}b{i}"),
+                &format!("m{i}"),
+                ago(d),
+            ));
         }
         v
     }

@@ -149,7 +149,8 @@ pub struct SampleObservation {
     pub id: String,
     pub merchant_id: String,
     pub market_id: Option<String>,
-    /// The category of the sampled batch, when the sample names one.
+    /// The category of the sampled batch when the sample names one, else
+    /// the merchant's main category (as for a complaint).
     pub category: Option<Category>,
     pub at: DateTime<Utc>,
     /// Counts as a failure (core's sample rules: a lab-confirmed failure).

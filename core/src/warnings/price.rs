@@ -46,7 +46,10 @@ impl<'a> Group<'a> {
         let mut sorted = Vec::with_capacity(obs.len());
         for o in obs {
             sorted.push(o.price_fen as f64);
-            by_merchant.entry(o.merchant_id.as_str()).or_default().push(o);
+            by_merchant
+                .entry(o.merchant_id.as_str())
+                .or_default()
+                .push(o);
         }
         sorted.sort_by(f64::total_cmp);
         Group {
@@ -320,10 +323,20 @@ mod tests {
         let mut v = Vec::new();
         for m in 0..5 {
             for (i, p) in [6_800, 7_000, 7_100, 7_300].into_iter().enumerate() {
-                v.push(obs(&format!("b{m}-{i}"), &format!("h{m}"), "冻牛腱", p + m * 50));
+                v.push(obs(
+                    &format!("b{m}-{i}"),
+                    &format!("h{m}"),
+                    "冻牛腱",
+                    p + m * 50,
+                ));
             }
             for (i, p) in [2_900, 3_000, 3_050, 3_100].into_iter().enumerate() {
-                v.push(obs(&format!("t{m}-{i}"), &format!("h{m}"), "冻猪蹄", p + m * 20));
+                v.push(obs(
+                    &format!("t{m}-{i}"),
+                    &format!("h{m}"),
+                    "冻猪蹄",
+                    p + m * 20,
+                ));
             }
         }
         v
@@ -351,7 +364,11 @@ mod tests {
         assert_eq!(kinds(&c), vec![Kind::PriceBelowMarket], "{c:#?}");
         assert_eq!(c[0].subject.id, "smuggler");
         let links: Vec<_> = c[0].evidence.links.iter().map(|l| l.id.as_str()).collect();
-        assert_eq!(links, vec!["s1", "s2"], "the outlying entries, cheapest first");
+        assert_eq!(
+            links,
+            vec!["s1", "s2"],
+            "the outlying entries, cheapest first"
+        );
         let f = &c[0].evidence.figures;
         assert_eq!(f["outlying_entries"], 2.0);
         assert_eq!(f["entry.s1.price_fen"], 2_300.0);

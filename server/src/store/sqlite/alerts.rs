@@ -261,7 +261,8 @@ pub(super) fn facts(
         }
     }
     // Samples in the pass-rate window, with the category of the sampled
-    // batch where the sample names one.
+    // batch where the sample names one, else the merchant's main category
+    // (as a complaint's).
     {
         let cutoff = ts(&(now
             - Duration::days(
@@ -271,7 +272,8 @@ pub(super) fn facts(
             )));
         let mut st = conn.prepare_cached(
             "SELECT s.id, s.merchant_id, m.market_id, s.taken_at, s.counts_as_failure, s.confirms IS NOT NULL,
-                    (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1)
+                    COALESCE((SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1),
+                             json_extract(m.categories, '$[0]'))
              FROM samples s LEFT JOIN merchants m ON m.id = s.merchant_id
              WHERE s.taken_at >= ?1",
         )?;
@@ -300,7 +302,8 @@ pub(super) fn facts(
         }
     }
     // Complaints that weigh: per merchant in its window, and all of them in
-    // the hot-topic windows, about the merchant's main category.
+    // the hot-topic windows, about the merchant's main category and the
+    // product named, if any.
     {
         let c = &t.complaints;
         let days = c.window_days.max(c.hot_window_days + c.hot_baseline_days);
@@ -321,20 +324,23 @@ pub(super) fn facts(
             }
         }
         let window_from = now - Duration::days(c.window_days);
-        for (id, merchant_id, on) in super::feedback::weighing_complaints(conn, since)? {
+        for c in super::feedback::weighing_complaints(conn, since)? {
             // The day it was received, from its start: a complaint of today
             // is never in the future of `now` (noon would be before midday).
-            let at = midnight(on);
-            if let Some(&i) = index.get(&merchant_id) {
+            let at = midnight(c.received_on);
+            if let Some(&i) = index.get(&c.merchant_id) {
                 if at >= window_from {
-                    f.merchants[i].complaints.push(Fact { id: id.clone(), at });
+                    f.merchants[i].complaints.push(Fact {
+                        id: c.id.clone(),
+                        at,
+                    });
                 }
             }
             f.complaints.push(ComplaintObservation {
-                id,
-                category: main.get(&merchant_id).copied().flatten(),
-                merchant_id,
-                product: None,
+                id: c.id,
+                category: main.get(&c.merchant_id).copied().flatten(),
+                merchant_id: c.merchant_id,
+                product: c.product,
                 at,
             });
         }
