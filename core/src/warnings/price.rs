@@ -6,7 +6,8 @@
 //! kilo beside 冻猪蹄 at ~30), so a category's spread hides a smuggler, and
 //! a smuggler's few cheap lots among its normal trade do not move its
 //! median. So the baseline is per (market, product as booked —
-//! [`product_key`] —, unit, purchase or sale) over the rolling window: the
+//! [`product_key`], within its category —, unit, purchase or sale) over the
+//! rolling window: the
 //! median and the median absolute deviation (×1.4826) of the per-entry unit
 //! prices of the *other* merchants (leave-one-out for a merchant holding a
 //! twentieth of the group's entries or more, so it cannot pull its own
@@ -140,10 +141,15 @@ impl Outlier<'_> {
     }
 }
 
-/// (market, product key, unit by its wire name, side).
-type ProductKey<'a> = (&'a str, String, &'static str, Side);
+/// (market, category, product key, unit by its wire name, side): a name
+/// booked under two categories is two products.
+type ProductKey<'a> = (&'a str, Category, String, &'static str, Side);
 /// (market, category, unit, side).
 type CategoryKey<'a> = (&'a str, Category, &'static str, Side);
+
+fn category_key(o: &PriceObservation) -> CategoryKey<'_> {
+    (o.market_id.as_str(), o.category, o.unit.as_str(), o.side)
+}
 
 pub fn detect(
     t: &Thresholds,
@@ -153,17 +159,37 @@ pub fn detect(
 ) -> Vec<Candidate> {
     let p = &t.price;
     let since = now - Duration::days(p.window_days);
+    let window = || facts.prices.iter().filter(|o| o.at >= since && o.at <= now);
+    let category_of = category_key;
+    // For one merchant only the groups its own entries fall in matter
+    // (every product group lies inside its category's): the others are
+    // not built.
+    let relevant: Option<std::collections::BTreeSet<CategoryKey<'_>>> = match scope {
+        Scope::All => None,
+        Scope::Merchant(only) => Some(
+            window()
+                .filter(|o| o.merchant_id == only)
+                .map(category_of)
+                .collect(),
+        ),
+    };
     let mut products: BTreeMap<ProductKey<'_>, Vec<&PriceObservation>> = BTreeMap::new();
     let mut categories: BTreeMap<CategoryKey<'_>, Vec<&PriceObservation>> = BTreeMap::new();
-    for o in facts.prices.iter().filter(|o| o.at >= since && o.at <= now) {
-        let unit = o.unit.as_str();
+    for o in window() {
+        let (market, category, unit, side) = category_of(o);
+        if relevant
+            .as_ref()
+            .is_some_and(|r| !r.contains(&(market, category, unit, side)))
+        {
+            continue;
+        }
         products
-            .entry((o.market_id.as_str(), product_key(&o.product), unit, o.side))
+            .entry((market, category, product_key(&o.product), unit, side))
             .or_default()
             .push(o);
         if p.category_fallback {
             categories
-                .entry((o.market_id.as_str(), o.category, unit, o.side))
+                .entry((market, category, unit, side))
                 .or_default()
                 .push(o);
         }
@@ -177,7 +203,7 @@ pub fn detect(
         .map(|(k, v)| (k, Group::new(v)))
         .collect();
     let mut outliers: BTreeMap<&str, Vec<Outlier<'_>>> = BTreeMap::new();
-    for ((market, _, unit, side), obs) in products {
+    for ((market, category, _, unit, side), obs) in products {
         let mut group = Group::new(obs);
         let merchants: Vec<&str> = group
             .by_merchant
@@ -192,7 +218,7 @@ pub fn detect(
                 Baseline::Of(s) => (s, false),
                 Baseline::Clear => continue,
                 Baseline::None => {
-                    let key = (market, own[0].category, unit, side);
+                    let key = (market, category, unit, side);
                     match categories.get_mut(&key).map(|g| g.baseline(t, m, cheapest)) {
                         Some(Baseline::Of(s)) => (s, true),
                         _ => continue,
