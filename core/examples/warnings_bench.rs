@@ -34,6 +34,7 @@ use shian_core::warnings::{
 
 struct Batch {
     category: shian_core::category::Category,
+    product: String,
     unit: BaseUnit,
     held: i64,
     expiry: Option<chrono::NaiveDate>,
@@ -131,6 +132,7 @@ fn main() {
                         code.clone(),
                         Batch {
                             category: p.product.category,
+                            product: p.product.name.clone(),
                             unit: p.quantity.unit,
                             held: p.quantity.amount,
                             expiry: p.expiry_date,
@@ -142,6 +144,7 @@ fn main() {
                         entry_id: id.clone(),
                         merchant_id: m.id.clone(),
                         market_id: market_of[mi].clone(),
+                        product: p.product.name.clone(),
                         category: p.product.category,
                         unit: p.quantity.unit,
                         side: Side::Purchase,
@@ -164,6 +167,7 @@ fn main() {
                             entry_id: id.clone(),
                             merchant_id: m.id.clone(),
                             market_id: market_of[mi].clone(),
+                            product: b.product.clone(),
                             category: b.category,
                             unit: b.unit,
                             side: Side::Sale,

@@ -67,6 +67,11 @@ pub const TEXT_MIN_CHARS: usize = 5;
 /// what happened, when and what was bought.
 pub const TEXT_MAX_CHARS: usize = 1000;
 
+/// Longest product name a complaint may give, in characters: the ledger's
+/// own limit on a product name (`core/data/ledger/rules-v1.json`
+/// `max_name_chars`), so a complaint can name anything a ledger can book.
+pub const PRODUCT_MAX_CHARS: usize = 100;
+
 /// Longest reason or note an inspector gives, in characters.
 pub const NOTE_MAX_CHARS: usize = 500;
 
@@ -336,9 +341,37 @@ pub fn check_text(text: &str) -> Result<String, String> {
     Ok(t.to_owned())
 }
 
+/// Checks the product a complaint names (optional, as the consumer typed
+/// it): trimmed, at most [`PRODUCT_MAX_CHARS`], no control characters at
+/// all (a name is one line). Blank is no product. The hot-topic warnings
+/// group complaints by it (`warnings::product_key`).
+pub fn check_product(product: &str) -> Result<Option<String>, String> {
+    let t = product.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.chars().count() > PRODUCT_MAX_CHARS {
+        return Err(format!("商品名称最多 {PRODUCT_MAX_CHARS} 个字"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("商品名称含有控制字符".into());
+    }
+    Ok(Some(t.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_product_is_trimmed_checked_or_none_when_blank() {
+        assert_eq!(check_product(" 冻牛腱 "), Ok(Some("冻牛腱".into())));
+        assert_eq!(check_product("  \t "), Ok(None));
+        assert!(check_product("冻牛腱\n冻猪蹄").is_err());
+        assert!(check_product("冻\u{7}牛腱").is_err());
+        assert!(check_product(&"牛".repeat(PRODUCT_MAX_CHARS)).is_ok());
+        assert!(check_product(&"牛".repeat(PRODUCT_MAX_CHARS + 1)).is_err());
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -282,36 +282,65 @@ async fn lifecycle_and_its_refusals() {
     f.s.stop().await;
 }
 
+/// The open hot-topic alerts about products.
+async fn product_topics(f: &Field) -> Vec<Value> {
+    let v = alerts(f, "?kind=complaint_hot_topic").await;
+    v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] != "resolved" && a["subject"]["type"] == "product")
+        .cloned()
+        .collect()
+}
+
+/// Five complaints in 30 days make a merchant "frequently complained
+/// about" (four stay quiet); eight naming one product (however it is
+/// typed) make that product a hot topic, raised once.
 #[tokio::test]
-async fn complaints_raise_frequent_complaints_at_once() {
+async fn complaints_raise_frequent_complaints_and_a_product_hot_topic_at_once() {
     let f = Field::start().await;
     let res = f.s.get(&format!("/v1/merchants/{}", f.m1), &f.admin).await;
     let m: Value = res.json().await.unwrap();
     let code = m["shop_code"].as_str().unwrap().to_owned();
-    for i in 0..3 {
-        assert!(
-            of_kind(&f, &f.m1, "complaints_frequent").await.is_empty(),
-            "after {i}"
-        );
-        let res = f
-            .s
-            .http
-            .post(f.s.url(&format!("/v1/public/shops/{code}/complaints")))
-            .header("user-agent", "alerts-test/1.0")
-            .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
-            .json(
-                &json!({"category": "foreign_matter", "text": format!("冻肉里有塑料片，第{i}次")}),
-            )
-            .send()
-            .await
-            .unwrap();
+    let spellings = ["冻虾仁", " 冻虾仁", "冻虾仁　", "冻虾仁"];
+    for i in 0..9 {
+        if i < 5 {
+            assert!(
+                of_kind(&f, &f.m1, "complaints_frequent").await.is_empty(),
+                "after {i}"
+            );
+        }
+        if i < 8 {
+            assert!(product_topics(&f).await.is_empty(), "after {i}");
+        }
+        let res =
+            f.s.http
+                .post(f.s.url(&format!("/v1/public/shops/{code}/complaints")))
+                .header("user-agent", "alerts-test/1.0")
+                .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
+                .json(
+                    &json!({"category": "expired_or_spoiled", "product": spellings[i % 4],
+                "text": format!("冻虾仁解冻后发臭，第{i}次")}),
+                )
+                .send()
+                .await
+                .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
+        if i == 4 {
+            let a = of_kind(&f, &f.m1, "complaints_frequent").await;
+            assert_eq!(a.len(), 1);
+            assert_eq!(a[0]["evidence"]["figures"]["complaints"], 5.0);
+            assert_eq!(a[0]["evidence"]["links"].as_array().unwrap().len(), 5);
+            assert_eq!(a[0]["evidence"]["links"][0]["type"], "complaint");
+        }
     }
-    let a = of_kind(&f, &f.m1, "complaints_frequent").await;
-    assert_eq!(a.len(), 1);
-    assert_eq!(a[0]["evidence"]["figures"]["complaints"], 3.0);
-    assert_eq!(a[0]["evidence"]["links"].as_array().unwrap().len(), 3);
-    assert_eq!(a[0]["evidence"]["links"][0]["type"], "complaint");
+    let hot = product_topics(&f).await;
+    assert_eq!(hot.len(), 1, "{hot:#?}");
+    assert_eq!(hot[0]["subject"]["id"], "冻虾仁");
+    assert_eq!(hot[0]["evidence"]["figures"]["recent"], 9.0);
+    assert_eq!(hot[0]["evidence"]["links"].as_array().unwrap().len(), 9);
+    assert_eq!(of_kind(&f, &f.m1, "complaints_frequent").await.len(), 1);
     f.s.assert_healthy().await;
     f.s.stop().await;
 }

@@ -317,9 +317,21 @@ struct Multipart {
 }
 
 fn multipart_complaint(category: &str, text: &str, photo: Option<Vec<u8>>) -> Multipart {
+    multipart_naming(category, None, text, photo)
+}
+
+/// The form with a product named (or not).
+fn multipart_naming(
+    category: &str,
+    product: Option<&str>,
+    text: &str,
+    photo: Option<Vec<u8>>,
+) -> Multipart {
     let boundary = "----shianTestBoundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
-    for (name, value) in [("category", category), ("text", text)] {
+    let mut fields = vec![("category", category), ("text", text)];
+    fields.extend(product.map(|p| ("product", p)));
+    for (name, value) in fields {
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
                 .as_bytes(),
@@ -798,6 +810,76 @@ async fn bad_complaints_and_ratings_store_nothing_and_photos_come_back_clean() {
     let wal = std::fs::read(e.s.db.with_extension("db-wal")).unwrap_or_default();
     assert!(!contains(&db, EXIF_SECRET) && !contains(&wal, EXIF_SECRET));
     e.s.assert_healthy().await;
+}
+
+/// The product a complaint names is checked, stored, listed and sent to
+/// the district; a bad one is refused in the error shape and stores
+/// nothing; the form takes it too.
+#[tokio::test]
+async fn a_complaint_names_its_product_checked_stored_and_listed() {
+    let e = env().await;
+    let before = e.stored();
+    let long = "虾".repeat(101);
+    for (product, why) in [
+        ("冻虾仁\n冻牛腱", "a line break"),
+        ("冻\u{7}虾仁", "a control character"),
+        (long.as_str(), "too long"),
+    ] {
+        let res = e
+            .complain(
+                &e.code1,
+                json!({"category": "expired_or_spoiled", "product": product, "text": "解冻后发臭，疑似变质"}),
+            )
+            .await;
+        let err = expect_error(res, StatusCode::BAD_REQUEST, "invalid_product").await;
+        assert_eq!(err["error"]["field"], "product", "{why}");
+        assert_eq!(e.stored(), before, "{why}: nothing stored");
+    }
+    let res = e
+        .complain(
+            &e.code1,
+            json!({"category": "expired_or_spoiled", "product": " 冻虾仁 ", "text": "解冻后发臭，疑似变质"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // Blank is no product.
+    let res = e
+        .complain(
+            &e.code1,
+            json!({"category": "hygiene", "product": "  ", "text": "地面积水，苍蝇很多"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = e
+        .complaint_form(multipart_naming(
+            "foreign_matter",
+            Some("巴沙鱼柳"),
+            "里面有塑料碎片",
+            None,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let list = e.list("").await;
+    let mut products: Vec<Value> = list["complaints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["product"].clone())
+        .collect();
+    products.sort_by_key(|p| p.to_string());
+    assert_eq!(
+        products,
+        vec![json!("冻虾仁"), json!("巴沙鱼柳"), Value::Null]
+    );
+    let sent: Vec<Value> = e
+        .pulled(&e.near, "complaint.received")
+        .await
+        .into_iter()
+        .map(|c| c["product"].clone())
+        .collect();
+    assert!(sent.contains(&json!("冻虾仁")), "{sent:?}");
+    e.s.assert_healthy().await;
+    e.s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,6 +80,10 @@ class Feedback(Browser):
             photo = Path(tmp) / "photo.png"
             photo.write_bytes(png())
             Select(d.find_element(By.ID, "category")).select_by_value("expired_or_spoiled")
+            product = d.find_element(By.ID, "product")
+            self.check("complaint: an optional product field of at most 100 characters",
+                       product.get_attribute("maxlength") == "100" and not product.get_attribute("required"))
+            product.send_keys("冻牛腱")
             d.find_element(By.ID, "text").send_keys(COMPLAINT)
             d.find_element(By.ID, "photo").send_keys(str(photo))
             self.shot("12-complaint-filled")

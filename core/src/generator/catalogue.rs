@@ -1,13 +1,10 @@
 //! The product catalogue: Chinese names, units, wholesale prices and shelf
 //! lives, per food category.
 //!
-//! Prices within one category and unit stay within about a factor of three
-//! of each other, so that an honest price never falls below 40 % of the
-//! category median: that line is the smuggling signal of seed 000 (smuggled
-//! frozen beef is sold far below the market), and a catalogue that crossed it
-//! on its own would drown the signal in false warnings.
-
-use std::collections::HashMap;
+//! Prices within one category differ by a factor of three or more (冻牛腱
+//! beside 冻猪蹄), as in seed 000's market: a price is far below the market
+//! only against its own product's ([`Catalogue::market_price`]), the line
+//! smuggled lots and price slips are drawn under.
 
 use crate::category::Category;
 use crate::quantity::BaseUnit;
@@ -209,9 +206,6 @@ pub(crate) struct Catalogue {
     pub products: Vec<ProductSpec>,
     /// Product indexes per category (`Category as usize`).
     pub by_category: Vec<Vec<u16>>,
-    /// Weighted median first-hop price per category and unit, marked up to
-    /// the typical mid-chain price: the line price outliers are drawn under.
-    pub medians: HashMap<(Category, BaseUnit), i64>,
 }
 
 impl Catalogue {
@@ -236,36 +230,18 @@ impl Catalogue {
         for (i, p) in products.iter().enumerate() {
             by_category[p.category as usize].push(i as u16);
         }
-        let mut groups: HashMap<(Category, BaseUnit), Vec<(i64, u32)>> = HashMap::new();
-        for p in &products {
-            groups
-                .entry((p.category, p.unit))
-                .or_default()
-                .push((p.price_fen, p.weight));
-        }
-        let medians = groups
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_unstable();
-                let half = v.iter().map(|x| x.1).sum::<u32>() / 2;
-                let mut acc = 0;
-                let median = v.iter().find(|x| {
-                    acc += x.1;
-                    acc > half
-                });
-                // ×1.15: prices are recorded at every hop, each marking up.
-                (k, median.map_or(0, |m| m.0 * 115 / 100))
-            })
-            .collect();
         Self {
             products,
             by_category,
-            medians,
         }
     }
 
-    pub fn median(&self, category: Category, unit: BaseUnit) -> i64 {
-        self.medians.get(&(category, unit)).copied().unwrap_or(0)
+    /// A product's typical market price: its first-hop price marked up to
+    /// the mid-chain (prices are recorded at every hop, each marking up).
+    pub fn market_price(&self, product: u16) -> i64 {
+        self.products
+            .get(usize::from(product))
+            .map_or(0, |p| p.price_fen * 115 / 100)
     }
 }
 

@@ -1,21 +1,24 @@
 //! Consumers' complaints over the last 60 days, shaped for the complaint
-//! warnings. Every complaint is against a merchant dealing in one food
-//! category, so a category's count does not depend on how an engine splits
-//! a merchant's categories. By the position of the category in the
-//! config's weights (the frozen market: meat, imported cold-chain, poultry,
-//! aquatic, frozen), last 30 days / the 30 before:
+//! warnings, whose rules are the warnings config's `complaints` (read here,
+//! one set of numbers for the engine and the truth). Every complaint is
+//! against a merchant dealing in one food category, so a category's count
+//! does not depend on how an engine splits a merchant's categories. By the
+//! position of the category in the config's weights (the frozen market:
+//! meat, imported cold-chain, poultry, aquatic, frozen), last 30 days / the
+//! 30 before (the hot-topic windows):
 //!
-//! | # | last 30 / before | bursts against one merchant | hot topic? |
-//! |---|---|---|---|
-//! | 0 | 13 / 10 | 6 (frequent), 4 (near miss) | no: not doubled |
-//! | 1 | 8 / 7 | 5 (frequent), 2 + 3 over 53 days (near miss) | no |
-//! | 2 | 7 / 3 | 4 (near miss) | near miss: doubled, under 8 |
-//! | 3 | 14 / 5 | 5 (frequent) | **yes** |
-//! | 4 | 10 / 6 | 7 (frequent) | near miss: 8 or more, not doubled |
+//! | # | last 30 / before | bursts against one merchant | hot topic? | naming a product |
+//! |---|---|---|---|---|
+//! | 0 | 13 / 10 | 6 (frequent), 4 (near miss) | no: p ≈ 0.21 | 8 / 6 (near miss: p ≈ 0.26) |
+//! | 1 | 8 / 7 | 5 (frequent), 2 + 3 over 53 days (near miss) | no | – |
+//! | 2 | 7 / 3 | 4 (near miss) | near miss: under 8 | – |
+//! | 3 | 14 / 5 | 5 (frequent) | **yes**: p ≈ 0.0007 | 9 / 1 (**yes**) |
+//! | 4 | 10 / 6 | 7 (frequent) | near miss: 8 or more, p ≈ 0.08 | – |
 //!
 //! The rest go one each to other merchants of the category. Complaints of
 //! the last window are 2–27 days old and of the one before 34–57, clear of
-//! either window's edge whether an engine counts from today or yesterday.
+//! either window's edge whether an engine counts from today or yesterday;
+//! a product named is one of the category's in the catalogue.
 
 use std::collections::BTreeMap;
 
@@ -25,15 +28,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::{Builder, Uuid};
 
+use super::catalogue::Catalogue;
 use super::config::GenConfig;
 use super::plants::Planted;
 use super::registry::GenMerchant;
-use super::truth::{
-    CaseList, SubjectType, COMPLAINTS_FREQUENT, COMPLAINT_HOT_TOPIC, COMPLAINT_WINDOW_DAYS,
-    FREQUENT_COMPLAINTS, HOT_TOPIC_FACTOR, HOT_TOPIC_MIN,
-};
-use crate::category::Category;
+use super::truth::{thresholds, CaseList, SubjectType, COMPLAINTS_FREQUENT, COMPLAINT_HOT_TOPIC};
 use crate::complaints::ComplaintCategory;
+use crate::warnings::product_key;
+use crate::warnings::stats::poisson_upper_tail;
 
 const COMPLAINT_STREAM: u64 = 0x434f_4d50_4c41_494e;
 
@@ -43,6 +45,8 @@ pub struct GenComplaint {
     pub complaint_id: Uuid,
     pub merchant_id: String,
     pub category: ComplaintCategory,
+    /// The product complained about, when the consumer names one.
+    pub product: Option<String>,
     pub text: String,
     pub received_on: NaiveDate,
 }
@@ -59,6 +63,8 @@ struct Design {
     last: usize,
     before: usize,
     bursts: &'static [(Burst, bool)],
+    /// Of `last` and `before`, how many name the category's first product.
+    product: (usize, usize),
 }
 
 /// (burst, planted) per category position; see the module doc.
@@ -67,33 +73,37 @@ const DESIGNS: [Design; 5] = [
         last: 13,
         before: 10,
         bursts: &[(Burst::Recent(6), true), (Burst::Recent(4), false)],
+        product: (8, 6),
     },
     Design {
         last: 8,
         before: 7,
         bursts: &[(Burst::Recent(5), true), (Burst::Spread, false)],
+        product: (0, 0),
     },
     Design {
         last: 7,
         before: 3,
         bursts: &[(Burst::Recent(4), false)],
+        product: (0, 0),
     },
     Design {
         last: 14,
         before: 5,
         bursts: &[(Burst::Recent(5), true)],
+        product: (9, 1),
     },
     Design {
         last: 10,
         before: 6,
         bursts: &[(Burst::Recent(7), true)],
+        product: (0, 0),
     },
 ];
 
 const SPREAD_DAYS: [i64; 5] = [3, 10, 40, 48, 55];
 
-fn text(rng: &mut ChaCha8Rng, category: ComplaintCategory, food: Category) -> String {
-    let food = food.zh();
+fn text(rng: &mut ChaCha8Rng, category: ComplaintCategory, food: &str) -> String {
     let options: &[&str] = match category {
         ComplaintCategory::ExpiredOrSpoiled => &[
             "买到的{food}解冻后有异味，疑似变质，希望监管部门核查。",
@@ -111,6 +121,19 @@ fn text(rng: &mut ChaCha8Rng, category: ComplaintCategory, food: Category) -> St
         .copied()
         .unwrap_or("{food}有问题，请核查。")
         .replace("{food}", food)
+}
+
+/// Whether a count is a hot topic against the window before: the
+/// engine's rule, from the same config.
+fn is_hot(last: usize, before: usize) -> (bool, f64) {
+    let c = &thresholds().complaints;
+    let expected = (before as f64 * c.hot_window_days as f64 / c.hot_baseline_days as f64)
+        .max(c.hot_min_expected);
+    let p = poisson_upper_tail(last as u64, expected);
+    (
+        last as u64 >= u64::from(c.hot_min_count) && p < c.hot_alpha,
+        p,
+    )
 }
 
 fn kind_for(rng: &mut ChaCha8Rng, hot: bool) -> ComplaintCategory {
@@ -137,15 +160,23 @@ pub(crate) fn complaints(
     planted: &Planted,
 ) -> (Vec<GenComplaint>, Vec<(u32, bool)>) {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ COMPLAINT_STREAM);
+    let catalogue = Catalogue::new(config.cold_chain_only);
+    let window = thresholds().complaints.window_days;
     let mut free = planted.free.clone();
     let mut out = Vec::new();
     let mut bursts = Vec::new();
-    let mut add = |rng: &mut ChaCha8Rng, m: u32, ago: i64, food: Category, hot: bool| {
+    let add = |out: &mut Vec<GenComplaint>,
+               rng: &mut ChaCha8Rng,
+               m: u32,
+               ago: i64,
+               food: &str,
+               hot: bool| {
         let category = kind_for(rng, hot);
         out.push(GenComplaint {
             complaint_id: Builder::from_random_bytes(rng.random()).into_uuid(),
             merchant_id: merchants[m as usize].id.clone(),
             category,
+            product: None,
             text: text(rng, category, food),
             received_on: planted.today - Duration::days(ago),
         });
@@ -154,7 +185,12 @@ pub(crate) fn complaints(
         let Some(&(food, _)) = config.category_weights.get(pos) else {
             break;
         };
-        let hot = design.last >= HOT_TOPIC_MIN && design.last >= HOT_TOPIC_FACTOR * design.before;
+        let first = out.len();
+        let hot = is_hot(design.last, design.before).0;
+        let product = catalogue.by_category[food as usize]
+            .first()
+            .and_then(|i| catalogue.products.get(usize::from(*i)))
+            .map(|p| p.name);
         // Merchants of this category alone, in the planting order.
         let mut pool: Vec<u32> = Vec::new();
         free.retain(|m| {
@@ -174,30 +210,51 @@ pub(crate) fn complaints(
                 Burst::Spread => SPREAD_DAYS.to_vec(),
             };
             for d in days {
-                if d <= COMPLAINT_WINDOW_DAYS {
+                if d < window {
                     last += 1;
                 } else {
                     before += 1;
                 }
-                add(&mut rng, m, d, food, hot);
+                add(&mut out, &mut rng, m, d, food.zh(), hot);
             }
         }
         for _ in last..design.last {
             let Some(m) = pool.next() else { break };
             let d = rng.random_range(2..=27);
-            add(&mut rng, m, d, food, hot);
+            add(&mut out, &mut rng, m, d, food.zh(), hot);
         }
         for _ in before..design.before {
             let Some(m) = pool.next() else { break };
             let d = rng.random_range(34..=57);
-            add(&mut rng, m, d, food, hot);
+            add(&mut out, &mut rng, m, d, food.zh(), hot);
+        }
+        // The product named: by the first of the window's complaints and
+        // of the window before's.
+        if let Some(name) = product {
+            let (mut recent, mut earlier) = design.product;
+            for c in &mut out[first..] {
+                let ago = (planted.today - c.received_on).num_days();
+                let slot = if ago < window {
+                    &mut recent
+                } else {
+                    &mut earlier
+                };
+                if *slot > 0 {
+                    *slot -= 1;
+                    c.product = Some(name.to_owned());
+                    c.text = text(&mut rng, c.category, name);
+                }
+            }
         }
     }
     out.sort_by_key(|c| (c.received_on, c.complaint_id));
     (out, bursts)
 }
 
-/// The complaint kinds' cases, counted from the complaints themselves.
+/// The complaint kinds' cases, counted from the complaints themselves with
+/// the engine's rules: a merchant's complaints in the last `window_days`,
+/// and per category and per product named the Poisson test of the last
+/// `hot_window_days` against the `hot_baseline_days` before.
 pub(crate) fn cases(
     complaints: &[GenComplaint],
     bursts: &[(u32, bool)],
@@ -205,55 +262,62 @@ pub(crate) fn cases(
     today: NaiveDate,
     out: &mut CaseList,
 ) {
+    let rule = &thresholds().complaints;
     let index: BTreeMap<&str, usize> = merchants
         .iter()
         .enumerate()
         .map(|(i, m)| (m.id.as_str(), i))
         .collect();
-    let mut days: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
-    let mut by_category: BTreeMap<Category, (usize, usize)> = BTreeMap::new();
+    let mut recent: BTreeMap<usize, usize> = BTreeMap::new();
+    // (subject type, id) → (last window, the one before).
+    let mut topics: BTreeMap<(SubjectType, String), (usize, usize)> = BTreeMap::new();
     for c in complaints {
         let Some(&i) = index.get(c.merchant_id.as_str()) else {
             continue;
         };
         let ago = (today - c.received_on).num_days();
-        days.entry(i).or_default().push(ago);
-        for cat in &merchants[i].categories {
-            let e = by_category.entry(*cat).or_default();
-            if (1..=COMPLAINT_WINDOW_DAYS).contains(&ago) {
+        let e = recent.entry(i).or_default();
+        if (0..rule.window_days).contains(&ago) {
+            *e += 1;
+        }
+        let mut of: Vec<(SubjectType, String)> = merchants[i]
+            .categories
+            .iter()
+            .map(|cat| (SubjectType::Category, cat.as_str().to_owned()))
+            .collect();
+        if let Some(p) = &c.product {
+            of.push((SubjectType::Product, product_key(p)));
+        }
+        for key in of {
+            let e = topics.entry(key).or_default();
+            if (0..rule.hot_window_days).contains(&ago) {
                 e.0 += 1;
-            } else if (COMPLAINT_WINDOW_DAYS + 1..=2 * COMPLAINT_WINDOW_DAYS).contains(&ago) {
+            } else if (rule.hot_window_days..rule.hot_window_days + rule.hot_baseline_days)
+                .contains(&ago)
+            {
                 e.1 += 1;
             }
         }
     }
-    for (i, mut d) in days {
-        d.sort_unstable();
-        // The most complaints in any 30 days.
-        let most = (0..d.len())
-            .map(|a| {
-                d[a..]
-                    .iter()
-                    .take_while(|x| **x - d[a] < COMPLAINT_WINDOW_DAYS)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0);
-        let note = format!("共 {} 件投诉，任意 30 天内最多 {most} 件", d.len());
-        if most >= FREQUENT_COMPLAINTS {
+    for (i, n) in recent {
+        let note = format!("近 {} 天 {n} 件投诉", rule.window_days);
+        if n as u64 >= u64::from(rule.frequent_min) {
             out.merchant(COMPLAINTS_FREQUENT, &merchants[i].id, true, note);
         } else if bursts.iter().any(|(m, _)| *m as usize == i) {
             out.merchant(COMPLAINTS_FREQUENT, &merchants[i].id, false, note);
         }
     }
-    for (cat, (last, before)) in by_category {
-        let hot = last >= HOT_TOPIC_MIN && last >= HOT_TOPIC_FACTOR * before;
+    for ((kind, id), (last, before)) in topics {
+        let (hot, p) = is_hot(last, before);
         out.push(
             COMPLAINT_HOT_TOPIC,
-            SubjectType::Category,
-            cat.as_str(),
+            kind,
+            &id,
             hot,
-            format!("近 30 天 {last} 件，此前 30 天 {before} 件"),
+            format!(
+                "近 {} 天 {last} 件，此前 {} 天 {before} 件；泊松检验 p = {p:.2e}",
+                rule.hot_window_days, rule.hot_baseline_days
+            ),
         );
     }
 }

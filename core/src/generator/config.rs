@@ -61,7 +61,7 @@ pub struct GenConfig {
 /// batch step as its doc says. The defaults aim at the mix a regulator sees
 /// in seeds 000 and 002: ~3 % of purchases missing a certificate, ~1 % of
 /// sales beyond stock, ~0.5 % of sales past the expiry date, ~0.5 % of
-/// prices under 40 % of the category median.
+/// prices far under their product's market price.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shares {
     /// Deliveries booked without the certificate their category needs. With
@@ -88,7 +88,7 @@ pub struct Shares {
     /// Merchants who keep selling stock past its date where the others
     /// destroy it: the holders Fuzhou's "expired food on sale" warning finds.
     pub careless: f64,
-    /// Sales at under 40 % of the category median for other reasons
+    /// Sales at a fifth to a third of the product's market price for other reasons
     /// (clearance, entry slips); the smuggled lots add the rest of the
     /// ~0.5 % price outliers.
     pub price_outlier: f64,

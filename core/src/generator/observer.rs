@@ -3,8 +3,15 @@
 //! `sales_beyond_purchases` when one of its sales really took more than the
 //! batch held, and so on. A voided entry counts for nothing, as in the
 //! ledger. Near misses are merchants that came within a hair: a sale of
-//! exactly the stock left, a sale on the expiry day itself, a price at
-//! 50–70 % of the median.
+//! exactly the stock left, a sale on the expiry day itself, a price within
+//! 20 points above the share of the median that flags one.
+//!
+//! Prices: the reference rule is the warnings config's `price` (one rule
+//! for the engine and the truth), over every priced entry of the run: an
+//! entry is an outlier when under both `max_share_of_median` × the median
+//! and median − `mad_k`·1.4826·MAD of its product's prices (as booked,
+//! [`product_key`]; same market, unit and side), or of its category's when
+//! the other merchants' entries of the product are too few.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,13 +19,15 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::truth::{
-    CaseList, EXPIRED_STOCK_ON_SALE, LICENCE_EXPIRED_TRADING, MISSING_CERTIFICATE,
-    PRICE_BELOW_MARKET, PRICE_SHARE_OF_MEDIAN, SALES_BEYOND_PURCHASES,
+    thresholds, CaseList, EXPIRED_STOCK_ON_SALE, LICENCE_EXPIRED_TRADING, MISSING_CERTIFICATE,
+    PRICE_BELOW_MARKET, SALES_BEYOND_PURCHASES,
 };
 use crate::category::Category;
 use crate::event::LedgerEvent;
 use crate::quantity::BaseUnit;
 use crate::rules::LedgerRules;
+use crate::warnings::stats::{median_mad, MAD_TO_SIGMA};
+use crate::warnings::{product_key, Side};
 
 /// Near misses kept per kind where the data offer many (the positives are
 /// all kept).
@@ -26,9 +35,20 @@ const NEAR_MISSES_PER_KIND: usize = 8;
 
 struct Batch {
     category: Category,
+    /// The product key, as the price groups use it.
+    product: String,
     unit: BaseUnit,
     held: i64,
     expiry: Option<NaiveDate>,
+}
+
+/// A priced entry: what its price is compared with.
+struct Priced {
+    product: String,
+    category: Category,
+    unit: BaseUnit,
+    side: Side,
+    price: i64,
 }
 
 /// What one entry says about its merchant.
@@ -38,6 +58,7 @@ enum Fact {
         date: NaiveDate,
         missing: bool,
         needs_papers: bool,
+        price: Option<Priced>,
     },
     Sale {
         merchant: u32,
@@ -48,8 +69,7 @@ enum Fact {
         emptied: bool,
         after_expiry: bool,
         on_expiry_day: bool,
-        /// (category, unit, unit price in fen)
-        price: Option<(Category, BaseUnit, i64)>,
+        price: Option<Priced>,
     },
 }
 
@@ -95,11 +115,13 @@ impl Observer {
                 let Some(m) = self.merchant(&p.merchant_id) else {
                     return;
                 };
+                let product = product_key(&p.product.name);
                 if let Some(code) = &p.trace_code {
                     self.batches.insert(
                         code.clone(),
                         Batch {
                             category: p.product.category,
+                            product: product.clone(),
                             unit: p.quantity.unit,
                             held: p.quantity.amount,
                             expiry: p.expiry_date,
@@ -114,6 +136,13 @@ impl Observer {
                         .rules
                         .required_certificates
                         .contains_key(&p.product.category),
+                    price: p.unit_price_fen.map(|price| Priced {
+                        product,
+                        category: p.product.category,
+                        unit: p.quantity.unit,
+                        side: Side::Purchase,
+                        price,
+                    }),
                 };
                 self.facts.insert(p.entry_id, fact);
             }
@@ -135,7 +164,13 @@ impl Observer {
                     emptied: q == b.held,
                     after_expiry: b.expiry.is_some_and(|d| date > d),
                     on_expiry_day: b.expiry == Some(date),
-                    price: x.unit_price_fen.map(|p| (b.category, b.unit, p)),
+                    price: x.unit_price_fen.map(|price| Priced {
+                        product: b.product.clone(),
+                        category: b.category,
+                        unit: b.unit,
+                        side: Side::Sale,
+                        price,
+                    }),
                 };
                 b.held -= q;
                 self.facts.insert(x.entry_id, fact);
@@ -177,37 +212,41 @@ impl Observer {
             missing: u32,
             papered: u32,
             last_entry: Option<NaiveDate>,
-            /// Lowest share of the median, with the price and the median.
-            lowest: Option<(f64, i64, i64)>,
+            /// Entries under the price rule.
+            outliers: u32,
+            /// Lowest share of its baseline's median: (share, price, median).
+            lowest: Option<(f64, i64, f64)>,
+        }
+        impl Tally {
+            fn judge(&mut self, verdict: Option<Verdict>) {
+                if let Some(v) = verdict {
+                    self.outliers += u32::from(v.outlier);
+                    if self.lowest.is_none_or(|l| v.share < l.0) {
+                        self.lowest = Some((v.share, v.price, v.median));
+                    }
+                }
+            }
         }
         let mut tally: BTreeMap<u32, Tally> = BTreeMap::new();
-        let mut prices: HashMap<(usize, Category, BaseUnit), Vec<i64>> = HashMap::new();
         let market_of = |m: u32| {
             self.ids
                 .get(m as usize)
                 .and_then(|id| self.merchants.get(id))
                 .map_or(0, |x| x.1)
         };
-        for f in self.facts.values() {
-            if let Fact::Sale {
+        let prices = PriceGroups::new(self.facts.values().filter_map(|f| match f {
+            Fact::Purchase {
                 merchant,
-                price: Some((c, u, p)),
+                price: Some(p),
                 ..
-            } = f
-            {
-                prices
-                    .entry((market_of(*merchant), *c, *u))
-                    .or_default()
-                    .push(*p);
             }
-        }
-        let medians: HashMap<(usize, Category, BaseUnit), i64> = prices
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_unstable();
-                (k, v[v.len() / 2])
-            })
-            .collect();
+            | Fact::Sale {
+                merchant,
+                price: Some(p),
+                ..
+            } => Some((*merchant, market_of(*merchant), p)),
+            _ => None,
+        }));
         for f in self.facts.values() {
             match f {
                 Fact::Purchase {
@@ -215,11 +254,15 @@ impl Observer {
                     date,
                     missing,
                     needs_papers,
+                    price,
                 } => {
                     let t = tally.entry(*merchant).or_default();
                     t.missing += u32::from(*missing);
                     t.papered += u32::from(*needs_papers && !*missing);
                     t.last_entry = t.last_entry.max(Some(*date));
+                    if let Some(p) = price {
+                        t.judge(prices.judge(*merchant, market_of(*merchant), p));
+                    }
                 }
                 Fact::Sale {
                     merchant,
@@ -237,17 +280,8 @@ impl Observer {
                     t.after_expiry += u32::from(*after_expiry);
                     t.on_expiry_day += u32::from(*on_expiry_day);
                     t.last_entry = t.last_entry.max(Some(*date));
-                    if let Some((c, u, p)) = price {
-                        let median = medians
-                            .get(&(market_of(*merchant), *c, *u))
-                            .copied()
-                            .unwrap_or(0);
-                        if median > 0 {
-                            let share = *p as f64 / median as f64;
-                            if t.lowest.is_none_or(|l| share < l.0) {
-                                t.lowest = Some((share, *p, median));
-                            }
-                        }
+                    if let Some(p) = price {
+                        t.judge(prices.judge(*merchant, market_of(*merchant), p));
                     }
                 }
             }
@@ -299,12 +333,14 @@ impl Observer {
             }
             if let Some((share, price, median)) = t.lowest {
                 let note = format!(
-                    "最低售价 {price} 分，为品类中位价 {median} 分的 {:.0}%",
+                    "{} 笔价格明显偏低；最低 {price} 分，为基线中位价 {median:.0} 分的 {:.0}%",
+                    t.outliers,
                     share * 100.0
                 );
-                if share < PRICE_SHARE_OF_MEDIAN {
+                let rule = &thresholds().price;
+                if t.outliers as usize >= rule.min_outlying_entries.max(1) {
                     out.merchant(PRICE_BELOW_MARKET, &id(m), true, note);
-                } else if (0.5..0.7).contains(&share) {
+                } else if share < rule.max_share_of_median + 0.2 {
                     // Discount sellers first: they are the planted near misses.
                     let rank = if self.discounters.contains(m) { 0 } else { 1 };
                     near_price.push((rank, *m, note));
@@ -342,5 +378,77 @@ impl Observer {
                 ),
             }
         }
+    }
+}
+
+/// One entry's price against its baseline.
+struct Verdict {
+    outlier: bool,
+    share: f64,
+    price: i64,
+    median: f64,
+}
+
+/// (market, product key or "", category, unit, side): the product groups
+/// and, with an empty product, the category groups.
+type GroupKey = (usize, String, Category, BaseUnit, Side);
+
+/// Every priced entry's group: median, MAD and entries per merchant.
+struct PriceGroups {
+    groups: HashMap<GroupKey, (f64, f64, HashMap<u32, usize>)>,
+}
+
+impl PriceGroups {
+    fn new<'a>(entries: impl Iterator<Item = (u32, usize, &'a Priced)>) -> Self {
+        let mut raw: HashMap<GroupKey, (Vec<f64>, HashMap<u32, usize>)> = HashMap::new();
+        for (merchant, market, p) in entries {
+            for product in [p.product.clone(), String::new()] {
+                let g = raw
+                    .entry((market, product, p.category, p.unit, p.side))
+                    .or_default();
+                g.0.push(p.price as f64);
+                *g.1.entry(merchant).or_default() += 1;
+            }
+        }
+        PriceGroups {
+            groups: raw
+                .into_iter()
+                .filter_map(|(k, (prices, by))| {
+                    median_mad(&prices).map(|(median, mad)| (k, (median, mad, by)))
+                })
+                .collect(),
+        }
+    }
+
+    /// The entry against its product's group, or its category's when the
+    /// other merchants' entries of the product are too few for a baseline.
+    fn judge(&self, merchant: u32, market: usize, p: &Priced) -> Option<Verdict> {
+        let rule = &thresholds().price;
+        let usable = |key: GroupKey| {
+            self.groups.get(&key).filter(|(_, _, by)| {
+                let own = by.get(&merchant).copied().unwrap_or(0);
+                let others: usize = by.values().sum::<usize>() - own;
+                let merchants = by.len() - usize::from(own > 0);
+                others >= rule.min_baseline_entries && merchants >= rule.min_merchants
+            })
+        };
+        let (median, mad, _) = usable((market, p.product.clone(), p.category, p.unit, p.side))
+            .or_else(|| {
+                rule.category_fallback
+                    .then(|| usable((market, String::new(), p.category, p.unit, p.side)))
+                    .flatten()
+            })?;
+        if *median <= 0.0 {
+            return None;
+        }
+        let price = p.price as f64;
+        let threshold =
+            (median - rule.mad_k * MAD_TO_SIGMA * mad).min(rule.max_share_of_median * median);
+        Some(Verdict {
+            outlier: price < threshold,
+            share: price / median,
+            price: p.price,
+            median: *median,
+        })
     }
 }

@@ -96,9 +96,9 @@ impl Engine {
             _ => (raw / 10).max(1) * 10,
         };
         let price = if smuggled {
-            // Seed 000: smuggled beef undercuts the market by far.
-            let median = self.catalogue.median(category, unit);
-            ((median as f64) * self.rng.random_range(0.22..0.36)).round() as i64
+            // Seed 000: smuggled beef at about a third of the market price.
+            let market = self.catalogue.market_price(product);
+            ((market as f64) * self.rng.random_range(0.28..0.38)).round() as i64
         } else {
             ((list_price as f64) * self.rng.random_range(0.92..1.08)).round() as i64
         };

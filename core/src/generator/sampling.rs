@@ -18,7 +18,8 @@
 //!
 //! The truth of the pass-rate kind is the reference test itself
 //! ([`binomial_tail`] of the last 12 months' failures against the failure
-//! rate of the samples before them, α = 0.01) for each merchant, market
+//! rate of the samples before them, with the engine's α and minimum counts
+//! from the warnings config) for each merchant, market
 //! and category, so a market or category that the planted merchants drag
 //! down is a positive too, with its p-value in the note.
 
@@ -34,9 +35,8 @@ use super::clock::{self, HOUR};
 use super::plants::Planted;
 use super::registry::{GenMarket, GenMerchant};
 use super::truth::{
-    binomial_tail, CaseList, SubjectType, BASELINE_FAILURE_RATE, MAX_SAMPLES_A_YEAR, NOT_SAMPLED,
-    NOT_SAMPLED_DAYS, PASS_RATE_ABNORMAL, PASS_RATE_ALPHA, PASS_RATE_WINDOW_DAYS,
-    SAMPLED_TOO_OFTEN,
+    binomial_tail, thresholds, CaseList, SubjectType, BASELINE_FAILURE_RATE, MAX_SAMPLES_A_YEAR,
+    NOT_SAMPLED, NOT_SAMPLED_DAYS, PASS_RATE_ABNORMAL, SAMPLED_TOO_OFTEN,
 };
 use crate::category::Category;
 
@@ -122,6 +122,7 @@ fn recent(rng: &mut ChaCha8Rng, n: usize) -> Vec<i64> {
 
 /// Every merchant's samples, in time order.
 pub(crate) fn samples(seed: u64, merchants: &[GenMerchant], planted: &Planted) -> Vec<GenSample> {
+    let window = thresholds().pass_rate.window_days;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SAMPLE_STREAM);
     let mut out = Vec::new();
     for (i, m) in merchants.iter().enumerate() {
@@ -167,7 +168,7 @@ pub(crate) fn samples(seed: u64, merchants: &[GenMerchant], planted: &Planted) -
             let mut p = background(&mut rng, 20);
             let follow_ups: Vec<i64> = p
                 .iter()
-                .filter(|(d, failed)| *failed && *d < PASS_RATE_WINDOW_DAYS)
+                .filter(|(d, failed)| *failed && *d < window)
                 .map(|(d, _)| *d)
                 .collect();
             for d in follow_ups {
@@ -177,7 +178,7 @@ pub(crate) fn samples(seed: u64, merchants: &[GenMerchant], planted: &Planted) -
             // Never two failures in the window by chance.
             let mut seen = false;
             for (d, failed) in p.iter_mut() {
-                if *failed && *d < PASS_RATE_WINDOW_DAYS {
+                if *failed && *d < window {
                     *failed = !seen;
                     seen = true;
                 }
@@ -225,6 +226,7 @@ pub(crate) fn cases(
     out: &mut CaseList,
 ) {
     let today = planted.today;
+    let rule = &thresholds().pass_rate;
     let ago = |s: &GenSample| (today - s.taken_at.date_naive()).num_days();
     let index: BTreeMap<&str, usize> = merchants
         .iter()
@@ -234,7 +236,7 @@ pub(crate) fn cases(
     // The baseline: every sample before the window.
     let (old_n, old_k) = samples
         .iter()
-        .filter(|s| ago(s) >= PASS_RATE_WINDOW_DAYS)
+        .filter(|s| ago(s) >= rule.window_days)
         .fold((0u64, 0u64), |(n, k), s| (n + 1, k + u64::from(s.failed())));
     let baseline = if old_n > 0 {
         old_k as f64 / old_n as f64
@@ -251,7 +253,7 @@ pub(crate) fn cases(
         };
         let e = last.entry(i).or_insert(s.taken_at.date_naive());
         *e = (*e).max(s.taken_at.date_naive());
-        if ago(s) >= PASS_RATE_WINDOW_DAYS {
+        if ago(s) >= rule.window_days {
             continue;
         }
         let f = u64::from(s.failed());
@@ -263,7 +265,9 @@ pub(crate) fn cases(
             c.n += 1;
             c.k += f;
         }
-        for cat in &m.categories {
+        // The category tested: the merchant's main one (`test_of`), as the
+        // engine counts a sample naming no batch.
+        if let Some(cat) = m.categories.first() {
             let c = by_category.entry(*cat).or_default();
             c.n += 1;
             c.k += f;
@@ -271,8 +275,9 @@ pub(crate) fn cases(
     }
     let verdict = |c: &Counts| {
         let p = binomial_tail(c.n, c.k, baseline);
+        let enough = c.n >= u64::from(rule.min_samples) && c.k >= u64::from(rule.min_failures);
         (
-            p < PASS_RATE_ALPHA,
+            enough && p < rule.alpha,
             format!(
                 "近12个月抽检 {} 批次，不合格 {} 批次；基线不合格率 {:.1}%，单侧二项检验 p = {:.2e}",
                 c.n,

@@ -362,11 +362,7 @@ impl Engine {
 
     fn sale_price(&mut self, r: BatchRef, h: &Held) -> Option<i64> {
         let paid = self.batches.get_mut(r)?.price;
-        let category = self
-            .catalogue
-            .products
-            .get(usize::from(h.product))?
-            .category;
+        let market = self.catalogue.market_price(h.product) as f64;
         let profile = self.world.profiles.get(h.merchant as usize);
         let discounter = profile.is_some_and(|p| p.discounter);
         let p_outlier = if profile.is_some_and(|p| p.clean) {
@@ -375,13 +371,11 @@ impl Engine {
             self.shares.price_outlier
         };
         let price = if self.rng.random_bool(p_outlier.clamp(0.0, 1.0)) {
-            // Clearance or a slip: far under the category median.
-            self.catalogue.median(category, h.unit) as f64 * self.rng.random_range(0.20..0.36)
+            // Clearance or a slip: far under the product's market price.
+            market * self.rng.random_range(0.20..0.36)
         } else if discounter && self.rng.random_bool(DISCOUNT_SHARE) {
             // A discount seller: cheap, but nowhere near a smuggler's price.
-            self.catalogue.median(category, h.unit) as f64
-                * markup(h.role)
-                * self.rng.random_range(0.74..0.80)
+            market * self.rng.random_range(0.62..0.70)
         } else {
             paid as f64 * markup(h.role) * self.rng.random_range(0.96..1.04)
         };

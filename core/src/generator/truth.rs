@@ -2,10 +2,12 @@
 //! generated market are truly positive (`planted: true`) and which near
 //! misses must stay quiet (`planted: false`).
 //!
-//! The thresholds below are the ones the generator plants against; a
-//! reasonable warnings engine uses the same (the spirit: seed 004's
-//! Fuzhou list). "Days" count from the day after the run's last day (the
-//! day `serve --demo` starts and the scan runs):
+//! The thresholds are the warnings engine's own config
+//! (`core/data/warnings/warnings-v1.json`, [`Thresholds::builtin`]) where a
+//! rule is the config's — one number, read by both — and the constants
+//! below where the generator only plants (licence horizons, sampling
+//! frequency). "Days" count from the day after the run's last day (the day
+//! `serve --demo` starts and the scan runs):
 //!
 //! | kind | positive when |
 //! |---|---|
@@ -15,12 +17,12 @@
 //! | `sales_beyond_purchases` | a sale takes more than the batch holds (来源不明) |
 //! | `expired_stock_on_sale` | a sale is dated after the batch's expiry date |
 //! | `missing_certificate` | a purchase lacks a certificate its category needs (core's ledger rules) |
-//! | `price_below_market` | a sale under 40 % of the median sale price of its category and unit in its market |
-//! | `pass_rate_abnormal` | failures in the last 12 months are significant against the baseline failure rate of the samples before them (one-sided binomial test, α = 0.01); baseline ~3 % |
+//! | `price_below_market` | a purchase or sale under `price.max_share_of_median` of the median and under median − `mad_k`·1.4826·MAD of its product's prices (same unit and side) in its market; its category's where the product has fewer than `min_baseline_entries` entries |
+//! | `pass_rate_abnormal` | at least `pass_rate.min_samples` samples and `min_failures` failures in the last 12 months, significant against the baseline failure rate of the samples before them (one-sided binomial test, `alpha`); baseline ~3 % |
 //! | `not_sampled` | no sample in the last 3 years (1,095 days) |
 //! | `sampled_too_often` | more than 4 samples in the last 12 months of a low-risk merchant |
-//! | `complaints_frequent` | 5 or more complaints in 30 days |
-//! | `complaint_hot_topic` | a food category's complaints of the last 30 days are at least 8 and at least double those of the 30 days before |
+//! | `complaints_frequent` | `complaints.frequent_min` (5) or more complaints in the last `window_days` (30) |
+//! | `complaint_hot_topic` | a food category's or a product's complaints of the last `hot_window_days` (30) are at least `hot_min_count` (8) and significant against the `hot_baseline_days` (30) before (one-sided Poisson test, `hot_alpha`) |
 //!
 //! Planted dates keep a margin of a few days from every boundary, so an
 //! engine counting a window from today or from yesterday agrees. The truth
@@ -36,6 +38,8 @@
 //! brings near α is recorded as a near miss with its p-value.
 
 use serde::{Deserialize, Serialize};
+
+use crate::warnings::Thresholds;
 
 /// The alert kinds of the warnings contract, in its order.
 pub const ALERT_KINDS: [&str; 12] = [
@@ -69,24 +73,16 @@ pub const COMPLAINT_HOT_TOPIC: &str = "complaint_hot_topic";
 /// The licence warnings' horizons, in days.
 pub const LICENCE_WARN_DAYS: i64 = 30;
 pub const LICENCE_URGENT_DAYS: i64 = 7;
-/// A sale under this share of its category's median price.
-pub const PRICE_SHARE_OF_MEDIAN: f64 = 0.40;
-/// The pass-rate test's window, significance and the baseline the
-/// generator's background samples fail at.
-pub const PASS_RATE_WINDOW_DAYS: i64 = 365;
-pub const PASS_RATE_ALPHA: f64 = 0.01;
+/// The rules the truth shares with the warnings engine.
+pub fn thresholds() -> &'static Thresholds {
+    Thresholds::builtin()
+}
+/// The baseline the generator's background samples fail at.
 pub const BASELINE_FAILURE_RATE: f64 = 0.03;
 /// Not sampled for this many days (3 years).
 pub const NOT_SAMPLED_DAYS: i64 = 3 * 365;
 /// More samples than this in the last 12 months is too often.
 pub const MAX_SAMPLES_A_YEAR: usize = 4;
-/// Complaints against one merchant in this many days.
-pub const COMPLAINT_WINDOW_DAYS: i64 = 30;
-pub const FREQUENT_COMPLAINTS: usize = 5;
-/// A hot topic: at least this many in the last window, and at least
-/// `HOT_TOPIC_FACTOR` times the window before.
-pub const HOT_TOPIC_MIN: usize = 8;
-pub const HOT_TOPIC_FACTOR: usize = 2;
 
 /// Who an alert is about (the contract's `subject.type`): the warnings
 /// engine's own type, so the truth and the alerts cannot name subjects apart.

@@ -132,6 +132,9 @@ pub struct PriceObservation {
     pub entry_id: String,
     pub merchant_id: String,
     pub market_id: String,
+    /// The product as booked (a sale: its batch's purchase); grouped by
+    /// [`product_key`].
+    pub product: String,
     pub category: Category,
     pub unit: BaseUnit,
     pub side: Side,
@@ -146,7 +149,8 @@ pub struct SampleObservation {
     pub id: String,
     pub merchant_id: String,
     pub market_id: Option<String>,
-    /// The category of the sampled batch, when the sample names one.
+    /// The category of the sampled batch when the sample names one, else
+    /// the merchant's main category (as for a complaint).
     pub category: Option<Category>,
     pub at: DateTime<Utc>,
     /// Counts as a failure (core's sample rules: a lab-confirmed failure).
@@ -218,6 +222,18 @@ pub fn evaluate(
     out.extend(sampling::detect(t, facts, now, scope));
     out.extend(complaints::hot_topics(t, facts, now, scope));
     out
+}
+
+/// The form of a product name that groups prices and complaints: the name
+/// as booked with full-width characters folded (core's `codes::fold_width`,
+/// as typed codes are) and runs of spaces made one, so `冻牛腱`, `冻牛腱　`
+/// and `冻牛腱 ` are one product, while different names stay apart (no
+/// guessing that 牛腱 and 冻牛腱 are the same goods).
+pub fn product_key(name: &str) -> String {
+    crate::codes::fold_width(name)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// China's offset: dates on licences and in rules are local dates.
@@ -295,7 +311,7 @@ mod tests {
                 at: at(2026, 11, 20),
             })
             .collect();
-        m.complaints = (0..4)
+        m.complaints = (0..5)
             .map(|i| fact(&format!("c{i}"), at(2026, 11, 20 + i)))
             .collect();
         let mut other = merchant("m2");

@@ -364,6 +364,49 @@ mod tests {
         assert!(run(v, Scope::All).is_empty());
     }
 
+    /// The sampling reality: a merchant is sampled a few times a year
+    /// (regulation.md §1: grade A at least once, D three or four times), so
+    /// three samplings with two failures must be enough for the test.
+    #[test]
+    fn two_failures_in_three_samplings_fire_once() {
+        let mut v = region();
+        for i in 0..3 {
+            v.push(sample(&format!("f-{i}"), "falling", i < 2));
+        }
+        let c = run(v.clone(), Scope::All);
+        let merchant: Vec<_> = c
+            .iter()
+            .filter(|c| c.subject.kind == SubjectType::Merchant)
+            .collect();
+        assert_eq!(merchant.len(), 1, "{c:#?}");
+        assert_eq!(merchant[0].subject.id, "falling");
+        // P(X ≥ 2 | 3, 0.02) ≈ 0.0012.
+        assert!(merchant[0].evidence.figures["p_value"] < 0.002);
+        assert_eq!(merchant[0].evidence.figures["samples"], 3.0);
+        assert_eq!(run(v, Scope::Merchant("falling")), c);
+    }
+
+    /// The near misses: one failure in three, one in many, two in two
+    /// (under the minimum count of samplings).
+    #[test]
+    fn one_failure_in_three_or_in_many_stays_quiet() {
+        let mut v = region();
+        for i in 0..3 {
+            v.push(sample(&format!("a-{i}"), "unlucky", i == 1));
+        }
+        for i in 0..12 {
+            v.push(sample(&format!("b-{i}"), "often", i == 5));
+        }
+        for i in 0..2 {
+            v.push(sample(&format!("c-{i}"), "twice", true));
+        }
+        let c = run(v, Scope::All);
+        assert!(
+            c.iter().all(|c| c.subject.kind != SubjectType::Merchant),
+            "{c:#?}"
+        );
+    }
+
     #[test]
     fn a_category_failing_against_the_others_fires() {
         let mut v = region();

@@ -45,17 +45,20 @@ pub struct Ledger {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Price {
     pub window_days: i64,
-    /// Fewer prices in a window give no baseline.
-    pub min_observations: usize,
-    /// Fewer distinct merchants give no market price, only theirs.
+    /// Fewer entries of other merchants in a group give it no baseline.
+    pub min_baseline_entries: usize,
+    /// Fewer other merchants give no market price, only theirs.
     pub min_merchants: usize,
-    /// One cheap sale (a clearance) is not a pattern.
-    pub min_own_observations: usize,
+    /// Outlying entries a merchant needs for a warning.
+    pub min_outlying_entries: usize,
     /// How many scaled MADs below the median.
     pub mad_k: f64,
-    /// And below this share of the median (a window whose MAD is zero, all
-    /// at one price, would otherwise flag a price one fen lower).
+    /// And below this share of the median (a product all sold at one price
+    /// has MAD 0, and would otherwise flag a price one fen lower).
     pub max_share_of_median: f64,
+    /// A product without a baseline of its own is judged against its
+    /// category's.
+    pub category_fallback: bool,
     pub basis_zh: String,
 }
 

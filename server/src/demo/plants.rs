@@ -163,13 +163,19 @@ pub async fn file_complaints(
                 what: format!("complaint {id}"),
                 why,
             })?;
-        let routed =
-            route(id.clone(), shop, c.category, text, None, c.received_on).map_err(|e| {
-                DemoError::Refused {
-                    what: format!("complaint {id}"),
-                    why: e.to_string(),
-                }
-            })?;
+        let routed = route(
+            id.clone(),
+            shop,
+            c.category,
+            c.product.clone(),
+            text,
+            None,
+            c.received_on,
+        )
+        .map_err(|e| DemoError::Refused {
+            what: format!("complaint {id}"),
+            why: e.to_string(),
+        })?;
         store.add_complaint(routed.complaint).await?;
         filed += 1;
     }

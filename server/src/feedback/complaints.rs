@@ -1,5 +1,5 @@
-//! Complaints: a consumer complains about a shop (category, text, an
-//! optional photo), anonymously. Each complaint is routed to the shop's
+//! Complaints: a consumer complains about a shop (category, text, the
+//! product if they name one, an optional photo), anonymously. Each complaint is routed to the shop's
 //! district: stored with a `complaint.received` change addressed to the
 //! merchant's region, which that region's inspectors pull, carrying the
 //! 12315 deadline to accept or refuse it (core's `complaints::deadlines`).
@@ -12,7 +12,7 @@
 //! the shop's `region_code`; never by the merchant):
 //!
 //! * `complaint.received` `{complaint_id, merchant_id, merchant_name,
-//!   region_code, category, category_zh, text, photo_sha256, received_on,
+//!   region_code, category, category_zh, product, text, photo_sha256, received_on,
 //!   accept_by, accept_within_working_days, handle_within_working_days,
 //!   calendar_warning}`; the photo is read with `GET /v1/attachments/{sha256}`;
 //! * `complaint.updated` `{complaint_id, status, decided_on, accept_by,
@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shian_core::complaints::{
     self, CloseResult, ComplaintCategory, ComplaintDates, ComplaintStatus, WorkCalendar,
-    ACCEPT_WITHIN_WORKING_DAYS, HANDLE_WITHIN_WORKING_DAYS, TEXT_MAX_CHARS, TEXT_MIN_CHARS,
+    ACCEPT_WITHIN_WORKING_DAYS, HANDLE_WITHIN_WORKING_DAYS, PRODUCT_MAX_CHARS, TEXT_MAX_CHARS,
+    TEXT_MIN_CHARS,
 };
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -112,6 +113,34 @@ impl ToSchema for TextWire {
     }
 }
 
+/// The named product's schema: what core's `check_product` accepts (blank
+/// is no product).
+pub struct ProductWire;
+
+impl PartialSchema for ProductWire {
+    fn schema() -> RefOr<Schema> {
+        use crate::openapi::wire::{CTRL, WS};
+        let inner = PRODUCT_MAX_CHARS - 2;
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "the product complained about, as on the label or the price tag: \
+                 at most 100 characters once trimmed, no control characters; blank is none \
+                 (a bad one is 400 invalid_product)",
+            ))
+            .pattern(Some(format!(
+                "^[{WS}]*(?:[^{WS}{CTRL}](?:[^{CTRL}]{{0,{inner}}}[^{WS}{CTRL}])?)?[{WS}]*$"
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for ProductWire {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ComplaintProduct")
+    }
+}
+
 /// Canonical standard base64 (padded), as [`BASE64`] decodes it.
 pub const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$";
 
@@ -154,6 +183,11 @@ pub struct ComplaintRequest {
     /// breaks and tabs.
     #[schema(value_type = TextWire)]
     pub text: String,
+    /// The product complained about (optional; the hot-topic warnings
+    /// group complaints by it).
+    #[serde(default)]
+    #[schema(value_type = Option<ProductWire>)]
+    pub product: Option<String>,
     /// A JPEG, PNG or WebP photo, standard padded base64 (at most 5 MiB
     /// decoded, and within the request body limit). Decoded and
     /// re-encoded: EXIF and all metadata are dropped.
@@ -212,11 +246,12 @@ pub(crate) struct Routed {
 /// The complaint row and the `complaint.received` change that routes it to
 /// the inspectors of the shop's district, with its deadline counted from
 /// `received_on` (the form: today; the demo: its planted dates). `text`
-/// is already checked.
+/// and `product` are already checked.
 pub(crate) fn route(
     id: String,
     shop: &Merchant,
     category: ComplaintCategory,
+    product: Option<String>,
     text: String,
     photo: Option<CleanAttachment>,
     received_on: NaiveDate,
@@ -232,6 +267,7 @@ pub(crate) fn route(
         "region_code": shop.region_code,
         "category": category.as_str(),
         "category_zh": category.label_zh(),
+        "product": product,
         "text": text,
         "photo_sha256": photo_sha256,
         "received_on": received_on,
@@ -245,6 +281,7 @@ pub(crate) fn route(
             id,
             merchant_id: shop.id.clone(),
             category,
+            product,
             text,
             photo,
             received_on,
@@ -269,11 +306,14 @@ pub(crate) async fn file(
     state: &AppState,
     shop: &Merchant,
     category: ComplaintCategory,
+    product: Option<&str>,
     text: &str,
     photo: Option<&[u8]>,
 ) -> Result<Filed, ApiError> {
     let text =
         complaints::check_text(text).map_err(|m| ApiError::invalid("text", "invalid_text", m))?;
+    let product = complaints::check_product(product.unwrap_or_default())
+        .map_err(|m| ApiError::invalid("product", "invalid_product", m))?;
     let photo = match photo {
         Some(bytes) => {
             // Decoding is CPU work; keep it off the async workers.
@@ -294,7 +334,15 @@ pub(crate) async fn file(
     let id = uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string();
-    let routed = route(id, shop, category, text.clone(), photo, super::today())?;
+    let routed = route(
+        id,
+        shop,
+        category,
+        product,
+        text.clone(),
+        photo,
+        super::today(),
+    )?;
     let (id, received_on, accept_by, warning) = (
         routed.complaint.id.clone(),
         routed.complaint.received_on,
@@ -349,7 +397,15 @@ pub async fn post_complaint(
             })
         })
         .transpose()?;
-    let filed = file(&state, &shop, req.category, &req.text, photo.as_deref()).await?;
+    let filed = file(
+        &state,
+        &shop,
+        req.category,
+        req.product.as_deref(),
+        &req.text,
+        photo.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(filed.receipt)))
 }
 
@@ -378,6 +434,8 @@ pub struct ComplaintView {
     pub region_code: String,
     #[schema(value_type = CategoryWire)]
     pub category: ComplaintCategory,
+    /// The product complained about, when named.
+    pub product: Option<String>,
     pub text: String,
     pub photo_sha256: Option<String>,
     #[schema(value_type = StatusWire)]
@@ -424,6 +482,7 @@ pub(crate) fn view(cal: &WorkCalendar, c: StoredComplaint, today: NaiveDate) -> 
         merchant_name: c.merchant_name,
         region_code: c.region_code,
         category: c.category,
+        product: c.product,
         text: c.text,
         photo_sha256: c.photo_sha256,
         status: c.status,

@@ -47,6 +47,8 @@ pub struct ShopFeedback {
     pub categories: Vec<Choice>,
     pub text_min: usize,
     pub text_max: usize,
+    /// The named product's limit (core's `PRODUCT_MAX_CHARS`).
+    pub product_max: usize,
 }
 
 const DIMENSIONS: [(&str, &str); 3] = [
@@ -105,6 +107,7 @@ pub async fn shop_feedback(state: &AppState, shop_code: &str) -> Result<ShopFeed
             .collect(),
         text_min: TEXT_LIMITS.0,
         text_max: TEXT_LIMITS.1,
+        product_max: shian_core::complaints::PRODUCT_MAX_CHARS,
     })
 }
 
@@ -195,6 +198,7 @@ pub async fn rating_form(
 #[derive(Default)]
 struct ComplaintForm {
     category: Option<String>,
+    product: Option<String>,
     text: Option<String>,
     photo: Option<Vec<u8>>,
 }
@@ -214,6 +218,7 @@ async fn read_form(mut m: Multipart) -> Result<ComplaintForm, ApiError> {
         match name.as_str() {
             "category" => f.category = Some(String::from_utf8_lossy(&bytes).into_owned()),
             "text" => f.text = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "product" => f.product = Some(String::from_utf8_lossy(&bytes).into_owned()),
             // A file input left empty sends an empty part.
             "photo" if !bytes.is_empty() => f.photo = Some(bytes.to_vec()),
             _ => {}
@@ -253,7 +258,15 @@ pub async fn complaint_form(
         );
     };
     let text = form.text.unwrap_or_default();
-    match file(&state, &shop, category, &text, form.photo.as_deref()).await {
+    let filed = file(
+        &state,
+        &shop,
+        category,
+        form.product.as_deref(),
+        &text,
+        form.photo.as_deref(),
+    );
+    match filed.await {
         Ok(filed) => page(
             StatusCode::CREATED,
             &ReceivedPage {

@@ -122,6 +122,8 @@ pub struct NewComplaint {
     pub id: String,
     pub merchant_id: String,
     pub category: ComplaintCategory,
+    /// The product complained about, when named (core's `check_product`).
+    pub product: Option<String>,
     pub text: String,
     pub photo: Option<CleanAttachment>,
     pub received_on: NaiveDate,
@@ -137,6 +139,7 @@ pub struct StoredComplaint {
     pub merchant_name: String,
     pub region_code: String,
     pub category: ComplaintCategory,
+    pub product: Option<String>,
     pub text: String,
     pub photo_sha256: Option<String>,
     pub received_on: NaiveDate,

@@ -79,7 +79,7 @@ struct MarketChoice {
 }
 
 struct Figure {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     value: String,
 }
 
@@ -141,23 +141,35 @@ fn status_label(s: AlertStatus) -> &'static str {
     }
 }
 
-/// A figure's zh-CN name; unknown names are shown as they are.
-fn figure_name(name: &str) -> &'static str {
-    match name {
+/// A figure's zh-CN name; unknown names are shown as they are. A price
+/// warning's per-entry figures (`entry.{id}.price_fen`, `….baseline_median_fen`)
+/// name their entry.
+fn figure_name(name: &str) -> std::borrow::Cow<'static, str> {
+    if let Some(rest) = name.strip_prefix("entry.") {
+        if let Some(id) = rest.strip_suffix(".price_fen") {
+            return format!("台账 {id} 单价（分）").into();
+        }
+        if let Some(id) = rest.strip_suffix(".baseline_median_fen") {
+            return format!("台账 {id} 基线中位（分）").into();
+        }
+    }
+    let zh = match name {
         "days_left" => "剩余天数",
         "notice_days" => "提醒天数",
         "days_expired" => "已过期天数",
         "entries_after_expiry" => "过期后台账笔数",
         "count" => "预警笔数",
         "window_days" => "统计窗口（天）",
-        "merchant_median_fen" => "本户价格中位（分）",
-        "market_median_fen" => "市场价格中位（分）",
-        "market_mad_fen" => "市场价格MAD（分）",
+        "outlying_entries" => "明显偏低笔数",
+        "lowest_price_fen" => "最低单价（分）",
+        "lowest_share_of_median" => "最低单价占基线中位比例",
+        "baseline_median_fen" => "基线价格中位（分）",
+        "baseline_mad_fen" => "基线价格MAD（分）",
         "threshold_fen" => "预警线（分）",
-        "share_of_median" => "占市场中位比例",
-        "merchant_observations" => "本户笔数",
-        "market_observations" => "市场笔数",
-        "market_merchants" => "市场户数",
+        "baseline_entries" => "基线笔数",
+        "baseline_merchants" => "基线户数",
+        "category_baseline" => "以品类为基线（1=是）",
+        "max_share_of_median" => "比例门槛",
         "samples" => "抽检批次",
         "failures" => "不合格批次",
         "pass_rate" => "合格率",
@@ -174,7 +186,8 @@ fn figure_name(name: &str) -> &'static str {
         "before" => "此前件数",
         "expected" => "期望件数",
         _ => "其他",
-    }
+    };
+    zh.into()
 }
 
 fn figure_value(v: f64) -> String {

@@ -261,7 +261,8 @@ pub(super) fn facts(
         }
     }
     // Samples in the pass-rate window, with the category of the sampled
-    // batch where the sample names one.
+    // batch where the sample names one, else the merchant's main category
+    // (as a complaint's).
     {
         let cutoff = ts(&(now
             - Duration::days(
@@ -271,7 +272,8 @@ pub(super) fn facts(
             )));
         let mut st = conn.prepare_cached(
             "SELECT s.id, s.merchant_id, m.market_id, s.taken_at, s.counts_as_failure, s.confirms IS NOT NULL,
-                    (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1)
+                    COALESCE((SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1),
+                             json_extract(m.categories, '$[0]'))
              FROM samples s LEFT JOIN merchants m ON m.id = s.merchant_id
              WHERE s.taken_at >= ?1",
         )?;
@@ -300,7 +302,8 @@ pub(super) fn facts(
         }
     }
     // Complaints that weigh: per merchant in its window, and all of them in
-    // the hot-topic windows, about the merchant's main category.
+    // the hot-topic windows, about the merchant's main category and the
+    // product named, if any.
     {
         let c = &t.complaints;
         let days = c.window_days.max(c.hot_window_days + c.hot_baseline_days);
@@ -321,20 +324,23 @@ pub(super) fn facts(
             }
         }
         let window_from = now - Duration::days(c.window_days);
-        for (id, merchant_id, on) in super::feedback::weighing_complaints(conn, since)? {
+        for c in super::feedback::weighing_complaints(conn, since)? {
             // The day it was received, from its start: a complaint of today
             // is never in the future of `now` (noon would be before midday).
-            let at = midnight(on);
-            if let Some(&i) = index.get(&merchant_id) {
+            let at = midnight(c.received_on);
+            if let Some(&i) = index.get(&c.merchant_id) {
                 if at >= window_from {
-                    f.merchants[i].complaints.push(Fact { id: id.clone(), at });
+                    f.merchants[i].complaints.push(Fact {
+                        id: c.id.clone(),
+                        at,
+                    });
                 }
             }
             f.complaints.push(ComplaintObservation {
-                id,
-                category: main.get(&merchant_id).copied().flatten(),
-                merchant_id,
-                product: None,
+                id: c.id,
+                category: main.get(&c.merchant_id).copied().flatten(),
+                merchant_id: c.merchant_id,
+                product: c.product,
                 at,
             });
         }
@@ -344,8 +350,8 @@ pub(super) fn facts(
 }
 
 /// Priced purchases and sales in the price window, in the markets of the
-/// merchants in `list` (every market when `None`). A sale's category is its
-/// batch's (the purchase with its trace code).
+/// merchants in `list` (every market when `None`). A sale's product and
+/// category are its batch's (the purchase with its trace code).
 fn prices(
     conn: &Connection,
     t: &Thresholds,
@@ -361,10 +367,10 @@ fn prices(
     let mut st = conn.prepare_cached(&format!(
         "SELECT s.entry_id, s.merchant_id, m.market_id, s.kind, json_extract(s.payload, '$.unit_price_fen'),
                 json_extract(s.payload, '$.quantity.unit'),
-                CASE WHEN s.kind = ?2 THEN json_extract(s.payload, '$.product.category')
-                     ELSE (SELECT json_extract(p.payload, '$.product.category') FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END,
-                s.at
+                json_extract(b.payload, '$.product.category'), json_extract(b.payload, '$.product.name'), s.at
          FROM entries s JOIN merchants m ON m.id = s.merchant_id
+         LEFT JOIN entries b ON b.rowid = CASE WHEN s.kind = ?2 THEN s.rowid
+              ELSE (SELECT p.rowid FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END
          WHERE s.recorded_at >= ?1 AND s.kind IN (?2, ?3) AND m.market_id IS NOT NULL
            AND json_extract(s.payload, '$.unit_price_fen') IS NOT NULL {markets}"
     ))?;
@@ -377,12 +383,13 @@ fn prices(
             r.get::<_, i64>(4)?,
             r.get::<_, Option<String>>(5)?,
             r.get::<_, Option<String>>(6)?,
-            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, String>(8)?,
         ))
     })?;
     let mut out = Vec::new();
     for r in rows {
-        let (entry_id, merchant_id, market_id, kind, price, unit, category, at) = r?;
+        let (entry_id, merchant_id, market_id, kind, price, unit, category, product, at) = r?;
         let unit = match unit.as_deref() {
             Some("kg") => Some(BaseUnit::Gram),
             Some(u) => BaseUnit::parse(u),
@@ -399,6 +406,7 @@ fn prices(
             entry_id,
             merchant_id,
             market_id,
+            product: product.unwrap_or_default(),
             category,
             unit,
             side: if kind == PURCHASE {

@@ -23,10 +23,11 @@ use crate::store::{Page, StoreError, StoreFuture};
 
 /// The feedback tables. No column names the sender, and dates carry no
 /// time of day (see `store::feedback`).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ratings, complaints, complaint actions",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ratings, complaints, complaint actions",
+        sql: r#"
     CREATE TABLE ratings (
         id            INTEGER PRIMARY KEY,
         merchant_id   TEXT NOT NULL,
@@ -61,7 +62,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         PRIMARY KEY (complaint_id, action)
     );
     "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "the product a complaint names (the hot-topic warnings group by it)",
+        sql: "ALTER TABLE complaints ADD COLUMN product TEXT;",
+    },
+];
 
 /// Migrates the feedback tables (after the field tables: photos go into
 /// their `attachments`).
@@ -85,14 +92,20 @@ fn opt_date(s: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
 /// The columns [`complaint_row`] reads, joined with its decision and close.
 const COMPLAINT_SELECT: &str =
     "SELECT c.id, c.merchant_id, m.name, m.region_code, c.category, c.text, c.photo_sha256,
-        c.received_on, d.action, d.decided_on, d.detail, x.decided_on, x.detail, x.note
+        c.received_on, d.action, d.decided_on, d.detail, x.decided_on, x.detail, x.note, c.product
      FROM complaints c
      JOIN merchants m ON m.id = c.merchant_id
      LEFT JOIN complaint_actions d ON d.complaint_id = c.id AND d.action IN ('accept', 'refuse')
      LEFT JOIN complaint_actions x ON x.complaint_id = c.id AND x.action = 'close'";
 
 /// A row's text, typed later (a bad value is a corrupt row, not a panic).
-type RawComplaint = ([String; 6], Option<String>, String, [Option<String>; 6]);
+type RawComplaint = (
+    [String; 6],
+    Option<String>,
+    String,
+    [Option<String>; 6],
+    Option<String>,
+);
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<RawComplaint> {
     Ok((
@@ -114,12 +127,18 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawComplaint> {
             r.get(12)?,
             r.get(13)?,
         ],
+        r.get(14)?,
     ))
 }
 
 fn complaint_row(raw: RawComplaint) -> Result<StoredComplaint, StoreError> {
-    let ([id, merchant_id, merchant_name, region_code, category, text], photo, received, acts) =
-        raw;
+    let (
+        [id, merchant_id, merchant_name, region_code, category, text],
+        photo,
+        received,
+        acts,
+        product,
+    ) = raw;
     let [decision, decided_on, reason, closed_on, result, close_note] = acts;
     let status = match (decision.as_deref(), closed_on.is_some()) {
         (_, true) => ComplaintStatus::Closed,
@@ -138,6 +157,7 @@ fn complaint_row(raw: RawComplaint) -> Result<StoredComplaint, StoreError> {
         merchant_id,
         merchant_name,
         region_code,
+        product,
         text,
         photo_sha256: photo,
         received_on: date(&received)?,
@@ -262,19 +282,32 @@ pub(super) fn complaint_counts(
     Ok(out)
 }
 
-/// Complaints received since `since` that weigh (as in the risk grade):
-/// `(id, merchant_id, received_on)`, for the warnings engine.
+/// A complaint that weighs, as the warnings engine reads it.
+pub(super) struct Weighing {
+    pub id: String,
+    pub merchant_id: String,
+    pub received_on: NaiveDate,
+    pub product: Option<String>,
+}
+
+/// Complaints received since `since` that weigh (as in the risk grade),
+/// for the warnings engine.
 pub(super) fn weighing_complaints(
     conn: &Connection,
     since: NaiveDate,
-) -> Result<Vec<(String, String, NaiveDate)>, StoreError> {
+) -> Result<Vec<Weighing>, StoreError> {
     let mut st = conn.prepare(&format!("{COMPLAINT_SELECT} WHERE c.received_on >= ?1"))?;
     let rows = st.query_map([since.to_string()], raw)?;
     let mut out = Vec::new();
     for r in rows {
         let c = complaint_row(r?)?;
         if counts_in_risk_grade(c.status, c.result) {
-            out.push((c.id, c.merchant_id, c.received_on));
+            out.push(Weighing {
+                id: c.id,
+                merchant_id: c.merchant_id,
+                received_on: c.received_on,
+                product: c.product,
+            });
         }
     }
     Ok(out)
@@ -363,7 +396,7 @@ impl FeedbackStore for SqliteStore {
                 )?;
             }
             tx.execute(
-                "INSERT INTO complaints (id, merchant_id, category, text, photo_sha256, received_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO complaints (id, merchant_id, category, text, photo_sha256, received_on, product) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     c.id,
                     c.merchant_id,
@@ -371,6 +404,7 @@ impl FeedbackStore for SqliteStore {
                     c.text,
                     c.photo.as_ref().map(|p| p.sha256.as_str()),
                     c.received_on.to_string(),
+                    c.product,
                 ],
             )?;
             publish_change(&tx, &c.change)?;
