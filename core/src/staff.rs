@@ -97,13 +97,17 @@ pub struct Removal {
     pub merchant_id: String,
 }
 
+/// Ids as everywhere in Shian: 1–64 of `A-Z a-z 0-9 _ -` (a UUID passes).
 fn id_text(o: &Obj<'_>, key: &str) -> Result<String, FieldError> {
     let s = o.text(key, ID_MAX_CHARS)?;
-    if s.chars().any(char::is_whitespace) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(FieldError::new(
             o.path(key),
             "invalid_id",
-            "编号不能含空白字符 (no whitespace)",
+            "编号应为 1–64 位字母、数字、_ 或 - (A-Z a-z 0-9 _ -)",
         ));
     }
     Ok(s)
@@ -134,6 +138,14 @@ fn object<'a>(node: &'a Node<'a>, prefix: &str) -> Result<Obj<'a>, FieldError> {
         Obj::at(node, prefix.to_owned())
     }
 }
+
+/// Refusals no schema pattern can state (a date pair, a number with its
+/// dates): the server answers them 422 rather than 400.
+pub const CONSISTENCY_CODES: [&str; 3] = [
+    "expiry_before_issue",
+    "validity_too_long",
+    "certificate_incomplete",
+];
 
 /// Reads and checks a worker: names and roles with core's text rules, a
 /// certificate number with its dates (all three or none), the expiry after
@@ -174,21 +186,21 @@ pub fn parse_worker(value: &Value, prefix: &str) -> Result<Worker, FieldError> {
         (None, _, _) => {
             return Err(FieldError::new(
                 o.path("certificate_no"),
-                "missing_field",
+                "certificate_incomplete",
                 "填写了健康证日期，但缺少健康证编号 (dates without a number)",
             ))
         }
         (Some(_), None, _) => {
             return Err(FieldError::new(
                 o.path("issued_on"),
-                "missing_field",
+                "certificate_incomplete",
                 "缺少健康证发证日期 (required with a certificate)",
             ))
         }
         (Some(_), _, None) => {
             return Err(FieldError::new(
                 o.path("expires_on"),
-                "missing_field",
+                "certificate_incomplete",
                 "缺少健康证有效期至 (required with a certificate)",
             ))
         }
@@ -298,7 +310,7 @@ pub fn validity_of(
     let Some(expires_on) = expires_on else {
         return Validity::Missing;
     };
-    let days_left = (expires_on - local_date(now)).num_days();
+    let days_left = days_left(expires_on, now);
     if days_left < 0 {
         Validity::Expired { expires_on }
     } else if days_left <= expiring_days {
@@ -309,6 +321,12 @@ pub fn validity_of(
     } else {
         Validity::Valid { expires_on }
     }
+}
+
+/// Days from today (Asia/Shanghai) to the expiry day: 0 on the last valid
+/// day, negative once expired.
+pub fn days_left(expires_on: NaiveDate, now: DateTime<Utc>) -> i64 {
+    (expires_on - local_date(now)).num_days()
 }
 
 /// A worker's validity (a number without dates cannot be stored, so no
@@ -603,7 +621,7 @@ mod tests {
                 "issued_on",
                 Value::Null,
                 "payload.issued_on",
-                "missing_field",
+                "certificate_incomplete",
             ),
             ("photo", json!("abc"), "payload.photo", "invalid_hash"),
             ("staff_id", json!("a b"), "payload.staff_id", "invalid_id"),
@@ -618,7 +636,7 @@ mod tests {
         let e = parse_worker(&p, "").unwrap_err();
         assert_eq!(
             (e.field.as_str(), e.code.as_str()),
-            ("certificate_no", "missing_field")
+            ("certificate_no", "certificate_incomplete")
         );
     }
 
@@ -695,7 +713,7 @@ mod tests {
         let mut expired = worker(Some("2026-12-01"));
         expired.staff_id = "s2".into();
         let valid = worker(Some("2027-03-01"));
-        let a = prefill_answer(sales, &[valid.clone()], now).unwrap();
+        let a = prefill_answer(sales, std::slice::from_ref(&valid), now).unwrap();
         assert!(a.compliant);
         let a = prefill_answer(sales, &[valid, expired], now).unwrap();
         assert!(!a.compliant);
