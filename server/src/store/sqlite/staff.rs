@@ -292,20 +292,6 @@ pub(super) fn alert_candidates(
                 .push((w.worker, w.recorded_at));
         }
     }
-    let mut sales: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-    {
-        let mut st = conn.prepare_cached(
-            "SELECT merchant_id, MIN(at), MAX(at) FROM entries WHERE kind = ?1 AND voided_by IS NULL
-             GROUP BY merchant_id",
-        )?;
-        let rows = st.query_map([SALE], |r| {
-            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
-        })?;
-        for row in rows {
-            let (m, s) = row?;
-            sales.insert(m, s);
-        }
-    }
     let rules = StaffRules::builtin();
     let mut out = Vec::new();
     let mut st = conn.prepare_cached("SELECT id, name, market_id FROM merchants")?;
@@ -318,14 +304,21 @@ pub(super) fn alert_candidates(
     })?;
     for row in rows {
         let (id, name, market_id) = row?;
-        let (first, last) = sales.remove(&id).unwrap_or((None, None));
+        let workers = workers.remove(&id).unwrap_or_default();
+        // Only a merchant that recorded nobody needs its sales (read by its
+        // index: a scan of the whole ledger would hold the writer).
+        let (first, last) = if workers.is_empty() {
+            sales_of(conn, &id)?
+        } else {
+            (None, None)
+        };
         let facts = StaffFacts {
-            workers: workers.remove(&id).unwrap_or_default(),
+            workers,
             merchant_id: id,
             name,
             market_id,
-            first_sale_at: sale_time(first),
-            last_sale_at: sale_time(last),
+            first_sale_at: first,
+            last_sale_at: last,
         };
         out.extend(detect(rules, &facts, now));
     }
@@ -411,12 +404,22 @@ impl StaffStore for SqliteStore {
     }
 
     fn check_staff(&self, now: DateTime<Utc>) -> StoreFuture<'_, u64> {
-        Box::pin(self.writer().call(move |conn| -> Result<u64, StoreError> {
-            let tx = conn.transaction()?;
-            let candidates = alert_candidates(&tx, now)?;
-            let raised = super::alerts::raise(&tx, &candidates, now)?;
-            tx.commit()?;
-            Ok(raised)
-        }))
+        Box::pin(async move {
+            // Judged on a reader's snapshot, raised by the writer: the
+            // store's identity rule (kind + merchant) keeps a warning seen
+            // again from being raised twice.
+            let candidates = self
+                .readers()
+                .call(move |conn| alert_candidates(conn, now))
+                .await?;
+            self.writer()
+                .call(move |conn| -> Result<u64, StoreError> {
+                    let tx = conn.transaction()?;
+                    let raised = super::alerts::raise(&tx, &candidates, now)?;
+                    tx.commit()?;
+                    Ok(raised)
+                })
+                .await
+        })
     }
 }
