@@ -38,7 +38,7 @@ use shian_core::staff::{
 use shian_core::warnings::staff::StaffRules;
 use std::borrow::Cow;
 
-use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::schema::{KnownFormat, SchemaFormat, SchemaType};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -73,6 +73,7 @@ impl PartialSchema for StaffBody {
                 .pattern(Some(pattern.to_owned()))
                 .description(Some(what.to_owned()))
         };
+        let date = SchemaFormat::KnownFormat(KnownFormat::Date);
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .property("name", text(NAME_MAX_CHARS, "full name, 1–32 characters once trimmed (the public sees its first character and *)"))
@@ -86,13 +87,14 @@ impl PartialSchema for StaffBody {
                     "health certificate number; with issued_on and expires_on, or none of the three",
                 ),
             )
-            .property("issued_on", nullable(DATE_PATTERN, "YYYY-MM-DD"))
+            .property("issued_on", nullable(DATE_PATTERN, "YYYY-MM-DD").format(Some(date.clone())))
             .property(
                 "expires_on",
                 nullable(
                     DATE_PATTERN,
                     "YYYY-MM-DD, the last valid day (Asia/Shanghai), after issued_on and at most five years later",
-                ),
+                )
+                .format(Some(date)),
             )
             .property(
                 "photo",
