@@ -18,6 +18,7 @@ mod inspection;
 mod ledger;
 mod recall;
 mod signed;
+mod staff;
 mod store;
 mod trace;
 
@@ -26,6 +27,7 @@ pub use inspection::*;
 pub use ledger::*;
 pub use recall::*;
 pub use signed::*;
+pub use staff::*;
 pub use store::*;
 pub use trace::*;
 

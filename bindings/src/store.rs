@@ -180,7 +180,7 @@ impl ShianStore {
     }
 
     /// Built-in templates plus those received by sync.
-    fn templates(&self) -> Result<TemplateRegistry, ShianError> {
+    pub(crate) fn templates(&self) -> Result<TemplateRegistry, ShianError> {
         let builtin = TemplateRegistry::builtin()?;
         let received = self.lock()?.inbox("checklist")?;
         if received.is_empty() {

@@ -19,6 +19,7 @@ pub mod recall;
 pub mod reports;
 pub mod rules;
 pub mod signed;
+pub mod staff;
 pub mod store;
 pub mod sync;
 pub mod trace;

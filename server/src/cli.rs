@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// deadline (each gets one reminder notice); 0 turns the check off.
     #[arg(long, env = "SHIAN_RECALL_CHECK_SECS", default_value_t = 300)]
     pub recall_check_secs: u32,
+    /// Seconds between checks of the staff's health certificates (one that
+    /// expired at midnight raises its warning); 0 turns the check off.
+    #[arg(long, env = "SHIAN_STAFF_CHECK_SECS", default_value_t = 300)]
+    pub staff_check_secs: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

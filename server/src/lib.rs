@@ -35,6 +35,7 @@ pub mod registry;
 pub mod reports;
 pub mod shutdown;
 pub mod signing;
+pub mod staff;
 pub mod store;
 pub mod sync;
 pub mod trace;
@@ -288,6 +289,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(trace::backward))
         .routes(routes!(recalls::create_recall, recalls::list_recalls))
         .routes(routes!(recalls::get_recall))
+        .routes(routes!(staff::list_staff))
+        .routes(routes!(staff::put_staff, staff::delete_staff))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))
@@ -409,6 +412,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.recall_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
         recalls::overdue::spawn(state.store.clone(), every);
+    }
+    if args.staff_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.staff_check_secs));
+        staff::check::spawn(state.store.clone(), every);
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

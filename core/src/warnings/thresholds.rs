@@ -11,6 +11,11 @@ use super::kinds::{Kind, Severity};
 
 const BUILTIN: &str = include_str!("../../data/warnings/warnings-v1.json");
 
+/// The first kinds of [`Kind::ALL`], which this file grades; the kinds added
+/// later (issue 14) carry their severity in their own config
+/// (`staff-v1.json`, …).
+const GRADED_HERE: usize = 12;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Thresholds {
     pub version: String,
@@ -128,7 +133,10 @@ impl Thresholds {
         if self.version.trim().is_empty() {
             return bad("version", "不能为空");
         }
-        if Kind::ALL.iter().any(|k| !self.severity.contains_key(k)) {
+        if Kind::ALL[..GRADED_HERE]
+            .iter()
+            .any(|k| !self.severity.contains_key(k))
+        {
             return bad("severity", "每种预警都要有严重程度");
         }
         if !(0.0..0.5).contains(&self.pass_rate.alpha)
@@ -161,7 +169,7 @@ mod tests {
     fn builtin_thresholds_parse() {
         let t = Thresholds::from_json(BUILTIN).unwrap();
         assert_eq!(t.version, "warnings-v1");
-        assert_eq!(t.severity.len(), Kind::ALL.len());
+        assert_eq!(t.severity.len(), GRADED_HERE);
     }
 
     #[test]

@@ -41,6 +41,9 @@ struct ShopPage {
     findings: Vec<FindingView>,
     /// Active recalls naming one of the shop's batches.
     recalls: Vec<crate::recalls::view::RecallBanner>,
+    /// The food-handling staff as the public may see them (initial, role,
+    /// validity; never the full name or the certificate's number).
+    staff: Vec<shian_core::staff::PublicWorker>,
     generated: String,
     /// Ratings and the feedback forms (`shop_feedback.html`).
     feedback: super::feedback::ShopFeedback,
@@ -142,6 +145,28 @@ fn outcome_view(outcome: &str) -> (&'static str, bool) {
     }
 }
 
+/// The shop's workers as the public sees them (core's `PublicWorker`).
+async fn public_staff(
+    state: &AppState,
+    shop_code: &str,
+) -> Result<Vec<shian_core::staff::PublicWorker>, crate::errors::ApiError> {
+    let Some(m) = state
+        .store
+        .merchant_by_shop_code(shop_code.to_owned())
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let now = chrono::Utc::now();
+    Ok(state
+        .store
+        .staff_of(m.id)
+        .await?
+        .iter()
+        .map(|s| shian_core::staff::PublicWorker::new(&s.worker, now))
+        .collect())
+}
+
 pub(super) async fn shop_page(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -170,7 +195,9 @@ pub(super) async fn shop_page(
             crate::recalls::view::RecallBanner::new(r, started)
         })
         .collect();
+    let staff = public_staff(&state, &code).await?;
     let view = ShopPage {
+        staff,
         recalls,
         grade: shop.risk.map(|r| GradeView {
             label: crate::field::risk::parse_grade(&r.grade).map_or("", grade_label),

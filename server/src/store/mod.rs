@@ -22,6 +22,7 @@ pub mod recalls;
 pub mod reports;
 pub mod signing;
 pub mod sqlite;
+pub mod staff;
 pub mod sync;
 
 use std::future::Future;
@@ -48,6 +49,7 @@ pub trait Store:
     + feedback::FeedbackStore
     + reports::ReportStore
     + recalls::RecallStore
+    + staff::StaffStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore

@@ -345,6 +345,10 @@ fn apply_op(
         // Recall confirmations persist their own writes in this transaction.
         return Ok(crate::recalls::apply_op(tx, caller, op, now)?);
     }
+    if crate::staff::handles(&op.kind) {
+        // Staff ops persist their own writes in this transaction.
+        return Ok(crate::staff::apply_op(tx, caller, op, now)?);
+    }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
         return Ok(match crate::field::apply_op(&*tx, caller, op, now)? {

@@ -32,11 +32,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Stalls per row of a zone's block.
-const COLS: usize = 16;
+pub(crate) const COLS: usize = 16;
 /// A stall's cell and the space between cells, in SVG units.
-const CELL_W: u32 = 46;
+pub(crate) const CELL_W: u32 = 46;
 const CELL_H: u32 = 34;
-const GAP: u32 = 4;
+pub(crate) const GAP: u32 = 4;
 /// The zone's heading above its block.
 const ZONE_HEAD: u32 = 26;
 /// The most stalls drawn for one market (a wholesale hall has hundreds).
@@ -50,7 +50,7 @@ const TILE_H: u32 = 96;
 
 /// Where a stall is: its zone and its number in the zone, read from the
 /// stall text (see the module doc). No number: the whole text is the zone.
-pub(super) fn stall_place(stall: &str) -> (String, Option<u32>) {
+pub(crate) fn stall_place(stall: &str) -> (String, Option<u32>) {
     let s = stall.trim();
     let bytes = s.as_bytes();
     let Some(end) = bytes.iter().rposition(u8::is_ascii_digit).map(|i| i + 1) else {
@@ -81,40 +81,40 @@ fn zone_key(zone: &str) -> ZoneKey {
     (digits.parse().unwrap_or(0), zone.to_owned())
 }
 
-/// One stall on the map.
-struct Stall {
-    merchant_id: String,
-    name: String,
+/// One stall on the map (the market's overview colours its own).
+pub(crate) struct Stall {
+    pub(crate) merchant_id: String,
+    pub(crate) name: String,
     /// The stall as registered.
-    stall: String,
+    pub(crate) stall: String,
     /// The number drawn in the cell.
-    label: String,
-    grade: &'static str,
-    colour: &'static str,
-    warnings: u16,
-    x: u32,
-    y: u32,
+    pub(crate) label: String,
+    pub(crate) grade: &'static str,
+    pub(crate) colour: &'static str,
+    pub(crate) warnings: u16,
+    pub(crate) x: u32,
+    pub(crate) y: u32,
 }
 
 /// One zone's block.
-struct Zone {
-    name: String,
-    y: u32,
-    stalls: Vec<Stall>,
+pub(crate) struct Zone {
+    pub(crate) name: String,
+    pub(crate) y: u32,
+    pub(crate) stalls: Vec<Stall>,
 }
 
 /// What a stall needs from the registry and the grades.
-struct StallIn {
-    merchant_id: String,
-    name: String,
-    stall: Option<String>,
-    grade: Option<RiskGrade>,
-    warnings: u16,
+pub(crate) struct StallIn {
+    pub(crate) merchant_id: String,
+    pub(crate) name: String,
+    pub(crate) stall: Option<String>,
+    pub(crate) grade: Option<RiskGrade>,
+    pub(crate) warnings: u16,
 }
 
 /// Lays the stalls out, zone by zone; returns the zones and the drawing's
 /// height.
-fn layout(stalls: Vec<StallIn>) -> (Vec<Zone>, u32) {
+pub(crate) fn layout(stalls: Vec<StallIn>) -> (Vec<Zone>, u32) {
     let mut by_zone: BTreeMap<ZoneKey, Vec<(Option<u32>, StallIn)>> = BTreeMap::new();
     for s in stalls {
         let (zone, n) = stall_place(s.stall.as_deref().unwrap_or(""));

@@ -78,7 +78,7 @@
 mod alerts;
 mod draws;
 mod exports;
-mod map;
+pub(crate) mod map;
 mod merchant;
 mod overview;
 mod recalls;

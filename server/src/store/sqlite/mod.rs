@@ -37,6 +37,7 @@ pub mod readers;
 mod recalls;
 mod reports;
 mod signing;
+mod staff;
 pub mod sync;
 mod timestamps;
 pub mod writer;
@@ -155,6 +156,7 @@ impl SqliteStore {
         signing::open(&mut conn)?;
         alerts::open(&mut conn)?;
         recalls::open(&mut conn)?;
+        staff::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot
