@@ -22,10 +22,12 @@ pub enum Kind {
     SampledTooOften,
     ComplaintsFrequent,
     ComplaintHotTopic,
+    EntryCheckMissing,
+    EntryRefused,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -38,6 +40,8 @@ impl Kind {
         Kind::SampledTooOften,
         Kind::ComplaintsFrequent,
         Kind::ComplaintHotTopic,
+        Kind::EntryCheckMissing,
+        Kind::EntryRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,8 @@ impl Kind {
             Kind::SampledTooOften => "sampled_too_often",
             Kind::ComplaintsFrequent => "complaints_frequent",
             Kind::ComplaintHotTopic => "complaint_hot_topic",
+            Kind::EntryCheckMissing => "entry_check_missing",
+            Kind::EntryRefused => "entry_refused",
         }
     }
 
@@ -76,7 +82,16 @@ impl Kind {
             Kind::SampledTooOften => "抽检过于频繁",
             Kind::ComplaintsFrequent => "频繁被投诉",
             Kind::ComplaintHotTopic => "热点投诉问题",
+            Kind::EntryCheckMissing => "进货未经入场查验",
+            Kind::EntryRefused => "入场查验拒收",
         }
+    }
+
+    /// Whether this kind's severity is in `warnings-v1.json`; the market
+    /// operator's kinds have their own versioned configs (entry checks:
+    /// `entry-v1.json`, [`super::entry`]).
+    pub fn configured_in_warnings_v1(self) -> bool {
+        !matches!(self, Kind::EntryCheckMissing | Kind::EntryRefused)
     }
 
     /// Whether an open warning of this kind weighs in its merchant's risk
