@@ -342,11 +342,11 @@ pub fn same_goods(
 /// Of the candidates `(id, category, at)`, the one [`same_goods`] as
 /// `(category, at)` and nearest in time (ties: the smaller id, so every
 /// order of arrival picks the same).
-pub fn nearest<'a>(
+pub fn nearest(
     of: (Category, DateTime<Utc>),
-    candidates: &'a [(String, Category, DateTime<Utc>)],
+    candidates: &[(String, Category, DateTime<Utc>)],
     window: Duration,
-) -> Option<&'a str> {
+) -> Option<&str> {
     candidates
         .iter()
         .filter(|(_, cat, at)| same_goods(of, (*cat, *at), window))

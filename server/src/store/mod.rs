@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod console;
+pub mod entry_checks;
 mod error;
 pub mod feedback;
 pub mod field;
@@ -48,6 +49,7 @@ pub trait Store:
     + feedback::FeedbackStore
     + reports::ReportStore
     + recalls::RecallStore
+    + entry_checks::EntryCheckStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore
