@@ -22,7 +22,7 @@
 //! rapid_test?:{item, result: pass|fail, value?}, decision: accepted|refused,
 //! reason? (required when refused), at}`.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -34,6 +34,7 @@ use crate::fields::{check_len, check_text, Obj};
 use crate::json::Node;
 use crate::quantity::{Quantity, Sign};
 use crate::rules::LedgerRules;
+use crate::store::LocalStore;
 
 /// The op kind a tablet pushes, and the change kind its market's tablets
 /// pull (the stored check, as the server answers it).
@@ -359,6 +360,76 @@ pub fn nearest(
         .map(|(id, _, _)| id.as_str())
 }
 
+/// Why a check was not queued on the tablet.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalEntryError {
+    /// A bad field or a rule: the same refusal the server would give.
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error(transparent)]
+    Storage(#[from] rusqlite::Error),
+}
+
+impl LocalStore {
+    /// Parses and judges a check made on the tablet (the ledger rules this
+    /// store holds, the same the server applies) and queues it in the
+    /// outbox as a `market.entry_check` op `op_id`. Refused, nothing is
+    /// queued. Returns the check as queued.
+    pub fn queue_entry_check(
+        &mut self,
+        payload: &Value,
+        op_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EntryCheck, LocalEntryError> {
+        let check = EntryCheck::parse(payload).map_err(LocalEntryError::Invalid)?;
+        judge(&check, self.rules(), now).map_err(LocalEntryError::Invalid)?;
+        self.enqueue(op_id, KIND, &check.at.to_rfc3339(), &check.to_wire())?;
+        Ok(check)
+    }
+
+    /// The checks made on `date` (Asia/Shanghai) this tablet knows: those
+    /// its market's server sent (pulled, with their links) and those still
+    /// waiting in the outbox (`"synced": false`), newest first.
+    pub fn entry_checks_on(&self, date: NaiveDate) -> rusqlite::Result<Vec<Value>> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut pulled = self
+            .conn()
+            .prepare_cached("SELECT payload FROM inbox WHERE kind = ?1 ORDER BY seq")?;
+        let rows = pulled.query_map([KIND], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            let mut v: Value = serde_json::from_str(&row?).unwrap_or_default();
+            v["synced"] = json!(true);
+            out.push(v);
+        }
+        let mut queued = self
+            .conn()
+            .prepare_cached("SELECT payload, state FROM outbox WHERE kind = ?1 ORDER BY seq")?;
+        let rows = queued.query_map([KIND], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (payload, state) = row?;
+            let mut v: Value = serde_json::from_str(&payload).unwrap_or_default();
+            if out.iter().any(|o| o["check_id"] == v["check_id"]) {
+                continue;
+            }
+            v["synced"] = json!(false);
+            v["outbox_state"] = json!(state);
+            out.push(v);
+        }
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix());
+        let day = |v: &Value| {
+            v["at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&cst).date_naive())
+        };
+        out.retain(|v| day(v) == Some(date));
+        out.sort_by_key(|v| std::cmp::Reverse(v["at"].as_str().unwrap_or_default().to_owned()));
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,5 +574,27 @@ mod tests {
         // 12 h 01 min away is a near miss.
         let of = (Category::LivestockMeat, at("2026-12-01T14:01:00Z"));
         assert_eq!(nearest(of, &cands, w), None);
+    }
+
+    #[test]
+    fn a_tablet_queues_a_check_offline_and_lists_it_by_its_local_day() {
+        let mut store = LocalStore::open_in_memory().unwrap();
+        let now = now();
+        let c = store.queue_entry_check(&payload(), "op-1", now).unwrap();
+        let mut bad = payload();
+        bad["quantity"]["value"] = json!("abc");
+        let e = match store.queue_entry_check(&bad, "op-2", now) {
+            Err(LocalEntryError::Invalid(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e.field, "quantity.value");
+        let day = c.at.date_naive();
+        let listed = store.entry_checks_on(day).unwrap();
+        assert_eq!(listed.len(), 1, "the refused one was not queued");
+        assert_eq!(listed[0]["synced"], false);
+        assert!(store
+            .entry_checks_on(day.pred_opt().unwrap())
+            .unwrap()
+            .is_empty());
     }
 }

@@ -141,10 +141,12 @@ pub trait EntryCheckStore {
 
 impl StoredCheck {
     /// The check as the API answers it and the market's tablets pull it:
-    /// its wire form with `merchant_name`, `purchase_entry_id`,
+    /// its wire form with `id` (its check_id: a tablet's inbox keeps the
+    /// latest of each id), `merchant_name`, `purchase_entry_id`,
     /// `recorded_by` and `recorded_at`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = self.check.to_wire();
+        v["id"] = v["check_id"].clone();
         v["merchant_name"] = serde_json::json!(self.merchant_name);
         v["purchase_entry_id"] = serde_json::json!(self.purchase_entry_id);
         v["recorded_by"] = serde_json::json!(self.recorded_by);
