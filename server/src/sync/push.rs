@@ -347,7 +347,7 @@ fn apply_op(
     }
     if crate::market::entry::handles(&op.kind) {
         // Entry checks persist their own writes in this transaction.
-        return Ok(crate::market::entry::apply_op(tx, caller, op, now)?);
+        return Ok(crate::market::entry::apply_op(tx, caller, op, rules, now)?);
     }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.

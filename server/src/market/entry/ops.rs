@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use shian_core::entry_check::{judge, nearest, EntryCheck, KIND};
 use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
+use shian_core::rules::LedgerRules;
 use shian_core::sync::protocol::{Op, OpError};
 use shian_core::warnings::entry::EntryThresholds;
 
@@ -32,13 +33,15 @@ fn invalid(e: FieldError) -> OpError {
     refuse(&e.code, e.message, &e.field)
 }
 
-/// Decides one `market.entry_check`. The outer `Err` is a storage failure
+/// Decides one `market.entry_check` by the ledger rules the push runs
+/// under (the certificate groups of `serve --rules`). The outer `Err` is a storage failure
 /// (the push fails and the tablet retries); the inner one a refusal, after
 /// which nothing of the op is stored.
 pub fn apply_op(
     tx: &mut dyn EntryCheckTx,
     caller: &Caller,
     op: &Op,
+    rules: &LedgerRules,
     now: DateTime<Utc>,
 ) -> Result<Result<Value, OpError>, StoreError> {
     if caller.role != "market_operator" {
@@ -88,7 +91,7 @@ pub fn apply_op(
         }
         Some(_) => {}
     }
-    if let Err(e) = judge(&check, crate::sync::rules(), now) {
+    if let Err(e) = judge(&check, rules, now) {
         return Ok(Err(invalid(e)));
     }
     let window = EntryThresholds::builtin().link_window();
