@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod category;
 pub mod codes;
 pub mod complaints;
+pub mod entry_check;
 pub mod error;
 pub mod event;
 pub mod fields;

@@ -143,15 +143,24 @@ impl LedgerRules {
 
     /// Certificate groups the purchase does not meet.
     pub fn missing_certificates(&self, p: &Purchase) -> Vec<Vec<CertificateKind>> {
+        let seen: Vec<CertificateKind> = p.certificates.iter().map(|c| c.kind).collect();
+        self.missing_certificate_groups(p.product.category, &seen)
+    }
+
+    /// Certificate groups of `category` that none of `seen` meets: the one
+    /// rule for a purchase and for a market's entry check
+    /// ([`crate::entry_check`]).
+    pub fn missing_certificate_groups(
+        &self,
+        category: Category,
+        seen: &[CertificateKind],
+    ) -> Vec<Vec<CertificateKind>> {
         self.required_certificates
-            .get(&p.product.category)
+            .get(&category)
             .map(|groups| {
                 groups
                     .iter()
-                    .filter(|g| {
-                        !g.iter()
-                            .any(|k| p.certificates.iter().any(|c| c.kind == *k))
-                    })
+                    .filter(|g| !g.iter().any(|k| seen.contains(k)))
                     .cloned()
                     .collect()
             })

@@ -365,6 +365,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
     }
     crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
     crate::staff::demo::plant_staff(store, showcase.as_ref(), market.as_deref()).await?;
+    crate::market::entry::demo::plant(store).await?;
     Ok(DemoSummary {
         markets,
         merchants,

@@ -21,6 +21,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod logging;
+pub mod market;
 pub mod metrics;
 pub mod openapi;
 pub mod page_cache;
@@ -291,6 +292,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(recalls::get_recall))
         .routes(routes!(staff::list_staff))
         .routes(routes!(staff::put_staff, staff::delete_staff))
+        .routes(routes!(market::entry::routes::list_entry_checks))
+        .routes(routes!(market::entry::routes::get_entry_check))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))
@@ -412,6 +415,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.recall_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
         recalls::overdue::spawn(state.store.clone(), every);
+        market::entry::tick::spawn(state.store.clone(), every);
     }
     if args.staff_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.staff_check_secs));

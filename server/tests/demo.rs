@@ -134,11 +134,19 @@ async fn demo_plants_its_cases_once_and_writes_the_truth() {
         failed
     );
 
+    // The market's month of entry checks: refusals among them, and
+    // purchases that entered unchecked warned of (issue 14).
+    let checks = count(&db, "entry_checks");
+    assert!(checks > 100, "{checks} entry checks");
+    assert!(count(&db, "entry_checks WHERE decision = 'refused'") > 0);
+    assert!(count(&db, "alerts WHERE kind = 'entry_check_missing'") > 0);
+
     // A second start: nothing loaded twice, the truth untouched.
     let (child, base) = start(&db);
     assert_eq!(complaints_total(&base).await, complaints);
     stop(child);
     assert_eq!(count(&db, "samples"), samples);
     assert_eq!(count(&db, "inspections"), inspections);
+    assert_eq!(count(&db, "entry_checks"), checks);
     assert_eq!(std::fs::read_to_string(&truth_path).unwrap(), truth_text);
 }

@@ -24,10 +24,12 @@ pub enum Kind {
     ComplaintHotTopic,
     HealthCertExpired,
     HealthCertMissing,
+    EntryCheckMissing,
+    EntryRefused,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -42,6 +44,8 @@ impl Kind {
         Kind::ComplaintHotTopic,
         Kind::HealthCertExpired,
         Kind::HealthCertMissing,
+        Kind::EntryCheckMissing,
+        Kind::EntryRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,8 @@ impl Kind {
             Kind::ComplaintHotTopic => "complaint_hot_topic",
             Kind::HealthCertExpired => "health_cert_expired",
             Kind::HealthCertMissing => "health_cert_missing",
+            Kind::EntryCheckMissing => "entry_check_missing",
+            Kind::EntryRefused => "entry_refused",
         }
     }
 
@@ -84,7 +90,24 @@ impl Kind {
             Kind::ComplaintHotTopic => "热点投诉问题",
             Kind::HealthCertExpired => "从业人员健康证过期",
             Kind::HealthCertMissing => "从业人员健康证缺失",
+            Kind::EntryCheckMissing => "进货未经入场查验",
+            Kind::EntryRefused => "入场查验拒收",
         }
+    }
+
+    /// Whether this kind's severity is in `warnings-v1.json`; the market
+    /// operator's kinds have their own versioned configs (entry checks:
+    /// `entry-v1.json`, [`super::entry`]).
+    pub fn configured_in_warnings_v1(self) -> bool {
+        // The market's kinds (issue 14) carry their severity and thresholds
+        // in their own config (`entry-v1.json`, `staff-v1.json`, …).
+        !matches!(
+            self,
+            Kind::EntryCheckMissing
+                | Kind::EntryRefused
+                | Kind::HealthCertExpired
+                | Kind::HealthCertMissing
+        )
     }
 
     /// Whether an open warning of this kind weighs in its merchant's risk

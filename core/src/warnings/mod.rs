@@ -16,6 +16,7 @@
 //! test).
 
 pub mod complaints;
+pub mod entry;
 pub mod kinds;
 pub mod ledger;
 pub mod licence;
@@ -45,6 +46,8 @@ pub enum LinkType {
     Complaint,
     Inspection,
     Merchant,
+    /// A market's entry check (入场查验).
+    EntryCheck,
 }
 
 /// One record that raised a warning.

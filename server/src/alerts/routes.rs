@@ -64,7 +64,7 @@ enum_wire!(
 );
 enum_wire!(
     /// What an evidence link points at.
-    LinkTypeWire, "AlertLinkType", ["entry", "sample", "complaint", "inspection", "merchant"]
+    LinkTypeWire, "AlertLinkType", ["entry", "sample", "complaint", "inspection", "merchant", "entry_check"]
 );
 
 /// What an alert is about.

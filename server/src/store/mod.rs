@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod console;
+pub mod entry_checks;
 mod error;
 pub mod feedback;
 pub mod field;
@@ -50,6 +51,7 @@ pub trait Store:
     + reports::ReportStore
     + recalls::RecallStore
     + staff::StaffStore
+    + entry_checks::EntryCheckStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore

@@ -50,7 +50,11 @@ pub struct RecordedEntry {
 /// The push transaction as the sync service drives it: one transaction,
 /// committed by the backend after the service is done.
 pub trait PushTx:
-    FieldReads + super::feedback::FeedbackTx + super::recalls::RecallTx + super::staff::StaffTx
+    FieldReads
+    + super::feedback::FeedbackTx
+    + super::recalls::RecallTx
+    + super::staff::StaffTx
+    + super::entry_checks::EntryCheckTx
 {
     /// Registers the device under `user_id` on first use and marks it seen;
     /// `false` (nothing written) when it belongs to another user.

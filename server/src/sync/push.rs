@@ -349,6 +349,10 @@ fn apply_op(
         // Staff ops persist their own writes in this transaction.
         return Ok(crate::staff::apply_op(tx, caller, op, now)?);
     }
+    if crate::market::entry::handles(&op.kind) {
+        // Entry checks persist their own writes in this transaction.
+        return Ok(crate::market::entry::apply_op(tx, caller, op, rules, now)?);
+    }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
         return Ok(match crate::field::apply_op(&*tx, caller, op, now)? {
@@ -432,5 +436,6 @@ fn apply_op(
     // therefore left as it was.
     let wire = wire.unwrap_or_else(|| event.to_wire_string());
     tx.record_entry(&event, &wire, &applied.warnings, now)?;
+    crate::market::entry::on_entry(tx, &event, now)?;
     Ok(Ok(result_of(&applied)))
 }

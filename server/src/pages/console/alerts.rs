@@ -207,6 +207,7 @@ fn link_label(t: LinkType) -> &'static str {
         LinkType::Complaint => "投诉",
         LinkType::Inspection => "检查记录",
         LinkType::Merchant => "经营户",
+        LinkType::EntryCheck => "入场查验",
     }
 }
 

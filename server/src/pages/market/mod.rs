@@ -25,6 +25,7 @@
 //! * Each sub-page lives in its own module with its own `router()`, merged
 //!   by one line in [`router`].
 
+mod entries;
 mod overview;
 mod staff;
 
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(overview::router())
         .merge(staff::router())
+        .merge(entries::router())
 }
 
 /// A logged-in market operator, analyst or admin in a browser.

@@ -453,7 +453,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 /// the warnings an event decides at once (a hold placed, an entry check
 /// refused) from a core detector, in the write that stores the event.
 /// Returns how many were new.
-#[allow(dead_code)] // FRAME: the market-operator modules call it (remove at merge)
 pub(super) fn raise(
     conn: &Connection,
     candidates: &[Candidate],
@@ -561,6 +560,7 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
     let read = started.elapsed();
     let mut candidates = warnings::evaluate(t, &facts, now, Scope::All);
     candidates.extend(super::staff::alert_candidates(&tx, now)?);
+    candidates.extend(super::entry_checks::alert_candidates(&tx, now)?);
     let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
     tracing::info!(

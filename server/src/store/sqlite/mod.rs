@@ -24,6 +24,7 @@ use crate::store::*;
 
 mod alerts;
 mod console;
+mod entry_checks;
 mod error;
 mod exports;
 mod feedback;
@@ -157,6 +158,7 @@ impl SqliteStore {
         alerts::open(&mut conn)?;
         recalls::open(&mut conn)?;
         staff::open(&mut conn)?;
+        entry_checks::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot
