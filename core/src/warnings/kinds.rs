@@ -22,10 +22,12 @@ pub enum Kind {
     SampledTooOften,
     ComplaintsFrequent,
     ComplaintHotTopic,
+    BatchHeld,
+    HeldBatchSold,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -38,6 +40,8 @@ impl Kind {
         Kind::SampledTooOften,
         Kind::ComplaintsFrequent,
         Kind::ComplaintHotTopic,
+        Kind::BatchHeld,
+        Kind::HeldBatchSold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,8 @@ impl Kind {
             Kind::SampledTooOften => "sampled_too_often",
             Kind::ComplaintsFrequent => "complaints_frequent",
             Kind::ComplaintHotTopic => "complaint_hot_topic",
+            Kind::BatchHeld => "batch_held",
+            Kind::HeldBatchSold => "held_batch_sold",
         }
     }
 
@@ -76,6 +82,8 @@ impl Kind {
             Kind::SampledTooOften => "抽检过于频繁",
             Kind::ComplaintsFrequent => "频繁被投诉",
             Kind::ComplaintHotTopic => "热点投诉问题",
+            Kind::BatchHeld => "市场暂扣",
+            Kind::HeldBatchSold => "售出被暂扣的批次",
         }
     }
 
@@ -84,6 +92,12 @@ impl Kind {
     /// facts no other factor counts. The ledger kinds weigh as rates of
     /// their ledger warnings, complaints one by one; a pass rate found
     /// abnormal says more than its failures one by one do.
+    /// Whether the kind's severity lives in its own versioned file rather
+    /// than `warnings-v1.json` (the hold kinds: `holds-v1.json`).
+    pub fn own_config(self) -> bool {
+        matches!(self, Kind::BatchHeld | Kind::HeldBatchSold)
+    }
+
     pub fn weighs_in_risk_grade(self) -> bool {
         matches!(
             self,

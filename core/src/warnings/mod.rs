@@ -16,6 +16,7 @@
 //! test).
 
 pub mod complaints;
+pub mod holds;
 pub mod kinds;
 pub mod ledger;
 pub mod licence;

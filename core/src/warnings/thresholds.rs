@@ -125,7 +125,10 @@ impl Thresholds {
         if self.version.trim().is_empty() {
             return bad("version", "不能为空");
         }
-        if Kind::ALL.iter().any(|k| !self.severity.contains_key(k)) {
+        if Kind::ALL
+            .iter()
+            .any(|k| !k.own_config() && !self.severity.contains_key(k))
+        {
             return bad("severity", "每种预警都要有严重程度");
         }
         if !(0.0..0.5).contains(&self.pass_rate.alpha)
@@ -158,7 +161,10 @@ mod tests {
     fn builtin_thresholds_parse() {
         let t = Thresholds::from_json(BUILTIN).unwrap();
         assert_eq!(t.version, "warnings-v1");
-        assert_eq!(t.severity.len(), Kind::ALL.len());
+        assert_eq!(
+            t.severity.len(),
+            Kind::ALL.iter().filter(|k| !k.own_config()).count()
+        );
     }
 
     #[test]
