@@ -21,6 +21,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod logging;
+pub mod market;
 pub mod metrics;
 pub mod openapi;
 pub mod page_cache;
@@ -288,6 +289,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(trace::backward))
         .routes(routes!(recalls::create_recall, recalls::list_recalls))
         .routes(routes!(recalls::get_recall))
+        .routes(routes!(market::holds::api::list_market_holds))
+        .routes(routes!(market::holds::api::get_hold))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))

@@ -15,6 +15,7 @@ mod error;
 pub mod feedback;
 pub mod field;
 pub mod graph;
+pub mod holds;
 pub mod ledger;
 pub mod model;
 pub mod public;
@@ -51,6 +52,7 @@ pub trait Store:
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore
+    + holds::HoldStore
     + Send
     + Sync
     + 'static

@@ -551,7 +551,8 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
     let started = std::time::Instant::now();
     let facts = facts(&tx, t, now, None)?;
     let read = started.elapsed();
-    let candidates = warnings::evaluate(t, &facts, now, Scope::All);
+    let mut candidates = warnings::evaluate(t, &facts, now, Scope::All);
+    candidates.extend(super::holds::alert_candidates(&tx, now)?);
     let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
     tracing::info!(
