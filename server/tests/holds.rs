@@ -758,3 +758,110 @@ async fn release_and_destruction_with_witness_and_photos_end_a_hold() {
     s.assert_healthy().await;
     w.s.stop().await;
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_shian-server");
+
+/// Starts `serve --demo` over `db`; the child and its base URL.
+fn start_demo(db: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--demo",
+            "--demo-days",
+            "3",
+            "--db",
+        ])
+        .arg(db)
+        .env("SHIAN_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut printed = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(url) = line.strip_prefix("shian-server listening on ") {
+            assert!(
+                printed.contains("merchant3"),
+                "the login is printed: {printed}"
+            );
+            // Keep reading what it prints later (a closed pipe would fail it).
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, url.to_owned());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start: {printed}");
+}
+
+fn stop_demo(mut child: std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// The demo holds one smuggled-beef batch, once, and its merchant's device
+/// (the demo login merchant3) pulls the hold and refuses the sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_holds_a_smuggled_beef_batch_its_merchants_device_obeys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shian.db");
+    let (child, base) = start_demo(&db);
+    let held: Vec<(String, String, String, String)> = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut st = conn
+            .prepare("SELECT merchant_id, trace_code, product_name, reason FROM holds")
+            .unwrap();
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(held.len(), 1, "{held:?}");
+    let (merchant, code, product, reason) = held[0].clone();
+    assert!(product.contains('牛'), "{product}");
+    assert_eq!(reason, "unknown_origin");
+
+    let phone = Phone {
+        store: Mutex::new(LocalStore::open_in_memory().unwrap()),
+        config: SyncConfig::new(&base, "merchant3-phone", "merchant3", "demo-merchant3-pass"),
+    };
+    let phone = phone.sync().await;
+    let holds = phone.store.lock().unwrap().holds().unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(
+        (holds[0].merchant_id.as_str(), holds[0].trace_code.as_str()),
+        (merchant.as_str(), code.as_str())
+    );
+    let refusal = phone
+        .record("ledger.sale", &sale(&merchant, &code, "1", 0))
+        .unwrap_err();
+    assert!(
+        matches!(&refusal, LedgerError::Rule(r) if r.code == "batch_held"),
+        "{refusal:?}"
+    );
+    stop_demo(child);
+
+    // A second start holds nothing more.
+    let (child, base) = start_demo(&db);
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    stop_demo(child);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}

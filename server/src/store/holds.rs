@@ -133,6 +133,17 @@ pub trait HoldStore {
     /// One hold.
     fn hold(&self, hold_id: String) -> StoreFuture<'_, Option<StoredHold>>;
 
+    /// A market's newest purchases of meat or imported cold-chain food
+    /// booked from a person without a credit code ("散户…（无票）", "个人供货…": how
+    /// seed 000's smuggled beef enters the books), `(merchant_id,
+    /// trace_code, product_name)`: what an operator looks at first for
+    /// goods of unknown origin, and the demo's hold.
+    fn paperless_meat_purchases(
+        &self,
+        market_id: String,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(String, String, String)>>;
+
     /// What a batch holds now, in its base unit and as shown (`None` for a
     /// batch the ledger does not know).
     fn batch_on_hand(&self, trace_code: String) -> StoreFuture<'_, Option<(i64, String)>>;

@@ -359,6 +359,31 @@ impl HoldStore for SqliteStore {
         Box::pin(self.readers().call(move |conn| read_hold(conn, &hold_id)))
     }
 
+    fn paperless_meat_purchases(
+        &self,
+        market_id: String,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(String, String, String)>> {
+        Box::pin(self.readers().call(move |conn| -> Result<_, StoreError> {
+            let mut st = conn.prepare_cached(
+                "SELECT e.merchant_id, e.trace_code, json_extract(e.payload, '$.product.name')
+                 FROM entries e JOIN merchants m ON m.id = e.merchant_id
+                 WHERE m.market_id = ?1 AND e.kind = 'ledger.purchase' AND e.voided_by IS NULL
+                   AND e.trace_code IS NOT NULL
+                   AND json_extract(e.payload, '$.product.category') IN ('livestock_meat', 'imported_cold_chain')
+                   AND json_extract(e.payload, '$.supplier.merchant_id') IS NULL
+                   AND json_extract(e.payload, '$.supplier.uscc') IS NULL
+                   AND (json_extract(e.payload, '$.supplier.name') LIKE '散户%'
+                        OR json_extract(e.payload, '$.supplier.name') LIKE '个人%')
+                 ORDER BY e.rowid DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![market_id, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?.unwrap_or_default()))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        }))
+    }
+
     fn batch_on_hand(&self, trace_code: String) -> StoreFuture<'_, Option<(i64, String)>> {
         Box::pin(async move {
             let graph = self.graph().await?;
