@@ -39,5 +39,6 @@
 pub mod api;
 pub mod demo;
 pub mod ops;
+pub mod service;
 
 pub use ops::{apply_op, handles};

@@ -25,6 +25,7 @@
 //! * Each sub-page lives in its own module with its own `router()`, merged
 //!   by one line in [`router`].
 
+mod holds;
 mod overview;
 
 use axum::extract::FromRequestParts;
@@ -41,7 +42,9 @@ use crate::AppState;
 
 /// The market pages' routes (merged into [`super::router`]).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(overview::router())
+    Router::new()
+        .merge(overview::router())
+        .merge(holds::router())
 }
 
 /// A logged-in market operator, analyst or admin in a browser.
