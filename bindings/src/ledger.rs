@@ -140,6 +140,14 @@ pub struct DisposeInput {
     pub method: DisposeMethod,
     pub reason: String,
     pub at: Option<String>,
+    /// Who watched a destruction (销毁见证人); a held batch's destruction
+    /// needs it.
+    #[uniffi(default)]
+    pub witness: Option<String>,
+    /// Photo ids (SHA-256 of attachments uploaded by the app); a held
+    /// batch's destruction needs one at least.
+    #[uniffi(default)]
+    pub photos: Vec<String>,
 }
 
 /// `ledger.adjust`: a signed stock-count correction (`delta.value` may be negative).
@@ -328,6 +336,8 @@ impl DisposeInput {
             "method": match self.method { DisposeMethod::Destroyed => "destroyed", DisposeMethod::Returned => "returned" },
             "reason": self.reason,
             "at": time_or_now(&self.at),
+            "witness": self.witness,
+            "photos": self.photos,
         })
     }
 }

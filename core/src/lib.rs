@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod generator;
+pub mod hold;
 pub mod inspection;
 pub mod json;
 pub mod ledger;

@@ -17,8 +17,9 @@ use serde_json::json;
 
 use crate::category::{Category, CertificateKind};
 use crate::error::{ErrorClass, FieldError, LedgerError, RuleError};
-use crate::event::{Buyer, LedgerEvent, Purchase, Sale, Supplier, PURCHASE, VOID};
+use crate::event::{Buyer, DisposeMethod, LedgerEvent, Purchase, Sale, Supplier, PURCHASE, VOID};
 use crate::fields::check_len;
+use crate::hold::HoldInfo;
 use crate::ledger::{BatchInfo, LedgerView, Warning};
 use crate::quantity::Quantity;
 
@@ -547,6 +548,96 @@ where
     Ok(warnings)
 }
 
+/// A sale of a batch under a hold (暂扣, [`crate::hold`]), decided the same
+/// way on the device and on the server: refused (`batch_held`, naming the
+/// hold) when the device that recorded it had the hold and the sale is not
+/// older than the hold; otherwise recorded with the warning
+/// `held_batch_sold` and its evidence, because the goods left before anyone
+/// at the stall could know (总局令第81号: the operator stops the sale and
+/// reports; a sale it could not stop is evidence, not an error). Held goods
+/// may not be returned to the supplier either (`batch_held`); their
+/// destruction (销毁, what ends a hold) needs a witness and at least one
+/// photo (`destruction_needs_witness`, `destruction_needs_photos`), since a
+/// destruction nobody saw is how held goods get sold after all. Other
+/// events pass.
+pub fn check_hold(
+    event: &LedgerEvent,
+    hold: Option<&HoldInfo>,
+) -> Result<Option<Warning>, LedgerError> {
+    let Some(h) = hold else {
+        return Ok(None);
+    };
+    let s = match event {
+        LedgerEvent::Sale(s) => s,
+        LedgerEvent::Dispose(d) if d.method == DisposeMethod::Destroyed => {
+            if d.witness.is_none() {
+                return Err(FieldError::new(
+                    "witness",
+                    "destruction_needs_witness",
+                    format!("销毁被暂扣的批次（暂扣单 {}）须填写见证人", h.hold_id),
+                )
+                .into());
+            }
+            if d.photos.is_empty() {
+                return Err(FieldError::new(
+                    "photos",
+                    "destruction_needs_photos",
+                    format!("销毁被暂扣的批次（暂扣单 {}）须附销毁照片", h.hold_id),
+                )
+                .into());
+            }
+            return Ok(None);
+        }
+        LedgerEvent::Dispose(_) => return Err(held(h)),
+        _ => return Ok(None),
+    };
+    let before = s.sold_at < h.placed_at;
+    if before || !h.device_had_it {
+        return Ok(Some(Warning::new(
+            "held_batch_sold",
+            format!(
+                "售出已被市场暂扣的批次（{}，暂扣于 {}）：销售发生在本机收到暂扣之前",
+                h.reason.zh(),
+                h.placed_at.to_rfc3339()
+            ),
+            json!({
+                "hold_id": h.hold_id,
+                "trace_code": s.trace_code,
+                "reason": h.reason.as_str(),
+                "placed_at": h.placed_at.to_rfc3339(),
+                "sold_at": s.sold_at.to_rfc3339(),
+                "sold": s.quantity.amount,
+                "unit": s.quantity.unit.as_str(),
+                "sold_before_hold": before,
+                "device_had_hold": h.device_had_it,
+            }),
+        )));
+    }
+    Err(held(h))
+}
+
+/// The refusal of a movement out of a held batch, naming the hold.
+fn held(h: &HoldInfo) -> LedgerError {
+    let note = h
+        .note
+        .as_deref()
+        .map(|n| format!("：{n}"))
+        .unwrap_or_default();
+    RuleError::new(
+        ErrorClass::Conflict,
+        "batch_held",
+        format!(
+            "该批次已被市场暂扣（{}{}，暂扣单 {}，{}），暂停销售，待解除暂扣或销毁",
+            h.reason.zh(),
+            note,
+            h.hold_id,
+            shanghai_date(h.placed_at)
+        ),
+    )
+    .at("trace_code")
+    .into()
+}
+
 fn check_sale<V>(s: &Sale, view: &V) -> Result<Vec<Warning>, LedgerError>
 where
     V: LedgerView,
@@ -739,5 +830,154 @@ mod tests {
             (f.field.as_str(), f.code.as_str()),
             ("product.name", "text_too_long")
         );
+    }
+
+    fn held_batch(placed_at: DateTime<FixedOffset>, device_had_it: bool) -> HoldInfo {
+        HoldInfo {
+            hold_id: "0190a0c0-0000-7000-8000-0000000000aa".into(),
+            reason: crate::hold::HoldReason::UnknownOrigin,
+            note: Some("无检疫证明".into()),
+            placed_at,
+            device_had_it,
+        }
+    }
+
+    fn sale_at(at: DateTime<Utc>) -> LedgerEvent {
+        let code = crate::codes::new_code(&mut rand::rng());
+        let s = json!({
+            "entry_id": "0190a0c0-0000-7000-8000-000000000002",
+            "merchant_id": "m-1",
+            "trace_code": code,
+            "quantity": {"value": "3", "unit": "kg"},
+            "buyer": {"retail": true},
+            "sold_at": at.to_rfc3339(),
+        });
+        LedgerEvent::parse(crate::event::SALE, &s).unwrap()
+    }
+
+    /// The ordering rule: refused once the device had the hold; kept with
+    /// `held_batch_sold` when the sale is older than the hold or the device
+    /// had not pulled it.
+    #[test]
+    fn a_sale_of_a_held_batch_is_refused_or_kept_by_what_the_device_knew() {
+        let placed = Utc::now() - Duration::hours(2);
+        let after = sale_at(Utc::now());
+        let before = sale_at(placed - Duration::minutes(1));
+        assert_eq!(check_hold(&after, None).unwrap(), None);
+
+        let e = check_hold(&after, Some(&held_batch(placed.fixed_offset(), true))).unwrap_err();
+        let LedgerError::Rule(r) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (r.code.as_str(), r.class),
+            ("batch_held", ErrorClass::Conflict)
+        );
+        assert!(r.message.contains("来源不明") && r.message.contains("无检疫证明"));
+
+        let w = check_hold(&after, Some(&held_batch(placed.fixed_offset(), false)))
+            .unwrap()
+            .expect("kept, warned");
+        assert_eq!(w.code, "held_batch_sold");
+        assert_eq!(w.evidence["device_had_hold"], false);
+        assert_eq!(w.evidence["sold_before_hold"], false);
+
+        let w = check_hold(&before, Some(&held_batch(placed.fixed_offset(), true)))
+            .unwrap()
+            .expect("older than the hold");
+        assert_eq!(w.evidence["sold_before_hold"], true);
+        // The boundary: a sale at the very moment of the hold is after it.
+        let at = sale_at(placed);
+        assert!(check_hold(&at, Some(&held_batch(placed.fixed_offset(), true))).is_err());
+    }
+
+    #[test]
+    fn held_goods_are_destroyed_with_a_witness_and_photos_and_never_returned() {
+        let h = held_batch(Utc::now().fixed_offset(), true);
+        let code = crate::codes::new_code(&mut rand::rng());
+        let dispose = |method: &str, witness: Option<&str>, photos: Vec<String>| {
+            let mut d = json!({
+                "entry_id": "0190a0c0-0000-7000-8000-000000000003",
+                "merchant_id": "m-1",
+                "trace_code": code,
+                "quantity": {"value": "3", "unit": "kg"},
+                "method": method,
+                "reason": "暂扣后销毁",
+                "at": Utc::now().to_rfc3339(),
+                "photos": photos,
+            });
+            if let Some(w) = witness {
+                d["witness"] = json!(w);
+            }
+            LedgerEvent::parse(crate::event::DISPOSE, &d).unwrap()
+        };
+        let photo = "ab".repeat(32);
+        let ok = dispose("destroyed", Some("王安全员"), vec![photo.clone()]);
+        assert_eq!(check_hold(&ok, Some(&h)).unwrap(), None);
+        let code_of = |e: LedgerEvent| match check_hold(&e, Some(&h)).unwrap_err() {
+            LedgerError::Invalid(f) => f.code,
+            LedgerError::Rule(r) => r.code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            code_of(dispose("destroyed", None, vec![photo.clone()])),
+            "destruction_needs_witness"
+        );
+        assert_eq!(
+            code_of(dispose("destroyed", Some("王"), vec![])),
+            "destruction_needs_photos"
+        );
+        assert_eq!(
+            code_of(dispose("returned", Some("王"), vec![photo])),
+            "batch_held"
+        );
+        // Without a hold, a plain disposal needs neither.
+        assert_eq!(
+            check_hold(&dispose("returned", None, vec![]), None).unwrap(),
+            None
+        );
+    }
+
+    /// The witness and photos are optional on the wire: a payload from
+    /// before them parses, and one with them round-trips canonically.
+    #[test]
+    fn a_disposal_with_and_without_witness_parses() {
+        let code = crate::codes::new_code(&mut rand::rng());
+        let old = json!({
+            "entry_id": "0190a0c0-0000-7000-8000-000000000004",
+            "merchant_id": "m-1", "trace_code": code,
+            "quantity": {"value": "1", "unit": "kg"}, "method": "destroyed",
+            "reason": "变质", "at": Utc::now().to_rfc3339(),
+        });
+        let e = LedgerEvent::parse(crate::event::DISPOSE, &old).unwrap();
+        assert_eq!(e.to_wire(), old, "an old payload's wire form is unchanged");
+        let mut new = old.clone();
+        new["witness"] = json!("李见证");
+        new["photos"] = json!(["CD".repeat(32)]);
+        let e = LedgerEvent::parse(crate::event::DISPOSE, &new).unwrap();
+        let LedgerEvent::Dispose(d) = &e else {
+            unreachable!()
+        };
+        assert_eq!(d.photos, ["cd".repeat(32)]);
+        let text = e.to_wire_string();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v.to_string(), text, "canonical");
+        assert_eq!(LedgerEvent::parse(crate::event::DISPOSE, &v).unwrap(), e);
+        for (k, bad, code) in [
+            ("photos", json!(["x"]), "invalid_hash"),
+            ("photos", json!(vec!["ab".repeat(32); 2]), "duplicate_photo"),
+            ("photos", json!(vec!["ab".repeat(32); 10]), "too_many"),
+            ("witness", json!(" "), "empty_text"),
+        ] {
+            let mut p = old.clone();
+            p[k] = bad;
+            assert_eq!(
+                LedgerEvent::parse(crate::event::DISPOSE, &p)
+                    .unwrap_err()
+                    .code,
+                code,
+                "{k}"
+            );
+        }
     }
 }

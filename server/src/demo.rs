@@ -87,7 +87,7 @@ pub struct Planted {
 }
 
 /// Creates the account unless it exists; its id either way.
-async fn demo_user(
+pub(crate) async fn demo_user(
     store: &dyn Store,
     login: &DemoLogin,
     merchant_id: Option<String>,
@@ -307,7 +307,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
     let inspectors = [inspector(1), inspector(2)];
     let (markets, merchants, planted) = load_market(store, days, data_dir, &inspectors).await?;
     let showcase = store.showcase_batch().await?;
-    let logins = vec![
+    let mut logins = vec![
         login(
             "admin",
             "demo-admin-pass",
@@ -366,6 +366,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
     crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
     crate::staff::demo::plant_staff(store, showcase.as_ref(), market.as_deref()).await?;
     crate::market::entry::demo::plant(store).await?;
+    logins.extend(crate::market::holds::demo::hold_smuggled_batch(store, market.as_deref()).await?);
     Ok(DemoSummary {
         markets,
         merchants,

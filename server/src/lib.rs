@@ -294,6 +294,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(staff::put_staff, staff::delete_staff))
         .routes(routes!(market::entry::routes::list_entry_checks))
         .routes(routes!(market::entry::routes::get_entry_check))
+        .routes(routes!(market::holds::api::list_market_holds))
+        .routes(routes!(market::holds::api::get_hold))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))

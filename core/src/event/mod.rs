@@ -128,7 +128,18 @@ pub struct Dispose {
     pub method: DisposeMethod,
     pub reason: String,
     pub at: DateTime<FixedOffset>,
+    /// Who watched the destruction (销毁见证人): optional on the wire, so
+    /// payloads from before it stay valid; a destruction that ends a hold
+    /// needs it ([`crate::rules::check_hold`]).
+    pub witness: Option<String>,
+    /// Photos of the destruction: SHA-256 ids of attachments uploaded
+    /// through `PUT /v1/attachments/{sha256}` (before or after the push),
+    /// at most [`MAX_DISPOSE_PHOTOS`].
+    pub photos: Vec<String>,
 }
+
+/// Most photos one disposal may cite.
+pub const MAX_DISPOSE_PHOTOS: usize = 9;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerEvent {
@@ -259,6 +270,11 @@ impl LedgerEvent {
                 },
                 reason: o.text("reason", limits.max_reason_chars)?,
                 at: o.time("at")?,
+                witness: o
+                    .opt_str("witness")?
+                    .map(|w| check_text(w, "witness", limits.max_name_chars))
+                    .transpose()?,
+                photos: photos(&o)?,
             })),
             other => Err(FieldError::new(
                 "kind",
@@ -290,6 +306,46 @@ fn entry_id(o: &Obj<'_>, key: &str) -> Result<Uuid, FieldError> {
             "应为 UUID (e.g. a UUIDv7 made on the device)",
         )
     })
+}
+
+/// A disposal's photo ids: SHA-256 hex digests, lower case, no repeats.
+fn photos(o: &Obj<'_>) -> Result<Vec<String>, FieldError> {
+    let list = o.opt_array("photos")?;
+    if list.len() > MAX_DISPOSE_PHOTOS {
+        return Err(FieldError::new(
+            "photos",
+            "too_many",
+            format!("照片最多 {MAX_DISPOSE_PHOTOS} 张"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let field = format!("photos[{i}]");
+        let Node::Str(h) = p else {
+            return Err(FieldError::new(
+                field,
+                "wrong_type",
+                "应为字符串 (expected string)",
+            ));
+        };
+        let h = h.to_ascii_lowercase();
+        if !crate::inspection::evaluate::is_sha256_hex(&h) {
+            return Err(FieldError::new(
+                field,
+                "invalid_hash",
+                "照片编号应为附件的 64 位十六进制 SHA-256 摘要",
+            ));
+        }
+        if out.contains(&h) {
+            return Err(FieldError::new(
+                field,
+                "duplicate_photo",
+                "同一张照片只能引用一次",
+            ));
+        }
+        out.push(h);
+    }
+    Ok(out)
 }
 
 fn quantity(o: &Obj<'_>, key: &str, sign: Sign) -> Result<Quantity, FieldError> {

@@ -95,8 +95,10 @@ impl Serialize for Wire<'_> {
                 merchant_id: &e.merchant_id,
                 method: e.method.as_str(),
                 quantity: QuantityWire::of(e.quantity),
+                photos: &e.photos,
                 reason: &e.reason,
                 trace_code: &e.trace_code,
+                witness: e.witness.as_deref(),
             }
             .serialize(s),
         }
@@ -165,9 +167,13 @@ struct DisposeWire<'a> {
     entry_id: String,
     merchant_id: &'a str,
     method: &'static str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    photos: &'a [String],
     quantity: QuantityWire,
     reason: &'a str,
     trace_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witness: Option<&'a str>,
 }
 
 #[derive(Serialize)]

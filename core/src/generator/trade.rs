@@ -237,6 +237,8 @@ impl Engine {
             method,
             reason: reason.to_owned(),
             at: clock::to_datetime(t),
+            witness: None,
+            photos: Vec::new(),
         });
         self.carry_on(t, r, h, h.held - amount);
         event

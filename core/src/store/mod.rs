@@ -141,11 +141,24 @@ impl LocalStore {
         self.record_event(event)
     }
 
-    /// Records a typed event with its outbox entry in one transaction.
+    /// Records a typed event with its outbox entry in one transaction. A
+    /// sale or disposal of a batch under a hold this device pulled is judged by
+    /// [`crate::rules::check_hold`] (refused, or kept with its warning);
+    /// pulled events are not, the server judged them.
     pub fn record_event(&mut self, mut event: LedgerEvent) -> Result<Applied, LedgerError> {
         let now = Utc::now();
         let tx = self.conn.transaction()?;
-        let applied = apply::apply(
+        let hold = match &event {
+            LedgerEvent::Sale(s) => {
+                crate::hold::local::active_hold(&tx, &s.merchant_id, &s.trace_code)?
+            }
+            LedgerEvent::Dispose(d) => {
+                crate::hold::local::active_hold(&tx, &d.merchant_id, &d.trace_code)?
+            }
+            _ => None,
+        };
+        let held = crate::rules::check_hold(&event, hold.as_ref())?;
+        let mut applied = apply::apply(
             &tx,
             &mut event,
             &self.rules,
@@ -153,6 +166,11 @@ impl LocalStore {
             self.authoritative,
             &mut rand::rng(),
         )?;
+        if let Some(w) = held {
+            let id = event.entry_id().to_string();
+            crate::hold::local::keep_warning(&tx, &id, event.merchant_id(), &w, now)?;
+            applied.warnings.push(w);
+        }
         tx.prepare_cached(
             "INSERT INTO outbox (op_id, kind, at, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?

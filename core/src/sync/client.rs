@@ -182,13 +182,17 @@ impl SyncClient {
             .push_batch
             .clamp(1, crate::sync::protocol::MAX_OPS_PER_PUSH);
         loop {
-            let ops = lock(store)?.next_ops(batch)?;
+            let (ops, pulled) = {
+                let s = lock(store)?;
+                (s.next_ops(batch)?, s.cursor()?)
+            };
             if ops.is_empty() {
                 return Ok(report);
             }
             let body = PushRequest {
                 device_id: self.config.device_id.clone(),
                 ops,
+                pulled_cursor: (!pulled.is_empty()).then_some(pulled),
             };
             let url = self.url("/v1/sync/push");
             let resp = match self.send(|c, t| c.post(&url).bearer_auth(t).json(&body)) {

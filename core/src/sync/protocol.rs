@@ -13,6 +13,12 @@ pub const MAX_PULL_LIMIT: u32 = 5000;
 pub struct PushRequest {
     pub device_id: String,
     pub ops: Vec<Op>,
+    /// The cursor of the device's last pull, i.e. what it had received when
+    /// it recorded these ops (the client pushes before it pulls). The
+    /// server judges a sale of a held batch by it (`crate::hold`); absent
+    /// from older clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_cursor: Option<String>,
 }
 
 /// One event on its way to the server. `op_id` is the idempotency key.

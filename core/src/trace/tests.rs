@@ -175,6 +175,8 @@ impl World {
             method,
             reason: "检出问题".into(),
             at,
+            witness: None,
+            photos: Vec::new(),
         }))
     }
 

@@ -26,10 +26,12 @@ pub enum Kind {
     HealthCertMissing,
     EntryCheckMissing,
     EntryRefused,
+    BatchHeld,
+    HeldBatchSold,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -46,6 +48,8 @@ impl Kind {
         Kind::HealthCertMissing,
         Kind::EntryCheckMissing,
         Kind::EntryRefused,
+        Kind::BatchHeld,
+        Kind::HeldBatchSold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,8 @@ impl Kind {
             Kind::HealthCertMissing => "health_cert_missing",
             Kind::EntryCheckMissing => "entry_check_missing",
             Kind::EntryRefused => "entry_refused",
+            Kind::BatchHeld => "batch_held",
+            Kind::HeldBatchSold => "held_batch_sold",
         }
     }
 
@@ -92,6 +98,8 @@ impl Kind {
             Kind::HealthCertMissing => "从业人员健康证缺失",
             Kind::EntryCheckMissing => "进货未经入场查验",
             Kind::EntryRefused => "入场查验拒收",
+            Kind::BatchHeld => "市场暂扣",
+            Kind::HeldBatchSold => "售出被暂扣的批次",
         }
     }
 
@@ -107,6 +115,8 @@ impl Kind {
                 | Kind::EntryRefused
                 | Kind::HealthCertExpired
                 | Kind::HealthCertMissing
+                | Kind::BatchHeld
+                | Kind::HeldBatchSold
         )
     }
 

@@ -17,6 +17,7 @@
 
 pub mod complaints;
 pub mod entry;
+pub mod holds;
 pub mod kinds;
 pub mod ledger;
 pub mod licence;

@@ -50,6 +50,19 @@ pub trait LedgerStore {
         caller: Caller,
         device_id: String,
         ops: Vec<Prepared>,
+    ) -> StoreFuture<'_, (Vec<OpResult>, String)> {
+        self.sync_push_pulled(caller, device_id, None, ops)
+    }
+
+    /// [`LedgerStore::sync_push`] from a device that says where its last
+    /// pull stood (`pulled`: the change-feed position of its cursor), by
+    /// which a sale of a held batch is judged (`crate::market::holds`).
+    fn sync_push_pulled(
+        &self,
+        caller: Caller,
+        device_id: String,
+        pulled: Option<i64>,
+        ops: Vec<Prepared>,
     ) -> StoreFuture<'_, (Vec<OpResult>, String)>;
 
     /// One page of the caller's changes after `cursor`.

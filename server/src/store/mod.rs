@@ -16,6 +16,7 @@ mod error;
 pub mod feedback;
 pub mod field;
 pub mod graph;
+pub mod holds;
 pub mod ledger;
 pub mod model;
 pub mod public;
@@ -55,6 +56,7 @@ pub trait Store:
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore
+    + holds::HoldStore
     + Send
     + Sync
     + 'static

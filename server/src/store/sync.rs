@@ -55,6 +55,7 @@ pub trait PushTx:
     + super::recalls::RecallTx
     + super::staff::StaffTx
     + super::entry_checks::EntryCheckTx
+    + super::holds::HoldsTx
 {
     /// Registers the device under `user_id` on first use and marks it seen;
     /// `false` (nothing written) when it belongs to another user.

@@ -52,6 +52,12 @@ struct PushBody<'a> {
     #[serde(borrow)]
     #[schema(max_items = 1000)]
     ops: Vec<BodyOp<'a>>,
+    /// The cursor of the device's last pull: what it had received when it
+    /// recorded these ops. A sale of a held batch is refused when the
+    /// device had the hold, kept with `held_batch_sold` when it had not.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::wire::SyncCursor>)]
+    pulled_cursor: Option<String>,
 }
 
 /// One op of a push; its outcome comes back in `results`.
@@ -158,7 +164,25 @@ pub async fn push(
         .iter()
         .map(|o| DateTime::parse_from_rfc3339(&o.at).ok())
         .collect();
-    let PushBody { device_id, ops } = req;
+    let PushBody {
+        device_id,
+        ops,
+        pulled_cursor,
+    } = req;
+    let pulled = match pulled_cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            shian_core::sync::protocol::decode_cursor(c)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "pulled_cursor",
+                        "invalid_cursor",
+                        "同步游标无效 (malformed cursor)",
+                    )
+                })?
+                .changes,
+        ),
+    };
     // Field ops (inspections, samples, findings) change what the public
     // pages say; ledger movements only lengthen chains, which may lag by
     // the page cache's few seconds.
@@ -166,7 +190,10 @@ pub async fn push(
     let ops = prepare(ops);
     // Nothing borrows the body now: free it before waiting for the writer.
     drop(body);
-    let (results, cursor) = state.store.sync_push(caller(&auth), device_id, ops).await?;
+    let (results, cursor) = state
+        .store
+        .sync_push_pulled(caller(&auth), device_id, pulled, ops)
+        .await?;
     crate::alerts::after_write(&state).await;
     if public_facing && results.iter().any(|r| r.status == OpStatus::Accepted) {
         state.page_cache.forget_all();

@@ -215,13 +215,17 @@ fn duplicate(op_id: String, logged: &LoggedOp) -> OpResult {
 }
 
 /// Applies a push inside the backend's transaction: claims the device,
-/// then every op. Returns the outcome of every op, in order, and the
+/// then every op. `pulled` is the change-feed position of the device's
+/// last pull (the push's `pulled_cursor`), by which a sale of a held batch
+/// is judged (`crate::market::holds`). Returns the outcome of every op, in order, and the
 /// cursor after the changes this push made; the backend commits.
+#[allow(clippy::too_many_arguments)] // the push's context, as the backend holds it
 pub fn run(
     tx: &mut dyn PushTx,
     graph: &mut Writing<'_>,
     caller: &Caller,
     device_id: &str,
+    pulled: Option<i64>,
     ops: Vec<Prepared>,
     rules: &LedgerRules,
     now: DateTime<Utc>,
@@ -256,7 +260,7 @@ pub fn run(
         }
         let own = logged_by_entry(named, &event);
         let outcome = apply_op(
-            tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng,
+            tx, graph, caller, &op, event, wire, rules, now, &mut known, &mut rng, pulled,
         )?;
         let logged = match &outcome {
             // The entry row just written is this op's log.
@@ -329,6 +333,7 @@ fn apply_op(
     now: DateTime<Utc>,
     known: &mut KnownMerchants,
     rng: &mut impl rand::Rng,
+    pulled: Option<i64>,
 ) -> Result<Result<Value, OpError>, PushError> {
     if op.op_id.is_empty() || op.op_id.len() > 64 {
         return Ok(Err(op_error(
@@ -352,6 +357,16 @@ fn apply_op(
     if crate::market::entry::handles(&op.kind) {
         // Entry checks persist their own writes in this transaction.
         return Ok(crate::market::entry::apply_op(tx, caller, op, rules, now)?);
+    }
+    if crate::market::holds::handles(&op.kind) {
+        // Hold ops persist their own writes (and alert) in this transaction.
+        return Ok(crate::market::holds::apply_op(
+            tx,
+            graph.graph(),
+            caller,
+            op,
+            now,
+        )?);
     }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
@@ -427,8 +442,21 @@ fn apply_op(
     // event has written nothing, and a storage failure fails the whole push
     // (and rebuilds the graph). The event's entry row is also its change:
     // pull reads the entries.
+    // A sale or disposal of a held batch: core's hold rule, judged before
+    // the graph takes the event (see `crate::market::holds`).
+    let hold = crate::market::holds::ops::hold_on(tx, &event)?;
+    let info = hold
+        .as_ref()
+        .map(|h| crate::market::holds::ops::info(h, pulled));
+    let held = match shian_core::rules::check_hold(&event, info.as_ref()) {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(from_ledger(e))),
+    };
     let applied = match graph.admit(&mut event, rules, now, rng)? {
-        Ok(warnings) => Applied::new(&event, warnings),
+        Ok(mut warnings) => {
+            warnings.extend(held);
+            Applied::new(&event, warnings)
+        }
         Err(LedgerError::Storage(e)) => return Err(e.into()),
         Err(e) => return Ok(Err(from_ledger(e))),
     };
@@ -437,5 +465,16 @@ fn apply_op(
     let wire = wire.unwrap_or_else(|| event.to_wire_string());
     tx.record_entry(&event, &wire, &applied.warnings, now)?;
     crate::market::entry::on_entry(tx, &event, now)?;
+    if let Some(h) = &hold {
+        crate::market::holds::ops::after_admit(
+            tx,
+            graph.graph(),
+            h,
+            &event,
+            &applied.warnings,
+            caller,
+            now,
+        )?;
+    }
     Ok(Ok(result_of(&applied)))
 }

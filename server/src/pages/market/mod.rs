@@ -26,6 +26,7 @@
 //!   by one line in [`router`].
 
 mod entries;
+mod holds;
 mod overview;
 mod staff;
 
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(overview::router())
         .merge(staff::router())
         .merge(entries::router())
+        .merge(holds::router())
 }
 
 /// A logged-in market operator, analyst or admin in a browser.

@@ -561,6 +561,7 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
     let mut candidates = warnings::evaluate(t, &facts, now, Scope::All);
     candidates.extend(super::staff::alert_candidates(&tx, now)?);
     candidates.extend(super::entry_checks::alert_candidates(&tx, now)?);
+    candidates.extend(super::holds::alert_candidates(&tx, now)?);
     let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
     tracing::info!(

@@ -22,10 +22,11 @@ use crate::store::{StoreError, StoreFuture};
 use crate::sync::rules;
 
 impl LedgerStore for SqliteStore {
-    fn sync_push(
+    fn sync_push_pulled(
         &self,
         caller: Caller,
         device_id: String,
+        pulled: Option<i64>,
         ops: Vec<Prepared>,
     ) -> StoreFuture<'_, (Vec<OpResult>, String)> {
         Box::pin(async move {
@@ -33,7 +34,16 @@ impl LedgerStore for SqliteStore {
             self.writer()
                 .call(move |conn| {
                     graph.write(conn, |conn, w| {
-                        sql::push(conn, w, &caller, &device_id, ops, rules(), Utc::now())
+                        sql::push(
+                            conn,
+                            w,
+                            &caller,
+                            &device_id,
+                            pulled,
+                            ops,
+                            rules(),
+                            Utc::now(),
+                        )
                     })
                 })
                 .await

@@ -31,6 +31,7 @@ mod feedback;
 mod field;
 mod field_ops;
 pub mod field_schema;
+mod holds;
 mod ledger;
 pub mod migrate;
 mod public;
@@ -159,6 +160,7 @@ impl SqliteStore {
         recalls::open(&mut conn)?;
         staff::open(&mut conn)?;
         entry_checks::open(&mut conn)?;
+        holds::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot

@@ -127,19 +127,29 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// Applies a push in one transaction on `conn`: the sync service decides
 /// every op, this transaction stores it, and commits.
+#[allow(clippy::too_many_arguments)] // the push's context, passed through
 pub fn push(
     conn: &mut Connection,
     graph: &mut Writing<'_>,
     caller: &Caller,
     device_id: &str,
+    pulled: Option<i64>,
     ops: Vec<Prepared>,
     rules: &LedgerRules,
     now: DateTime<Utc>,
 ) -> Result<(Vec<OpResult>, String), StoreError> {
     let tx = conn.transaction()?;
     let before = super::alerts::ends(&tx)?;
-    let answer =
-        crate::sync::push::run(&mut PushTxn(&tx), graph, caller, device_id, ops, rules, now)?;
+    let answer = crate::sync::push::run(
+        &mut PushTxn(&tx),
+        graph,
+        caller,
+        device_id,
+        pulled,
+        ops,
+        rules,
+        now,
+    )?;
     // The merchants this push touched, for the alerts' incremental pass.
     super::alerts::mark_since(&tx, before)?;
     tx.commit()?;

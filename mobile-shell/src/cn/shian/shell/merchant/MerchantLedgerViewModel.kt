@@ -6,6 +6,7 @@ package cn.shian.shell.merchant
 
 import cn.shian.core.BatchRecord
 import cn.shian.core.BuyerInput
+import cn.shian.core.HoldRecord
 import cn.shian.core.MerchantWarning
 import cn.shian.core.ParkedOpRecord
 import cn.shian.core.RecordOutcome
@@ -61,15 +62,24 @@ class MerchantLedgerViewModel(
         val lastSync: SyncReportRecord? = null,
         /** The last failure; `field` says which input to highlight. */
         val error: UserError? = null,
-    )
+        /** The market's holds (暂扣) on this shop's batches, as pulled. */
+        val holds: List<HoldRecord> = emptyList(),
+    ) {
+        /** Batches the market holds now: their sale is refused on the device. */
+        val heldCodes: Set<String> get() = holds.filter { it.status == "active" }.map { it.traceCode }.toSet()
+
+        /** The last sale was refused because its batch is held (the reason is `error.text`). */
+        val saleRefusedByHold: Boolean get() = error?.code == "batch_held"
+    }
 
     /** Reloads stock, warnings and sync state from the store. */
     fun refresh() {
         val r = attempt {
-            Triple(store.batches(merchantId, 500u), store.warnings(merchantId, 100u), store.syncStatus()) to store.parkedOps()
+            Triple(store.batches(merchantId, 500u), store.warnings(merchantId, 100u), store.syncStatus()) to (store.parkedOps() to store.holds())
         }
-        r.onSuccess { (t, parked) ->
-            update { it.copy(stock = t.first, warnings = t.second, sync = t.third, parked = parked) }
+        r.onSuccess { (t, more) ->
+            val (parked, holds) = more
+            update { it.copy(stock = t.first, warnings = t.second, sync = t.third, parked = parked, holds = holds.filter { h -> h.merchantId == merchantId }) }
         }.onFailure { fail(r.userError) }
     }
 
