@@ -18,6 +18,7 @@ pub mod quantity;
 pub mod recall;
 pub mod reports;
 pub mod rules;
+pub mod self_check;
 pub mod signed;
 pub mod store;
 pub mod sync;

@@ -22,10 +22,12 @@ pub enum Kind {
     SampledTooOften,
     ComplaintsFrequent,
     ComplaintHotTopic,
+    SelfCheckMissed,
+    FollowUpOverdue,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -38,6 +40,8 @@ impl Kind {
         Kind::SampledTooOften,
         Kind::ComplaintsFrequent,
         Kind::ComplaintHotTopic,
+        Kind::SelfCheckMissed,
+        Kind::FollowUpOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,8 @@ impl Kind {
             Kind::SampledTooOften => "sampled_too_often",
             Kind::ComplaintsFrequent => "complaints_frequent",
             Kind::ComplaintHotTopic => "complaint_hot_topic",
+            Kind::SelfCheckMissed => "self_check_missed",
+            Kind::FollowUpOverdue => "follow_up_overdue",
         }
     }
 
@@ -76,6 +82,8 @@ impl Kind {
             Kind::SampledTooOften => "抽检过于频繁",
             Kind::ComplaintsFrequent => "频繁被投诉",
             Kind::ComplaintHotTopic => "热点投诉问题",
+            Kind::SelfCheckMissed => "市场自查缺失",
+            Kind::FollowUpOverdue => "自查问题整改逾期",
         }
     }
 

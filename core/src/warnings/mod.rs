@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod licence;
 pub mod price;
 pub mod sampling;
+pub mod self_checks;
 pub mod stats;
 pub mod thresholds;
 
