@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// deadline (each gets one reminder notice); 0 turns the check off.
     #[arg(long, env = "SHIAN_RECALL_CHECK_SECS", default_value_t = 300)]
     pub recall_check_secs: u32,
+    /// Seconds between checks for markets' missed self-inspections and
+    /// overdue follow-ups (their warnings); 0 turns the check off.
+    #[arg(long, env = "SHIAN_MARKET_CHECK_SECS", default_value_t = 60)]
+    pub market_check_secs: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

@@ -21,6 +21,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod logging;
+pub mod market;
 pub mod metrics;
 pub mod openapi;
 pub mod page_cache;
@@ -288,6 +289,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(trace::backward))
         .routes(routes!(recalls::create_recall, recalls::list_recalls))
         .routes(routes!(recalls::get_recall))
+        .routes(routes!(market::self_checks::self_check_calendar))
+        .routes(routes!(market::self_checks::follow_ups))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))
@@ -409,6 +412,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.recall_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
         recalls::overdue::spawn(state.store.clone(), every);
+    }
+    if args.market_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.market_check_secs));
+        market::self_check_tick::spawn(state.store.clone(), every);
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

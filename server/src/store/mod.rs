@@ -20,6 +20,7 @@ pub mod model;
 pub mod public;
 pub mod recalls;
 pub mod reports;
+pub mod self_checks;
 pub mod signing;
 pub mod sqlite;
 pub mod sync;
@@ -48,6 +49,7 @@ pub trait Store:
     + feedback::FeedbackStore
     + reports::ReportStore
     + recalls::RecallStore
+    + self_checks::SelfCheckStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore

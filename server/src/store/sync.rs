@@ -49,7 +49,12 @@ pub struct RecordedEntry {
 
 /// The push transaction as the sync service drives it: one transaction,
 /// committed by the backend after the service is done.
-pub trait PushTx: FieldReads + super::feedback::FeedbackTx + super::recalls::RecallTx {
+pub trait PushTx:
+    FieldReads
+    + super::feedback::FeedbackTx
+    + super::recalls::RecallTx
+    + super::self_checks::SelfCheckTx
+{
     /// Registers the device under `user_id` on first use and marks it seen;
     /// `false` (nothing written) when it belongs to another user.
     fn claim_device(

@@ -554,6 +554,7 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
     let candidates = warnings::evaluate(t, &facts, now, Scope::All);
     let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
+    let raised = raised + raise(&tx, &super::self_checks::alert_candidates(&tx, now)?, now)?;
     tracing::info!(
         read_ms = read.as_millis() as u64,
         evaluate_ms = (evaluated - read).as_millis() as u64,

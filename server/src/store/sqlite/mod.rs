@@ -36,6 +36,7 @@ mod public;
 pub mod readers;
 mod recalls;
 mod reports;
+mod self_checks;
 mod signing;
 pub mod sync;
 mod timestamps;
@@ -155,6 +156,7 @@ impl SqliteStore {
         signing::open(&mut conn)?;
         alerts::open(&mut conn)?;
         recalls::open(&mut conn)?;
+        self_checks::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot
