@@ -364,6 +364,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
         demo_user(store, l, merchant_id, regions, markets).await?;
     }
     crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
+    crate::market::self_check_demo::plant(store, market.as_deref()).await?;
     Ok(DemoSummary {
         markets,
         merchants,

@@ -26,6 +26,7 @@
 //!   by one line in [`router`].
 
 mod overview;
+mod self_checks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -41,7 +42,9 @@ use crate::AppState;
 
 /// The market pages' routes (merged into [`super::router`]).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(overview::router())
+    Router::new()
+        .merge(overview::router())
+        .merge(self_checks::router())
 }
 
 /// A logged-in market operator, analyst or admin in a browser.
