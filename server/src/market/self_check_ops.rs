@@ -83,7 +83,7 @@ fn record(
         Ok(c) => c,
         Err(e) => return Ok(Err(refused(e))),
     };
-    if !caller.markets.iter().any(|m| *m == c.market_id) {
+    if !caller.markets.contains(&c.market_id) {
         return Ok(Err(refuse(
             "out_of_scope",
             "不能为其他市场记录自查",
@@ -144,7 +144,7 @@ fn close(
     // that market's business.
     let finding = tx
         .finding_for_close(&c.finding_id)?
-        .filter(|f| caller.markets.iter().any(|m| *m == f.market_id));
+        .filter(|f| caller.markets.contains(&f.market_id));
     let Some(finding) = finding else {
         return Ok(Err(refuse(
             "unknown_finding",
