@@ -100,8 +100,8 @@ pub trait SelfCheckStore {
         to: NaiveDate,
     ) -> StoreFuture<'_, SelfCheckHistory>;
 
-    /// A market's findings, newest first, at most `limit`; `closed` picks
-    /// the closed or the unclosed ones.
+    /// A market's findings by follow-up date (then newest check first), at
+    /// most `limit`; `closed` picks the closed or the unclosed ones.
     fn self_check_findings(
         &self,
         market_id: String,
