@@ -346,18 +346,34 @@ async fn bad_input_is_a_clear_refusal_and_stores_nothing() {
     assert_eq!(cal["tracked_since"], Value::Null, "nothing stored: {cal}");
 
     let base = format!("/v1/markets/{}/self-checks", m.ours);
-    for (q, code, field) in [
-        ("?from=2026-13-01", "invalid_date", "from"),
-        ("?from=2026-10-05&to=2026-10-01", "invalid_range", "to"),
-        ("?from=2025-01-01&to=2026-10-01", "invalid_range", "to"),
-        ("?cadence=hourly", "invalid_field", "cadence"),
-    ] {
-        let v = expect_error(
-            s.get(&format!("{base}{q}"), &m.op).await,
+    for (q, status, code, field) in [
+        (
+            "?from=2026-13-01",
             StatusCode::BAD_REQUEST,
-            code,
-        )
-        .await;
+            "invalid_date",
+            "from",
+        ),
+        ("?to=", StatusCode::BAD_REQUEST, "invalid_date", "to"),
+        (
+            "?cadence=hourly",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "cadence",
+        ),
+        (
+            "?from=2026-10-05&to=2026-10-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_range",
+            "to",
+        ),
+        (
+            "?from=2025-01-01&to=2026-10-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_range",
+            "to",
+        ),
+    ] {
+        let v = expect_error(s.get(&format!("{base}{q}"), &m.op).await, status, code).await;
         assert_eq!(v["error"]["field"], field);
     }
     let v = expect_error(

@@ -178,25 +178,27 @@ pub fn range(
     to: Option<&str>,
     today: NaiveDate,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let from = match from.filter(|s| !s.trim().is_empty()) {
+    // An empty value is not a date (the schema says so): 400, not the default.
+    let from = match from {
         Some(s) => date("from", s)?,
         None => Period::containing(Cadence::Monthly, today).first_day(),
     };
-    let to = match to.filter(|s| !s.trim().is_empty()) {
+    let to = match to {
         Some(s) => date("to", s)?,
         None => (Period::containing(Cadence::Monthly, from).first_day() + Months::new(1))
             .pred_opt()
             .unwrap_or(from),
     };
+    // Two well-formed dates that make no range: 422.
     if to < from {
-        return Err(ApiError::invalid("to", "invalid_range", "to 不能早于 from"));
+        return Err(ApiError::unprocessable("invalid_range", "to 不能早于 from").at("to"));
     }
     if (to - from).num_days() > MAX_RANGE_DAYS {
-        return Err(ApiError::invalid(
-            "to",
+        return Err(ApiError::unprocessable(
             "invalid_range",
             format!("日期范围最多 {MAX_RANGE_DAYS} 天"),
-        ));
+        )
+        .at("to"));
     }
     Ok((from, to))
 }
@@ -252,10 +254,11 @@ pub async fn calendar_of(
     params(("id" = crate::openapi::wire::Id, Path, description = "the market's id"), CalendarQuery),
     responses(
         (status = 200, body = CalendarView),
-        (status = 400, description = "invalid_date (from, to), invalid_range (to before from, or more than 366 days), invalid_field (cadence), invalid_query", body = ErrorResponse),
+        (status = 400, description = "invalid_date (from, to: not a date, or empty), invalid_field (cadence), invalid_query", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
         (status = 403, description = "forbidden: not an admin, analyst or this market's operator", body = ErrorResponse),
         (status = 404, description = "not_found: no such market", body = ErrorResponse),
+        (status = 422, description = "invalid_range: to before from, or more than 366 days", body = ErrorResponse),
     )
 )]
 pub async fn self_check_calendar(
