@@ -355,6 +355,12 @@ async fn bad_input_is_a_clear_refusal_and_stores_nothing() {
         ),
         ("?to=", StatusCode::BAD_REQUEST, "invalid_date", "to"),
         (
+            "?cadence=",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "cadence",
+        ),
+        (
             "?cadence=hourly",
             StatusCode::BAD_REQUEST,
             "invalid_field",
@@ -376,17 +382,16 @@ async fn bad_input_is_a_clear_refusal_and_stores_nothing() {
         let v = expect_error(s.get(&format!("{base}{q}"), &m.op).await, status, code).await;
         assert_eq!(v["error"]["field"], field);
     }
-    let v = expect_error(
-        s.get(
-            &format!("/v1/markets/{}/follow-ups?status=late", m.ours),
-            &m.op,
+    for q in ["late", ""] {
+        let path = format!("/v1/markets/{}/follow-ups?status={q}", m.ours);
+        let v = expect_error(
+            s.get(&path, &m.op).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
         )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-    )
-    .await;
-    assert_eq!(v["error"]["field"], "status");
+        .await;
+        assert_eq!(v["error"]["field"], "status");
+    }
     expect_error(
         s.get("/v1/markets/nope/self-checks", &m.admin).await,
         StatusCode::NOT_FOUND,

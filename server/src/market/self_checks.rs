@@ -268,8 +268,9 @@ pub async fn self_check_calendar(
     Query(q): Query<CalendarQuery>,
 ) -> Result<axum::Json<CalendarView>, ApiError> {
     let market_id = market_for(&state, &auth, &id).await?;
+    // An empty value is none of the enum's: 400, not the default.
     let cadences: Vec<Cadence> = match q.cadence.as_deref().map(str::trim) {
-        None | Some("") => Cadence::ALL.to_vec(),
+        None => Cadence::ALL.to_vec(),
         Some(c) => vec![Cadence::parse(c).ok_or_else(|| {
             ApiError::invalid(
                 "cadence",
@@ -350,7 +351,7 @@ pub async fn follow_ups(
 ) -> Result<axum::Json<FollowUpList>, ApiError> {
     let market_id = market_for(&state, &auth, &id).await?;
     let status = match q.status.as_deref().map(str::trim) {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(FollowUpStatus::parse(s).ok_or_else(|| {
             ApiError::invalid(
                 "status",
