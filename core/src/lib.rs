@@ -20,6 +20,7 @@ pub mod quantity;
 pub mod recall;
 pub mod reports;
 pub mod rules;
+pub mod self_check;
 pub mod signed;
 pub mod staff;
 pub mod store;

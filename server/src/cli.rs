@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// expired at midnight raises its warning); 0 turns the check off.
     #[arg(long, env = "SHIAN_STAFF_CHECK_SECS", default_value_t = 300)]
     pub staff_check_secs: u32,
+    /// Seconds between the market checks: missed self-inspections, overdue
+    /// follow-ups and purchases past their entry-check grace (their
+    /// warnings); 0 turns the checks off.
+    #[arg(long, env = "SHIAN_MARKET_CHECK_SECS", default_value_t = 60)]
+    pub market_check_secs: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

@@ -367,6 +367,7 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
     crate::staff::demo::plant_staff(store, showcase.as_ref(), market.as_deref()).await?;
     crate::market::entry::demo::plant(store).await?;
     logins.extend(crate::market::holds::demo::hold_smuggled_batch(store, market.as_deref()).await?);
+    crate::market::self_check_demo::plant(store, market.as_deref()).await?;
     Ok(DemoSummary {
         markets,
         merchants,

@@ -296,6 +296,8 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(market::entry::routes::get_entry_check))
         .routes(routes!(market::holds::api::list_market_holds))
         .routes(routes!(market::holds::api::get_hold))
+        .routes(routes!(market::self_checks::self_check_calendar))
+        .routes(routes!(market::self_checks::follow_ups))
         .routes(routes!(exports::routes::trace_export))
         .routes(routes!(exports::routes::merchant_export))
         .routes(routes!(exports::routes::market_export))
@@ -417,11 +419,15 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.recall_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.recall_check_secs));
         recalls::overdue::spawn(state.store.clone(), every);
-        market::entry::tick::spawn(state.store.clone(), every);
     }
     if args.staff_check_secs > 0 {
         let every = std::time::Duration::from_secs(u64::from(args.staff_check_secs));
         staff::check::spawn(state.store.clone(), every);
+    }
+    if args.market_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.market_check_secs));
+        market::self_check_tick::spawn(state.store.clone(), every);
+        market::entry::tick::spawn(state.store.clone(), every);
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -121,6 +121,14 @@ pub struct Template {
     /// Where the items come from.
     #[serde(default)]
     pub source: String,
+    /// A self-inspection template's cadence (日管控/周排查/月调度); `None`
+    /// for the inspectors' checklists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cadence: Option<crate::self_check::Cadence>,
+    /// Who does a self-inspection (食品安全员/食品安全总监); `None` for the
+    /// inspectors' checklists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performer: Option<crate::self_check::Performer>,
     pub items: Vec<ChecklistItem>,
 }
 

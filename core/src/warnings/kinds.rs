@@ -28,10 +28,12 @@ pub enum Kind {
     EntryRefused,
     BatchHeld,
     HeldBatchSold,
+    SelfCheckMissed,
+    FollowUpOverdue,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 20] = [
         Kind::LicenceExpiring30d,
         Kind::LicenceExpiring7d,
         Kind::LicenceExpiredTrading,
@@ -50,6 +52,8 @@ impl Kind {
         Kind::EntryRefused,
         Kind::BatchHeld,
         Kind::HeldBatchSold,
+        Kind::SelfCheckMissed,
+        Kind::FollowUpOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Kind {
             Kind::EntryRefused => "entry_refused",
             Kind::BatchHeld => "batch_held",
             Kind::HeldBatchSold => "held_batch_sold",
+            Kind::SelfCheckMissed => "self_check_missed",
+            Kind::FollowUpOverdue => "follow_up_overdue",
         }
     }
 
@@ -100,15 +106,16 @@ impl Kind {
             Kind::EntryRefused => "入场查验拒收",
             Kind::BatchHeld => "市场暂扣",
             Kind::HeldBatchSold => "售出被暂扣的批次",
+            Kind::SelfCheckMissed => "市场自查缺失",
+            Kind::FollowUpOverdue => "自查问题整改逾期",
         }
     }
 
-    /// Whether this kind's severity is in `warnings-v1.json`; the market
-    /// operator's kinds have their own versioned configs (entry checks:
-    /// `entry-v1.json`, [`super::entry`]).
+    /// Whether this kind's severity is in `warnings-v1.json`. The market
+    /// operator's kinds (issue 14) carry their severity and thresholds in
+    /// their own versioned configs beside it: `entry-v1.json`,
+    /// `holds-v1.json`, `self-checks-v1.json`, `staff-v1.json`.
     pub fn configured_in_warnings_v1(self) -> bool {
-        // The market's kinds (issue 14) carry their severity and thresholds
-        // in their own config (`entry-v1.json`, `staff-v1.json`, …).
         !matches!(
             self,
             Kind::EntryCheckMissing
@@ -117,6 +124,8 @@ impl Kind {
                 | Kind::HealthCertMissing
                 | Kind::BatchHeld
                 | Kind::HeldBatchSold
+                | Kind::SelfCheckMissed
+                | Kind::FollowUpOverdue
         )
     }
 

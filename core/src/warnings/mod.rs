@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod licence;
 pub mod price;
 pub mod sampling;
+pub mod self_checks;
 pub mod staff;
 pub mod stats;
 pub mod thresholds;

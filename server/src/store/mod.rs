@@ -22,6 +22,7 @@ pub mod model;
 pub mod public;
 pub mod recalls;
 pub mod reports;
+pub mod self_checks;
 pub mod signing;
 pub mod sqlite;
 pub mod staff;
@@ -53,6 +54,7 @@ pub trait Store:
     + recalls::RecallStore
     + staff::StaffStore
     + entry_checks::EntryCheckStore
+    + self_checks::SelfCheckStore
     + signing::SigningStore
     + console::ConsoleStore
     + alerts::AlertStore

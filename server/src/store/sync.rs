@@ -56,6 +56,7 @@ pub trait PushTx:
     + super::staff::StaffTx
     + super::entry_checks::EntryCheckTx
     + super::holds::HoldsTx
+    + super::self_checks::SelfCheckTx
 {
     /// Registers the device under `user_id` on first use and marks it seen;
     /// `false` (nothing written) when it belongs to another user.

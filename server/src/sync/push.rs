@@ -368,6 +368,12 @@ fn apply_op(
             now,
         )?);
     }
+    if crate::market::self_check_ops::handles(&op.kind) {
+        // Self-inspection ops persist their own writes in this transaction.
+        return Ok(crate::market::self_check_ops::apply_op(
+            tx, caller, op, now,
+        )?);
+    }
     if crate::field::handles(&op.kind) {
         // The field service decides; its writes go in this transaction.
         return Ok(match crate::field::apply_op(&*tx, caller, op, now)? {

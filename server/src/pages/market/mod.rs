@@ -28,6 +28,7 @@
 mod entries;
 mod holds;
 mod overview;
+mod self_checks;
 mod staff;
 
 use axum::extract::FromRequestParts;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff::router())
         .merge(entries::router())
         .merge(holds::router())
+        .merge(self_checks::router())
 }
 
 /// A logged-in market operator, analyst or admin in a browser.

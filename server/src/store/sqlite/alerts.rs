@@ -564,6 +564,7 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
     candidates.extend(super::holds::alert_candidates(&tx, now)?);
     let evaluated = started.elapsed();
     let raised = store(&tx, t, &candidates, now)?;
+    let raised = raised + raise(&tx, &super::self_checks::alert_candidates(&tx, now)?, now)?;
     tracing::info!(
         read_ms = read.as_millis() as u64,
         evaluate_ms = (evaluated - read).as_millis() as u64,

@@ -38,6 +38,7 @@ mod public;
 pub mod readers;
 mod recalls;
 mod reports;
+mod self_checks;
 mod signing;
 mod staff;
 pub mod sync;
@@ -161,6 +162,7 @@ impl SqliteStore {
         staff::open(&mut conn)?;
         entry_checks::open(&mut conn)?;
         holds::open(&mut conn)?;
+        self_checks::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot
