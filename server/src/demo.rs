@@ -49,6 +49,20 @@ pub enum DemoError {
     Refused { what: String, why: String },
     #[error("writing {TRUTH_FILE}: {0}")]
     Truth(std::io::Error),
+    #[error(transparent)]
+    Hold(#[from] crate::market::holds::demo::HoldDemoError),
+}
+
+/// The login of the merchant whose smuggled-beef batch the market holds
+/// (`crate::market::holds::demo`).
+fn holder_login() -> DemoLogin {
+    DemoLogin {
+        username: "merchant3",
+        password: "demo-merchant3-pass",
+        role: Role::Merchant,
+        note: "经营户 merchant: holds the smuggled-beef batch the market has held (暂扣); its device refuses the sale"
+            .into(),
+    }
 }
 
 /// The generator's seed: the same demo on every machine.
@@ -87,7 +101,7 @@ pub struct Planted {
 }
 
 /// Creates the account unless it exists; its id either way.
-pub(crate) async fn demo_user(
+async fn demo_user(
     store: &dyn Store,
     login: &DemoLogin,
     merchant_id: Option<String>,
@@ -366,7 +380,13 @@ pub async fn load(store: &dyn Store, days: u32, data_dir: &Path) -> Result<DemoS
     crate::recalls::demo::plant_failed_sample(store, showcase.as_ref()).await?;
     crate::staff::demo::plant_staff(store, showcase.as_ref(), market.as_deref()).await?;
     crate::market::entry::demo::plant(store).await?;
-    logins.extend(crate::market::holds::demo::hold_smuggled_batch(store, market.as_deref()).await?);
+    if let Some(holder) =
+        crate::market::holds::demo::hold_smuggled_batch(store, market.as_deref()).await?
+    {
+        let l = holder_login();
+        demo_user(store, &l, Some(holder), vec![], vec![]).await?;
+        logins.push(l);
+    }
     crate::market::self_check_demo::plant(store, market.as_deref()).await?;
     Ok(DemoSummary {
         markets,

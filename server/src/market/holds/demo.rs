@@ -1,9 +1,9 @@
 //! The demo's hold (`serve --demo`): the market's operator holds one of the
 //! smuggled-beef batches the generator plants (seed 000: beef booked from a
 //! person without papers, `core/src/generator/purchase.rs`), through the
-//! real push path, and the demo gets the login of the merchant that holds
-//! it — `merchant3` / `demo-merchant3-pass` (the smugglers are not the
-//! showcase's merchant1 or merchant2) — so that its device pulls the hold
+//! real push path; `crate::demo` gives the merchant that holds it the login
+//! `merchant3` / `demo-merchant3-pass` (the smugglers are not the
+//! showcase's merchant1 or merchant2), so that its device pulls the hold
 //! and refuses the sale. Idempotent: a second start finds the hold and
 //! adds nothing.
 
@@ -11,29 +11,27 @@ use serde_json::json;
 use shian_core::hold::PLACE_KIND;
 use shian_core::sync::protocol::{Op, OpStatus};
 
-use crate::demo::{demo_user, DemoError, DemoLogin};
 use crate::store::holds::HoldFilter;
 use crate::store::ledger::{Caller, Prepared};
-use crate::store::{Role, Store};
+use crate::store::{Role, Store, StoreError};
 
-/// The merchant login that holds the held batch.
-fn login() -> DemoLogin {
-    DemoLogin {
-        username: "merchant3",
-        password: "demo-merchant3-pass",
-        role: Role::Merchant,
-        note: "经营户 merchant: holds the smuggled-beef batch the market has held (暂扣); its device refuses the sale"
-            .into(),
-    }
+/// Why the demo's hold was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldDemoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The push refused the generated hold: a bug of the demo.
+    #[error("demo hold refused: {0}")]
+    Refused(String),
 }
 
 /// Holds a smuggled-beef batch of `market` as `operator1` (once) and
-/// returns the login of its merchant; `None` when the demo has no market,
-/// operator or such batch.
+/// returns the merchant that holds it (the demo gives it a login); `None`
+/// when the demo has no market, operator or such batch.
 pub async fn hold_smuggled_batch(
     store: &dyn Store,
     market: Option<&str>,
-) -> Result<Option<DemoLogin>, DemoError> {
+) -> Result<Option<String>, HoldDemoError> {
     let Some(market) = market else {
         return Ok(None);
     };
@@ -52,14 +50,12 @@ pub async fn hold_smuggled_batch(
             None => return Ok(None),
         },
     };
-    let login = login();
-    demo_user(store, &login, Some(merchant_id), vec![], vec![]).await?;
-    Ok(Some(login))
+    Ok(Some(merchant_id))
 }
 
 /// Finds a smuggled-beef batch with goods on hand and holds it; the
 /// merchant that holds it.
-async fn place(store: &dyn Store, market: &str) -> Result<Option<String>, DemoError> {
+async fn place(store: &dyn Store, market: &str) -> Result<Option<String>, HoldDemoError> {
     let Some(operator) = store.user_credentials("operator1".into()).await? else {
         return Ok(None);
     };
@@ -118,9 +114,9 @@ async fn place(store: &dyn Store, market: &str) -> Result<Option<String>, DemoEr
         .await?;
     match results.first() {
         Some(r) if r.status == OpStatus::Accepted => Ok(Some(merchant)),
-        other => Err(DemoError::Refused {
-            what: "demo hold".into(),
-            why: format!("{:?}", other.and_then(|r| r.error.as_ref())),
-        }),
+        other => Err(HoldDemoError::Refused(format!(
+            "{:?}",
+            other.and_then(|r| r.error.as_ref())
+        ))),
     }
 }
