@@ -22,7 +22,9 @@ import java.io.File
 
 private const val OFFLINE = "http://127.0.0.1:1"
 
-fun openStore(dir: File, name: String, url: String = OFFLINE, user: String = "nobody", pass: String = "x", device: String = "dev-$name"): ShianStore =
+// The default device id names the account too: the suites share one server,
+// and a device is registered to the first account that syncs it.
+fun openStore(dir: File, name: String, url: String = OFFLINE, user: String = "nobody", pass: String = "x", device: String = "dev-$name-$user"): ShianStore =
     ShianStore.open(storeConfig(File(dir, "$name.db").path, url, device, user, pass))
 
 private fun farm() = externalSupplier("福建连江海产养殖场", regionCode = "350122")

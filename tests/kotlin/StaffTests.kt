@@ -6,6 +6,7 @@
 // pre-filled from it (an expired certificate fails it, named in the note).
 package cn.shian.tests
 
+import cn.shian.shell.inspector.InspectorViewModel
 import cn.shian.shell.merchant.StaffViewModel
 import cn.shian.shell.merchant.StaffViewModel.WorkerForm
 
@@ -48,6 +49,12 @@ object StaffTests : Suite("vm.staff") {
                     expectEquals("6.2", answer.itemId, "the Art. 45 item")
                     expectTrue(!answer.compliant, "an expired certificate fails the item")
                     expectTrue(answer.note!!.contains("李秀英") && answer.note!!.contains("已于 2025-11-30 过期"), "evidence: ${answer.note}")
+                    // The inspector's screen starts with that item answered.
+                    val ivm = InspectorViewModel(st)
+                    expectTrue(ivm.startFor(mId, "老王熟食店", listOf(insp, "another-inspector")), "started: ${ivm.state.error}")
+                    val shown = ivm.state.current!!.answers["6.2"]
+                    expectEquals(answer, shown, "the health item pre-filled on the inspector's screen")
+                    expectEquals(1, ivm.state.current!!.answered, "only that item")
                 }
             }
         }

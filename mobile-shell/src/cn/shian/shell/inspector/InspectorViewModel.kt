@@ -98,11 +98,24 @@ class InspectorViewModel(
     fun start(task: Task, templateId: String = defaultTemplate): Boolean =
         startFor(task.merchantId, task.merchantName, task.inspectors, templateId)
 
-    /** Starts an inspection of a merchant (at least two inspectors, by user id). */
+    /**
+     * Starts an inspection of a merchant (at least two inspectors, by user id).
+     * When the merchant keeps a staff register (as last pulled), the
+     * checklist's health-certificate item (《食品安全法》第四十五条) comes
+     * pre-filled from it: failed, with the expired or missing certificates
+     * named, when any is. Without a register on the phone the inspector
+     * checks the certificates on the spot. Either way it is an answer the
+     * inspector may change.
+     */
     fun startFor(merchantId: String, merchantName: String, inspectors: List<String>, templateId: String = defaultTemplate): Boolean {
-        val r = attempt { store.checklist(templateId, null) }
-        r.onSuccess { cl ->
-            update { it.copy(current = Current(merchantId, merchantName, inspectors, cl, nowRfc3339()), error = null) }
+        val r = attempt {
+            val cl = store.checklist(templateId, null)
+            val health = if (store.staffRoster(merchantId).isEmpty()) null else store.healthItemPrefill(merchantId, cl.id, cl.version)
+            cl to health
+        }
+        r.onSuccess { (cl, health) ->
+            val answers = health?.let { mapOf(it.itemId to it) } ?: emptyMap()
+            update { it.copy(current = Current(merchantId, merchantName, inspectors, cl, nowRfc3339(), answers), error = null) }
         }.onFailure { fail(r.userError) }
         return r.isSuccess
     }
