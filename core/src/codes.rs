@@ -18,14 +18,19 @@ use crate::error::FieldError;
 pub fn fold_width(input: &str) -> String {
     input
         .chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            other => other,
-        })
+        .map(fold_char)
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// One character of [`fold_width`].
+pub(crate) fn fold_char(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        other => other,
+    }
 }
 
 /// [`fold_width`], then drops spaces and hyphens and upper-cases: the

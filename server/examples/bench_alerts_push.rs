@@ -3,7 +3,7 @@
 //! the demo database (`serve --demo`'s 30-day frozen market, loaded into a
 //! temporary directory) through the real HTTP server.
 //!
-//! Pushes `N` ledger sales, one op per push, as the demo's merchant1 from
+//! Pushes `N` times `PER` ledger sales as the demo's merchant1 from
 //! one batch it bought, and reports per push, median and p95:
 //!
 //! * the whole `POST /v1/sync/push` as the client sees it (the push
@@ -17,7 +17,9 @@
 //! * the push's own time: the first less the second (the push transaction
 //!   with HTTP, JSON and auth around it).
 //!
-//! `cargo run -p shian-server --example bench_alerts_push [N]` (default 200)
+//! `cargo run --release -p shian-server --example bench_alerts_push [N] [PER]`
+//! (default 200 pushes of 1 sale each; `PER` sales a push show the cost
+//! per event when a phone syncs many at once).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -105,6 +107,13 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
+    // Sales per push: a phone syncing after a morning offline sends many,
+    // and its merchant is judged once for them all.
+    let per: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let passes = PassTimes::default();
     tracing_subscriber::registry()
         .with(
@@ -197,7 +206,7 @@ async fn main() {
         "ledger.purchase",
         json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant_id,
                "product": {"name": "冻牛腱", "category": "livestock_meat"},
-               "quantity": {"value": (n + 10).to_string(), "unit": "kg"},
+               "quantity": {"value": (n * per + 10).to_string(), "unit": "kg"},
                "supplier": {"name": "内蒙古某肉类加工厂", "region_code": "150100"},
                "certificates": [{"kind": "quarantine", "number": "Q-BENCH-1"}],
                "trace_code": batch, "unit_price_fen": 6_800, "received_at": now_cn(-3_600)}),
@@ -206,15 +215,19 @@ async fn main() {
     let skip = passes.0.lock().map(|v| v.len()).unwrap_or(0);
     let mut walls = Vec::with_capacity(n);
     for i in 0..n {
-        let sale = op(
-            "ledger.sale",
-            json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant_id,
-                   "trace_code": batch, "quantity": {"value": "1", "unit": "kg"},
-                   "buyer": {"retail": true}, "unit_price_fen": 7_800 + (i % 7) as i64 * 50,
-                   "sold_at": now_cn(-1_800)}),
-        );
+        let sales = (0..per)
+            .map(|j| {
+                op(
+                    "ledger.sale",
+                    json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant_id,
+                           "trace_code": batch, "quantity": {"value": "1", "unit": "kg"},
+                           "buyer": {"retail": true}, "unit_price_fen": 7_800 + ((i + j) % 7) as i64 * 50,
+                           "sold_at": now_cn(-1_800)}),
+                )
+            })
+            .collect();
         let t = Instant::now();
-        push(vec![sale]).await;
+        push(sales).await;
         walls.push(t.elapsed().as_micros() as u64);
     }
     let timed: Vec<(u64, u64)> = passes
@@ -234,7 +247,9 @@ async fn main() {
     let (p50, p95) = summary(pass);
     let (o50, o95) = summary(own);
     let (r50, r95) = summary(read);
-    println!("{n} pushes of one ledger sale each (µs):");
+    println!(
+        "{n} pushes of {per} ledger sale(s) each (µs per push; divide by {per} for per event):"
+    );
     println!("| per push | median | p95 |");
     println!("|---|---:|---:|");
     println!("| POST /v1/sync/push, whole | {w50} | {w95} |");

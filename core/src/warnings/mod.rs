@@ -242,6 +242,28 @@ pub fn product_key(name: &str) -> String {
         .join(" ")
 }
 
+/// Whether `product_key(name) == key`, without building the name's key: a
+/// pass judging one merchant compares its few products with every entry of
+/// its market, and most names differ from a key at their first character.
+pub(crate) fn folds_to(name: &str, key: &str) -> bool {
+    let mut want = key.chars();
+    let (mut started, mut space) = (false, false);
+    for c in name.chars().map(crate::codes::fold_char) {
+        if c.is_whitespace() {
+            space = started;
+            continue;
+        }
+        if std::mem::take(&mut space) && want.next() != Some(' ') {
+            return false;
+        }
+        started = true;
+        if want.next() != Some(c) {
+            return false;
+        }
+    }
+    want.next().is_none()
+}
+
 /// China's offset: dates on licences and in rules are local dates.
 pub(crate) fn china() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())

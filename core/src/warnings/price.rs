@@ -22,7 +22,7 @@
 //! warning (identity is kind + merchant) carrying those entries, cheapest
 //! first, with their prices and their baselines.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -143,9 +143,39 @@ impl Outlier<'_> {
 
 /// (market, category, product key, unit by its wire name, side): a name
 /// booked under two categories is two products.
-type ProductKey<'a> = (&'a str, Category, String, &'static str, Side);
+type ProductKey<'a> = (&'a str, Category, &'a str, &'static str, Side);
+
+/// A category's entries, grouped (sorted) on first use.
+struct Lazy<'a> {
+    gathered: Vec<&'a PriceObservation>,
+    group: Option<Group<'a>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn group(&mut self) -> &mut Group<'a> {
+        let gathered = &mut self.gathered;
+        self.group
+            .get_or_insert_with(|| Group::new(std::mem::take(gathered)))
+    }
+}
 /// (market, category, unit, side).
 type CategoryKey<'a> = (&'a str, Category, &'static str, Side);
+
+/// The entry's product group, its name folded as in `folded`.
+fn product_key_of<'a>(
+    folded: &'a HashMap<&str, String>,
+    o: &'a PriceObservation,
+) -> ProductKey<'a> {
+    let (market, category, unit, side) = category_key(o);
+    let key = folded.get(o.product.as_str()).map_or("", String::as_str);
+    (market, category, key, unit, side)
+}
+
+/// Whether the entry is in the category group `k`: the fields held in the
+/// entry itself first, its market's name (behind a pointer) last.
+fn in_category(k: &CategoryKey<'_>, o: &PriceObservation) -> bool {
+    k.1 == o.category && k.3 == o.side && k.2 == o.unit.as_str() && k.0 == o.market_id
+}
 
 fn category_key(o: &PriceObservation) -> CategoryKey<'_> {
     (o.market_id.as_str(), o.category, o.unit.as_str(), o.side)
@@ -160,47 +190,89 @@ pub fn detect(
     let p = &t.price;
     let since = now - Duration::days(p.window_days);
     let window = || facts.prices.iter().filter(|o| o.at >= since && o.at <= now);
-    let category_of = category_key;
-    // For one merchant only the groups its own entries fall in matter
-    // (every product group lies inside its category's): the others are
-    // not built.
-    let relevant: Option<std::collections::BTreeSet<CategoryKey<'_>>> = match scope {
-        Scope::All => None,
-        Scope::Merchant(only) => Some(
-            window()
-                .filter(|o| o.merchant_id == only)
-                .map(category_of)
-                .collect(),
-        ),
-    };
+    // The product keys the groups borrow: every name's (the full pass),
+    // or the merchant's own products'.
+    let mut folded: HashMap<&str, String> = HashMap::new();
+    let mut own: Vec<(CategoryKey<'_>, String)>;
     let mut products: BTreeMap<ProductKey<'_>, Vec<&PriceObservation>> = BTreeMap::new();
     let mut categories: BTreeMap<CategoryKey<'_>, Vec<&PriceObservation>> = BTreeMap::new();
-    for o in window() {
-        let (market, category, unit, side) = category_of(o);
-        if relevant
-            .as_ref()
-            .is_some_and(|r| !r.contains(&(market, category, unit, side)))
-        {
-            continue;
+    match scope {
+        Scope::All => {
+            // Names are folded once per name as booked (a market books a
+            // few hundred names over a hundred thousand entries).
+            for o in window() {
+                folded
+                    .entry(o.product.as_str())
+                    .or_insert_with(|| product_key(&o.product));
+            }
+            for o in window() {
+                products
+                    .entry(product_key_of(&folded, o))
+                    .or_default()
+                    .push(o);
+                if p.category_fallback {
+                    categories.entry(category_key(o)).or_default().push(o);
+                }
+            }
         }
-        products
-            .entry((market, category, product_key(&o.product), unit, side))
-            .or_default()
-            .push(o);
-        if p.category_fallback {
-            categories
-                .entry((market, category, unit, side))
-                .or_default()
-                .push(o);
+        Scope::Merchant(only) => {
+            // Only the groups the merchant's own entries fall in matter:
+            // the others are neither gathered nor sorted (the incremental
+            // pass judges one merchant against its market's whole window,
+            // so this loop is its cost: a few comparisons an entry).
+            own = window()
+                .filter(|o| o.merchant_id == only)
+                .map(|o| (category_key(o), product_key(&o.product)))
+                .collect();
+            if own.is_empty() {
+                return Vec::new();
+            }
+            own.sort_unstable();
+            own.dedup();
+            let mut cats: Vec<(CategoryKey<'_>, Vec<&PriceObservation>)> = Vec::new();
+            for (c, _) in &own {
+                if cats.last().is_none_or(|(l, _)| l != c) {
+                    cats.push((*c, Vec::new()));
+                }
+            }
+            let mut groups: Vec<Vec<&PriceObservation>> = vec![Vec::new(); own.len()];
+            for o in window() {
+                let Some(ci) = cats.iter().position(|(k, _)| in_category(k, o)) else {
+                    continue;
+                };
+                if let Some(gi) = own
+                    .iter()
+                    .position(|(k, key)| *k == cats[ci].0 && super::folds_to(&o.product, key))
+                {
+                    groups[gi].push(o);
+                }
+                if p.category_fallback {
+                    cats[ci].1.push(o);
+                }
+            }
+            for (((market, category, unit, side), key), group) in own.iter().zip(groups) {
+                products.insert((market, *category, key.as_str(), unit, *side), group);
+            }
+            categories.extend(cats);
         }
     }
     let wanted = |m: &str| match scope {
         Scope::All => true,
         Scope::Merchant(only) => m == only,
     };
-    let mut categories: BTreeMap<CategoryKey<'_>, Group<'_>> = categories
+    // A category's group is sorted only when one of its products has no
+    // baseline of its own.
+    let mut categories: BTreeMap<CategoryKey<'_>, Lazy<'_>> = categories
         .into_iter()
-        .map(|(k, v)| (k, Group::new(v)))
+        .map(|(k, gathered)| {
+            (
+                k,
+                Lazy {
+                    gathered,
+                    group: None,
+                },
+            )
+        })
         .collect();
     let mut outliers: BTreeMap<&str, Vec<Outlier<'_>>> = BTreeMap::new();
     for ((market, category, _, unit, side), obs) in products {
@@ -219,7 +291,10 @@ pub fn detect(
                 Baseline::Clear => continue,
                 Baseline::None => {
                     let key = (market, category, unit, side);
-                    match categories.get_mut(&key).map(|g| g.baseline(t, m, cheapest)) {
+                    match categories
+                        .get_mut(&key)
+                        .map(|g| g.group().baseline(t, m, cheapest))
+                    {
                         Some(Baseline::Of(s)) => (s, true),
                         _ => continue,
                     }
@@ -504,5 +579,38 @@ mod tests {
         assert_eq!(product_key(" 进口  冻牛腱 "), "进口 冻牛腱");
         assert_eq!(product_key("ＡＢＣ牛排"), "ABC牛排");
         assert_ne!(product_key("牛腱"), product_key("冻牛腱"));
+    }
+
+    /// The one-merchant pass compares names with keys without folding
+    /// them: it must agree with the keys.
+    #[test]
+    fn a_name_folds_to_a_key_exactly_when_its_key_is_that_key() {
+        let names = [
+            "冻牛腱",
+            "冻牛腱　",
+            " 冻牛腱",
+            "冻 牛腱",
+            "冻  牛腱",
+            "冻　牛腱 ",
+            "冻牛",
+            "冻牛腱腱",
+            "",
+            " ",
+            "ＡＢＣ牛排",
+            "ABC牛排",
+            "abc牛排",
+            "进口  冻牛腱 ",
+            "进口冻牛腱",
+        ];
+        for name in names {
+            for other in names {
+                let key = product_key(other);
+                assert_eq!(
+                    crate::warnings::folds_to(name, &key),
+                    product_key(name) == key,
+                    "{name:?} against {key:?}"
+                );
+            }
+        }
     }
 }

@@ -20,16 +20,15 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use shian_core::category::Category;
 use shian_core::event::{PURCHASE, SALE};
-use shian_core::quantity::BaseUnit;
 use shian_core::warnings::{
     self, Candidate, ComplaintObservation, Evidence, Fact, Facts, Kind, LedgerWarningFact,
-    MerchantFacts, PriceObservation, SampleObservation, Scope, Severity, Side, Subject,
-    SubjectType, Thresholds,
+    MerchantFacts, SampleObservation, Scope, Severity, Subject, SubjectType, Thresholds,
 };
 
 use super::migrate::Migration;
+use super::price_window::PriceWindows;
 use super::timestamps::{parse_ts, ts};
-use super::SqliteStore;
+use super::{lock, SqliteStore};
 use crate::store::alerts::{Alert, AlertAction, AlertFilter, AlertStatus, AlertStore, PassOutcome};
 use crate::store::{Page, StoreError, StoreFuture};
 
@@ -133,7 +132,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 /// A device time as sent (RFC 3339 with its offset).
-fn device_time(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn device_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -145,7 +144,8 @@ fn id_list(ids: &[String]) -> String {
 }
 
 /// The facts of `only` (every merchant when `None`) and the baselines
-/// they are judged against.
+/// they are judged against, but for the prices: those are the writer's
+/// [`PriceWindows`], lent to the evaluation.
 pub(super) fn facts(
     conn: &Connection,
     t: &Thresholds,
@@ -345,80 +345,7 @@ pub(super) fn facts(
             });
         }
     }
-    f.prices = prices(conn, t, now, list.as_deref())?;
     Ok(f)
-}
-
-/// Priced purchases and sales in the price window, in the markets of the
-/// merchants in `list` (every market when `None`). A sale's product and
-/// category are its batch's (the purchase with its trace code).
-fn prices(
-    conn: &Connection,
-    t: &Thresholds,
-    now: DateTime<Utc>,
-    list: Option<&str>,
-) -> Result<Vec<PriceObservation>, StoreError> {
-    let cutoff = ts(&(now - Duration::days(t.price.window_days)));
-    let markets = if list.is_some() {
-        "AND m.market_id IN (SELECT market_id FROM merchants WHERE id IN (SELECT value FROM json_each(?4)))"
-    } else {
-        "AND ?4 IS NULL"
-    };
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT s.entry_id, s.merchant_id, m.market_id, s.kind, json_extract(s.payload, '$.unit_price_fen'),
-                json_extract(s.payload, '$.quantity.unit'),
-                json_extract(b.payload, '$.product.category'), json_extract(b.payload, '$.product.name'), s.at
-         FROM entries s JOIN merchants m ON m.id = s.merchant_id
-         LEFT JOIN entries b ON b.rowid = CASE WHEN s.kind = ?2 THEN s.rowid
-              ELSE (SELECT p.rowid FROM entries p WHERE p.trace_code = s.trace_code AND p.kind = 'ledger.purchase' LIMIT 1) END
-         WHERE s.recorded_at >= ?1 AND s.kind IN (?2, ?3) AND m.market_id IS NOT NULL
-           AND json_extract(s.payload, '$.unit_price_fen') IS NOT NULL {markets}"
-    ))?;
-    let rows = st.query_map(params![cutoff, PURCHASE, SALE, list], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, Option<String>>(7)?,
-            r.get::<_, String>(8)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for r in rows {
-        let (entry_id, merchant_id, market_id, kind, price, unit, category, product, at) = r?;
-        let unit = match unit.as_deref() {
-            Some("kg") => Some(BaseUnit::Gram),
-            Some(u) => BaseUnit::parse(u),
-            None => None,
-        };
-        let (Some(unit), Some(category), Some(at)) = (
-            unit,
-            category.as_deref().and_then(Category::parse),
-            device_time(&at),
-        ) else {
-            continue;
-        };
-        out.push(PriceObservation {
-            entry_id,
-            merchant_id,
-            market_id,
-            product: product.unwrap_or_default(),
-            category,
-            unit,
-            side: if kind == PURCHASE {
-                Side::Purchase
-            } else {
-                Side::Sale
-            },
-            price_fen: price,
-            at,
-        });
-    }
-    Ok(out)
 }
 
 fn warnings_today(now: DateTime<Utc>) -> NaiveDate {
@@ -552,13 +479,22 @@ fn open_count(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// The full pass, in one transaction (marks cleared: everything was seen).
-pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutcome, StoreError> {
+/// The price windows are read again from the file.
+pub(super) fn scan(
+    conn: &mut Connection,
+    windows: &mut PriceWindows,
+    now: DateTime<Utc>,
+) -> Result<PassOutcome, StoreError> {
     let t = Thresholds::builtin();
     let tx = conn.transaction()?;
     let started = std::time::Instant::now();
-    let facts = facts(&tx, t, now, None)?;
+    let mut facts = facts(&tx, t, now, None)?;
+    windows.reload(&tx, t, now)?;
+    facts.prices = windows.take_all();
     let read = started.elapsed();
     let mut candidates = warnings::evaluate(t, &facts, now, Scope::All);
+    let prices = facts.prices.len();
+    windows.give_back_all(std::mem::take(&mut facts.prices));
     candidates.extend(super::staff::alert_candidates(&tx, now)?);
     candidates.extend(super::entry_checks::alert_candidates(&tx, now)?);
     candidates.extend(super::holds::alert_candidates(&tx, now)?);
@@ -569,7 +505,7 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
         read_ms = read.as_millis() as u64,
         evaluate_ms = (evaluated - read).as_millis() as u64,
         store_ms = (started.elapsed() - evaluated).as_millis() as u64,
-        prices = facts.prices.len(),
+        prices,
         samples = facts.samples.len(),
         "alerts: full pass steps"
     );
@@ -580,8 +516,13 @@ pub(super) fn scan(conn: &mut Connection, now: DateTime<Utc>) -> Result<PassOutc
 }
 
 /// The incremental pass over the marked merchants, in the caller's
-/// transaction.
-pub(super) fn refresh_in(conn: &Connection, now: DateTime<Utc>) -> Result<PassOutcome, StoreError> {
+/// transaction: each judged with its market's price window, caught up
+/// with the entries stored since the last pass.
+pub(super) fn refresh_in(
+    conn: &Connection,
+    windows: &mut PriceWindows,
+    now: DateTime<Utc>,
+) -> Result<PassOutcome, StoreError> {
     let marked: Vec<String> = {
         let mut st = conn.prepare_cached("SELECT merchant_id FROM alert_marks")?;
         let rows = st.query_map([], |r| r.get(0))?;
@@ -595,11 +536,24 @@ pub(super) fn refresh_in(conn: &Connection, now: DateTime<Utc>) -> Result<PassOu
     }
     let t = Thresholds::builtin();
     let started = std::time::Instant::now();
-    let facts = facts(conn, t, now, Some(&marked))?;
+    let mut facts = facts(conn, t, now, Some(&marked))?;
+    windows.catch_up(conn, t, now)?;
     let read = started.elapsed();
+    let markets: HashMap<String, Option<String>> = facts
+        .merchants
+        .iter()
+        .map(|m| (m.id.clone(), m.market_id.clone()))
+        .collect();
     let mut candidates = Vec::new();
     for m in &marked {
+        let market = markets.get(m).cloned().flatten();
+        if let Some(market) = &market {
+            facts.prices = windows.take(market);
+        }
         candidates.extend(warnings::evaluate(t, &facts, now, Scope::Merchant(m)));
+        if let Some(market) = &market {
+            windows.give_back(market, std::mem::take(&mut facts.prices));
+        }
     }
     let raised = store(conn, t, &candidates, now)?;
     conn.execute("DELETE FROM alert_marks", [])?;
@@ -607,6 +561,7 @@ pub(super) fn refresh_in(conn: &Connection, now: DateTime<Utc>) -> Result<PassOu
         merchants = marked.len(),
         read_us = read.as_micros() as u64,
         total_us = started.elapsed().as_micros() as u64,
+        windows = windows.len(),
         "alerts: incremental pass"
     );
     Ok(PassOutcome {
@@ -811,13 +766,18 @@ impl AlertStore for SqliteStore {
     }
 
     fn scan_alerts(&self, now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
-        Box::pin(self.writer().call(move |conn| scan(conn, now)))
+        let windows = self.price_windows();
+        Box::pin(
+            self.writer()
+                .call(move |conn| scan(conn, &mut lock(&windows), now)),
+        )
     }
 
     fn refresh_alerts(&self, now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
+        let windows = self.price_windows();
         Box::pin(self.writer().call(move |conn| {
             let tx = conn.transaction()?;
-            let out = refresh_in(&tx, now)?;
+            let out = refresh_in(&tx, &mut lock(&windows), now)?;
             tx.commit()?;
             Ok(out)
         }))

@@ -386,6 +386,7 @@ impl FeedbackStore for SqliteStore {
     }
 
     fn add_complaint(&self, c: NewComplaint) -> StoreFuture<'_, ()> {
+        let windows = self.price_windows();
         Box::pin(self.writer().call(move |conn| -> Result<(), StoreError> {
             let tx = conn.transaction()?;
             if let Some(p) = &c.photo {
@@ -410,7 +411,7 @@ impl FeedbackStore for SqliteStore {
             publish_change(&tx, &c.change)?;
             // Its merchant's warnings, in the same transaction.
             super::alerts::mark(&tx, &c.merchant_id)?;
-            super::alerts::refresh_in(&tx, crate::store::now())?;
+            super::alerts::refresh_in(&tx, &mut super::lock(&windows), crate::store::now())?;
             tx.commit()?;
             Ok(())
         }))

@@ -34,6 +34,7 @@ pub mod field_schema;
 mod holds;
 mod ledger;
 pub mod migrate;
+mod price_window;
 mod public;
 pub mod readers;
 mod recalls;
@@ -90,7 +91,27 @@ pub struct SqliteStore {
     /// Batches, balances and the trace graph, derived from `entries`; built
     /// on first use, so that the `admin` CLI never replays the ledger.
     graph: tokio::sync::OnceCell<Arc<LedgerGraph>>,
+    /// The markets' price windows for the warnings passes (see
+    /// [`price_window`]); used on the writer only.
+    price_windows: Arc<std::sync::Mutex<price_window::PriceWindows>>,
     faults: Faults,
+}
+
+/// The price windows, locked by a writer job. A job that panicked while
+/// holding them may have left them half caught up: they are dropped, to be
+/// read again from the file.
+fn lock(
+    windows: &std::sync::Mutex<price_window::PriceWindows>,
+) -> std::sync::MutexGuard<'_, price_window::PriceWindows> {
+    match windows.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            windows.clear_poison();
+            let mut g = poisoned.into_inner();
+            *g = price_window::PriceWindows::default();
+            g
+        }
+    }
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
@@ -186,6 +207,7 @@ impl SqliteStore {
             writer,
             readers: Readers::new(pool),
             graph: tokio::sync::OnceCell::new(),
+            price_windows: Arc::default(),
             faults: options.faults,
         })
     }
@@ -201,6 +223,11 @@ impl SqliteStore {
             })
             .await
             .cloned()
+    }
+
+    /// The price windows, for a writer job.
+    fn price_windows(&self) -> Arc<std::sync::Mutex<price_window::PriceWindows>> {
+        Arc::clone(&self.price_windows)
     }
 
     /// The database file.
