@@ -5,6 +5,9 @@ use std::thread;
 
 use shian_server::keys::Keys;
 
+mod process;
+use process::{create_user, serve};
+
 /// Starts racing to make the keys of one data directory: every one must
 /// load (none may read a half-written file) and all must hold the same
 /// secrets (none may overwrite another's).
@@ -51,51 +54,6 @@ fn racing_starts_read_the_same_keys() {
     }
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_shian-server");
-
-/// A `shian-server serve` process; killed when dropped.
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve` on `db` and waits for its "listening on" line.
-fn serve(db: &std::path::Path) -> Server {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .env_remove("SHIAN_DB")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut server = Server {
-        child,
-        base: String::new(),
-    };
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("shian-server listening on ") {
-            server.base = url.trim().to_owned();
-            return server;
-        }
-    }
-    let mut err = String::new();
-    use std::io::Read;
-    let _ = server.child.stderr.take().unwrap().read_to_string(&mut err);
-    panic!("shian-server exited before listening: {err}");
-}
-
 /// Two real servers started at the same moment on one fresh data
 /// directory serve the same signing key and accept each other's tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,20 +83,7 @@ async fn two_servers_starting_at_once_share_the_keys() {
         assert_eq!(kids[0], kids[1], "round {round}");
 
         // The JWT secret too: a token from one is good at the other.
-        let out = std::process::Command::new(BIN)
-            .args(["admin", "create-user", "--db"])
-            .arg(&db)
-            .args(["--username", "root", "--password", "root-password-1"])
-            .args(["--role", "admin"])
-            .env_remove("SHIAN_DB")
-            .env_remove("SHIAN_PASSWORD")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        create_user(&db, "root", "root-password-1", "admin");
         let login: serde_json::Value = http
             .post(format!("{}/v1/auth/login", a.base))
             .json(&serde_json::json!({"username": "root", "password": "root-password-1"}))
