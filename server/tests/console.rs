@@ -265,21 +265,26 @@ async fn api_grade(f: &Field, merchant: &str) -> String {
         .to_owned()
 }
 
+/// The field market's map page.
+async fn market_map(f: &Field, cookie: &str) -> String {
+    get_page(
+        &f.s,
+        &format!("/console/map?market_id={}", f.market),
+        cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_market_map_draws_each_stall_by_grade_and_links_its_merchant() {
     let f = Field::start().await;
     inspect(&f, &f.m1, &["non_compliant", "non_compliant"]).await;
     let cookie = browser_login(&f.s, "analyst", PW).await;
 
-    let html = get_page(
-        &f.s,
-        &format!("/console/map?market_id={}", f.market),
-        &cookie,
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let html = market_map(&f, &cookie).await;
     // A-01 and B-02: two zones, one stall each, as the JSON API grades them.
     assert!(html.contains(">A（1）</text>"), "{html}");
     assert!(html.contains(">B（1）</text>"), "{html}");
@@ -319,6 +324,58 @@ async fn the_market_map_draws_each_stall_by_grade_and_links_its_merchant() {
 
     let res = get_page(&f.s, "/console/map?market_id=no-such-market", &cookie).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    f.s.assert_healthy().await;
+}
+
+/// The stall's warning mark counts its open alerts: a resolved alert
+/// takes it off, though the ledger warning behind it stays in the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_market_maps_mark_stalls_by_their_open_alerts() {
+    let f = Field::start().await;
+    let cookie = browser_login(&f.s, "analyst", PW).await;
+    let handler = f.s.user("analyst_chen", PW, Role::Analyst, None, &[]).await;
+    // m2 buys spinach without its certificate: one open alert.
+    let p = json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": f.m2,
+        "product": {"name": "菠菜", "category": "vegetable"},
+        "quantity": {"value": "10", "unit": "kg"},
+        "supplier": {"name": "同安蔬菜合作社", "region_code": "350212"},
+        "certificates": [], "received_at": now_cn(-60)});
+    accepted(&f.push1(&f.m2_user, op("ledger.purchase", p)).await);
+    let warnings_of = |html: &str, m: &str| -> String {
+        let at = html.find(&format!(r#"data-merchant="{m}""#)).unwrap();
+        let rest = &html[at..];
+        let w = rest.find("data-warnings=\"").unwrap() + "data-warnings=\"".len();
+        rest[w..w + rest[w..].find('"').unwrap()].to_owned()
+    };
+    let html = market_map(&f, &cookie).await;
+    assert_eq!(warnings_of(&html, &f.m2), "1", "{html}");
+    assert_eq!(warnings_of(&html, &f.m1), "0", "{html}");
+    assert!(html.contains("有未结预警"), "{html}");
+
+    // Resolved: the mark goes.
+    let res =
+        f.s.get(&format!("/v1/alerts?merchant_id={}", f.m2), &f.analyst)
+            .await;
+    let v: serde_json::Value = res.json().await.unwrap();
+    let id = v["alerts"][0]["id"].as_str().unwrap().to_owned();
+    let res =
+        f.s.post(
+            &format!("/v1/alerts/{id}/assign"),
+            &f.analyst,
+            json!({"user_id": handler}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res =
+        f.s.post(
+            &format!("/v1/alerts/{id}/resolve"),
+            &f.analyst,
+            json!({"note": "已补齐合格证"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = market_map(&f, &cookie).await;
+    assert_eq!(warnings_of(&html, &f.m2), "0", "{html}");
     f.s.assert_healthy().await;
 }
 

@@ -20,9 +20,12 @@
 
 pub mod routes;
 
-use chrono::Utc;
+use std::collections::HashMap;
 
-use crate::store::alerts::PassOutcome;
+use chrono::Utc;
+use shian_core::warnings::SubjectType;
+
+use crate::store::alerts::{AlertFilter, AlertStatus, PassOutcome};
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -47,4 +50,39 @@ pub async fn scan(state: &AppState) -> Result<(PassOutcome, u64), StoreError> {
         "alerts: full pass"
     );
     Ok((out, ms))
+}
+
+/// How many open alerts a map reads at most per status: more than a
+/// market's stalls could carry.
+const MAX_OPEN: u32 = 5000;
+
+/// Open (new or assigned) alerts per merchant of the market, and their
+/// total: the warning marks of the operator's and the analyst's stall maps.
+pub async fn open_per_merchant(
+    state: &AppState,
+    market_id: &str,
+) -> Result<(HashMap<String, u16>, u64), StoreError> {
+    let mut per: HashMap<String, u16> = HashMap::new();
+    let mut total = 0;
+    for status in [AlertStatus::New, AlertStatus::Assigned] {
+        let page = state
+            .store
+            .list_alerts(AlertFilter {
+                status: Some(status),
+                kind: None,
+                market_id: Some(market_id.to_owned()),
+                merchant_id: None,
+                limit: MAX_OPEN,
+                offset: 0,
+            })
+            .await?;
+        total += page.total;
+        for a in page.items {
+            if a.subject.kind == SubjectType::Merchant {
+                let n = per.entry(a.subject.id).or_default();
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+    Ok((per, total))
 }

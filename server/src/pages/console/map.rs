@@ -1,6 +1,6 @@
 //! `/console/map` (风险地图): a market's stalls drawn from their stall
-//! numbers, each coloured by its merchant's risk grade and marked when its
-//! ledger raised warnings in the risk period, each a link to the merchant's
+//! numbers, each coloured by its merchant's risk grade and marked when it
+//! has open (new or assigned) alerts, each a link to the merchant's
 //! console page; without `market_id`, every market as a tile coloured by
 //! its share of C and D merchants, grouped by district.
 //!
@@ -235,21 +235,16 @@ async fn page(
     }
 }
 
-/// Every merchant's grade and ledger warnings, by merchant id.
+/// Every merchant's market and grade, by merchant id.
 async fn grades(
     state: &AppState,
-) -> Result<HashMap<String, (Option<String>, RiskGrade, u16)>, Response> {
+) -> Result<HashMap<String, (Option<String>, RiskGrade)>, Response> {
     let graded = crate::field::risk::graded(state)
         .await
         .map_err(error_page)?;
     Ok(graded
         .into_iter()
-        .map(|(r, a)| {
-            (
-                r.merchant_id,
-                (r.market_id, a.grade, r.facts.ledger_warnings),
-            )
-        })
+        .map(|(r, a)| (r.merchant_id, (r.market_id, a.grade)))
         .collect())
 }
 
@@ -285,14 +280,18 @@ async fn market(state: AppState, analyst: Analyst, market_id: &str) -> Response 
         Ok(g) => g,
         Err(res) => return res,
     };
+    let open = match crate::alerts::open_per_merchant(&state, &market.id).await {
+        Ok((per, _)) => per,
+        Err(e) => return error_page(e.into()),
+    };
     let stalls: Vec<StallIn> = page
         .items
         .into_iter()
         .map(|m| {
             let g = grades.get(&m.id);
             StallIn {
-                grade: g.map(|(_, g, _)| *g),
-                warnings: g.map_or(0, |(_, _, w)| *w),
+                grade: g.map(|(_, g)| *g),
+                warnings: open.get(&m.id).copied().unwrap_or(0),
                 merchant_id: m.id,
                 name: m.name,
                 stall: m.stall,
@@ -340,7 +339,7 @@ async fn district(state: AppState, analyst: Analyst) -> Response {
     };
     let mut per_market: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut unassigned = 0;
-    for (market, grade, _) in grades.values() {
+    for (market, grade) in grades.values() {
         match market {
             Some(m) => {
                 let e = per_market.entry(m.as_str()).or_default();

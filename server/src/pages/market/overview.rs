@@ -4,8 +4,6 @@
 //! merchants whose food business licence or whose workers' health
 //! certificates expire within 30 days (or have expired), sorted by date.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -22,14 +20,13 @@ use super::super::console::{error_page, html, notice};
 use super::super::render::local_today;
 use super::Operator;
 use crate::errors::ApiError;
-use crate::store::alerts::{AlertFilter, AlertStatus};
+
 use crate::store::{Merchant, MerchantFilter};
 use crate::AppState;
 
 /// The most stalls drawn (as the console's map).
 const MAX_STALLS: u32 = 5000;
 /// The most open alerts read to colour the map.
-const MAX_ALERTS: u32 = 5000;
 /// Licences listed this many days before they expire (the shop page's
 /// warning: a renewal is due 30 working days before expiry).
 const LICENCE_DAYS: i64 = crate::pages::shop::LICENCE_WARNING_DAYS;
@@ -106,37 +103,6 @@ pub(super) async fn market_merchants(
     Ok((page.items, page.total))
 }
 
-/// Open (new or assigned) alerts per merchant of the market, and their
-/// total.
-async fn open_alerts(
-    state: &AppState,
-    market_id: &str,
-) -> Result<(HashMap<String, u16>, u64), ApiError> {
-    let mut per: HashMap<String, u16> = HashMap::new();
-    let mut total = 0;
-    for status in [AlertStatus::New, AlertStatus::Assigned] {
-        let page = state
-            .store
-            .list_alerts(AlertFilter {
-                status: Some(status),
-                kind: None,
-                market_id: Some(market_id.to_owned()),
-                merchant_id: None,
-                limit: MAX_ALERTS,
-                offset: 0,
-            })
-            .await?;
-        total += page.total;
-        for a in page.items {
-            if a.subject.kind == shian_core::warnings::SubjectType::Merchant {
-                let n = per.entry(a.subject.id).or_default();
-                *n = n.saturating_add(1);
-            }
-        }
-    }
-    Ok((per, total))
-}
-
 async fn page(
     State(state): State<AppState>,
     op: Operator,
@@ -157,7 +123,7 @@ async fn render(state: &AppState, op: &Operator, market_id: String) -> Result<Re
         return Ok(notice(StatusCode::NOT_FOUND, "未找到", "没有这个市场。"));
     };
     let (merchants, total) = market_merchants(state, &market_id).await?;
-    let (per_merchant, open_total) = open_alerts(state, &market_id).await?;
+    let (per_merchant, open_total) = crate::alerts::open_per_merchant(state, &market_id).await?;
     let staff = state.store.staff_of_market(market_id.clone()).await?;
     let now = crate::store::now();
     let today = local_today();
