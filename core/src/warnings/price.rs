@@ -110,6 +110,20 @@ impl<'a> Group<'a> {
     }
 }
 
+/// A category's entries, grouped (sorted) on first use.
+struct Lazy<'a> {
+    gathered: Vec<&'a PriceObservation>,
+    group: Option<Group<'a>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn group(&mut self) -> &mut Group<'a> {
+        let gathered = &mut self.gathered;
+        self.group
+            .get_or_insert_with(|| Group::new(std::mem::take(gathered)))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Stats {
     median: f64,
@@ -145,19 +159,6 @@ impl Outlier<'_> {
 /// booked under two categories is two products.
 type ProductKey<'a> = (&'a str, Category, &'a str, &'static str, Side);
 
-/// A category's entries, grouped (sorted) on first use.
-struct Lazy<'a> {
-    gathered: Vec<&'a PriceObservation>,
-    group: Option<Group<'a>>,
-}
-
-impl<'a> Lazy<'a> {
-    fn group(&mut self) -> &mut Group<'a> {
-        let gathered = &mut self.gathered;
-        self.group
-            .get_or_insert_with(|| Group::new(std::mem::take(gathered)))
-    }
-}
 /// (market, category, unit, side).
 type CategoryKey<'a> = (&'a str, Category, &'static str, Side);
 
