@@ -20,6 +20,7 @@ pub mod holds;
 pub mod ledger;
 pub mod migrations;
 pub mod model;
+pub mod postgres;
 pub mod public;
 pub mod recalls;
 pub mod reports;
