@@ -98,6 +98,14 @@ impl Cluster {
     }
 }
 
+/// A cluster with the schema applied, and a client on it.
+fn migrated() -> Option<(Cluster, Client)> {
+    let cluster = Cluster::start()?;
+    let mut c = cluster.client();
+    migrate::migrate(&mut c).unwrap();
+    Some((cluster, c))
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let out = Command::new("bash")
@@ -591,11 +599,9 @@ fn entry(c: &mut impl postgres::GenericClient, region: &str, id: &str, pos: i64,
 /// at once.
 #[test]
 fn the_feed_commits_in_order_and_a_voucher_is_redeemed_once() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((cluster, mut c)) = migrated() else {
         return;
     };
-    let mut c = cluster.client();
-    migrate::migrate(&mut c).unwrap();
     c.batch_execute(
         "INSERT INTO merchants (id, name, uscc, region_code, shop_code, created_at) VALUES
              ('a', '思明水产', 'U1', '350203', 'SA', now()),
@@ -703,5 +709,91 @@ fn the_feed_commits_in_order_and_a_voucher_is_redeemed_once() {
     assert!(
         matches!(&e, PgError::Unique { constraint, .. } if constraint == "codes_pkey"),
         "{e}"
+    );
+}
+
+/// Core's device-side tables, which the server's SQLite file carries only
+/// because core's ledger migrations make them everywhere.
+const DEVICE_ONLY: &[&str] = &["outbox", "inbox", "meta", "unapplied"];
+
+/// SQLite columns that PostgreSQL holds under another name: a push's run
+/// of entries is a run of feed positions.
+const RENAMED: &[(&str, &str, &str)] = &[
+    ("pushes", "first_entry", "first_pos"),
+    ("pushes", "last_entry", "last_pos"),
+];
+
+/// The PostgreSQL schema holds every table and column the SQLite backend
+/// makes (as a live SQLite file has them after all its migrations), with
+/// the same NOT NULL-ness, so that the two cannot drift apart unseen: a
+/// SQLite migration that adds a column fails this test until the
+/// PostgreSQL schema has it too.
+#[test]
+fn postgres_has_every_sqlite_table_and_column() {
+    // The guard lives to the end of the test: it stops the cluster.
+    let Some((_cluster, mut c)) = migrated() else {
+        return;
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shian.db");
+    let store = shian_server::store::sqlite::SqliteStore::open(
+        &path,
+        &shian_server::store::sqlite::SqliteOptions::default(),
+    )
+    .unwrap();
+    drop(store);
+    let lite = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = lite
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut missing = Vec::new();
+    for t in tables.iter().filter(|t| !DEVICE_ONLY.contains(&t.as_str())) {
+        let pg = columns(&mut c, "public", t);
+        if pg.is_empty() {
+            missing.push(format!("table {t}"));
+            continue;
+        }
+        let mut st = lite
+            .prepare(&format!(
+                "SELECT name, \"notnull\", pk FROM pragma_table_info('{t}')"
+            ))
+            .unwrap();
+        let cols = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)? > 0,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap);
+        for (name, not_null, pk) in cols {
+            let pg_name = RENAMED
+                .iter()
+                .find(|(rt, rc, _)| rt == t && *rc == name)
+                .map_or(name.as_str(), |(_, _, to)| to);
+            match pg.get(pg_name) {
+                None => missing.push(format!("column {t}.{name}")),
+                // A SQLite primary key column is NOT NULL in PostgreSQL
+                // whatever SQLite says (an INTEGER key is the rowid).
+                Some(col) if col.not_null != (not_null || pk) => missing.push(format!(
+                    "column {t}.{name}: NOT NULL is {} on PostgreSQL, {} on SQLite",
+                    col.not_null,
+                    not_null || pk
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing or different on PostgreSQL:\n{}",
+        missing.join("\n")
     );
 }
