@@ -86,7 +86,7 @@ start() {
             free_port >"$dir/port"
             if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir/port"; fi
             if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-                -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
+                -o "-p $(cat "$dir/port") -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
                 start >/dev/null; then
                 ok=1
                 break
