@@ -106,6 +106,11 @@
 //!   districts (a city's prefix), which a per-district number could not
 //!   order.
 //!
+//! A sequencer row is held from the moment it is taken to the commit, so a
+//! writer takes it as late as it can: after the rules have judged (under
+//! the batches' row locks), just before the rows that carry the numbers are
+//! written — and the changes' row last of all.
+//!
 //! Why not the watermark: transaction ids are per node — with writes
 //! through several Citus nodes, or on YugabyteDB (no `pg_current_xact_id`
 //! ordering across tablets), there is no one `xmin` to compare with; the
