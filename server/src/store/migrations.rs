@@ -19,12 +19,10 @@
 //!
 //! Why here and not in a backend folder: so that the rules exist once. The
 //! PostgreSQL backend implements the two traits (`store/postgres/migrate.rs`,
-//! with `pg_advisory_xact_lock` as the lock). The SQLite runner predates this
-//! module and is left as it is for now (its files belong to other work in
-//! progress); adopting it is mechanical — `impl MigrationConn for
-//! rusqlite::Connection` with an IMMEDIATE transaction as the lock, and
-//! `sqlite::migrate::Migration` becoming this [`Migration`] — and then
-//! both backends run one tool. No SQL here: the backend's traits hold it.
+//! with `pg_advisory_xact_lock` as the lock), and so does SQLite's
+//! (`store/sqlite/migrate.rs`, with an IMMEDIATE transaction — the file's
+//! write lock — as the lock): both backends run one tool. No SQL here: the
+//! backend's traits hold it.
 
 use crate::store::StoreError;
 
