@@ -44,6 +44,7 @@ need chromium chromium                 # browser tests
 need chromium-driver chromedriver      # browser tests
 # A Chinese font, without which the browser tests' screenshots show boxes.
 need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+need nginx /usr/sbin/nginx             # the load balancer of tests/tests/instances.rs
 
 if [ "${#apt_wanted[@]}" -gt 0 ]; then
     log "apt-get install ${apt_wanted[*]}"
@@ -69,7 +70,7 @@ fi
 
 # Final check: fail loudly when something is still missing.
 missing=0
-for f in "$JNA_JAR" "$KOTLINC"; do
+for f in "$JNA_JAR" "$KOTLINC" /usr/sbin/nginx; do
     [ -e "$f" ] || { log "MISSING: $f"; missing=1; }
 done
 for c in java python3 chromium chromedriver; do
