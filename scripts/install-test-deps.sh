@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the binding, schemathesis and browser tests need on a fresh
+# Installs what the binding, schemathesis, browser and PostgreSQL tests need on a fresh
 # Debian machine (schemathesis itself is pip-installed by its test script).
 # Idempotent: every step is skipped when its result is already present.
 # Run as root (apt-get). Usage: scripts/install-test-deps.sh
@@ -44,6 +44,9 @@ need chromium chromium                 # browser tests
 need chromium-driver chromedriver      # browser tests
 # A Chinese font, without which the browser tests' screenshots show boxes.
 need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+# PostgreSQL 15 for the PostgreSQL backend's tests (scripts/pg-cluster.sh
+# starts a throw-away cluster with these binaries).
+need postgresql /usr/lib/postgresql/15/bin/initdb
 need nginx /usr/sbin/nginx             # the load balancer of tests/tests/instances.rs
 
 if [ "${#apt_wanted[@]}" -gt 0 ]; then
@@ -70,7 +73,7 @@ fi
 
 # Final check: fail loudly when something is still missing.
 missing=0
-for f in "$JNA_JAR" "$KOTLINC" /usr/sbin/nginx; do
+for f in "$JNA_JAR" "$KOTLINC" /usr/lib/postgresql/15/bin/initdb /usr/sbin/nginx; do
     [ -e "$f" ] || { log "MISSING: $f"; missing=1; }
 done
 for c in java python3 chromium chromedriver; do

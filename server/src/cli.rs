@@ -109,6 +109,11 @@ pub struct ServeArgs {
     /// warnings); 0 turns the checks off.
     #[arg(long, env = "SHIAN_MARKET_CHECK_SECS", default_value_t = 60)]
     pub market_check_secs: u32,
+    /// Milliseconds between looks at what other instances over the same
+    /// store committed (several instances behind a load balancer); traces
+    /// and recalls catch up before they answer anyway. 0 turns it off.
+    #[arg(long, env = "SHIAN_FOLLOW_MS", default_value_t = 250)]
+    pub follow_ms: u32,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

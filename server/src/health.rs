@@ -21,6 +21,22 @@ pub struct Health {
     /// What an operator should look at although the server serves (stored
     /// ledger rows skipped when the graph was rebuilt); empty when none.
     pub alerts: Vec<String>,
+    /// How far this instance's in-memory ledger state is behind the store
+    /// (other instances' commits); absent before it is built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerLag>,
+}
+
+/// The ledger state's lag, as last looked (see `crate::follow`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerLag {
+    /// The position of the last ledger entry this instance holds.
+    pub position: i64,
+    /// Entries other instances had committed that it had not yet read when
+    /// it last looked.
+    pub behind: i64,
+    /// Milliseconds since that look.
+    pub checked_ms: u64,
 }
 
 /// Health check: a read through the pool, a round trip through the writer
@@ -47,5 +63,10 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
         store: state.store.backend(),
         version: env!("CARGO_PKG_VERSION"),
         alerts,
+        ledger: state.store.ledger_lag().map(|l| LedgerLag {
+            position: l.position,
+            behind: l.entries,
+            checked_ms: u64::try_from(l.checked.as_millis()).unwrap_or(u64::MAX),
+        }),
     }))
 }

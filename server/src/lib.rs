@@ -17,6 +17,7 @@ pub mod exports;
 pub mod extract;
 pub mod feedback;
 pub mod field;
+pub mod follow;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
@@ -442,6 +443,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         let every = std::time::Duration::from_secs(u64::from(args.market_check_secs));
         market::self_check_tick::spawn(state.store.clone(), every);
         market::entry::tick::spawn(state.store.clone(), every);
+    }
+    if args.follow_ms > 0 {
+        let every = std::time::Duration::from_millis(u64::from(args.follow_ms));
+        follow::spawn(state.store.clone(), every);
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -138,6 +138,10 @@ pub struct Metrics {
     ledger_graph_failed: Gauge,
     /// `shian_ledger_rows_skipped`.
     ledger_rows_skipped: Gauge,
+    /// `shian_ledger_graph_position`.
+    ledger_graph_position: Gauge,
+    /// `shian_ledger_graph_lag_entries`.
+    ledger_graph_lag: Gauge,
 }
 
 impl Metrics {
@@ -195,8 +199,22 @@ impl Metrics {
             "Stored ledger rows the last rebuild of the graph skipped because they do not read back (see /healthz alerts and the log)",
             ledger_rows_skipped.clone(),
         );
+        let ledger_graph_position = Gauge::default();
+        registry.register(
+            "shian_ledger_graph_position",
+            "The position of the last ledger entry this instance's in-memory graph holds (it follows the store)",
+            ledger_graph_position.clone(),
+        );
+        let ledger_graph_lag = Gauge::default();
+        registry.register(
+            "shian_ledger_graph_lag_entries",
+            "Ledger entries other instances committed that this instance's graph had not yet read when it last looked",
+            ledger_graph_lag.clone(),
+        );
         Metrics {
             registry,
+            ledger_graph_position,
+            ledger_graph_lag,
             password_checks,
             ledger_graph_failed,
             ledger_rows_skipped,
@@ -262,6 +280,13 @@ pub fn ledger_graph_failed() -> Gauge {
 /// How many stored ledger rows the last rebuild of the graph skipped.
 pub fn ledger_rows_skipped() -> Gauge {
     global().ledger_rows_skipped.clone()
+}
+
+/// The ledger graph looked at the store: its position and how far behind.
+pub fn ledger_graph_followed(position: i64, behind: i64) {
+    let m = global();
+    m.ledger_graph_position.set(position);
+    m.ledger_graph_lag.set(behind);
 }
 
 /// Middleware: counts every request by method, route template and status,

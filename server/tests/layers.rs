@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Where SQL and `rusqlite` may appear: one folder per backend.
-const BACKEND_DIRS: &[&str] = &["store/sqlite/"];
+const BACKEND_DIRS: &[&str] = &["store/sqlite/", "store/postgres/"];
 
 /// Words that only SQL text contains.
 const SQL_WORDS: &[&str] = &[

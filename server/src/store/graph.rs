@@ -24,6 +24,18 @@
 //! and `/healthz` fails with the reason until the server is restarted,
 //! rather than answer from a state the file does not hold.
 //!
+//! **Several instances over one store** (issue 15). Each server process
+//! holds its own graph, so each follows the store: the graph remembers the
+//! position of the last entry (and directory row) it holds, and reads what
+//! other instances committed since — inside every write's transaction
+//! before it judges anything ([`Writing::catch_up`]: on SQLite that
+//! transaction holds the file's write lock, so the graph then equals the
+//! file), before every trace and recall ([`LedgerGraph::follow`], on a read
+//! connection: committed rows only), and in the background, which keeps
+//! the lag that `/healthz` and the metrics report small. Positions must
+//! grow in commit order: SQLite's rowid does, under its one writer at a
+//! time; a backend with concurrent writers needs a sequencer.
+//!
 //! Stored rows are read back under the wire format's fixed limits (core's
 //! `event::WIRE_V1`), not today's rules. A row that still does not read
 //! back (edited, or from a bug) is skipped with an alert (`/healthz`,
@@ -31,7 +43,7 @@
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
@@ -40,6 +52,7 @@ use rand::Rng;
 use shian_core::error::LedgerError;
 use shian_core::event::LedgerEvent;
 use shian_core::json::Node;
+use shian_core::ledger::LedgerView;
 use shian_core::ledger::Warning;
 use shian_core::rules::LedgerRules;
 use shian_core::store::apply;
@@ -86,21 +99,54 @@ impl FromIterator<Fault> for Faults {
     }
 }
 
-/// What the graph is rebuilt from, and the one thing a failed write needs
-/// of the backend: each backend implements it over its connection.
+/// What the graph is rebuilt from and follows, and the one thing a failed
+/// write needs of the backend: each backend implements it over its
+/// connection.
 pub trait LedgerSource {
-    /// Calls `f` with every stored entry in acceptance order.
-    fn each_entry(&self, f: &mut dyn FnMut(StoredEntry<'_>)) -> Result<(), StoreError>;
-
-    /// Calls `f` with every registered merchant's id and name.
-    fn each_merchant_name(
+    /// Calls `f` with every stored entry after `position`, in acceptance
+    /// order (`0`: every entry).
+    fn each_entry_after(
         &self,
-        f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
+        position: i64,
+        f: &mut dyn FnMut(StoredEntry<'_>),
     ) -> Result<(), StoreError>;
+
+    /// Calls `f` with every registered merchant's directory position, id
+    /// and name after `position` (`0`: all of them). A renamed merchant
+    /// must come again at a new position.
+    fn each_merchant_name_after(
+        &self,
+        position: i64,
+        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Where the entries and the directory end now, as this connection
+    /// sees them.
+    fn ends(&self) -> Result<Positions, StoreError>;
 
     /// Rolls back a transaction that a failed write left open, so that the
     /// rebuild reads what is committed.
     fn roll_back_open(&mut self);
+}
+
+/// How far the graph has read the store: the last entry's position and the
+/// last directory row's (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Positions {
+    pub entries: i64,
+    pub names: i64,
+}
+
+/// How far behind the store a graph was when it last looked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// The position of the last entry the graph holds.
+    pub position: i64,
+    /// Entries committed to the store that the graph had not yet read when
+    /// it last looked (it read them then).
+    pub entries: i64,
+    /// How long ago that look was.
+    pub checked: std::time::Duration,
 }
 
 /// One stored ledger row as the rebuild reads it.
@@ -121,6 +167,9 @@ pub trait GraphReport: Send + Sync {
     fn graph_failed(&self);
     /// How many stored rows the last rebuild skipped.
     fn rows_skipped(&self, n: usize);
+    /// The graph looked at the store: its position and the entries it had
+    /// still to read then.
+    fn followed(&self, position: i64, behind: i64);
 }
 
 /// The shared graph.
@@ -131,6 +180,12 @@ pub struct LedgerGraph {
     failed: OnceLock<String>,
     /// The rows the last rebuild skipped.
     skipped: Mutex<Arc<Skipped>>,
+    /// How far the graph has read the store; changed only under the
+    /// graph's write lock.
+    entries_at: AtomicI64,
+    names_at: AtomicI64,
+    /// The last look at the store: entries behind, and when.
+    looked: Mutex<(i64, Instant)>,
     faults: Faults,
     /// Whether [`Fault::PanicAfterAdmit`] is still to fire (it fires once).
     panic_armed: AtomicBool,
@@ -156,11 +211,14 @@ impl LedgerGraph {
         faults: Faults,
         report: &'static dyn GraphReport,
     ) -> Result<Self, StoreError> {
-        let (graph, skipped) = replay(source, report)?;
+        let (graph, skipped, at) = replay(source, report)?;
         Ok(LedgerGraph {
             graph: RwLock::new(graph),
             failed: OnceLock::new(),
             skipped: Mutex::new(Arc::new(skipped)),
+            entries_at: AtomicI64::new(at.entries),
+            names_at: AtomicI64::new(at.names),
+            looked: Mutex::new((0, Instant::now())),
             faults,
             panic_armed: AtomicBool::new(faults.panic_after_admit),
             report,
@@ -222,9 +280,8 @@ impl LedgerGraph {
         let mut guard = self.graph.write().unwrap_or_else(PoisonError::into_inner);
         let mut w = Writing {
             graph: &mut guard,
-            skipped: self.skipped(),
+            owner: self,
             changed: false,
-            panic_armed: &self.panic_armed,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| f(conn, &mut w)));
         let changed = w.changed;
@@ -249,9 +306,10 @@ impl LedgerGraph {
             replay(conn, self.report)
         };
         match rebuilt {
-            Ok((fresh, skipped)) => {
+            Ok((fresh, skipped, at)) => {
                 *graph = fresh;
                 *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(skipped);
+                self.set_positions(at);
             }
             Err(e) => {
                 let why = format!(
@@ -263,11 +321,115 @@ impl LedgerGraph {
             }
         }
     }
+
+    /// Where the graph stands in the store.
+    fn positions(&self) -> Positions {
+        Positions {
+            entries: self.entries_at.load(Ordering::Acquire),
+            names: self.names_at.load(Ordering::Acquire),
+        }
+    }
+
+    fn set_positions(&self, at: Positions) {
+        self.entries_at.store(at.entries, Ordering::Release);
+        self.names_at.store(at.names, Ordering::Release);
+    }
+
+    fn looked(&self, behind: i64) {
+        *self.looked.lock().unwrap_or_else(PoisonError::into_inner) = (behind, Instant::now());
+        self.report.followed(self.positions().entries, behind);
+    }
+
+    /// Catches the graph up with what `source` sees — a read connection,
+    /// so committed rows only — and returns how many entries it read. Cheap
+    /// when nothing is new: one read of where the store ends, and no lock.
+    /// Called before every trace and recall and in the background; a write
+    /// in progress is waited for (it holds the lock through its commit).
+    pub fn follow(&self, source: &(impl LedgerSource + ?Sized)) -> Result<usize, StoreError> {
+        self.check()?;
+        let ends = source.ends()?;
+        let at = self.positions();
+        let behind = (ends.entries - at.entries).max(0);
+        if ends.entries <= at.entries && ends.names <= at.names {
+            self.looked(0);
+            return Ok(0);
+        }
+        let mut guard = self.graph.write().unwrap_or_else(PoisonError::into_inner);
+        let read = self.catch_up(source, &mut guard)?;
+        drop(guard);
+        self.looked(behind);
+        Ok(read)
+    }
+
+    /// How far behind the store the graph was when it last looked.
+    pub fn lag(&self) -> Lag {
+        let (entries, at) = *self.looked.lock().unwrap_or_else(PoisonError::into_inner);
+        Lag {
+            position: self.positions().entries,
+            entries,
+            checked: at.elapsed(),
+        }
+    }
+
+    /// Adds the entries and names stored after the graph's positions. An
+    /// entry the graph already holds (this instance's own, when a write
+    /// did not advance the position) is passed over; one that does not read
+    /// back is skipped with an alert, as at a rebuild. Positions move with
+    /// each row, so a panic half way leaves them true to the graph.
+    fn catch_up(
+        &self,
+        source: &(impl LedgerSource + ?Sized),
+        graph: &mut MemoryGraph,
+    ) -> Result<usize, StoreError> {
+        let at = self.positions();
+        let mut read = 0usize;
+        let mut skipped: Vec<(i64, String, Option<String>)> = Vec::new();
+        source.each_entry_after(at.entries, &mut |entry| {
+            let position = entry.position;
+            let added = entry.row.and_then(|(kind, payload)| {
+                let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+                let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;
+                let known = match LedgerView::entry(&*graph, &event.entry_id()) {
+                    Ok(e) => e.is_some(),
+                    Err(never) => match never {},
+                };
+                if known {
+                    return Ok(());
+                }
+                graph.apply(&event).map_err(|e| e.to_string())
+            });
+            match added {
+                Ok(()) => read += 1,
+                Err(why) => skipped.push((position, why, entry.entry_id.map(str::to_owned))),
+            }
+            self.entries_at.store(position, Ordering::Release);
+        })?;
+        if !skipped.is_empty() {
+            let mut now = Skipped::clone(&self.skipped());
+            for (position, why, id) in skipped {
+                tracing::error!(rowid = position, reason = %why, "a ledger row another instance stored does not read back: skipped");
+                now.alerts
+                    .push(format!("entries row {position} skipped: {why}"));
+                now.entries.extend(id);
+            }
+            self.report.rows_skipped(now.alerts.len());
+            *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(now);
+        }
+        source.each_merchant_name_after(at.names, &mut |position, id, name| {
+            graph.set_merchant_name(id, name)?;
+            self.names_at.store(position, Ordering::Release);
+            Ok(())
+        })?;
+        if read > 0 {
+            tracing::debug!(entries = read, "ledger graph caught up with the store");
+        }
+        Ok(read)
+    }
 }
 
 /// Stored rows a rebuild skipped: alerts for the operator, and their entry
 /// ids, which are taken (in the file) though the graph does not know them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Skipped {
     alerts: Vec<String>,
     entries: HashSet<String>,
@@ -276,10 +438,9 @@ struct Skipped {
 /// The graph as a write inside [`LedgerGraph::write`] sees it.
 pub struct Writing<'g> {
     graph: &'g mut MemoryGraph,
-    skipped: Arc<Skipped>,
+    owner: &'g LedgerGraph,
     /// Whether an event was added: only then does a failure rebuild.
     changed: bool,
-    panic_armed: &'g AtomicBool,
 }
 
 impl Writing<'_> {
@@ -291,7 +452,26 @@ impl Writing<'_> {
     /// Whether the entry id is a stored row the graph skipped (it does not
     /// read back): an event with it would collide with that row in the file.
     pub fn unreadable(&self, entry_id: &str) -> bool {
-        self.skipped.entries.contains(entry_id)
+        self.owner.skipped().entries.contains(entry_id)
+    }
+
+    /// Adds what other instances stored since the graph last looked. Call
+    /// it inside the write's transaction, once that holds the store's write
+    /// lock and before judging anything, so the rules see every committed
+    /// fact (a voucher sold through another instance, a batch it emptied).
+    pub fn catch_up(&mut self, source: &(impl LedgerSource + ?Sized)) -> Result<(), StoreError> {
+        self.owner.catch_up(source, self.graph)?;
+        Ok(())
+    }
+
+    /// The write's own entries end at `position` (read inside its
+    /// transaction, before the commit): the graph holds everything up to
+    /// there, so the next catch-up starts after it.
+    pub fn advance_to(&mut self, position: i64) {
+        let at = self.owner.entries_at.load(Ordering::Acquire);
+        self.owner
+            .entries_at
+            .store(at.max(position), Ordering::Release);
     }
 
     /// Judges an event with core's rules against the graph and, if they
@@ -312,7 +492,7 @@ impl Writing<'_> {
         };
         self.graph.apply(event)?;
         self.changed = true;
-        if self.panic_armed.swap(false, Ordering::Relaxed) {
+        if self.owner.panic_armed.swap(false, Ordering::Relaxed) {
             panic!("fault point: panic after admit");
         }
         Ok(Ok(warnings))
@@ -320,17 +500,19 @@ impl Writing<'_> {
 }
 
 /// Every entry in acceptance order, then the merchants' names; and an
-/// alert for each row skipped.
+/// alert for each row skipped; and where the store ended.
 fn replay(
     source: &(impl LedgerSource + ?Sized),
     report: &dyn GraphReport,
-) -> Result<(MemoryGraph, Skipped), StoreError> {
+) -> Result<(MemoryGraph, Skipped, Positions), StoreError> {
     let started = Instant::now();
     let mut graph = MemoryGraph::new();
     let mut skipped = Skipped::default();
+    let mut at = Positions::default();
     let mut n = 0u64;
-    source.each_entry(&mut |entry| {
+    source.each_entry_after(0, &mut |entry| {
         let position = entry.position;
+        at.entries = at.entries.max(position);
         let added = entry.row.and_then(|(kind, payload)| {
             let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
             let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;
@@ -349,7 +531,10 @@ fn replay(
             }
         }
     })?;
-    source.each_merchant_name(&mut |id, name| Ok(graph.set_merchant_name(id, name)?))?;
+    source.each_merchant_name_after(0, &mut |position, id, name| {
+        at.names = at.names.max(position);
+        Ok(graph.set_merchant_name(id, name)?)
+    })?;
     graph.compact();
     report.rows_skipped(skipped.alerts.len());
     let stats = graph.stats();
@@ -362,7 +547,7 @@ fn replay(
         ms = started.elapsed().as_millis() as u64,
         "ledger graph rebuilt from entries"
     );
-    Ok((graph, skipped))
+    Ok((graph, skipped, at))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use shian_core::event::LedgerEvent;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
 use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
 
+use super::graph::Lag;
 use super::{StoreError, StoreFuture};
 
 /// Who is pushing or pulling, from the verified token.
@@ -84,6 +85,15 @@ pub trait LedgerStore {
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>>;
+
+    /// Catches this instance's in-memory ledger state up with what other
+    /// instances committed (the background follower calls it; traces do it
+    /// themselves). `None` until that state is built.
+    fn follow_ledger(&self) -> StoreFuture<'_, Option<Lag>>;
+
+    /// How far behind the store the in-memory ledger state was when it last
+    /// looked (`/healthz`); `None` until it is built.
+    fn ledger_lag(&self) -> Option<Lag>;
 
     /// Applies generated ledger events (the demo) through core's rules in
     /// large transactions, each published to its merchant's devices.

@@ -32,6 +32,11 @@ impl TestServer {
     pub async fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("data").join("shian.db");
+        Self::serve_on(db, config, dir).await
+    }
+
+    /// Opens the store at `db` and serves it on a port of its own.
+    async fn serve_on(db: PathBuf, config: Config, dir: TempDir) -> TestServer {
         let state = AppState::open(&db, config, SqliteOptions::default())
             .await
             .unwrap();
@@ -51,6 +56,15 @@ impl TestServer {
             task: Some(task),
             _dir: dir,
         }
+    }
+
+    /// Another server process's view of the same data directory: a second
+    /// [`AppState`] (its own SQLite connections, ledger graph and price
+    /// windows) over this server's file and keys, serving on its own port —
+    /// what a second instance behind a load balancer is.
+    pub async fn beside(&self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        Self::serve_on(self.db.clone(), Config::default(), dir).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -386,7 +386,7 @@ impl HoldStore for SqliteStore {
 
     fn batch_on_hand(&self, trace_code: String) -> StoreFuture<'_, Option<(i64, String)>> {
         Box::pin(async move {
-            let graph = self.graph().await?;
+            let graph = self.followed_graph().await?;
             let g = graph.read()?;
             let Ok(batch) = g.batch(&trace_code);
             Ok(batch.map(|b| (b.held(), Quantity::new(b.held(), b.unit).display_zh())))

@@ -12,7 +12,9 @@ use shian_core::trace::{
 
 use super::sync as sql;
 use super::SqliteStore;
-use crate::store::graph::{LedgerGraph, LedgerSource, StoredEntry};
+use std::sync::Arc;
+
+use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Positions, StoredEntry};
 use crate::store::ledger::{
     split_pull, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts, LedgerStore,
     PublicFinding, PublicInspection, PublicShop, Showcase,
@@ -63,20 +65,45 @@ impl LedgerStore for SqliteStore {
         )
     }
 
-    // Traces read the in-memory graph: microseconds, so they run on the
-    // request's task rather than the blocking pool.
+    fn follow_ledger(&self) -> StoreFuture<'_, Option<Lag>> {
+        Box::pin(async move {
+            let Some(graph) = self.graph.get().cloned() else {
+                return Ok(None);
+            };
+            let g = Arc::clone(&graph);
+            self.readers().call(move |conn| g.follow(conn)).await?;
+            Ok(Some(graph.lag()))
+        })
+    }
+
+    fn ledger_lag(&self) -> Option<Lag> {
+        self.graph.get().map(|g| g.lag())
+    }
+
+    // Traces read the in-memory graph (microseconds) on the request's task,
+    // after one read on the pool that catches it up with other instances.
     fn trace_forward(
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<ForwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::forward(&*self.graph().await?.read()?, &trace_code)) })
+        Box::pin(async move {
+            Ok(trace::forward(
+                &*self.followed_graph().await?.read()?,
+                &trace_code,
+            ))
+        })
     }
 
     fn trace_backward(
         &self,
         trace_code: String,
     ) -> StoreFuture<'_, Result<BackwardTrace, TraceError>> {
-        Box::pin(async move { Ok(trace::backward(&*self.graph().await?.read()?, &trace_code)) })
+        Box::pin(async move {
+            Ok(trace::backward(
+                &*self.followed_graph().await?.read()?,
+                &trace_code,
+            ))
+        })
     }
 
     fn load_ledger(
@@ -98,7 +125,7 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_counts(&self) -> StoreFuture<'_, LedgerCounts> {
         Box::pin(async move {
-            let graph = self.graph().await?;
+            let graph = self.followed_graph().await?;
             self.readers().call(move |conn| counts(conn, &graph)).await
         })
     }
@@ -152,7 +179,8 @@ impl LedgerStore for SqliteStore {
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(async move {
-            showcase(&*self.graph().await?.read()?).map_err(|e| StoreError::Corrupt(e.to_string()))
+            showcase(&*self.followed_graph().await?.read()?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
         })
     }
 }
@@ -226,12 +254,19 @@ fn findings(
 }
 
 /// The file's entries in acceptance (rowid) order and the directory's
-/// names: what the ledger graph is rebuilt from.
+/// names: what the ledger graph is rebuilt from and follows. Rowids grow in
+/// commit order, since one connection at a time holds the file's write
+/// lock; a directory row is replaced (a new rowid), never updated.
 impl LedgerSource for rusqlite::Connection {
-    fn each_entry(&self, f: &mut dyn FnMut(StoredEntry<'_>)) -> Result<(), StoreError> {
-        let mut st =
-            self.prepare("SELECT rowid, kind, payload, entry_id FROM entries ORDER BY rowid")?;
-        let mut rows = st.query([])?;
+    fn each_entry_after(
+        &self,
+        position: i64,
+        f: &mut dyn FnMut(StoredEntry<'_>),
+    ) -> Result<(), StoreError> {
+        let mut st = self.prepare_cached(
+            "SELECT rowid, kind, payload, entry_id FROM entries WHERE rowid > ?1 ORDER BY rowid",
+        )?;
+        let mut rows = st.query([position])?;
         while let Some(r) = rows.next()? {
             let position: i64 = r.get(0)?;
             let row = r
@@ -250,16 +285,32 @@ impl LedgerSource for rusqlite::Connection {
         Ok(())
     }
 
-    fn each_merchant_name(
+    fn each_merchant_name_after(
         &self,
-        f: &mut dyn FnMut(&str, &str) -> Result<(), StoreError>,
+        position: i64,
+        f: &mut dyn FnMut(i64, &str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut st = self.prepare("SELECT merchant_id, name FROM directory")?;
-        let mut rows = st.query([])?;
+        let mut st = self.prepare_cached(
+            "SELECT rowid, merchant_id, name FROM directory WHERE rowid > ?1 ORDER BY rowid",
+        )?;
+        let mut rows = st.query([position])?;
         while let Some(r) = rows.next()? {
-            f(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
+            f(r.get(0)?, &r.get::<_, String>(1)?, &r.get::<_, String>(2)?)?;
         }
         Ok(())
+    }
+
+    fn ends(&self) -> Result<Positions, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT (SELECT IFNULL(MAX(rowid), 0) FROM entries), (SELECT IFNULL(MAX(rowid), 0) FROM directory)",
+            )?
+            .query_row([], |r| {
+                Ok(Positions {
+                    entries: r.get(0)?,
+                    names: r.get(1)?,
+                })
+            })?)
     }
 
     fn roll_back_open(&mut self) {
@@ -289,6 +340,7 @@ fn load_events(
         refused += graph.write(conn, |conn, w| {
             let mut refused = 0;
             let tx = conn.transaction()?;
+            w.catch_up(&*tx)?;
             for mut event in events.by_ref().take(CHUNK) {
                 let now = Utc::now();
                 match w.admit(&mut event, rules(), now, &mut rng)? {
@@ -301,6 +353,7 @@ fn load_events(
                     }
                 }
             }
+            w.advance_to(tx.ends()?.entries);
             tx.commit()?;
             Ok(refused)
         })?;
@@ -378,6 +431,7 @@ mod tests {
     impl GraphReport for Quiet {
         fn graph_failed(&self) {}
         fn rows_skipped(&self, _: usize) {}
+        fn followed(&self, _: i64, _: i64) {}
     }
 
     /// Item 3, shown on the structure: between a write's first change to

@@ -11,18 +11,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+pub use crate::store::migrations::Migration;
+use crate::store::migrations::{self, MigrationConn, MigrationTx};
 use crate::store::StoreError;
-
-/// One step of a component's schema.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// 1, 2, 3… without gaps.
-    pub version: i64,
-    /// Short description, recorded beside the version.
-    pub name: &'static str,
-    /// SQL run with `execute_batch` inside the migration's transaction.
-    pub sql: &'static str,
-}
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     component  TEXT    NOT NULL,
@@ -46,57 +37,57 @@ pub fn current_version(conn: &Connection, component: &str) -> Result<i64, StoreE
     Ok(v.unwrap_or(0))
 }
 
-/// Applies the pending migrations of `component`, each in its own
-/// transaction; returns the version reached.
+/// Applies the pending migrations of `component` with the shared runner
+/// (`store::migrations`), each in its own IMMEDIATE transaction; returns
+/// the version reached.
 pub fn apply(
     conn: &mut Connection,
     component: &str,
     migrations: &[Migration],
 ) -> Result<i64, StoreError> {
-    conn.execute_batch(BOOKKEEPING)?;
-    let err = |version: i64, message: String| StoreError::Migration {
-        component: component.to_owned(),
-        version,
-        message,
-    };
-    for (i, m) in migrations.iter().enumerate() {
-        if m.version != i as i64 + 1 {
-            return Err(err(
-                m.version,
-                format!(
-                    "versions must be 1, 2, 3… (found {} at position {})",
-                    m.version,
-                    i + 1
-                ),
-            ));
-        }
+    migrations::apply(conn, component, migrations)
+}
+
+/// SQLite's side of the shared runner: the migration lock is the file's
+/// write lock, taken at the start of an IMMEDIATE transaction.
+impl MigrationConn for Connection {
+    fn prepare(&mut self) -> Result<(), StoreError> {
+        Ok(self.execute_batch(BOOKKEEPING)?)
     }
-    let known = migrations.len() as i64;
-    let applied = current_version(conn, component)?;
-    if applied > known {
-        return Err(err(applied, format!("database is at version {applied}, this binary knows only {known}; upgrade the binary")));
+
+    fn version(&mut self, component: &str) -> Result<i64, StoreError> {
+        current_version(self, component)
     }
-    for m in migrations.iter().filter(|m| m.version > applied) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Someone else may have applied it between our read and our lock.
-        if current_version(&tx, component)? >= m.version {
-            continue;
-        }
-        tx.execute_batch(m.sql)
-            .map_err(|e| err(m.version, e.to_string()))?;
-        tx.execute(
+
+    fn locked(
+        &mut self,
+        step: &mut dyn FnMut(&mut dyn MigrationTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        step(&mut Locked(&tx))?;
+        Ok(tx.commit()?)
+    }
+}
+
+/// A migration transaction on SQLite (rolled back when dropped uncommitted).
+struct Locked<'t>(&'t rusqlite::Transaction<'t>);
+
+impl MigrationTx for Locked<'_> {
+    fn version(&mut self, component: &str) -> Result<i64, StoreError> {
+        current_version(self.0, component)
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+
+    fn record(&mut self, component: &str, m: &Migration) -> Result<(), StoreError> {
+        self.0.execute(
             "INSERT INTO schema_migrations (component, version, name) VALUES (?1, ?2, ?3)",
             rusqlite::params![component, m.version, m.name],
         )?;
-        tx.commit()?;
-        tracing::info!(
-            component,
-            version = m.version,
-            name = m.name,
-            "applied migration"
-        );
+        Ok(())
     }
-    Ok(known)
 }
 
 /// The server's own tables.

@@ -59,6 +59,10 @@ impl GraphReport for MetricsReport {
     fn rows_skipped(&self, n: usize) {
         crate::metrics::ledger_rows_skipped().set(n as i64);
     }
+
+    fn followed(&self, position: i64, behind: i64) {
+        crate::metrics::ledger_graph_followed(position, behind);
+    }
 }
 
 /// Tuning of the SQLite backend.
@@ -223,6 +227,16 @@ impl SqliteStore {
             })
             .await
             .cloned()
+    }
+
+    /// The graph caught up with what other instances committed (on a read
+    /// connection, so committed rows only): what traces, recalls and holds
+    /// read, so that an instance answers as if it had taken every push.
+    pub async fn followed_graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        let graph = self.graph().await?;
+        let g = Arc::clone(&graph);
+        self.readers().call(move |conn| g.follow(conn)).await?;
+        Ok(graph)
     }
 
     /// The price windows, for a writer job.

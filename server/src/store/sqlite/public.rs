@@ -194,7 +194,7 @@ impl PublicStore for SqliteStore {
     // on the request's task.
     fn voucher_seller(&self, voucher_code: String) -> StoreFuture<'_, Option<String>> {
         Box::pin(async move {
-            let graph = self.graph().await?;
+            let graph = self.followed_graph().await?;
             let g = graph.read()?;
             Ok(match g.voucher(&voucher_code) {
                 Ok(v) => v.map(|v| v.seller_merchant_id),

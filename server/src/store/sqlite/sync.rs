@@ -20,7 +20,7 @@ use super::field_ops;
 use super::migrate::Migration;
 use super::timestamps::ts;
 use crate::store::field::FieldWrite;
-use crate::store::graph::Writing;
+use crate::store::graph::{LedgerSource, Writing};
 use crate::store::ledger::{Caller, Prepared};
 use crate::store::sync::{FeedScope, LoggedOp, NewLoggedOp, PullReads, PushTx, RecordedEntry};
 use crate::store::StoreError;
@@ -139,6 +139,9 @@ pub fn push(
     now: DateTime<Utc>,
 ) -> Result<(Vec<OpResult>, String), StoreError> {
     let tx = conn.transaction()?;
+    // The write lock is held from here (IMMEDIATE): what other instances
+    // committed is in the graph before anything is judged.
+    graph.catch_up(&*tx)?;
     let before = super::alerts::ends(&tx)?;
     let answer = crate::sync::push::run(
         &mut PushTxn(&tx),
@@ -152,6 +155,7 @@ pub fn push(
     )?;
     // The merchants this push touched, for the alerts' incremental pass.
     super::alerts::mark_since(&tx, before)?;
+    graph.advance_to(tx.ends()?.entries);
     tx.commit()?;
     Ok(answer)
 }

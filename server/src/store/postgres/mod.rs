@@ -1,0 +1,47 @@
+//! The PostgreSQL backend (and, through it, Citus and YugabyteDB): the
+//! store for a province or a country, with several stateless server
+//! instances over one database.
+//!
+//! **What exists now** — the foundation:
+//! * [`pool`]: a pool of connections opened from a `postgres://` URL, and
+//!   [`PgPool::call`], which runs a closure on a pooled connection on a
+//!   blocking thread;
+//! * [`error`]: PostgreSQL's errors sorted into unique and foreign-key
+//!   violations, retryable failures (a lost connection, a deadlock) and the
+//!   rest, and mapped onto [`crate::store::StoreError`];
+//! * [`migrate`]: the migration runner's PostgreSQL side — the same
+//!   per-component `schema_migrations` and rules as SQLite's
+//!   ([`crate::store::migrations`]), with an advisory lock in each
+//!   migration's transaction so that instances starting at once apply each
+//!   migration once — and the hand-over of the tables to Citus;
+//! * [`schema`]: every table, typed for PostgreSQL and shaped for Citus —
+//!   the distribution column (`region_code`, the district), reference
+//!   tables, the change feeds' sequencers, the code directory for
+//!   cross-district vouchers, the shared keys. `server/tests/citus_ready.rs`
+//!   checks it against Citus's rules on a live PostgreSQL 15.
+//!
+//! **What is still to come** (issue 15): the `Store` trait's methods on
+//! these tables (a `PgStore` beside `SqliteStore`), `--db postgres://…` in
+//! the command line, the push transaction with the rules judged inside it
+//! under row locks, the pull over the sequenced feeds, the keys read from
+//! the database instead of `data/keys/`, and the behaviour tests run
+//! against both backends. Until then nothing in the server opens this
+//! backend; the schema and the runner are exercised by the tests only.
+//!
+//! **Why the synchronous client** (`postgres`, the blocking wrapper of
+//! tokio-postgres, with r2d2's pool): core's rules
+//! (`shian_core::ledger::LedgerView`, `shian_core::store::apply::judge`) are
+//! synchronous and run inside the push transaction, between its reads and
+//! its writes. This backend runs each transaction on a blocking thread
+//! (`spawn_blocking`), as the SQLite backend runs its own on its writer
+//! thread, so the rules read the database directly with no async bridge.
+//!
+//! SQL for PostgreSQL lives only in this folder (`server/tests/layers.rs`).
+
+pub mod error;
+pub mod migrate;
+pub mod pool;
+pub mod schema;
+
+pub use error::PgError;
+pub use pool::{PgOptions, PgPool};
