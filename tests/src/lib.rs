@@ -1068,8 +1068,13 @@ impl Cluster {
     /// (it makes the file, migrates it and writes the keys), then the
     /// others open what it made.
     pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`] with extra `serve` flags for every instance.
+    pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
         assert!(n >= 1, "a cluster has an instance");
-        let mut servers = vec![Server::start()];
+        let mut servers = vec![Server::start_with(extra)];
         for _ in 1..n {
             let mut s = Server::beside(&servers[0]);
             s.restart();
@@ -1161,7 +1166,7 @@ impl Drop for Cluster {
 /// A real load balancer: Debian's nginx (`/usr/sbin/nginx`, or `NGINX`),
 /// configured in a temp dir of its own (`nginx -p DIR -c DIR/nginx.conf`,
 /// no global file read or written), round-robin over the given loopback
-/// ports. Killed with its workers when dropped.
+/// ports. Stopped with its workers when dropped.
 pub struct Balancer {
     pub port: u16,
     pub dir: TempDir,
@@ -1253,13 +1258,6 @@ http {{
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            // A process group of its own: the drop ends the master and its
-            // workers together, and nothing else.
-            cmd.process_group(0);
-        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -1311,19 +1309,25 @@ http {{
 }
 
 impl Drop for Balancer {
+    /// SIGTERM, nginx's fast shutdown: the master ends its workers, then
+    /// itself. SIGKILL only if it has not exited by then (its workers would
+    /// outlive it). nginx stays in the test's process group, so a test
+    /// process interrupted from outside (Ctrl-C, `timeout`) takes it along
+    /// with the servers.
     fn drop(&mut self) {
         let Some(mut c) = self.child.take() else {
             return;
         };
         #[cfg(unix)]
-        {
-            // The group nginx leads (its pid): SIGKILL to master and workers.
-            if let Ok(pgid) = i32::try_from(c.id()) {
-                // SAFETY: kill(2) with a negative pid signals that process
-                // group only; no memory is involved.
-                unsafe {
-                    libc::kill(-pgid, libc::SIGKILL);
-                }
+        if let Ok(pid) = i32::try_from(c.id()) {
+            // SAFETY: kill(2) signals the one process we started; no memory
+            // is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let until = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(10));
             }
         }
         let _ = c.kill();

@@ -38,6 +38,13 @@ const ANALYST: &str = "analyst";
 /// into its graph (`store::graph`): the cost a retry on a stale instance
 /// paid before the graph followed the file.
 const REBUILD: &str = "rebuilding the graph from the file";
+/// The cluster's instances run without the background follower (`serve
+/// --follow-ms`, every 250 ms by default), so that a scenario that passes
+/// does so because an instance catches up with the file before it judges a
+/// push or answers a trace or a recall, not because the follower happened
+/// to have run in between; [`the_follower_keeps_an_idle_instance_caught_up`]
+/// tests the follower.
+const ON_DEMAND: &[&str] = &["--follow-ms", "0"];
 
 // ---------------------------------------------------------------------------
 // A deployment with its merchants, and what a run of a scenario saw
@@ -274,10 +281,20 @@ impl World {
         );
     }
 
-    /// How many times an instance replayed the file into its graph after a
-    /// failed push.
-    fn rebuilds(&self) -> usize {
-        self.c.logs().matches(REBUILD).count()
+    /// The end of every scenario: how many times an instance replayed the
+    /// whole file into its graph after a failed push (none: a retry on
+    /// another instance is a duplicate, not a failure), every instance
+    /// healthy, and the logs for a failure's message.
+    fn finish(&self, mut out: Outcome) -> Outcome {
+        let logs = self.c.logs();
+        out.answer("graph rebuilds", json!(logs.matches(REBUILD).count()));
+        for (i, s) in self.c.servers.iter().enumerate() {
+            out.check(&format!("instance {i} is healthy"), s.healthy(), || {
+                format!("{:?}", s.get("", "/healthz"))
+            });
+        }
+        out.logs = logs;
+        out
     }
 }
 
@@ -364,7 +381,7 @@ fn against_one_server_and_the_cluster<P>(plan: &P, scenario: fn(Cluster, &P) -> 
         failed.join("\n"),
         reference.logs
     );
-    let cluster = scenario(Cluster::start(INSTANCES), plan);
+    let cluster = scenario(Cluster::start_with(INSTANCES, ON_DEMAND), plan);
     let mut problems: Vec<String> = cluster
         .failed_checks()
         .into_iter()
@@ -528,9 +545,7 @@ fn pushes_of_one_device_spread_over_all_instances() {
         w.exactly_once(&mut out, &buyer, "buyer", "buyer", &plan.buyer);
         w.replay(&mut out, "seller", &plan.seller);
         w.replay(&mut out, "buyer", &plan.buyer);
-        out.answer("graph rebuilds", json!(w.rebuilds()));
-        out.logs = w.c.logs();
-        out
+        w.finish(out)
     });
 }
 
@@ -609,9 +624,7 @@ fn an_instance_sigkilled_in_the_middle_of_a_push() {
         );
         w.exactly_once(&mut out, &device, "cold", "cold", plan);
         w.replay(&mut out, "cold", plan);
-        out.answer("graph rebuilds", json!(w.rebuilds()));
-        out.logs = w.c.logs();
-        out
+        w.finish(out)
     });
 }
 
@@ -665,9 +678,7 @@ fn a_cut_answer_retried_on_another_instance() {
         w.traces(&mut out, &[&plan.sold], &[]);
         w.exactly_once(&mut out, &phone, "cut", "cut", &plan.ops);
         w.replay(&mut out, "cut", &plan.ops);
-        out.answer("graph rebuilds", json!(w.rebuilds()));
-        out.logs = w.c.logs();
-        out
+        w.finish(out)
     });
 }
 
@@ -791,9 +802,7 @@ fn two_devices_redeem_one_voucher_through_different_instances() {
                 name(again),
             );
         }
-        out.answer("graph rebuilds", json!(w.rebuilds()));
-        out.logs = w.c.logs();
-        out
+        w.finish(out)
     });
 }
 
@@ -914,9 +923,7 @@ fn a_recall_and_traces_name_holders_pushed_through_other_instances() {
                 json!(notices),
             );
         }
-        out.answer("graph rebuilds", json!(w.rebuilds()));
-        out.logs = w.c.logs();
-        out
+        w.finish(out)
     });
 }
 
@@ -930,4 +937,32 @@ fn send(w: &World, i: usize, method: &str, path: &str, body: Value) -> (u16, Val
             .bearer_auth(w.token(i, ANALYST))
             .json(&body),
     )
+}
+
+// ---------------------------------------------------------------------------
+// The background follower
+// ---------------------------------------------------------------------------
+
+/// With the follower on (the default), an instance that takes no request
+/// still reads what another commits: its `/healthz` comes to show the
+/// file's last entry as its position and nothing behind. `/healthz` itself
+/// reads no entries, so only the follower can move the position.
+#[test]
+fn the_follower_keeps_an_idle_instance_caught_up() {
+    let w = World::new(Cluster::start(2), &[("cold", "冷库二号")]);
+    let plan = cold_store("cold", 40);
+    let pushed = w.push(0, "cold", &plan);
+    let accepted = pushed["results"]
+        .as_array()
+        .is_some_and(|rs| rs.iter().all(|r| r["status"] == "accepted"));
+    assert!(accepted, "{pushed}");
+    let end = w.c.at(0).count("SELECT MAX(rowid) FROM entries");
+    let mut last = Value::Null;
+    wait_until("instance 1 follows instance 0's push by itself", || {
+        last = w.c.at(1).get("", "/healthz").1;
+        last["ledger"]["position"] == end && last["ledger"]["behind"] == 0
+    });
+    // Instance 0 holds its own push, and says so.
+    let (_, own) = w.c.at(0).get("", "/healthz");
+    assert_eq!(own["ledger"]["position"], end, "{own}");
 }
