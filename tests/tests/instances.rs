@@ -5,7 +5,8 @@
 //! push, an answer cut after the work was done and its retry landing on
 //! another instance, two devices redeeming one voucher through different
 //! instances at the same moment, and a recall and traces asked of one
-//! instance right after the pushes that went through the others.
+//! instance right after the pushes that went through the others; and the
+//! background follower keeping an idle instance caught up.
 //!
 //! Each scenario runs twice with the same ops and the same ids: first
 //! against one plain server (the reference), then against the cluster.
