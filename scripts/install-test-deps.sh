@@ -47,6 +47,7 @@ need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 # PostgreSQL 15 for the PostgreSQL backend's tests (scripts/pg-cluster.sh
 # starts a throw-away cluster with these binaries).
 need postgresql /usr/lib/postgresql/15/bin/initdb
+need nginx /usr/sbin/nginx             # the load balancer of tests/tests/instances.rs
 
 if [ "${#apt_wanted[@]}" -gt 0 ]; then
     log "apt-get install ${apt_wanted[*]}"
@@ -72,7 +73,7 @@ fi
 
 # Final check: fail loudly when something is still missing.
 missing=0
-for f in "$JNA_JAR" "$KOTLINC" /usr/lib/postgresql/15/bin/initdb; do
+for f in "$JNA_JAR" "$KOTLINC" /usr/lib/postgresql/15/bin/initdb /usr/sbin/nginx; do
     [ -e "$f" ] || { log "MISSING: $f"; missing=1; }
 done
 for c in java python3 chromium chromedriver; do

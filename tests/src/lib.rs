@@ -21,7 +21,7 @@ use chrono::{FixedOffset, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 use shian_core::store::LocalStore;
-use shian_core::sync::{SyncClient, SyncConfig, SyncError, SyncReport};
+use shian_core::sync::{SyncClient, SyncConfig, SyncError, SyncReport, SyncWorker};
 use tempfile::TempDir;
 
 pub use shian_core;
@@ -232,6 +232,18 @@ impl Server {
             admin: None,
             next_uscc: AtomicUsize::new(1),
         }
+    }
+
+    /// A server not started yet over the same file as `other` (its keys
+    /// and secrets too, which live beside the file), with logs of its own:
+    /// another instance of a deployment. Start it with [`Server::restart`].
+    pub fn beside(other: &Server) -> Server {
+        let mut s = Self::new(&current_profile(), &[]);
+        s.bin = other.bin.clone();
+        s.extra = other.extra.clone();
+        s.db = other.db.clone();
+        s.admin = other.admin.clone();
+        s
     }
 
     pub fn base(&self) -> String {
@@ -477,6 +489,22 @@ impl Server {
         id
     }
 
+    /// `POST /v1/sync/push` of `ops` from `device_id`: the status and the
+    /// body (`{"results": [...]}` when 200).
+    pub fn push(&self, token: &str, device_id: &str, ops: &[Value]) -> (u16, Value) {
+        send_json(
+            self.http
+                .post(self.url("/v1/sync/push"))
+                .bearer_auth(token)
+                .json(&json!({"device_id": device_id, "ops": ops})),
+        )
+    }
+
+    /// `GET path` with the bearer token: the status and the body.
+    pub fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        send_json(self.http.get(self.url(path)).bearer_auth(token))
+    }
+
     /// Every page of `GET /v1/sync/pull` from `cursor` with `limit`, as the
     /// caller of `token` sees them: the pages' changes and the last cursor.
     pub fn pull_pages(&self, token: &str, cursor: &str, limit: usize) -> (Vec<Vec<Value>>, String) {
@@ -594,6 +622,13 @@ pub fn uscc(region_code: &str, n: u32) -> String {
         }
         k += 7919;
     }
+}
+
+/// Sends a request: the status and the JSON body (`null` when it is none).
+pub fn send_json(req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+    let res = req.send().expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().unwrap_or_default())
 }
 
 /// A free loopback port (bound then released).
@@ -723,10 +758,7 @@ impl Device {
         for _ in 0..200 {
             match self.sync() {
                 Ok(r) => {
-                    total.accepted += r.accepted;
-                    total.duplicate += r.duplicate;
-                    total.rejected += r.rejected;
-                    total.pulled += r.pulled;
+                    add_report(&mut total, &r);
                     if self.pending() == 0 {
                         return total;
                     }
@@ -777,6 +809,24 @@ impl Device {
         let rows = st.query_map([], |r| r.get::<_, String>(0)).expect("query");
         rows.map(|r| r.expect("row")).collect()
     }
+}
+
+/// Adds what one sync did to a running total.
+pub fn add_report(total: &mut SyncReport, r: &SyncReport) {
+    total.accepted += r.accepted;
+    total.duplicate += r.duplicate;
+    total.rejected += r.rejected;
+    total.pulled += r.pulled;
+}
+
+/// Wakes a background sync worker until the device's outbox has nothing
+/// pending (parked ops stay parked), e.g. after the server came back.
+pub fn wait_drained(worker: &SyncWorker, device: &Device) {
+    wait_until("the worker drains the outbox", || {
+        worker.wake();
+        thread::sleep(Duration::from_millis(100));
+        device.pending() == 0
+    });
 }
 
 /// Batch balances of a merchant in a device's ledger file.
@@ -990,4 +1040,297 @@ fn serve_conn(client: TcpStream, sh: Arc<ProxyShared>) {
     let _ = c_out.shutdown(Shutdown::Both);
     let _ = s_in.shutdown(Shutdown::Both);
     let _ = up.join();
+}
+
+// ---------------------------------------------------------------------------
+// Several instances behind a load balancer (issue 15, item 4)
+// ---------------------------------------------------------------------------
+
+/// `POST /v1/sync/push`, the request line the instances' taps count.
+pub const PUSH_LINE: &str = "POST /v1/sync/push";
+
+/// Server instances over one data directory (one SQLite file, its keys and
+/// secrets), each behind a tap that counts the pushes it receives, and a
+/// round-robin [`Balancer`] in front of the taps, which is what clients
+/// use. [`Cluster::single`] is the reference: one plain server behind one
+/// tap and no balancer, so a scenario runs unchanged against both.
+pub struct Cluster {
+    /// Instance 0 made the file and owns the temp dir that holds it.
+    pub servers: Vec<Server>,
+    /// One per instance, forwarding untouched (`Fault::Pass`): which
+    /// instance a push reached, and when it is on the wire.
+    pub taps: Vec<Proxy>,
+    pub balancer: Option<Balancer>,
+}
+
+impl Cluster {
+    /// `n` instances over one file behind nginx. The first starts alone
+    /// (it makes the file, migrates it and writes the keys), then the
+    /// others open what it made.
+    pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`] with extra `serve` flags for every instance.
+    pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        assert!(n >= 1, "a cluster has an instance");
+        let mut servers = vec![Server::start_with(extra)];
+        for _ in 1..n {
+            let mut s = Server::beside(&servers[0]);
+            s.restart();
+            servers.push(s);
+        }
+        let taps: Vec<Proxy> = servers
+            .iter()
+            .map(|s| Proxy::start(s.port, PUSH_LINE, Fault::Pass, 0))
+            .collect();
+        let ports: Vec<u16> = taps.iter().map(|t| t.port).collect();
+        let balancer = Some(Balancer::nginx(&ports));
+        Cluster {
+            servers,
+            taps,
+            balancer,
+        }
+    }
+
+    /// One plain [`Server::start`] behind its tap: what a cluster must
+    /// answer like.
+    pub fn single() -> Cluster {
+        let server = Server::start();
+        let tap = Proxy::start(server.port, PUSH_LINE, Fault::Pass, 0);
+        Cluster {
+            servers: vec![server],
+            taps: vec![tap],
+            balancer: None,
+        }
+    }
+
+    /// The port clients use: the balancer's, or the single server's tap.
+    pub fn port(&self) -> u16 {
+        match &self.balancer {
+            Some(b) => b.port,
+            None => self.taps[0].port,
+        }
+    }
+
+    /// The address clients use.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// Instance `i`; a single server is every instance.
+    pub fn at(&self, i: usize) -> &Server {
+        &self.servers[i % self.servers.len()]
+    }
+
+    /// The instance that made the file: registry writes and file reads.
+    pub fn first(&mut self) -> &mut Server {
+        &mut self.servers[0]
+    }
+
+    /// Pushes each instance has received so far.
+    pub fn pushes_seen(&self) -> Vec<usize> {
+        self.taps.iter().map(Proxy::matched).collect()
+    }
+
+    /// SIGKILL of instance `i`, then a start over the same file and port.
+    pub fn kill_and_restart(&mut self, i: usize) {
+        let n = self.servers.len();
+        let s = &mut self.servers[i % n];
+        s.kill();
+        s.restart();
+    }
+
+    /// Every instance's log, instance by instance.
+    pub fn logs(&self) -> String {
+        self.servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("--- instance {i} ---\n{}", s.logs()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.balancer.take();
+        // The instances beside the first before the first, whose temp dir
+        // holds the file they have open.
+        while let Some(mut s) = self.servers.pop() {
+            s.kill();
+        }
+    }
+}
+
+/// A real load balancer: Debian's nginx (`/usr/sbin/nginx`, or `NGINX`),
+/// configured in a temp dir of its own (`nginx -p DIR -c DIR/nginx.conf`,
+/// no global file read or written), round-robin over the given loopback
+/// ports. Stopped with its workers when dropped.
+pub struct Balancer {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Balancer {
+    /// Starts nginx in front of `upstreams` and waits until it forwards
+    /// `/healthz`.
+    pub fn nginx(upstreams: &[u16]) -> Balancer {
+        let bin = std::env::var_os("NGINX")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
+        assert!(
+            bin.exists(),
+            "harness: no nginx at {} (scripts/install-test-deps.sh installs it; NGINX names another)",
+            bin.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("shian-lb-")
+            .tempdir()
+            .expect("temp dir");
+        // Run as root, nginx's workers drop to `nobody`, which must reach
+        // the temp paths below (tempfile makes the dir 0700).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod the balancer's dir");
+        }
+        let port = free_port();
+        let d = dir.path().display();
+        let servers: String = upstreams
+            .iter()
+            .map(|p| format!("        server 127.0.0.1:{p} max_fails=0;\n"))
+            .collect();
+        // - One worker: one round-robin turn for every request, so that a
+        //   client alone sees its requests go A, B, C, A…
+        // - `max_fails=0`: an instance that failed is not taken out for
+        //   `fail_timeout`; a restarted one takes its turn again at once.
+        // - `proxy_next_upstream off`: a request that failed is never sent
+        //   on to the next instance by the balancer, a POST least of all
+        //   (it may have been applied): the client sees the failure and
+        //   retries by itself, as a phone does.
+        // - Bodies of up to 64 MiB, kept in memory (the server's own limit
+        //   answers 413, which the client's halving relies on).
+        let conf = format!(
+            "daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format lb '$request_method $uri $status upstream=$upstream_addr';
+    access_log {d}/access.log lb;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    client_max_body_size 64m;
+    client_body_buffer_size 64m;
+    upstream shian {{
+{servers}    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://shian;
+            proxy_next_upstream off;
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 120s;
+            proxy_send_timeout 120s;
+        }}
+    }}
+}}
+"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).expect("write nginx.conf");
+        let err = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            // The log of start-up itself, before the config is read.
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut b = Balancer {
+            port,
+            dir,
+            child: Some(child),
+        };
+        let start = Instant::now();
+        let health = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        loop {
+            if let Some(status) = b.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                b.child = None;
+                panic!("nginx exited with {status} at start:\n{}", b.error_log());
+            }
+            let ok = health
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return b;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "nginx never forwarded /healthz:\n{}",
+                b.error_log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// nginx's error log (start-up included).
+    pub fn error_log(&self) -> String {
+        ["stderr.log", "error.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// One line per request: method, path, status, the upstream that
+    /// answered.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Balancer {
+    /// SIGTERM, nginx's fast shutdown: the master ends its workers, then
+    /// itself. SIGKILL only if it has not exited by then (its workers would
+    /// outlive it). nginx stays in the test's process group, so a test
+    /// process interrupted from outside (Ctrl-C, `timeout`) takes it along
+    /// with the servers.
+    fn drop(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        #[cfg(unix)]
+        if let Ok(pid) = i32::try_from(c.id()) {
+            // SAFETY: kill(2) signals the one process we started; no memory
+            // is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let until = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 use serde_json::json;
 use shian_core::store::LocalStore;
 use shian_core::sync::{SyncClient, SyncConfig, SyncReport, SyncWorker};
-use shian_tests::{balances, purchase, sale, wait_until, Device, Fault, Proxy, Server, PASSWORD};
+use shian_tests::{
+    add_report, balances, purchase, sale, wait_drained, wait_until, Device, Fault, Proxy, Server,
+    PASSWORD,
+};
 
 const PUSH: &str = "POST /v1/sync/push";
 const PULL: &str = "GET /v1/sync/pull";
@@ -87,13 +90,6 @@ fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &B
     );
 }
 
-fn add(total: &mut SyncReport, r: &SyncReport) {
-    total.accepted += r.accepted;
-    total.duplicate += r.duplicate;
-    total.rejected += r.rejected;
-    total.pulled += r.pulled;
-}
-
 #[test]
 fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
     let mut server = Server::start();
@@ -138,11 +134,7 @@ fn server_sigkilled_in_the_middle_of_pushes_and_restarted() {
         server.restart();
         worker.wake();
     }
-    wait_until("the worker drains the outbox after the restarts", || {
-        worker.wake();
-        thread::sleep(Duration::from_millis(100));
-        device.pending() == 0
-    });
+    wait_drained(&worker, &device);
     worker.stop();
     assert_eq!(device.parked(), 0, "{:?}", device.store().parked().unwrap());
     assert_exactly_once(&server, &merchant, "dev-cold", &ids);
@@ -176,7 +168,7 @@ fn answers_cut_after_the_server_did_the_work() {
     let (mut total, mut failures) = (SyncReport::default(), 0);
     while a.pending() > 0 {
         match a.sync() {
-            Ok(r) => add(&mut total, &r),
+            Ok(r) => add_report(&mut total, &r),
             Err(_) => failures += 1,
         }
         assert!(failures < 50, "never got through");
@@ -236,7 +228,7 @@ fn answers_delayed_past_the_client_timeout() {
     let (mut total, mut timeouts) = (SyncReport::default(), 0);
     while d.pending() > 0 {
         match d.sync() {
-            Ok(r) => add(&mut total, &r),
+            Ok(r) => add_report(&mut total, &r),
             Err(e) => {
                 assert!(matches!(e, shian_core::sync::SyncError::Network(_)), "{e}");
                 timeouts += 1;
