@@ -930,11 +930,6 @@ async fn bad_input_answers_in_the_error_shape_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_and_product_pages_show_an_active_recall_in_red() {
     let s = story().await;
-    start(
-        &s,
-        json!({"trace_code": s.root, "level": 1, "reason": "检出李斯特菌"}),
-    )
-    .await;
     let conn = rusqlite::Connection::open(&s.f.s.db).unwrap();
     let shop = |m: &str| -> String {
         conn.query_row("SELECT shop_code FROM merchants WHERE id = ?1", [m], |r| {
@@ -950,6 +945,18 @@ async fn shop_and_product_pages_show_an_active_recall_in_red() {
             res.text().await.unwrap()
         }
     };
+    // Seen before the recall, and so kept by the public pages' cache: the
+    // recall must not wait for the cache to expire.
+    let before = html(format!("/t/{}", s.b4)).await;
+    assert!(!before.contains("banner red recall"), "{before}");
+    assert!(!html(format!("/s/{}", shop(&s.m3)))
+        .await
+        .contains("banner red recall"));
+    start(
+        &s,
+        json!({"trace_code": s.root, "level": 1, "reason": "检出李斯特菌"}),
+    )
+    .await;
     let m3_page = html(format!("/s/{}", shop(&s.m3))).await;
     assert!(m3_page.contains("banner red recall"), "{m3_page}");
     assert!(m3_page.contains("一级召回") && m3_page.contains("检出李斯特菌"));

@@ -238,6 +238,10 @@ pub async fn start(
     )
     .await
     .map_err(|e| start_error(e, field))?;
+    // The holders' shop pages and every product page on the chain now show
+    // the recall's red banner: from this request on, not when the public
+    // pages' cache expires.
+    state.page_cache.forget_all();
     Ok(RecallView::new(stored, crate::store::now()))
 }
 
