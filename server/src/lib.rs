@@ -1,9 +1,13 @@
 //! shian-server: the lean sync server of Shian (食安), its public pages and
 //! console.
 //!
-//! The server is stateless apart from its database: everything it knows is
-//! in the [`store::Store`] and the key files beside it, so any number of
-//! instances can run behind a load balancer. [`app`] builds the router from
+//! Everything the server knows is in the [`store::Store`] and the key files
+//! beside it; what it holds in memory (the ledger graph, the price windows)
+//! is derived from the store and follows it by position ([`follow`],
+//! `store::graph`), so several instances over one store can run behind a
+//! load balancer (`tests/tests/instances.rs`: three behind nginx). Per
+//! instance stay only the public pages' few-second cache and the login rate
+//! limit's buckets. [`app`] builds the router from
 //! an [`AppState`]; integration tests call it on `127.0.0.1:0`.
 
 pub mod admin;
