@@ -44,6 +44,7 @@ pub mod signing;
 pub mod staff;
 pub mod store;
 pub mod sync;
+pub mod tick;
 pub mod trace;
 pub mod validate;
 

@@ -250,18 +250,7 @@ fn op_at(kind: &str, payload: Value, minutes: i64) -> Value {
 
 /// Pushes from a named device and returns the results.
 async fn push_from(s: &Story, token: &str, device: &str, ops: Vec<Value>) -> Vec<Value> {
-    let res =
-        s.f.s
-            .post(
-                "/v1/sync/push",
-                token,
-                json!({"device_id": device, "ops": ops}),
-            )
-            .await;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["results"].as_array().unwrap().clone()
+    s.f.s.push_from(token, device, Value::from(ops)).await
 }
 
 fn holder<'a>(r: &'a Value, trace: &str) -> &'a Value {

@@ -14,7 +14,7 @@ mod common;
 mod field_common;
 
 use common::TestServer;
-use field_common::{accepted, now_cn, op, push_to as push, Field};
+use field_common::{accepted, now_cn, op, Field};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -29,6 +29,11 @@ fn purchase(merchant: &str, trace: &str, qty: &str, voucher: Option<&str>) -> Va
            "supplier": {"name": "同安冷冻食品厂", "region_code": "350212"},
            "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
            "trace_code": trace, "voucher_code": voucher, "received_at": now_cn(-120)})
+}
+
+/// Pushes `ops` to one instance from `device`; the results.
+async fn push(s: &TestServer, token: &str, device: &str, ops: Vec<Value>) -> Vec<Value> {
+    s.push_from(token, device, Value::from(ops)).await
 }
 
 fn warning_codes(result: &Value) -> Vec<String> {

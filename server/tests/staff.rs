@@ -120,17 +120,7 @@ async fn names(s: &TestServer, token: &str, merchant: &str) -> Vec<String> {
 }
 
 async fn push(s: &TestServer, token: &str, device: &str, ops: Value) -> Vec<Value> {
-    let res = s
-        .post(
-            "/v1/sync/push",
-            token,
-            json!({"device_id": device, "ops": ops}),
-        )
-        .await;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["results"].as_array().unwrap().clone()
+    s.push_from(token, device, ops).await
 }
 
 /// The rosters a login pulls, as (merchant_id, names).

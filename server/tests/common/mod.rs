@@ -147,6 +147,22 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Pushes `ops` (a JSON array) from `device` and returns `results`,
+    /// the push's 200 asserted.
+    pub async fn push_from(&self, token: &str, device: &str, ops: Value) -> Vec<Value> {
+        let res = self
+            .post(
+                "/v1/sync/push",
+                token,
+                json!({"device_id": device, "ops": ops}),
+            )
+            .await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["results"].as_array().unwrap().clone()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.http
             .get(self.url(path))

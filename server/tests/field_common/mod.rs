@@ -109,7 +109,7 @@ impl Field {
     pub async fn push(&self, token: &str, ops: Vec<Value>) -> Vec<Value> {
         // One phone per account: a device id belongs to one user.
         let device = format!("phone-{}", &sha256_hex(token.as_bytes())[..16]);
-        push_to(&self.s, token, &device, ops).await
+        self.s.push_from(token, &device, Value::from(ops)).await
     }
 
     /// Pushes one op and returns its result.
@@ -167,21 +167,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Pushes `ops` to `s` from `device` and returns `results` (a 200 asserted).
-pub async fn push_to(s: &TestServer, token: &str, device: &str, ops: Vec<Value>) -> Vec<Value> {
-    let res = s
-        .post(
-            "/v1/sync/push",
-            token,
-            json!({"device_id": device, "ops": ops}),
-        )
-        .await;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["results"].as_array().unwrap().clone()
 }
 
 pub fn op(kind: &str, payload: Value) -> Value {

@@ -12,11 +12,9 @@ use crate::store::Store;
 
 /// Spawns the check; it runs until the process ends.
 pub fn spawn(store: Arc<dyn Store>, interval: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    crate::tick::every(interval, move || {
+        let store = Arc::clone(&store);
+        async move {
             match store.raise_entry_alerts(crate::store::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(raised = n, "entry-check warnings raised"),

@@ -12,8 +12,6 @@ use shian_core::trace::{
 
 use super::sync as sql;
 use super::SqliteStore;
-use std::sync::Arc;
-
 use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Positions, StoredEntry};
 use crate::store::ledger::{
     split_pull, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts, LedgerStore,
@@ -67,12 +65,10 @@ impl LedgerStore for SqliteStore {
 
     fn follow_ledger(&self) -> StoreFuture<'_, Option<Lag>> {
         Box::pin(async move {
-            let Some(graph) = self.graph.get().cloned() else {
+            if self.graph.get().is_none() {
                 return Ok(None);
-            };
-            let g = Arc::clone(&graph);
-            self.readers().call(move |conn| g.follow(conn)).await?;
-            Ok(Some(graph.lag()))
+            }
+            Ok(Some(self.followed_graph().await?.lag()))
         })
     }
 
