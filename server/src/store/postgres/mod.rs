@@ -38,10 +38,18 @@
 //!
 //! SQL for PostgreSQL lives only in this folder (`server/tests/layers.rs`).
 
+pub mod district;
 pub mod error;
+pub mod feed;
 pub mod migrate;
 pub mod pool;
 pub mod schema;
+mod store;
+#[cfg(test)]
+pub mod testing;
+mod txn;
 
 pub use error::PgError;
 pub use pool::{PgOptions, PgPool};
+pub use store::PgStore;
+pub use txn::PgTxn;
