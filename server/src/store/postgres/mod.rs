@@ -49,6 +49,26 @@ mod store;
 pub mod testing;
 mod txn;
 
+// The store's methods, a file per sub-trait (as `sqlite/`).
+mod alerts;
+mod console;
+mod entry_checks;
+mod exports;
+mod feedback;
+mod field;
+mod field_ops;
+mod holds;
+mod ledger;
+mod price_window;
+mod public;
+mod recalls;
+mod registry;
+mod reports;
+mod self_checks;
+mod signing;
+mod staff;
+mod sync;
+
 pub use error::PgError;
 pub use pool::{PgOptions, PgPool};
 pub use store::PgStore;
