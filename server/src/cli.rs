@@ -8,10 +8,14 @@ use shian_core::inspection::{InspectionRules, RiskGrader, SampleRules};
 use shian_core::rules::{LedgerRules, RulesFileError};
 
 use crate::extract::DEFAULT_BODY_LIMIT;
+use crate::store::target::DbTarget;
 use crate::store::Role;
 
 /// Default database file; its directory is created on first start.
 pub const DEFAULT_DB: &str = "./data/shian.db";
+
+/// Default folder of the server's files beside a PostgreSQL store.
+pub const DEFAULT_DATA_DIR: &str = "./data";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +46,9 @@ pub enum KeysCommand {
     /// keep verifying what they signed.
     Rotate {
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-        db: PathBuf,
+        db: DbTarget,
+        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
     /// Withdraw a key: what it signed no longer verifies (not the key that
     /// signs: rotate first).
@@ -50,15 +56,24 @@ pub enum KeysCommand {
         /// The key id (`ed25519-…`, see /.well-known/shian-keys.json).
         kid: String,
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-        db: PathBuf,
+        db: DbTarget,
+        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// SQLite database file; keys are kept in `keys/` beside it.
+    /// The store: a SQLite database file (keys are kept in `keys/` beside
+    /// it), or a `postgres://user[:password]@host:port/db` URL (several
+    /// instances may serve one database).
     #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-    pub db: PathBuf,
+    pub db: DbTarget,
+    /// With PostgreSQL: the folder of the server's files (its keys in
+    /// `keys/`, which every instance over one database must share, and
+    /// the demo's ground truth). With SQLite they sit beside the file.
+    #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
     /// Address to listen on, HOST:PORT.
     #[arg(long, env = "SHIAN_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -131,8 +146,9 @@ pub enum AdminCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CreateUserArgs {
+    /// The store, as `serve --db`.
     #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-    pub db: PathBuf,
+    pub db: DbTarget,
     #[arg(long)]
     pub username: String,
     /// At least 8 characters. SHIAN_PASSWORD keeps it out of the process list.

@@ -65,7 +65,9 @@ use crate::cli::ServeArgs;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
 use crate::store::signing::SigningStore as _;
-use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::postgres::PgOptions;
+use crate::store::sqlite::SqliteOptions;
+use crate::store::target::DbTarget;
 use crate::store::{Store, StoreError};
 
 /// Settings of a running server.
@@ -194,22 +196,33 @@ impl AppState {
         config: Config,
         sqlite: SqliteOptions,
     ) -> Result<AppState, StartError> {
-        let path = db_path.to_owned();
-        let (store, keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
-            let store = SqliteStore::open(&path, &sqlite)?;
-            let keys = Keys::load_or_create(&path)?;
-            let salt = keys::receipt_salt(&path)?;
-            Ok((store, keys, salt))
+        let target = DbTarget::Sqlite(db_path.to_owned());
+        AppState::open_target(&target, Path::new("."), config, sqlite, PgOptions::default()).await
+    }
+
+    /// Opens the store `target` names (a SQLite file or a PostgreSQL
+    /// database) and the keys (beside the file, or in `data_dir` for
+    /// PostgreSQL).
+    pub async fn open_target(
+        target: &DbTarget,
+        data_dir: &Path,
+        config: Config,
+        sqlite: SqliteOptions,
+        postgres: PgOptions,
+    ) -> Result<AppState, StartError> {
+        let home = target.key_home(data_dir);
+        let store = target.open(sqlite, postgres, true).await?;
+        let (keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            let keys = Keys::load_or_create(&home)?;
+            let salt = keys::receipt_salt(&home)?;
+            Ok((keys, salt))
         })
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
-        // The ledger state is rebuilt from the file before the first request
-        // rather than by it (and a corrupt entry stops the start here).
-        store.graph().await?;
         // A fresh device's first pull must hold the current trust list.
         store.publish_trust_list(keys.trusted_keys()).await?;
         Ok(AppState {
-            store: Arc::new(store),
+            store,
             keys: Arc::new(keys),
             page_cache: page_cache::PageCache::new(config.page_cache_ttl),
             config: Arc::new(config),
@@ -407,13 +420,14 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     };
     let rules_version = cli::install_rules(&args)?;
     tracing::info!(rules = %rules_version, "ledger rules");
-    let state = AppState::open(&args.db, config, sqlite).await?;
+    let postgres = PgOptions {
+        max_connections: u32::try_from(args.db_readers.clamp(1, 64) * 4).unwrap_or(16),
+        ..PgOptions::default()
+    };
+    let state = AppState::open_target(&args.db, &args.data_dir, config, sqlite, postgres).await?;
     if args.demo {
         // The ground truth goes beside the database.
-        let data_dir = match args.db.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
+        let data_dir = args.db.files_dir(&args.data_dir);
         let summary = demo::load(state.store.as_ref(), args.demo_days, &data_dir).await?;
         demo::print(&summary);
         demo::print_traces(state.store.as_ref(), &summary).await?;
@@ -460,7 +474,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let local = listener.local_addr()?;
-    tracing::info!(addr = %local, db = %args.db.display(), kid = state.keys.kid(), "shian-server listening");
+    tracing::info!(addr = %local, db = %args.db, kid = state.keys.kid(), "shian-server listening");
     println!("shian-server listening on http://{local}");
     serve(listener, state, shutdown::signal()).await?;
     tracing::info!("shian-server stopped");

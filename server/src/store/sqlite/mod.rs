@@ -19,7 +19,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::readers::Readers;
 use self::writer::Writer;
-use crate::store::graph::{Faults, GraphReport, LedgerGraph};
+use crate::store::graph::{Faults, LedgerGraph};
+use crate::store::report::MetricsReport;
 use crate::store::search::{like_substring, region_prefix};
 use crate::store::*;
 
@@ -48,23 +49,6 @@ mod timestamps;
 pub mod writer;
 
 use self::timestamps::{parse_ts, ts};
-
-/// The ledger graph's state on the server's metrics.
-struct MetricsReport;
-
-impl GraphReport for MetricsReport {
-    fn graph_failed(&self) {
-        crate::metrics::ledger_graph_failed().set(1);
-    }
-
-    fn rows_skipped(&self, n: usize) {
-        crate::metrics::ledger_rows_skipped().set(n as i64);
-    }
-
-    fn followed(&self, position: i64, behind: i64) {
-        crate::metrics::ledger_graph_followed(position, behind);
-    }
-}
 
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
