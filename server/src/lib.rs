@@ -64,8 +64,8 @@ use utoipa_axum::routes;
 use crate::cli::ServeArgs;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
-use crate::store::signing::SigningStore as _;
 use crate::store::postgres::PgOptions;
+use crate::store::signing::SigningStore as _;
 use crate::store::sqlite::SqliteOptions;
 use crate::store::target::DbTarget;
 use crate::store::{Store, StoreError};
@@ -197,7 +197,14 @@ impl AppState {
         sqlite: SqliteOptions,
     ) -> Result<AppState, StartError> {
         let target = DbTarget::Sqlite(db_path.to_owned());
-        AppState::open_target(&target, Path::new("."), config, sqlite, PgOptions::default()).await
+        AppState::open_target(
+            &target,
+            Path::new("."),
+            config,
+            sqlite,
+            PgOptions::default(),
+        )
+        .await
     }
 
     /// Opens the store `target` names (a SQLite file or a PostgreSQL

@@ -5,8 +5,8 @@
 
 use crate::cli::KeysCommand;
 use crate::keys::Keys;
-use crate::store::signing::SigningStore;
 use crate::store::postgres::PgOptions;
+use crate::store::signing::SigningStore;
 use crate::store::sqlite::SqliteOptions;
 
 /// Runs a `keys` subcommand; the error is printed by `main`.

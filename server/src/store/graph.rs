@@ -395,7 +395,9 @@ impl LedgerGraph {
     }
 
     fn entry_marks(&self) -> std::sync::MutexGuard<'_, Marks> {
-        self.entries_at.lock().unwrap_or_else(PoisonError::into_inner)
+        self.entries_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn set_positions(&self, at: Positions) {

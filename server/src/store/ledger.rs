@@ -6,7 +6,9 @@ use serde::Serialize;
 use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
-use shian_core::trace::{BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph};
+use shian_core::trace::{
+    BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
+};
 
 use super::graph::Lag;
 use super::{StoreError, StoreFuture};

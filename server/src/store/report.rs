@@ -20,4 +20,3 @@ impl GraphReport for MetricsReport {
         crate::metrics::ledger_graph_followed(position, behind);
     }
 }
-

@@ -350,21 +350,20 @@ fn public_shop(c: &mut Client, shop_code: &str) -> Result<Option<PublicShop>, St
 
 /// The merchant's latest 20 published findings, newest first.
 fn findings(c: &mut Client, merchant_id: &str) -> Result<Vec<PublicFinding>, StoreError> {
-    Ok(c
-        .query(
-            "SELECT kind, title, summary, trace_code, published_at FROM public_findings
+    Ok(c.query(
+        "SELECT kind, title, summary, trace_code, published_at FROM public_findings
              WHERE merchant_id = $1 ORDER BY published_at DESC LIMIT 20",
-            &[&merchant_id],
-        )?
-        .iter()
-        .map(|r| PublicFinding {
-            kind: r.get(0),
-            title: r.get(1),
-            summary: r.get(2),
-            trace_code: r.get(3),
-            published_at: ts(&r.get(4)),
-        })
-        .collect())
+        &[&merchant_id],
+    )?
+    .iter()
+    .map(|r| PublicFinding {
+        kind: r.get(0),
+        title: r.get(1),
+        summary: r.get(2),
+        trace_code: r.get(3),
+        published_at: ts(&r.get(4)),
+    })
+    .collect())
 }
 
 /// The demo's ledger through the push path's rules and writes, in large
@@ -394,7 +393,10 @@ fn load_events(
                 }
             }
             let mut feeds = std::collections::BTreeMap::new();
-            for d in districts.values().collect::<std::collections::BTreeSet<_>>() {
+            for d in districts
+                .values()
+                .collect::<std::collections::BTreeSet<_>>()
+            {
                 let head = lock_head(&mut tx, d)?;
                 feeds.insert(
                     d.clone(),
@@ -412,15 +414,23 @@ fn load_events(
                     .get(event.merchant_id())
                     .and_then(|d| feeds.get_mut(d))
                 else {
-                    tracing::warn!(merchant = event.merchant_id(), "demo event of an unknown merchant refused");
+                    tracing::warn!(
+                        merchant = event.merchant_id(),
+                        "demo event of an unknown merchant refused"
+                    );
                     refused += 1;
                     continue;
                 };
                 let now = Utc::now();
                 match w.admit(&mut event, rules(), now, &mut rng)? {
-                    Ok(warnings) => {
-                        sql::record(&mut tx, feed, &event, &event.to_wire_string(), &warnings, now)?
-                    }
+                    Ok(warnings) => sql::record(
+                        &mut tx,
+                        feed,
+                        &event,
+                        &event.to_wire_string(),
+                        &warnings,
+                        now,
+                    )?,
                     Err(e) => {
                         tracing::warn!(error = %e, kind = event.kind(), "demo event refused");
                         refused += 1;

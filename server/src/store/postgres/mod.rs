@@ -45,7 +45,7 @@ pub mod migrate;
 pub mod pool;
 pub mod schema;
 mod store;
-#[cfg(test)]
+#[doc(hidden)]
 pub mod testing;
 mod txn;
 

@@ -54,7 +54,10 @@ impl<'a, C: GenericClient> Shared<'a, C> {
     }
 
     /// Runs `f` on the connection.
-    pub fn with<R>(&self, f: impl FnOnce(&mut C) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&mut C) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         f(&mut self.0.borrow_mut())
     }
 
@@ -145,9 +148,8 @@ pub fn push(
     graph.catch_up(&Shared::new(&mut tx))?;
     let (answer, feed) = {
         let mut txn = PgTxn::for_push(&mut tx, feed, logged_under);
-        let answer = crate::sync::push::run(
-            &mut txn, graph, caller, device_id, pulled, ops, rules, now,
-        )?;
+        let answer =
+            crate::sync::push::run(&mut txn, graph, caller, device_id, pulled, ops, rules, now)?;
         (answer, txn.feed.into_inner())
     };
     if let Some(feed) = &feed {
@@ -513,3 +515,197 @@ impl<C: GenericClient> PullReads for Shared<'_, C> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shian_core::sync::protocol::{Op, OpStatus};
+
+    use super::super::testing::{add_market, add_merchant, add_user, fresh};
+    use super::super::{PgOptions, PgStore};
+    use crate::store::ledger::LedgerStore;
+    use crate::store::ledger::{Caller, Prepared};
+
+    fn merchant(user: &str, merchant: &str) -> Caller {
+        Caller {
+            user_id: user.into(),
+            role: "merchant".into(),
+            merchant_id: Some(merchant.into()),
+            regions: vec![],
+            markets: vec![],
+        }
+    }
+
+    /// A ledger op as the sync handler prepares it.
+    fn ledger(kind: &str, payload: serde_json::Value) -> Prepared {
+        let event = shian_core::event::LedgerEvent::parse(kind, &payload);
+        let wire = match &event {
+            Ok(e) if !e.lacks_code() => Some(e.to_wire_string()),
+            _ => None,
+        };
+        Prepared {
+            op: Op {
+                op_id: payload["entry_id"].as_str().unwrap().to_owned(),
+                kind: kind.into(),
+                at: chrono::Utc::now().to_rfc3339(),
+                payload: serde_json::Value::Null,
+            },
+            event: Some(event.map_err(|e| e.into())),
+            wire,
+        }
+    }
+
+    fn id() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+
+    fn purchase(merchant: &str, entry: &str, voucher: Option<&str>) -> Prepared {
+        let mut p = json!({
+            "entry_id": entry,
+            "merchant_id": merchant,
+            "product": {"name": "菠菜", "category": "vegetable"},
+            "quantity": {"value": "20", "unit": "kg"},
+            "supplier": {"name": "同安蔬菜合作社"},
+            "received_at": chrono::Utc::now().to_rfc3339(),
+        });
+        if let Some(v) = voucher {
+            p["voucher_code"] = json!(v);
+            p["supplier"] = json!({"name": "上游", "merchant_id": "m-a"});
+        }
+        ledger("ledger.purchase", p)
+    }
+
+    fn sale_to(merchant: &str, trace: &str, buyer: &str) -> Prepared {
+        ledger(
+            "ledger.sale",
+            json!({
+                "entry_id": id(),
+                "merchant_id": merchant,
+                "trace_code": trace,
+                "quantity": {"value": "5", "unit": "kg"},
+                "buyer": {"merchant_id": buyer},
+                "sold_at": chrono::Utc::now().to_rfc3339(),
+            }),
+        )
+    }
+
+    /// Two stores over one database are two instances: each judges on
+    /// what the other committed, a retry through the other answers the
+    /// first result, and a district's feed is gapless in commit order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_judge_on_each_others_commits() {
+        let Some(db) = fresh() else { return };
+        {
+            let mut c = db.store.pool().get().unwrap();
+            add_market(&mut *c, "mk", "350203");
+            add_merchant(&mut *c, "m-a", "350203", Some("mk"));
+            add_merchant(&mut *c, "m-b", "350206", None);
+            add_merchant(&mut *c, "m-c", "350211", None);
+            for (u, m) in [("u-a", "m-a"), ("u-b", "m-b"), ("u-c", "m-c")] {
+                add_user(&mut *c, u, "merchant", Some(m), &[], &[]);
+            }
+        }
+        let one = &db.store;
+        let two = PgStore::open(&db.url, &PgOptions::default()).unwrap();
+        let bought = id();
+        let (r, _) = one
+            .sync_push(
+                merchant("u-a", "m-a"),
+                "d-a".into(),
+                vec![purchase("m-a", &bought, None)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r[0].status, OpStatus::Accepted, "{r:?}");
+        let first = r[0].result.clone().unwrap();
+        let trace = first["trace_code"].as_str().unwrap().to_owned();
+
+        // The retry through the other instance: the same answer, no new row.
+        let (again, _) = two
+            .sync_push(
+                merchant("u-a", "m-a"),
+                "d-a".into(),
+                vec![purchase("m-a", &bought, None)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(again[0].status, OpStatus::Duplicate, "{again:?}");
+        assert_eq!(again[0].result.as_ref(), Some(&first));
+
+        // A sale from that batch through the other instance: its graph
+        // caught up under the district's lock and knows the batch.
+        let (sold, _) = two
+            .sync_push(
+                merchant("u-a", "m-a"),
+                "d-a".into(),
+                vec![sale_to("m-a", &trace, "m-b")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sold[0].status, OpStatus::Accepted, "{sold:?}");
+        let voucher = sold[0].result.as_ref().unwrap()["voucher_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Two buyers redeem the one voucher, each through an instance, at
+        // once: one wins; the other is told so once its retry is judged.
+        let (b, c) = tokio::join!(
+            one.sync_push(
+                merchant("u-b", "m-b"),
+                "d-b".into(),
+                vec![purchase("m-b", &id(), Some(&voucher))]
+            ),
+            two.sync_push(
+                merchant("u-c", "m-c"),
+                "d-c".into(),
+                vec![purchase("m-c", &id(), Some(&voucher))]
+            ),
+        );
+        let outcome = |r: Result<
+            (Vec<shian_core::sync::protocol::OpResult>, String),
+            crate::store::StoreError,
+        >| match r {
+            Ok((r, _)) => format!("{:?}", r[0].status),
+            Err(e) => format!("error {e}"),
+        };
+        let (b, c) = (outcome(b), outcome(c));
+        let accepted = [&b, &c].iter().filter(|s| s.as_str() == "Accepted").count();
+        assert_eq!(accepted, 1, "one redemption: {b} / {c}");
+        let redeemed: i64 = db
+            .store
+            .pool()
+            .get()
+            .unwrap()
+            .query_one(
+                "SELECT count(*) FROM codes WHERE code = $1 AND redeemed_entry_id IS NOT NULL",
+                &[&voucher],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(redeemed, 1);
+
+        // The seller's district feed: positions 1 and 2, in order, read
+        // by either instance.
+        let mut c = db.store.pool().get().unwrap();
+        let pos: Vec<i64> = c
+            .query(
+                "SELECT pos FROM entries WHERE region_code = '350203' ORDER BY pos",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(pos, vec![1, 2]);
+        let head: i64 = c
+            .query_one(
+                "SELECT head FROM ledger_heads WHERE region_code = '350203'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(head, 2);
+        let traced = one.trace_forward(trace.clone()).await.unwrap().unwrap();
+        assert!(format!("{traced:?}").contains("m-b"), "{traced:?}");
+    }
+}

@@ -1,4 +1,6 @@
-//! Test support: one throw-away PostgreSQL 15 cluster per test process
+//! Test support, compiled in so that the server's unit tests and its
+//! integration suites (`server/tests/common`, with `SHIAN_TEST_DB=postgres`)
+//! share it: one throw-away PostgreSQL 15 cluster per test process
 //! (`scripts/pg-cluster.sh` in a temporary folder), and a fresh database
 //! on it for each test, so tests run in parallel without seeing each
 //! other. Without PostgreSQL 15 installed, [`fresh`] panics when `CI` is
@@ -104,6 +106,21 @@ pub struct Db {
 
 /// A fresh database for one test (see the module doc for `None`).
 pub fn fresh() -> Option<Db> {
+    let url = fresh_url()?;
+    let store = PgStore::open(
+        &url,
+        &PgOptions {
+            max_connections: 4,
+            ..PgOptions::default()
+        },
+    )
+    .expect("open and migrate the test database");
+    Some(Db { url, store })
+}
+
+/// The URL of a fresh, empty database of its own (see the module doc for
+/// `None`); whoever opens it migrates it.
+pub fn fresh_url() -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let c = cluster()?;
     let name = format!(
@@ -119,16 +136,7 @@ pub fn fresh() -> Option<Db> {
     admin
         .batch_execute(&format!("CREATE DATABASE {name} OWNER shian"))
         .expect("create a test database");
-    let url = format!("{}{name}", c.base);
-    let store = PgStore::open(
-        &url,
-        &PgOptions {
-            max_connections: 4,
-            ..PgOptions::default()
-        },
-    )
-    .expect("open and migrate the test database");
-    Some(Db { url, store })
+    Some(format!("{}{name}", c.base))
 }
 
 /// Registers a market in district `region` (six digits) for a test.
