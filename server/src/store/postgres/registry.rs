@@ -240,13 +240,13 @@ pub(super) fn begin_login_attempt(
     } else {
         failed.saturating_add(1)
     };
-    let locked_until = (attempt >= max_failures).then(|| ms(&(now + lock_for)));
+    let locked_until = (attempt >= max_failures).then(|| now + lock_for);
     // The count stops growing at the column's maximum (never reached: the
     // lock comes first).
     let stored = i32::try_from(attempt).unwrap_or(i32::MAX);
     tx.execute(
         "UPDATE users SET failed_logins = $2, locked_until = $3 WHERE id = $1",
-        &[&user_id, &stored, &locked_until],
+        &[&user_id, &stored, &locked_until.as_ref().map(ms)],
     )?;
     tx.commit()?;
     Ok(LoginAttempt::Check {
@@ -727,4 +727,589 @@ pub(super) fn import_merchants(
     }
     tx.commit()?;
     Ok(merchants.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::testing::fresh;
+
+    fn new_market(id: &str, region: &str) -> Market {
+        Market {
+            id: id.into(),
+            name: format!("市场 {id}"),
+            region_code: region.into(),
+            address: Some("思明区".into()),
+            created_at: now(),
+        }
+    }
+
+    fn new_merchant(
+        id: &str,
+        market: Option<&str>,
+        region: &str,
+        licence: Option<&str>,
+    ) -> Merchant {
+        Merchant {
+            id: id.into(),
+            market_id: market.map(Into::into),
+            name: format!("Shop {id}"),
+            uscc: format!("USCC{}", id.to_uppercase()),
+            uscc_acknowledged: false,
+            licence_no: licence.map(Into::into),
+            licence_expiry: NaiveDate::from_ymd_opt(2027, 6, 30),
+            business_type: Some("retail".into()),
+            categories: vec!["aquatic".into(), "frozen".into()],
+            stall: Some(format!("A-{id}")),
+            contact: None,
+            region_code: region.into(),
+            shop_code: format!("code-{id}"),
+            created_at: now(),
+        }
+    }
+
+    fn new_user(name: &str, role: Role, merchant: Option<&str>) -> NewUser {
+        NewUser {
+            username: name.into(),
+            password_hash: "$argon2id$x".into(),
+            role,
+            merchant_id: merchant.map(Into::into),
+            regions: vec!["350200".into()],
+            markets: vec![],
+        }
+    }
+
+    fn key(k: &str, fingerprint: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            account: "admin-1".into(),
+            key: k.into(),
+            operation: "POST /v1/merchants".into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn conflict_code(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+        match r {
+            Err(StoreError::Conflict { code, .. }) => code,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    fn changes(c: &mut Client) -> i64 {
+        c.query_one("SELECT count(*) FROM changes", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    #[test]
+    fn accounts_are_created_and_found_case_insensitively() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        create_market(&mut c, new_market("m1", "350203")).unwrap();
+        create_merchant(&mut c, new_merchant("s1", Some("m1"), "350203", None)).unwrap();
+
+        let u = create_user(&mut c, new_user("Alice", Role::Merchant, Some("s1"))).unwrap();
+        assert_eq!(user(&mut c, u.id.clone()).unwrap(), Some(u.clone()));
+        let creds = user_credentials(&mut c, "aLICE".into()).unwrap().unwrap();
+        assert_eq!(creds.user, u);
+        assert_eq!(creds.password_hash, "$argon2id$x");
+        assert_eq!(creds.locked_until, None);
+        assert!(user_credentials(&mut c, "bob".into()).unwrap().is_none());
+        assert!(user(&mut c, "nobody".into()).unwrap().is_none());
+
+        // NOCASE folds ASCII only: "ÄLICE" is another name than "älice".
+        let taken = create_user(&mut c, new_user("ALICE", Role::Admin, None));
+        assert_eq!(conflict_code(taken), "username_taken");
+        create_user(&mut c, new_user("älice", Role::Admin, None)).unwrap();
+        create_user(&mut c, new_user("ÄLICE", Role::Admin, None)).unwrap();
+
+        let unknown = create_user(&mut c, new_user("carol", Role::Merchant, Some("nope")));
+        assert!(
+            matches!(unknown, Err(StoreError::NotFound("商户"))),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn login_attempts_count_lock_and_clear() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let u = create_user(&mut c, new_user("dave", Role::Admin, None)).unwrap();
+        let t0 = now();
+        let lock = chrono::Duration::minutes(15);
+        let attempt =
+            |c: &mut Client, at| begin_login_attempt(c, u.id.clone(), at, 3, lock).unwrap();
+
+        for n in 1..=2 {
+            let a = attempt(&mut c, t0);
+            assert_eq!(
+                a,
+                LoginAttempt::Check {
+                    attempt: n,
+                    locked_until: None
+                }
+            );
+        }
+        let third = attempt(&mut c, t0);
+        assert_eq!(
+            third,
+            LoginAttempt::Check {
+                attempt: 3,
+                locked_until: Some(t0 + lock)
+            }
+        );
+        assert_eq!(
+            attempt(&mut c, t0),
+            LoginAttempt::Locked { until: t0 + lock }
+        );
+        let creds = user_credentials(&mut c, "dave".into()).unwrap().unwrap();
+        assert_eq!(creds.locked_until, Some(t0 + lock));
+
+        // An expired lock starts a new count.
+        let later = t0 + lock + chrono::Duration::seconds(1);
+        assert_eq!(
+            attempt(&mut c, later),
+            LoginAttempt::Check {
+                attempt: 1,
+                locked_until: None
+            }
+        );
+        assert_eq!(
+            attempt(&mut c, later),
+            LoginAttempt::Check {
+                attempt: 2,
+                locked_until: None
+            }
+        );
+        record_login_success(&mut c, u.id.clone()).unwrap();
+        assert_eq!(
+            attempt(&mut c, later),
+            LoginAttempt::Check {
+                attempt: 1,
+                locked_until: None
+            }
+        );
+
+        // A success also lifts a lock.
+        attempt(&mut c, later);
+        attempt(&mut c, later);
+        record_login_success(&mut c, u.id.clone()).unwrap();
+        let creds = user_credentials(&mut c, "dave".into()).unwrap().unwrap();
+        assert_eq!(creds.locked_until, None);
+
+        let unknown = begin_login_attempt(&mut c, "nobody".into(), t0, 3, lock);
+        assert!(
+            matches!(unknown, Err(StoreError::Backend(_))),
+            "{unknown:?}"
+        );
+    }
+
+    /// However many attempts arrive at once, at most `max_failures` are let
+    /// through to the password check.
+    #[test]
+    fn parallel_attempts_check_at_most_the_lockout_count() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let u = create_user(&mut c, new_user("eve", Role::Admin, None)).unwrap();
+        drop(c);
+        let t0 = now();
+        let results: Vec<LoginAttempt> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (pool, id) = (db.store.pool(), u.id.clone());
+                    s.spawn(move || {
+                        let mut c = pool.get().unwrap();
+                        begin_login_attempt(&mut c, id, t0, 3, chrono::Duration::minutes(5))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let checked = results
+            .iter()
+            .filter(|a| matches!(a, LoginAttempt::Check { .. }))
+            .count();
+        assert_eq!(checked, 3, "{results:?}");
+    }
+
+    #[test]
+    fn devices_are_registered_read_and_touched() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let u = create_user(&mut c, new_user("frank", Role::Inspector, None)).unwrap();
+        let d = Device {
+            id: "dev-1".into(),
+            user_id: u.id.clone(),
+            name: "tablet".into(),
+            created_at: now(),
+            last_seen: None,
+        };
+        assert_eq!(create_device(&mut c, d.clone()).unwrap(), d);
+        assert_eq!(device(&mut c, "dev-1".into()).unwrap(), Some(d.clone()));
+        assert!(device(&mut c, "dev-2".into()).unwrap().is_none());
+        assert_eq!(
+            conflict_code(create_device(&mut c, d.clone())),
+            "duplicate_device"
+        );
+        let orphan = create_device(
+            &mut c,
+            Device {
+                id: "dev-3".into(),
+                user_id: "nobody".into(),
+                ..d.clone()
+            },
+        );
+        assert!(
+            matches!(orphan, Err(StoreError::NotFound("用户"))),
+            "{orphan:?}"
+        );
+
+        let at = now() + chrono::Duration::seconds(5);
+        touch_device(&mut c, "dev-1".into(), at).unwrap();
+        touch_device(&mut c, "unknown".into(), at).unwrap();
+        let seen = device(&mut c, "dev-1".into()).unwrap().unwrap();
+        assert_eq!(seen.last_seen, Some(at));
+    }
+
+    #[test]
+    fn markets_are_created_once_and_listed_by_id_in_pages() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        // "B" sorts before "a" in SQLite's binary order, not in a locale's.
+        for id in ["m3", "a1", "B2"] {
+            create_market(&mut c, new_market(id, "350203")).unwrap();
+        }
+        let m = market(&mut c, "a1".into()).unwrap().unwrap();
+        let built = Market {
+            created_at: m.created_at,
+            ..new_market("a1", "350203")
+        };
+        assert_eq!(m, built);
+        assert!(market(&mut c, "zz".into()).unwrap().is_none());
+        let dup = create_market(&mut c, new_market("a1", "350203"));
+        assert_eq!(conflict_code(dup), "duplicate_market");
+
+        let page = list_markets(&mut c, 2, 0).unwrap();
+        let ids: Vec<_> = page.items.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(
+            (ids, page.total, page.limit, page.offset),
+            (vec!["B2", "a1"], 3, 2, 0)
+        );
+        let rest = list_markets(&mut c, 2, 2).unwrap();
+        let ids: Vec<_> = rest.items.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!((ids, rest.total), (vec!["m3"], 3));
+    }
+
+    #[test]
+    fn a_merchant_comes_with_its_directory_row_and_changes() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        create_market(&mut c, new_market("m1", "350203")).unwrap();
+        let m = new_merchant("s1", Some("m1"), "350203", Some("JY1"));
+        assert_eq!(create_merchant(&mut c, m.clone()).unwrap(), m);
+        assert_eq!(merchant(&mut c, "s1".into()).unwrap(), Some(m.clone()));
+        assert_eq!(
+            merchant_by_shop_code(&mut c, "code-s1".into()).unwrap(),
+            Some(m.clone())
+        );
+        assert!(merchant_by_shop_code(&mut c, "code-s2".into())
+            .unwrap()
+            .is_none());
+
+        let card = c
+            .query_one(
+                "SELECT name, payload, seq FROM directory WHERE merchant_id = 's1'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(card.get::<_, String>(0), "Shop s1");
+        let payload: Value = card.get(1);
+        assert_eq!(payload["shop_code"], "code-s1");
+        assert_eq!(payload["licence_expiry"], "2027-06-30");
+        let rows = c
+            .query(
+                "SELECT kind, merchant_id, region_code, payload, seq FROM changes ORDER BY seq",
+                &[],
+            )
+            .unwrap();
+        let to: Vec<(String, Option<String>, Option<String>)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            to,
+            vec![
+                ("merchant".into(), None, Some("350203".into())),
+                ("merchant".into(), Some("s1".into()), None),
+            ]
+        );
+        assert!(rows.iter().all(|r| r.get::<_, Value>(3) == payload));
+        let seqs: Vec<i64> = rows.iter().map(|r| r.get(4)).collect();
+        assert!(
+            seqs.iter().all(|s| *s != card.get::<_, i64>(2)),
+            "one sequencer, distinct numbers"
+        );
+
+        // A rename writes the row again at a new seq.
+        let seq = write_directory(&mut *c, "s1", "New name", &payload).unwrap();
+        let row = c
+            .query_one(
+                "SELECT name, seq FROM directory WHERE merchant_id = 's1'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, String>(0), row.get::<_, i64>(1)),
+            ("New name".into(), seq)
+        );
+        assert!(seq > seqs[1]);
+    }
+
+    #[test]
+    fn merchant_conflicts_are_named_and_leave_nothing() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        create_market(&mut c, new_market("m1", "350203")).unwrap();
+        create_merchant(
+            &mut c,
+            new_merchant("s1", Some("m1"), "350203", Some("JY1")),
+        )
+        .unwrap();
+        let before = changes(&mut c);
+
+        // Licence first, then shop code, then id — SQLite's order.
+        let mut all_three = new_merchant("s1", Some("m1"), "350203", Some("JY1"));
+        assert_eq!(
+            conflict_code(create_merchant(&mut c, all_three.clone())),
+            "duplicate_licence"
+        );
+        all_three.licence_no = Some("JY2".into());
+        assert_eq!(
+            conflict_code(create_merchant(&mut c, all_three.clone())),
+            "duplicate_shop_code"
+        );
+        all_three.shop_code = "fresh".into();
+        assert_eq!(
+            conflict_code(create_merchant(&mut c, all_three)),
+            "duplicate_merchant"
+        );
+
+        let lost = create_merchant(&mut c, new_merchant("s2", Some("nope"), "350203", None));
+        assert!(
+            matches!(lost, Err(StoreError::NotFound("市场"))),
+            "{lost:?}"
+        );
+        assert!(merchant(&mut c, "s2".into()).unwrap().is_none());
+        assert_eq!(
+            changes(&mut c),
+            before,
+            "no change published by a refused merchant"
+        );
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM directory", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn merchants_are_filtered_searched_and_paged() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        create_market(&mut c, new_market("m1", "350203")).unwrap();
+        create_market(&mut c, new_market("m2", "350102")).unwrap();
+        let mut a = new_merchant("a", Some("m1"), "350203", Some("JY100"));
+        a.name = "Fresh Fish 100%".into();
+        let mut b = new_merchant("b", Some("m2"), "350102", None);
+        b.name = "fresh fruit".into();
+        let mut z = new_merchant("Z", None, "440305", None);
+        z.name = "Ocean".into();
+        z.stall = Some("FRESH-9".into());
+        import_merchants(&mut c, vec![a, b, z]).unwrap();
+
+        let ids = |c: &mut Client, f: MerchantFilter| {
+            let p = list_merchants(c, f).unwrap();
+            (
+                p.items.into_iter().map(|m| m.id).collect::<Vec<_>>(),
+                p.total,
+            )
+        };
+        let all = MerchantFilter {
+            limit: 50,
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&mut c, all.clone()),
+            (vec!["Z".into(), "a".into(), "b".into()], 3)
+        );
+        let page = MerchantFilter {
+            limit: 1,
+            offset: 1,
+            ..all.clone()
+        };
+        assert_eq!(ids(&mut c, page), (vec!["a".into()], 3));
+        let by_market = MerchantFilter {
+            market_id: Some("m2".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&mut c, by_market), (vec!["b".into()], 1));
+        let province = MerchantFilter {
+            region: Some("350000".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&mut c, province).1, 2);
+        let city = MerchantFilter {
+            region: Some("350200".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&mut c, city), (vec!["a".into()], 1));
+        let q = |q: &str| MerchantFilter {
+            q: Some(q.into()),
+            ..all.clone()
+        };
+        // ASCII case folds, in the name and the stall.
+        assert_eq!(ids(&mut c, q(" FRESH ")).1, 3);
+        assert_eq!(ids(&mut c, q("fish")), (vec!["a".into()], 1));
+        assert_eq!(
+            ids(&mut c, q("%")),
+            (vec!["a".into()], 1),
+            "a literal percent"
+        );
+        assert_eq!(
+            ids(&mut c, q("jy100")),
+            (vec!["a".into()], 1),
+            "exact licence"
+        );
+        assert_eq!(ids(&mut c, q("usccb")), (vec!["b".into()], 1), "exact USCC");
+        assert_eq!(ids(&mut c, q("   ")).1, 3, "a blank term is no filter");
+        let both = MerchantFilter {
+            q: Some("fresh".into()),
+            market_id: Some("m1".into()),
+            ..all
+        };
+        assert_eq!(ids(&mut c, both), (vec!["a".into()], 1));
+    }
+
+    #[test]
+    fn licences_are_looked_up_and_imports_are_all_or_nothing() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let ok = vec![
+            new_merchant("a", None, "350203", Some("JY1")),
+            new_merchant("b", None, "350203", Some("JY2")),
+        ];
+        assert_eq!(import_merchants(&mut c, ok).unwrap(), 2);
+        let found = existing_licences(
+            &mut c,
+            vec!["JY2".into(), "JY9".into(), "JY1".into(), "JY2".into()],
+        );
+        assert_eq!(found.unwrap(), vec!["JY2", "JY1", "JY2"]);
+        assert!(existing_licences(&mut c, vec![]).unwrap().is_empty());
+
+        let before = changes(&mut c);
+        let twice = vec![
+            new_merchant("c", None, "350203", Some("JY3")),
+            new_merchant("d", None, "350203", Some("JY3")),
+        ];
+        assert_eq!(
+            conflict_code(import_merchants(&mut c, twice)),
+            "duplicate_licence"
+        );
+        assert!(
+            merchant(&mut c, "c".into()).unwrap().is_none(),
+            "none of the import stored"
+        );
+        assert_eq!(changes(&mut c), before);
+    }
+
+    #[test]
+    fn keyed_creates_answer_their_first_result() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let m = new_merchant("s1", None, "350203", Some("JY1"));
+        let Created::New(first) =
+            create_merchant_idempotent(&mut c, m.clone(), key("k1", "f1")).unwrap()
+        else {
+            panic!("the first request creates")
+        };
+        let again = create_merchant_idempotent(&mut c, m.clone(), key("k1", "f1")).unwrap();
+        assert_eq!(
+            again,
+            Created::Replayed(StoredResponse {
+                status: 201,
+                body: serde_json::to_string(&first).unwrap(),
+            })
+        );
+        let reused = create_merchant_idempotent(&mut c, m.clone(), key("k1", "f2"));
+        assert!(
+            matches!(reused, Err(StoreError::IdempotencyKeyReused)),
+            "{reused:?}"
+        );
+
+        // A refused create keeps no key: the corrected retry creates.
+        let dup = new_merchant("s2", None, "350203", Some("JY1"));
+        assert_eq!(
+            conflict_code(create_merchant_idempotent(&mut c, dup, key("k2", "f1"))),
+            "duplicate_licence"
+        );
+        let fixed = new_merchant("s2", None, "350203", Some("JY2"));
+        let made = create_merchant_idempotent(&mut c, fixed, key("k2", "f1")).unwrap();
+        assert!(matches!(made, Created::New(_)));
+
+        let mk = new_market("m1", "350203");
+        let first = create_market_idempotent(&mut c, mk.clone(), key("k3", "f3")).unwrap();
+        assert_eq!(first, Created::New(mk.clone()));
+        let again = create_market_idempotent(&mut c, mk.clone(), key("k3", "f3")).unwrap();
+        assert!(
+            matches!(&again, Created::Replayed(r) if r.body == serde_json::to_string(&mk).unwrap()),
+            "{again:?}"
+        );
+
+        // Keys older than a day are dropped, and may be used again.
+        c.execute(
+            "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'",
+            &[],
+        )
+        .unwrap();
+        let mk2 = new_market("m2", "350203");
+        assert!(matches!(
+            create_market_idempotent(&mut c, mk2, key("k3", "other")).unwrap(),
+            Created::New(_)
+        ));
+    }
+
+    /// Two requests with one key at once: one creates, the other waits for
+    /// it and answers its result (SQLite's single writer queues them).
+    #[test]
+    fn concurrent_keyed_creates_create_once() {
+        let Some(db) = fresh() else { return };
+        let results: Vec<Created<Merchant>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let pool = db.store.pool();
+                    s.spawn(move || {
+                        let mut c = pool.get().unwrap();
+                        // Each retry is the same request with a fresh id, as
+                        // the handler makes one per request.
+                        let mut m = new_merchant(&format!("s{i}"), None, "350203", Some("JY1"));
+                        m.shop_code = format!("code-{i}");
+                        create_merchant_idempotent(&mut c, m, key("k1", "f1")).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let new = results
+            .iter()
+            .filter(|r| matches!(r, Created::New(_)))
+            .count();
+        assert_eq!(new, 1, "{results:?}");
+        let mut c = db.store.pool().get().unwrap();
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM merchants", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1);
+    }
 }
