@@ -232,7 +232,9 @@ fn persist(
 ) -> Result<(), StoreError> {
     let region = match super::district::of_merchant(tx, &c.merchant_id)? {
         Some(r) => r,
-        None => super::district::of_market(tx, &c.market_id)?.ok_or(StoreError::NotFound("商户"))?,
+        None => {
+            super::district::of_market(tx, &c.market_id)?.ok_or(StoreError::NotFound("商户"))?
+        }
     };
     let at = c.at.with_timezone(&Utc);
     let check_id = c.check_id.to_string();
@@ -481,10 +483,7 @@ impl EntryCheckStore for PgStore {
     }
 
     fn entry_check(&self, check_id: String) -> StoreFuture<'_, Option<StoredCheck>> {
-        Box::pin(
-            self.pool
-                .call(move |client| read_check(client, &check_id)),
-        )
+        Box::pin(self.pool.call(move |client| read_check(client, &check_id)))
     }
 
     fn entry_check_days(

@@ -89,8 +89,10 @@ fn announce(c: &mut impl GenericClient, kind: &str, h: &StoredHold) -> Result<i6
 
 /// An account's username (its id when it has none).
 fn username(c: &mut impl GenericClient, user_id: &str) -> Result<String, StoreError> {
-    Ok(c.query_opt("SELECT username FROM users WHERE id = $1", &[&user_id])?
-        .map_or_else(|| user_id.to_owned(), |r| r.get(0)))
+    Ok(
+        c.query_opt("SELECT username FROM users WHERE id = $1", &[&user_id])?
+            .map_or_else(|| user_id.to_owned(), |r| r.get(0)),
+    )
 }
 
 fn persist(
@@ -99,8 +101,8 @@ fn persist(
     fact: &HeldFact,
     now: DateTime<Utc>,
 ) -> Result<StoredHold, StoreError> {
-    let region = super::district::of_merchant(c, &hold.merchant_id)?
-        .ok_or(StoreError::NotFound("商户"))?;
+    let region =
+        super::district::of_merchant(c, &hold.merchant_id)?.ok_or(StoreError::NotFound("商户"))?;
     let mut stored = StoredHold {
         hold: hold.clone(),
         status: HoldStatus::Active,

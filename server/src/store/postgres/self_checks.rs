@@ -77,8 +77,8 @@ fn persist_check(
     performed_by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let region = super::district::of_market(tx, &c.market_id)?
-        .ok_or(StoreError::NotFound("市场"))?;
+    let region =
+        super::district::of_market(tx, &c.market_id)?.ok_or(StoreError::NotFound("市场"))?;
     let check_id = c.check_id.to_string();
     let template_version =
         i32::try_from(c.template_version).map_err(|e| corrupt("template version", e))?;
