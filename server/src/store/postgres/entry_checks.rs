@@ -539,3 +539,190 @@ impl EntryCheckStore for PgStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::super::staff::block_on;
+    use super::super::testing::{add_market, add_merchant, fresh};
+    use super::*;
+
+    const AT: &str = "2026-06-01T09:00:00+08:00";
+
+    fn check(id: &str, decision: &str) -> EntryCheck {
+        EntryCheck::parse(&json!({
+            "check_id": id, "market_id": "mk1", "merchant_id": "shop1",
+            "product": {"name": "冷鲜猪肉", "category": "livestock_meat"},
+            "quantity": {"value": "120.5", "unit": "kg"},
+            "certificates_seen": [{"kind": "quarantine", "number": "3502-001"}],
+            "decision": decision, "at": AT,
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 2, 0, 0).unwrap()
+    }
+
+    /// A market `mk1` with `shop1` and `shop2`, and `outside` in no market.
+    fn market(c: &mut impl GenericClient) {
+        add_market(c, "mk1", "350203");
+        add_merchant(c, "shop1", "350203", Some("mk1"));
+        add_merchant(c, "shop2", "350203", Some("mk1"));
+        add_merchant(c, "outside", "350203", None);
+    }
+
+    /// A purchase of `shop1` in its ledger, from `supplier` (a merchant id,
+    /// or a name).
+    fn purchase(c: &mut impl GenericClient, pos: i64, id: &str, supplier: Value) {
+        let payload = json!({
+            "entry_id": id, "merchant_id": "shop1",
+            "product": {"name": "货品", "category": "livestock_meat"},
+            "quantity": {"value": "100", "unit": "kg"},
+            "supplier": supplier,
+        })
+        .to_string();
+        c.execute(
+            "INSERT INTO entries (region_code, entry_id, pos, kind, merchant_id, at, recorded_at, trace_code, payload)
+             VALUES ('350203', $1, $2, 'ledger.purchase', 'shop1', $3, $4, 'T-' || $1, $5::text::json)",
+            &[&id, &pos, &AT, &now(), &payload],
+        )
+        .unwrap();
+    }
+
+    const C1: &str = "6f1c2b1e-8a4e-4f3a-9f1e-1d2c3b4a5e61";
+    const C2: &str = "6f1c2b1e-8a4e-4f3a-9f1e-1d2c3b4a5e62";
+
+    #[test]
+    fn a_check_is_stored_answered_linked_and_published() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        market(&mut *c);
+        let answer = json!({"status": "accepted", "n": 1});
+        let (from, to) = (now() - Duration::hours(2), now());
+        {
+            let mut tx = c.transaction().unwrap();
+            let mut t = PgTxn::new(&mut tx);
+            assert_eq!(
+                t.merchant_market("shop1").unwrap(),
+                Some(Some("mk1".into()))
+            );
+            assert_eq!(t.merchant_market("outside").unwrap(), Some(None));
+            assert_eq!(t.merchant_market("ghost").unwrap(), None);
+            assert!(t.check_answer(C1).unwrap().is_none());
+            t.persist_entry_check(&check(C1, "accepted"), None, &answer, "op", now())
+                .unwrap();
+            // A retry of the same check is refused, and the push goes on.
+            let again = t.persist_entry_check(&check(C1, "accepted"), None, &answer, "op", now());
+            assert!(
+                matches!(&again, Err(StoreError::Conflict { code, .. }) if code == "unique_violation"),
+                "{again:?}"
+            );
+            assert_eq!(t.check_answer(C1).unwrap(), Some(("mk1".into(), answer)));
+            let open: Vec<String> = t
+                .unlinked_checks("shop1", from, to)
+                .unwrap()
+                .into_iter()
+                .map(|(id, _, _)| id)
+                .collect();
+            assert_eq!(open, [C1]);
+            t.link_entry_check(C1, "e1", now()).unwrap();
+            // Linked once: a second link changes nothing, publishes nothing.
+            t.link_entry_check(C1, "e2", now()).unwrap();
+            assert!(t.unlinked_checks("shop1", from, to).unwrap().is_empty());
+            drop(t);
+            tx.commit().unwrap();
+        }
+        let published: i64 = c
+            .query_one(
+                "SELECT count(*) FROM changes WHERE kind = $1 AND market_id = 'mk1'",
+                &[&KIND],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(published, 2);
+        // The wire form is kept byte for byte.
+        let stored: String = c
+            .query_one("SELECT payload::text FROM entry_checks", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(stored, check(C1, "accepted").to_wire().to_string());
+
+        let s = &db.store;
+        let all = block_on(s.list_entry_checks(CheckFilter {
+            market_id: Some("mk1".into()),
+            limit: 10,
+            ..CheckFilter::default()
+        }))
+        .unwrap();
+        assert_eq!(all.total, 1);
+        assert_eq!(all.items[0].purchase_entry_id.as_deref(), Some("e1"));
+        assert_eq!(all.items[0].merchant_name.as_deref(), Some("shop1"));
+        let refused = block_on(s.list_entry_checks(CheckFilter {
+            decision: Some(Decision::Refused),
+            limit: 10,
+            ..CheckFilter::default()
+        }))
+        .unwrap();
+        assert_eq!(refused.total, 0);
+        let day = local_date(now());
+        let days = block_on(s.entry_check_days(
+            "mk1".into(),
+            day - Duration::days(1),
+            day + Duration::days(1),
+        ))
+        .unwrap();
+        let accepted: Vec<u64> = days.iter().map(|d| d.accepted).collect();
+        assert_eq!(accepted, [0, 1, 0]);
+        assert!(block_on(s.entry_check(C1.into())).unwrap().is_some());
+        assert!(block_on(s.entry_check(C2.into())).unwrap().is_none());
+    }
+
+    #[test]
+    fn unchecked_purchases_leave_out_the_markets_own_and_the_linked() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        market(&mut *c);
+        purchase(&mut *c, 1, "e-out", json!({"name": "同安屠宰场"}));
+        purchase(
+            &mut *c,
+            2,
+            "e-own",
+            json!({"name": "shop2", "merchant_id": "shop2"}),
+        );
+        purchase(&mut *c, 3, "e-linked", json!({"name": "同安屠宰场"}));
+        {
+            let mut tx = c.transaction().unwrap();
+            let mut t = PgTxn::new(&mut tx);
+            t.persist_entry_check(
+                &check(C2, "accepted"),
+                Some("e-linked"),
+                &json!({}),
+                "op",
+                now(),
+            )
+            .unwrap();
+            let unlinked: Vec<String> = t
+                .unlinked_purchases("shop1", now() - Duration::hours(2), now())
+                .unwrap()
+                .into_iter()
+                .map(|(id, _, _)| id)
+                .collect();
+            assert_eq!(unlinked, ["e-out"]);
+            drop(t);
+            tx.commit().unwrap();
+        }
+        let s = &db.store;
+        let found = block_on(s.unchecked_purchases("mk1".into(), local_date(now()))).unwrap();
+        let ids: Vec<&str> = found.iter().map(|p| p.entry_id.as_str()).collect();
+        assert_eq!(ids, ["e-out"]);
+        assert_eq!(found[0].merchant_name, "shop1");
+        assert_eq!(found[0].trace_code, "T-e-out");
+        let next_day = local_date(now()) + Duration::days(1);
+        assert!(block_on(s.unchecked_purchases("mk1".into(), next_day))
+            .unwrap()
+            .is_empty());
+    }
+}
