@@ -420,3 +420,191 @@ impl SelfCheckStore for PgStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use shian_core::inspection::checklist::AnswerType;
+    use shian_core::self_check::{check_self_check, parse_closure};
+    use shian_core::warnings::Kind;
+
+    use super::super::staff::block_on;
+    use super::super::testing::{add_market, fresh};
+    use super::*;
+
+    const AT: &str = "2026-06-01T09:00:00+08:00";
+    const CHECK: &str = "0190a0b0-0000-7000-8000-000000000001";
+    const DAILY: &str = "market_daily_control";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 2, 0, 0).unwrap()
+    }
+
+    /// A daily check of `mk1` with the cold store (item 1.1) failed and
+    /// followed up by `follow_up_by`.
+    fn daily(follow_up_by: &str) -> SelfCheck {
+        let t = templates().unwrap().latest(DAILY).unwrap().clone();
+        let answers: Vec<Value> = t
+            .items
+            .iter()
+            .map(|i| {
+                let mut a = match &i.answer {
+                    AnswerType::Number { min, max, .. } => {
+                        json!({"item_id": i.id, "compliant": true, "value": min.or(*max).unwrap_or(0.0)})
+                    }
+                    AnswerType::Photo => {
+                        json!({"item_id": i.id, "compliant": true, "photos": ["b".repeat(64)]})
+                    }
+                    _ => json!({"item_id": i.id, "compliant": true}),
+                };
+                if i.id == "1.1" {
+                    a["compliant"] = json!(false);
+                }
+                a
+            })
+            .collect();
+        let payload = json!({
+            "check_id": CHECK, "market_id": "mk1", "template_id": DAILY, "template_version": 1,
+            "period": "2026-06-01", "answers": answers,
+            "findings": [{"item_id": "1.1", "note": "冷库温度超标", "follow_up_by": follow_up_by}],
+        });
+        check_self_check(&payload, AT, now()).unwrap()
+    }
+
+    fn finding() -> String {
+        format!("{CHECK}:1.1")
+    }
+
+    fn closure(finding_id: &str) -> Closure {
+        let p = json!({"finding_id": finding_id, "note": "已整改", "photos": ["c".repeat(64)]});
+        parse_closure(&p, AT, now()).unwrap()
+    }
+
+    fn is_conflict(r: &Result<(), StoreError>, want: &str) -> bool {
+        matches!(r, Err(StoreError::Conflict { code, .. }) if code == want)
+    }
+
+    #[test]
+    fn a_check_and_its_closing_are_kept_once_and_published() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        add_market(&mut *c, "mk1", "350203");
+        {
+            let mut tx = c.transaction().unwrap();
+            let mut t = PgTxn::new(&mut tx);
+            assert!(t.self_check_market_exists("mk1").unwrap());
+            assert!(!t.self_check_market_exists("ghost").unwrap());
+            assert!(t.self_check_market(CHECK).unwrap().is_none());
+            t.persist_self_check(&daily("2026-06-03"), "officer", now())
+                .unwrap();
+            // A retry is refused whole, and the push goes on.
+            let again = t.persist_self_check(&daily("2026-06-03"), "officer", now());
+            assert!(is_conflict(&again, "unique_violation"), "{again:?}");
+            assert_eq!(t.self_check_market(CHECK).unwrap().as_deref(), Some("mk1"));
+            let f = t.finding_for_close(&finding()).unwrap().unwrap();
+            assert_eq!(f.market_id, "mk1");
+            assert!(!f.state.closed);
+            assert_eq!(f.state.check_at, DateTime::parse_from_rfc3339(AT).unwrap());
+            t.persist_follow_up_closed(&closure(&finding()), "officer", now())
+                .unwrap();
+            assert!(
+                t.finding_for_close(&finding())
+                    .unwrap()
+                    .unwrap()
+                    .state
+                    .closed
+            );
+            let twice = t.persist_follow_up_closed(&closure(&finding()), "officer", now());
+            assert!(is_conflict(&twice, "unique_violation"), "{twice:?}");
+            let unknown = t.persist_follow_up_closed(
+                &closure("0190a0b0-0000-7000-8000-00000000dead:1.1"),
+                "officer",
+                now(),
+            );
+            assert!(
+                is_conflict(&unknown, "foreign_key_violation"),
+                "{unknown:?}"
+            );
+            assert!(t
+                .finding_for_close("0190a0b0-0000-7000-8000-00000000dead:1.1")
+                .unwrap()
+                .is_none());
+            drop(t);
+            tx.commit().unwrap();
+        }
+        for kind in [RECORD_KIND, CLOSE_KIND] {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM changes WHERE kind = $1 AND market_id = 'mk1'",
+                    &[&kind],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 1, "{kind}");
+        }
+        let s = &db.store;
+        let day = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let h = block_on(s.self_check_history("mk1".into(), day, day)).unwrap();
+        assert_eq!(h.tracked_since, Some(day));
+        assert_eq!(h.checks.len(), 1);
+        assert_eq!(h.checks[0].period.to_string(), "2026-06-01");
+        let later = day + Duration::days(1);
+        let none = block_on(s.self_check_history("mk1".into(), later, later)).unwrap();
+        assert!(none.checks.is_empty());
+        assert_eq!(none.tracked_since, Some(day));
+        let other = block_on(s.self_check_history("mk2".into(), day, day)).unwrap();
+        assert_eq!(other.tracked_since, None);
+        let closed = block_on(s.self_check_findings("mk1".into(), Some(true), 10)).unwrap();
+        assert_eq!(closed.len(), 1);
+        let closing = closed[0].closing.as_ref().unwrap();
+        assert_eq!(closing.photos, ["c".repeat(64)]);
+        assert_eq!(closed[0].note, "冷库温度超标");
+        let open = block_on(s.self_check_findings("mk1".into(), Some(false), 10)).unwrap();
+        assert!(open.is_empty());
+        let all = block_on(s.self_check_findings("mk1".into(), None, 10)).unwrap();
+        assert_eq!(all.len(), 1);
+    }
+
+    #[test]
+    fn an_open_finding_past_its_date_is_overdue() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        add_market(&mut *c, "mk1", "350203");
+        {
+            let mut tx = c.transaction().unwrap();
+            let mut t = PgTxn::new(&mut tx);
+            t.persist_self_check(&daily("2026-06-02"), "officer", now())
+                .unwrap();
+            drop(t);
+            tx.commit().unwrap();
+        }
+        let kinds = |c: &mut postgres::Client, at| -> Vec<Kind> {
+            alert_candidates(c, at)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.kind)
+                .collect()
+        };
+        assert!(!kinds(&mut c, now()).contains(&Kind::FollowUpOverdue));
+        let later = now() + Duration::days(3);
+        assert!(kinds(&mut c, later).contains(&Kind::FollowUpOverdue));
+    }
+
+    #[test]
+    fn templates_are_published_once() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        publish_templates(&mut *c).unwrap();
+        publish_templates(&mut *c).unwrap();
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM changes WHERE kind = $1",
+                &[&TEMPLATE_KIND],
+            )
+            .unwrap()
+            .get(0);
+        let want = templates().unwrap().list().len();
+        assert!(want > 0);
+        assert_eq!(n, want as i64);
+    }
+}
