@@ -635,7 +635,6 @@ mod tests {
             // Linked once: a second link changes nothing, publishes nothing.
             t.link_entry_check(C1, "e2", now()).unwrap();
             assert!(t.unlinked_checks("shop1", from, to).unwrap().is_empty());
-            drop(t);
             tx.commit().unwrap();
         }
         let published: i64 = c
@@ -714,7 +713,6 @@ mod tests {
                 .map(|(id, _, _)| id)
                 .collect();
             assert_eq!(unlinked, ["e-out"]);
-            drop(t);
             tx.commit().unwrap();
         }
         let s = &db.store;
@@ -742,7 +740,6 @@ mod tests {
             let mut t = PgTxn::new(&mut tx);
             t.persist_entry_check(&check(C1, "refused"), None, &json!({}), "op", now())
                 .unwrap();
-            drop(t);
             tx.commit().unwrap();
         }
         let page = block_on(db.store.list_entry_checks(CheckFilter {

@@ -46,6 +46,8 @@ fn to_json(what: &str, v: &impl serde::Serialize) -> Result<Value, StoreError> {
 /// has them), as SQLite's `open` does: to be called by the store's open
 /// after the migrations. The transaction locks the bookkeeping table, so
 /// instances starting at once publish each template once.
+// Called by the store's open (`store.rs`) once it publishes them.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(super) fn publish_templates(c: &mut impl GenericClient) -> Result<(), StoreError> {
     let registry =
         templates().map_err(|e| StoreError::Corrupt(format!("self-check templates: {e}")))?;
@@ -529,7 +531,6 @@ mod tests {
                 .finding_for_close("0190a0b0-0000-7000-8000-00000000dead:1.1")
                 .unwrap()
                 .is_none());
-            drop(t);
             tx.commit().unwrap();
         }
         for kind in [RECORD_KIND, CLOSE_KIND] {
@@ -575,7 +576,6 @@ mod tests {
             let mut t = PgTxn::new(&mut tx);
             t.persist_self_check(&daily("2026-06-02"), "officer", now())
                 .unwrap();
-            drop(t);
             tx.commit().unwrap();
         }
         let kinds = |c: &mut postgres::Client, at| -> Vec<Kind> {
