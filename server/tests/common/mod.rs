@@ -46,10 +46,15 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("data").join("shian.db");
         let target = if on_postgres() {
-            DbTarget::Postgres(
-                shian_server::store::postgres::testing::fresh_url()
-                    .expect("SHIAN_TEST_DB=postgres needs PostgreSQL 15 (scripts/install-test-deps.sh)"),
-            )
+            // The synchronous client may not run on the async runtime.
+            let url =
+                tokio::task::spawn_blocking(shian_server::store::postgres::testing::fresh_url)
+                    .await
+                    .unwrap()
+                    .expect(
+                        "SHIAN_TEST_DB=postgres needs PostgreSQL 15 (scripts/install-test-deps.sh)",
+                    );
+            DbTarget::Postgres(url)
         } else {
             DbTarget::Sqlite(db.clone())
         };

@@ -41,7 +41,6 @@
 
 // Until `impl Store for PgStore` calls these functions (the lead wires it
 // once every sub-trait is ported), only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use ::postgres::types::ToSql;
 use ::postgres::{Client, GenericClient, Row, Transaction};

@@ -42,6 +42,8 @@ impl PgStore {
         {
             let mut conn = pool.get()?;
             super::migrate::migrate(&mut conn)?;
+            // What SQLite's open puts on the feed once.
+            super::self_checks::publish_templates(&mut *conn)?;
         }
         Ok(PgStore {
             pool,
@@ -88,13 +90,13 @@ impl Store for PgStore {
     }
 
     fn user(&self, id: String) -> StoreFuture<'_, Option<User>> {
-        Box::pin(self.pool.call(move |c| registry::user(c, &id)))
+        Box::pin(self.pool.call(move |c| registry::user(c, id)))
     }
 
     fn user_credentials(&self, username: String) -> StoreFuture<'_, Option<UserCredentials>> {
         Box::pin(
             self.pool
-                .call(move |c| registry::user_credentials(c, &username)),
+                .call(move |c| registry::user_credentials(c, username)),
         )
     }
 
@@ -105,15 +107,17 @@ impl Store for PgStore {
         max_failures: u32,
         lock_for: chrono::Duration,
     ) -> StoreFuture<'_, LoginAttempt> {
-        Box::pin(self.pool.call(move |c| {
-            registry::begin_login_attempt(c, &user_id, now, max_failures, lock_for)
-        }))
+        Box::pin(
+            self.pool.call(move |c| {
+                registry::begin_login_attempt(c, user_id, now, max_failures, lock_for)
+            }),
+        )
     }
 
     fn record_login_success(&self, user_id: String) -> StoreFuture<'_, ()> {
         Box::pin(
             self.pool
-                .call(move |c| registry::record_login_success(c, &user_id)),
+                .call(move |c| registry::record_login_success(c, user_id)),
         )
     }
 
@@ -122,11 +126,11 @@ impl Store for PgStore {
     }
 
     fn device(&self, id: String) -> StoreFuture<'_, Option<Device>> {
-        Box::pin(self.pool.call(move |c| registry::device(c, &id)))
+        Box::pin(self.pool.call(move |c| registry::device(c, id)))
     }
 
     fn touch_device(&self, id: String, at: DateTime<Utc>) -> StoreFuture<'_, ()> {
-        Box::pin(self.pool.call(move |c| registry::touch_device(c, &id, at)))
+        Box::pin(self.pool.call(move |c| registry::touch_device(c, id, at)))
     }
 
     fn create_market(&self, m: Market) -> StoreFuture<'_, Market> {
@@ -145,7 +149,7 @@ impl Store for PgStore {
     }
 
     fn market(&self, id: String) -> StoreFuture<'_, Option<Market>> {
-        Box::pin(self.pool.call(move |c| registry::market(c, &id)))
+        Box::pin(self.pool.call(move |c| registry::market(c, id)))
     }
 
     fn list_markets(&self, limit: u32, offset: u32) -> StoreFuture<'_, Page<Market>> {
@@ -184,13 +188,13 @@ impl Store for PgStore {
     }
 
     fn merchant(&self, id: String) -> StoreFuture<'_, Option<Merchant>> {
-        Box::pin(self.pool.call(move |c| registry::merchant(c, &id)))
+        Box::pin(self.pool.call(move |c| registry::merchant(c, id)))
     }
 
     fn merchant_by_shop_code(&self, shop_code: String) -> StoreFuture<'_, Option<Merchant>> {
         Box::pin(
             self.pool
-                .call(move |c| registry::merchant_by_shop_code(c, &shop_code)),
+                .call(move |c| registry::merchant_by_shop_code(c, shop_code)),
         )
     }
 
@@ -201,7 +205,7 @@ impl Store for PgStore {
     fn existing_licences(&self, licences: Vec<String>) -> StoreFuture<'_, Vec<String>> {
         Box::pin(
             self.pool
-                .call(move |c| registry::existing_licences(c, &licences)),
+                .call(move |c| registry::existing_licences(c, licences)),
         )
     }
 

@@ -591,8 +591,15 @@ mod tests {
     /// Two stores over one database are two instances: each judges on
     /// what the other committed, a retry through the other answers the
     /// first result, and a district's feed is gapless in commit order.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_instances_judge_on_each_others_commits() {
+    #[test]
+    fn two_instances_judge_on_each_others_commits() {
+        // The synchronous client blocks: setup and checks run here, the
+        // store's calls on a runtime.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let Some(db) = fresh() else { return };
         {
             let mut c = db.store.pool().get().unwrap();
@@ -607,39 +614,36 @@ mod tests {
         let one = &db.store;
         let two = PgStore::open(&db.url, &PgOptions::default()).unwrap();
         let bought = id();
-        let (r, _) = one
-            .sync_push(
+        let (r, _) = rt
+            .block_on(one.sync_push(
                 merchant("u-a", "m-a"),
                 "d-a".into(),
                 vec![purchase("m-a", &bought, None)],
-            )
-            .await
+            ))
             .unwrap();
         assert_eq!(r[0].status, OpStatus::Accepted, "{r:?}");
         let first = r[0].result.clone().unwrap();
         let trace = first["trace_code"].as_str().unwrap().to_owned();
 
         // The retry through the other instance: the same answer, no new row.
-        let (again, _) = two
-            .sync_push(
+        let (again, _) = rt
+            .block_on(two.sync_push(
                 merchant("u-a", "m-a"),
                 "d-a".into(),
                 vec![purchase("m-a", &bought, None)],
-            )
-            .await
+            ))
             .unwrap();
         assert_eq!(again[0].status, OpStatus::Duplicate, "{again:?}");
         assert_eq!(again[0].result.as_ref(), Some(&first));
 
         // A sale from that batch through the other instance: its graph
         // caught up under the district's lock and knows the batch.
-        let (sold, _) = two
-            .sync_push(
+        let (sold, _) = rt
+            .block_on(two.sync_push(
                 merchant("u-a", "m-a"),
                 "d-a".into(),
                 vec![sale_to("m-a", &trace, "m-b")],
-            )
-            .await
+            ))
             .unwrap();
         assert_eq!(sold[0].status, OpStatus::Accepted, "{sold:?}");
         let voucher = sold[0].result.as_ref().unwrap()["voucher_code"]
@@ -649,18 +653,20 @@ mod tests {
 
         // Two buyers redeem the one voucher, each through an instance, at
         // once: one wins; the other is told so once its retry is judged.
-        let (b, c) = tokio::join!(
-            one.sync_push(
-                merchant("u-b", "m-b"),
-                "d-b".into(),
-                vec![purchase("m-b", &id(), Some(&voucher))]
-            ),
-            two.sync_push(
-                merchant("u-c", "m-c"),
-                "d-c".into(),
-                vec![purchase("m-c", &id(), Some(&voucher))]
-            ),
-        );
+        let (b, c) = rt.block_on(async {
+            tokio::join!(
+                one.sync_push(
+                    merchant("u-b", "m-b"),
+                    "d-b".into(),
+                    vec![purchase("m-b", &id(), Some(&voucher))]
+                ),
+                two.sync_push(
+                    merchant("u-c", "m-c"),
+                    "d-c".into(),
+                    vec![purchase("m-c", &id(), Some(&voucher))]
+                ),
+            )
+        });
         let outcome = |r: Result<
             (Vec<shian_core::sync::protocol::OpResult>, String),
             crate::store::StoreError,
@@ -705,7 +711,10 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(head, 2);
-        let traced = one.trace_forward(trace.clone()).await.unwrap().unwrap();
+        let traced = rt
+            .block_on(one.trace_forward(trace.clone()))
+            .unwrap()
+            .unwrap();
         assert!(format!("{traced:?}").contains("m-b"), "{traced:?}");
     }
 }
