@@ -267,8 +267,8 @@ fn read_risk_facts(
          ORDER BY merchant_id, finished_at DESC, id COLLATE \"C\" DESC",
         &[&only],
     )? {
-        let list: Vec<String> = serde_json::from_value(r.get(1))
-            .map_err(|e| corrupt("inspection inspectors", e))?;
+        let list: Vec<String> =
+            serde_json::from_value(r.get(1)).map_err(|e| corrupt("inspection inspectors", e))?;
         last.insert(r.get(0), list);
     }
 
@@ -333,7 +333,15 @@ fn write_draw(c: &mut impl GenericClient, d: &NewDraw) -> Result<(), StoreError>
         let pos = i32::try_from(pos).map_err(|e| corrupt("draw size", e))?;
         tx.execute(
             &ins,
-            &[&task_id, &d.id, &pos, &t.merchant_id, &t.grade.as_str(), a, b],
+            &[
+                &task_id,
+                &d.id,
+                &pos,
+                &t.merchant_id,
+                &t.grade.as_str(),
+                a,
+                b,
+            ],
         )?;
         let (name, region): (String, String) = tx
             .query_opt(&merchant, &[&t.merchant_id])?
@@ -445,7 +453,8 @@ fn stats_sql(group: StatsGroup) -> String {
         StatsGroup::Item => format!(
             "SELECT i.template || '/' || (v.value ->> 'item_id') AS k, MAX(v.value ->> 'text'), {COUNTS}
              FROM inspections i CROSS JOIN LATERAL jsonb_array_elements(i.violations) AS v(value)
-             WHERE {WHERE} GROUP BY k ORDER BY count(*) DESC, k COLLATE \"C\""
+             WHERE {WHERE} GROUP BY k
+             ORDER BY count(*) DESC, (i.template || '/' || (v.value ->> 'item_id')) COLLATE \"C\""
         ),
     }
 }
@@ -548,9 +557,10 @@ impl FieldStore for PgStore {
         now: DateTime<Utc>,
         period_days: u32,
     ) -> StoreFuture<'_, Option<RiskFactsRow>> {
-        Box::pin(self.pool.call(move |c| {
-            Ok(read_risk_facts(c, now, period_days, Some(&merchant_id))?.pop())
-        }))
+        Box::pin(
+            self.pool
+                .call(move |c| Ok(read_risk_facts(c, now, period_days, Some(&merchant_id))?.pop())),
+        )
     }
 
     fn existing_inspectors(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<(String, String)>> {
@@ -580,5 +590,325 @@ impl FieldStore for PgStore {
         to: Option<DateTime<Utc>>,
     ) -> StoreFuture<'_, Vec<StatsRow>> {
         Box::pin(self.pool.call(move |c| read_stats(c, group, from, to)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shian_core::inspection::DrawTask;
+
+    use super::super::testing::{add_market, add_merchant, add_user, fresh, Db};
+    use super::*;
+    use tokio::task::block_in_place;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// An inspection row as the push writes it, with only what the
+    /// statistics and the grading read filled in meaningfully.
+    fn add_inspection(
+        db: &Db,
+        id: &str,
+        merchant: &str,
+        result: &str,
+        inspectors: &[&str],
+        finished: &str,
+    ) {
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            let violations = serde_json::json!([{"item_id": "1.1", "text": "无证"}]);
+            c.execute(
+            "INSERT INTO inspections (region_code, id, merchant_id, template, template_version, result, violations, inspectors,
+                 started_at, finished_at, payload, evaluation, pushed_by, recorded_at)
+             SELECT region_code, $1, $2, 'market', 1, $3, $4, $5, $6, $6, '{}', '{}', 'u', $6 FROM merchants WHERE id = $2",
+            &[&id, &merchant, &result, &violations, &serde_json::json!(inspectors), &at(finished)],
+        )
+        .unwrap();
+        });
+    }
+
+    fn changes(db: &Db, kind: &str) -> Vec<(Option<String>, serde_json::Value)> {
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            c.query(
+                "SELECT user_id, payload FROM changes WHERE kind = $1 ORDER BY seq",
+                &[&kind],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        })
+    }
+
+    /// The same hash twice is stored once, each uploader owns it, and
+    /// the bytes come back as sent.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn attachments_are_stored_once_and_owned_by_each_uploader() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        let s = &db.store;
+        let sha = "a".repeat(64);
+        let new = |user: &str| NewAttachment {
+            sha256: sha.clone(),
+            content_type: "image/jpeg".into(),
+            data: vec![0, 1, 2, 255],
+            user_id: user.into(),
+        };
+        assert!(s.put_attachment(new("u1")).await.unwrap());
+        assert!(!s.put_attachment(new("u2")).await.unwrap());
+        let a = s.attachment(sha.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            (a.content_type.as_str(), a.data),
+            ("image/jpeg", vec![0, 1, 2, 255])
+        );
+        assert!(s
+            .attachment_owned_by(sha.clone(), "u2".into())
+            .await
+            .unwrap());
+        assert!(!s
+            .attachment_owned_by(sha.clone(), "u3".into())
+            .await
+            .unwrap());
+        assert!(s.attachment("b".repeat(64)).await.unwrap().is_none());
+    }
+
+    /// A draw comes back with its tasks in draw order, and each task went
+    /// to both of its inspectors.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_draw_is_stored_and_its_tasks_published_to_both_inspectors() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "zz", "350203", None);
+            add_merchant(&mut *c, "aa", "350206", None);
+        });
+        let s = &db.store;
+        let created = at("2026-03-01T02:00:00.250Z");
+        let task = |m: &str, g: RiskGrade| DrawTask {
+            merchant_id: m.into(),
+            grade: g,
+            inspectors: ["i1".into(), "i2".into()],
+        };
+        s.create_draw(NewDraw {
+            id: "d1".into(),
+            name: "三月".into(),
+            seed: "seed".into(),
+            seed_hash: "hash".into(),
+            algorithm: "v1".into(),
+            pool_size: 2,
+            params: serde_json::json!({"quota": 2}),
+            tasks: vec![
+                ("t1".into(), task("zz", RiskGrade::C)),
+                ("t2".into(), task("aa", RiskGrade::A)),
+            ],
+            created_by: "analyst".into(),
+            created_at: created,
+        })
+        .await
+        .unwrap();
+        let d = s.draw("d1".into()).await.unwrap().unwrap();
+        assert_eq!((d.pool_size, d.created_at), (2, created));
+        assert_eq!(d.params, serde_json::json!({"quota": 2}));
+        let order: Vec<(&str, &str, RiskGrade)> = d
+            .tasks
+            .iter()
+            .map(|t| (t.task_id.as_str(), t.merchant_name.as_str(), t.grade))
+            .collect();
+        assert_eq!(
+            order,
+            [("t1", "zz", RiskGrade::C), ("t2", "aa", RiskGrade::A)]
+        );
+        let sent = changes(&db, "task");
+        let to: Vec<Option<&str>> = sent.iter().map(|(u, _)| u.as_deref()).collect();
+        assert_eq!(to, [Some("i1"), Some("i2"), Some("i1"), Some("i2")]);
+        assert_eq!(sent[0].1["region_code"], "350203");
+        assert_eq!(sent[0].1["assigned_at"], "2026-03-01T02:00:00.250Z");
+        assert!(s.draw("nope".into()).await.unwrap().is_none());
+    }
+
+    /// The built-in checklists are published once, however often the
+    /// store opens.
+    #[test]
+    fn checklists_are_published_once() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let templates = TemplateRegistry::builtin().unwrap();
+        assert_eq!(
+            publish_checklists(&mut *c, templates).unwrap(),
+            templates.list().len()
+        );
+        assert!(!templates.list().is_empty());
+        assert_eq!(publish_checklists(&mut *c, templates).unwrap(), 0);
+        seed_checklists(&mut *c).unwrap();
+        drop(c);
+        assert_eq!(changes(&db, "checklist").len(), templates.list().len());
+    }
+
+    /// Statistics group, count, label and order as SQLite's, within
+    /// `[from, to)`; months are China's.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn inspection_statistics() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_market(&mut *c, "mk", "350203");
+            add_merchant(&mut *c, "m1", "350203", Some("mk"));
+            add_merchant(&mut *c, "m2", "350206", None);
+            add_user(&mut *c, "i1", "inspector", None, &["350203"], &[]);
+        });
+        add_inspection(
+            &db,
+            "x1",
+            "m1",
+            "compliant",
+            &["i1", "i2"],
+            "2026-01-31T17:00:00Z",
+        );
+        add_inspection(
+            &db,
+            "x2",
+            "m1",
+            "non_compliant",
+            &["i1"],
+            "2026-02-10T00:00:00Z",
+        );
+        add_inspection(
+            &db,
+            "x3",
+            "m2",
+            "compliant",
+            &["i2"],
+            "2026-02-11T00:00:00Z",
+        );
+        add_inspection(
+            &db,
+            "x4",
+            "m2",
+            "compliant",
+            &["i2"],
+            "2026-05-01T00:00:00Z",
+        );
+        let s = &db.store;
+        let to = Some(at("2026-04-01T00:00:00Z"));
+        let stats = |g| s.inspection_stats(g, None, to);
+
+        let rows = stats(StatsGroup::Result).await.unwrap();
+        assert_eq!(rows[0].key, "compliant");
+        assert_eq!((rows[0].count, rows[0].compliant), (2, 2));
+        assert_eq!(rows[0].label, InspectionResult::Compliant.label_zh());
+        assert_eq!(
+            (rows[1].key.as_str(), rows[1].non_compliant),
+            ("non_compliant", 1)
+        );
+
+        // 17:00 UTC on 31 January is 1 February in China.
+        let rows = stats(StatsGroup::Month).await.unwrap();
+        let months: Vec<(&str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.key.as_str(), r.label.as_str(), r.count))
+            .collect();
+        assert_eq!(months, [("2026-02", "2026年02月", 3)]);
+
+        let rows = stats(StatsGroup::Inspector).await.unwrap();
+        let by: Vec<(&str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.key.as_str(), r.label.as_str(), r.count))
+            .collect();
+        assert_eq!(by, [("i1", "i1", 2), ("i2", "i2", 2)]);
+
+        let rows = stats(StatsGroup::Market).await.unwrap();
+        let by: Vec<(&str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.key.as_str(), r.label.as_str(), r.count))
+            .collect();
+        assert_eq!(by, [("mk", "mk", 2), ("", "未归属市场", 1)]);
+
+        let rows = stats(StatsGroup::Item).await.unwrap();
+        assert_eq!(
+            (rows[0].key.as_str(), rows[0].label.as_str(), rows[0].count),
+            ("market/1.1", "无证", 3)
+        );
+
+        let from = Some(at("2026-02-11T00:00:00Z"));
+        let rows = s
+            .inspection_stats(StatsGroup::Result, from, None)
+            .await
+            .unwrap();
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 2);
+    }
+
+    /// Inspectors are found by id among inspector accounts only.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn existing_inspectors_are_inspector_accounts() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "m1", "350203", None);
+            add_user(&mut *c, "i2", "inspector", None, &[], &[]);
+            add_user(&mut *c, "i1", "inspector", None, &[], &[]);
+            add_user(&mut *c, "u1", "merchant", Some("m1"), &[], &[]);
+        });
+        let found = db
+            .store
+            .existing_inspectors(vec!["i2".into(), "u1".into(), "i1".into(), "x".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            [("i1".into(), "i1".into()), ("i2".into(), "i2".into())]
+        );
+    }
+
+    /// The counts the grade reads that this file makes (the alerts' and
+    /// complaints' come from their modules): results in the period, this
+    /// year's and ever, confirmed failures, the last inspectors.
+    #[test]
+    fn risk_fact_counts() {
+        let Some(db) = fresh() else { return };
+        {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "m1", "350203", None);
+        }
+        add_inspection(&db, "x1", "m1", "compliant", &["a"], "2025-06-01T00:00:00Z");
+        add_inspection(
+            &db,
+            "x2",
+            "m1",
+            "non_compliant",
+            &["b", "c"],
+            "2026-02-01T00:00:00Z",
+        );
+        let mut c = db.store.pool().get().unwrap();
+        let now = at("2026-03-01T00:00:00Z");
+        const SQL: &str = "SELECT merchant_id, count(*) FROM inspections
+             WHERE ($1::timestamptz IS NULL OR finished_at >= $1) AND ($2::text IS NULL OR merchant_id = $2)
+             GROUP BY merchant_id";
+        assert_eq!(count_by(&mut *c, SQL, None, Some("m1")).unwrap()["m1"], 2);
+        assert_eq!(
+            count_by(&mut *c, SQL, Some(year_start(now)), None).unwrap()["m1"],
+            1
+        );
+        assert!(count_by(&mut *c, SQL, None, Some("m2")).unwrap().is_empty());
+        // Everything but the other modules' counts: read_risk_facts reaches
+        // them last, so its own queries have run when they answer.
+        match read_risk_facts(&mut *c, now, 90, Some("m1")) {
+            Ok(rows) => {
+                assert_eq!(rows.len(), 1);
+                assert_eq!(rows[0].facts.inspections_non_compliant, 1);
+                assert_eq!(rows[0].last_inspectors, ["b", "c"]);
+                assert!(!rows[0].facts.new_operator);
+            }
+            Err(StoreError::Backend(m)) => assert!(m.contains("not yet on PostgreSQL"), "{m}"),
+            Err(e) => panic!("{e:?}"),
+        }
     }
 }

@@ -49,7 +49,11 @@ impl FieldReads for PgTxn<'_, '_> {
     }
 
     fn sample_exists(&self, id: &str) -> Result<bool, StoreError> {
-        holds(self, "SELECT EXISTS(SELECT 1 FROM samples WHERE id = $1)", id)
+        holds(
+            self,
+            "SELECT EXISTS(SELECT 1 FROM samples WHERE id = $1)",
+            id,
+        )
     }
 
     fn sample(&self, id: &str) -> Result<Option<SampleRecord>, StoreError> {
@@ -183,4 +187,99 @@ fn write(tx: &mut impl GenericClient, w: &FieldWrite) -> Result<(), StoreError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::field::{NewChange, NewPublicFinding, NewRecallProposal};
+
+    use super::super::testing::{add_merchant, add_user, fresh};
+    use super::*;
+
+    fn proposal(merchant: &str) -> FieldWrite {
+        FieldWrite::RecallProposal(NewRecallProposal {
+            id: format!("rp-{merchant}"),
+            merchant_id: merchant.into(),
+            trace_code: Some("T1".into()),
+            sample_id: "s1".into(),
+            reason: "超标".into(),
+            basis: "GB 2763".into(),
+            created_at: Utc::now(),
+        })
+    }
+
+    fn finding(merchant: &str) -> FieldWrite {
+        FieldWrite::PublicFinding(NewPublicFinding {
+            id: format!("pf-{merchant}"),
+            merchant_id: merchant.into(),
+            kind: "sample",
+            ref_id: "s1".into(),
+            title: "抽检不合格",
+            summary: "农残超标".into(),
+            trace_code: None,
+            published_at: Utc::now(),
+        })
+    }
+
+    fn count(c: &mut impl GenericClient, sql: &str) -> i64 {
+        c.query_one(sql, &[]).unwrap().get(0)
+    }
+
+    /// The writes go in under the merchant's district, the change is
+    /// published to its audience; with an unknown merchant among them,
+    /// none of them stays, and the push transaction goes on.
+    #[test]
+    fn persist_writes_all_or_none() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        add_merchant(&mut *c, "m1", "350203", None);
+        let mut tx = c.transaction().unwrap();
+        let change = FieldWrite::Publish(NewChange {
+            kind: "inspection",
+            merchant_id: None,
+            region_code: Some("350203".into()),
+            user_id: None,
+            payload: serde_json::json!({"id": "x"}),
+        });
+        persist(&mut tx, &[proposal("m1"), finding("m1"), change.clone()]).unwrap();
+        let e = persist(&mut tx, &[change, finding("m2"), proposal("m2")]).unwrap_err();
+        assert!(matches!(e, StoreError::NotFound("商户")), "{e:?}");
+        tx.commit().unwrap();
+        assert_eq!(
+            count(&mut *c, "SELECT count(*) FROM recall_proposals WHERE region_code = '350203' AND merchant_id = 'm1'"),
+            1
+        );
+        assert_eq!(count(&mut *c, "SELECT count(*) FROM public_findings"), 1);
+        assert_eq!(
+            count(
+                &mut *c,
+                "SELECT count(*) FROM changes WHERE kind = 'inspection' AND region_code = '350203'"
+            ),
+            1
+        );
+    }
+
+    /// What the field service reads inside the push.
+    #[test]
+    fn field_reads_in_the_push_transaction() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        add_merchant(&mut *c, "m1", "350203", None);
+        add_user(&mut *c, "i1", "inspector", None, &["350203"], &[]);
+        add_user(&mut *c, "u1", "merchant", Some("m1"), &[], &[]);
+        let mut tx = c.transaction().unwrap();
+        let txn = PgTxn::new(&mut tx);
+        assert!(txn.is_inspector("i1").unwrap());
+        assert!(!txn.is_inspector("u1").unwrap());
+        assert!(!txn.is_inspector("nobody").unwrap());
+        assert_eq!(
+            txn.merchant_region("m1").unwrap().as_deref(),
+            Some("350203")
+        );
+        assert_eq!(txn.merchant_region("m2").unwrap(), None);
+        assert!(!txn.attachment_exists(&"a".repeat(64)).unwrap());
+        assert!(!txn.inspection_exists("x").unwrap());
+        assert!(!txn.sample_exists("s").unwrap());
+        assert!(txn.sample("s").unwrap().is_none());
+    }
 }

@@ -57,7 +57,10 @@ fn revoked(c: &mut impl GenericClient) -> Result<Vec<RevokedDevice>, StoreError>
 /// Publishes the trust list of `keys` and the revoked certificates unless
 /// the latest published one is equal; inside the caller's transaction,
 /// which holds [`TRUST_LIST_LOCK`].
-fn publish_if_changed(c: &mut impl GenericClient, keys: Vec<TrustedKey>) -> Result<bool, StoreError> {
+fn publish_if_changed(
+    c: &mut impl GenericClient,
+    keys: Vec<TrustedKey>,
+) -> Result<bool, StoreError> {
     let list = TrustList {
         keys,
         revoked_devices: revoked(c)?,
@@ -176,5 +179,194 @@ impl SigningStore for PgStore {
             tx.commit()?;
             Ok(published)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate};
+    use shian_core::signed::KeyStatus;
+
+    use super::super::testing::{add_merchant, add_user, fresh};
+    use super::*;
+    use tokio::task::block_in_place;
+
+    fn device(id: &str, user: &str) -> Device {
+        Device {
+            id: id.into(),
+            user_id: user.into(),
+            name: "phone".into(),
+            created_at: Utc::now(),
+            last_seen: None,
+        }
+    }
+
+    fn cert(cert_id: &str, device_id: &str, created_at: DateTime<Utc>) -> DeviceCertificate {
+        DeviceCertificate {
+            cert_id: cert_id.into(),
+            device_id: device_id.into(),
+            merchant_id: "shop1".into(),
+            public_key: "pk".into(),
+            certificate: "cert".into(),
+            kid: "ed25519-k1".into(),
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            valid_until: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            created_at,
+        }
+    }
+
+    fn key() -> TrustedKey {
+        TrustedKey {
+            kid: "ed25519-k1".into(),
+            alg: "Ed25519".into(),
+            public_key: "pub".into(),
+            status: KeyStatus::Active,
+            signs: true,
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            valid_until: None,
+        }
+    }
+
+    /// The trust lists published so far, newest first.
+    fn trust_lists(db: &super::super::testing::Db) -> Vec<Value> {
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            c.query(
+                "SELECT payload FROM changes WHERE kind = $1 ORDER BY seq DESC",
+                &[&TRUST_LIST_KIND],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+        })
+    }
+
+    fn code(e: StoreError) -> String {
+        match e {
+            StoreError::Conflict { code, .. } => code,
+            e => panic!("expected a conflict, got {e:?}"),
+        }
+    }
+
+    /// A device goes in with its certificate; an unknown account, a device
+    /// again and a certificate id again are SQLite's errors, and a refused
+    /// certificate leaves no device behind.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn certified_devices_and_their_refusals() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "shop1", "350203", None);
+            add_user(&mut *c, "u1", "merchant", Some("shop1"), &[], &[]);
+        });
+        let s = &db.store;
+        let t0 = DateTime::parse_from_rfc3339("2026-02-01T10:00:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let d = s
+            .create_certified_device(device("d1", "u1"), cert("c1", "d1", t0))
+            .await
+            .unwrap();
+        assert_eq!(d.id, "d1");
+        let e = s
+            .create_certified_device(device("d9", "nobody"), cert("c9", "d9", t0))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::NotFound("用户")), "{e:?}");
+        let e = s
+            .create_certified_device(device("d1", "u1"), cert("c2", "d1", t0))
+            .await
+            .unwrap_err();
+        assert_eq!(code(e), "duplicate_device");
+        let e = s
+            .create_certified_device(device("d2", "u1"), cert("c1", "d2", t0))
+            .await
+            .unwrap_err();
+        assert_eq!(code(e), "duplicate_certificate");
+        assert!(s.device_certificates("d2".into()).await.unwrap().is_empty());
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM devices WHERE id = 'd2'", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0, "the device of a refused certificate is rolled back");
+
+            // A second certificate of d1, older: the list is oldest first.
+            c.execute(
+            "INSERT INTO device_certificates (cert_id, device_id, merchant_id, public_key, certificate, kid, valid_from, valid_until, created_at)
+             VALUES ('c0', 'd1', 'shop1', 'pk0', 'cert0', 'ed25519-k1', '2025-01-01', '2026-01-01', $1)",
+            &[&(t0 - Duration::days(1))],
+        )
+        .unwrap();
+        });
+        let certs = s.device_certificates("d1".into()).await.unwrap();
+        let ids: Vec<&str> = certs.iter().map(|c| c.cert_id.as_str()).collect();
+        assert_eq!(ids, ["c0", "c1"]);
+        assert_eq!(certs[1], cert("c1", "d1", t0));
+    }
+
+    /// Revoking publishes the trust list once, keeps the first time on a
+    /// second revocation, and answers `None` for an unknown device.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn revocation_and_the_trust_list() {
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "shop1", "350203", None);
+            add_user(&mut *c, "u1", "merchant", Some("shop1"), &[], &[]);
+        });
+        let s = &db.store;
+        let t0 = DateTime::parse_from_rfc3339("2026-02-01T10:00:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        s.create_certified_device(device("d1", "u1"), cert("c1", "d1", t0))
+            .await
+            .unwrap();
+        assert!(s.publish_trust_list(vec![key()]).await.unwrap());
+        assert!(!s.publish_trust_list(vec![key()]).await.unwrap());
+        assert_eq!(trust_lists(&db).len(), 1);
+
+        assert_eq!(
+            s.revoke_device("nope".into(), t0, vec![key()])
+                .await
+                .unwrap(),
+            None
+        );
+        let at = DateTime::parse_from_rfc3339("2026-03-01T08:00:00.123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let r = s
+            .revoke_device("d1".into(), at, vec![key()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.cert_ids, ["c1"]);
+        assert_eq!(trust_lists(&db).len(), 2);
+        let revoked = s.revoked_devices().await.unwrap();
+        assert_eq!(
+            revoked,
+            [RevokedDevice {
+                cert_id: "c1".into(),
+                device_id: Some("d1".into()),
+                revoked_at: "2026-03-01T08:00:00.123Z".into(),
+            }]
+        );
+        // Again, later: the first time stays and the list is unchanged.
+        s.revoke_device("d1".into(), at + Duration::days(1), vec![key()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.revoked_devices().await.unwrap(), revoked);
+        assert_eq!(trust_lists(&db).len(), 2);
+        // The published list carries the revocation and the core's id.
+        let last = &trust_lists(&db)[0];
+        assert_eq!(last["id"], TRUST_LIST_KEY);
+        assert_eq!(last["revoked_devices"][0]["cert_id"], "c1");
     }
 }
