@@ -27,6 +27,9 @@ use crate::store::field::{
 };
 use crate::store::{StoreError, StoreFuture};
 
+// Called by the store's opening (`store.rs`) once it seeds the feed; until
+// then only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
 /// The advisory lock of checklist publication: "shianchk" in ASCII.
 const CHECKLIST_LOCK: i64 = 0x7368_6961_6e63_686b;
 
@@ -45,6 +48,7 @@ pub(super) fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 /// Publishes the built-in checklist templates not yet on the changes feed;
 /// what SQLite's `field::open` does after its migrations. For the store's
 /// opening, after [`super::migrate::migrate`].
@@ -58,6 +62,7 @@ pub(super) fn seed_checklists(c: &mut impl GenericClient) -> Result<(), StoreErr
     Ok(())
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 /// Publishes every known checklist template that has not been published yet
 /// (kind `checklist`, addressed to everyone) so that phones get it with their
 /// next pull; returns how many. Under [`CHECKLIST_LOCK`]: instances and the

@@ -166,7 +166,7 @@ impl SigningStore for PgStore {
     }
 
     fn revoked_devices(&self) -> StoreFuture<'_, Vec<RevokedDevice>> {
-        Box::pin(self.pool.call(|client| revoked(client)))
+        Box::pin(self.pool.call(revoked))
     }
 
     fn publish_trust_list(&self, keys: Vec<TrustedKey>) -> StoreFuture<'_, bool> {
