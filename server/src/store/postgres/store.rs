@@ -44,6 +44,7 @@ impl PgStore {
             super::migrate::migrate(&mut conn)?;
             // What SQLite's open puts on the feed once.
             super::self_checks::publish_templates(&mut *conn)?;
+            super::field::seed_checklists(&mut *conn)?;
         }
         Ok(PgStore {
             pool,
