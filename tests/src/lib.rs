@@ -539,11 +539,9 @@ impl Server {
         regions: &[&str],
     ) -> String {
         let mut cmd = Command::new(&self.bin);
+        // Accounts live in the store; the CLI needs no keys.
         cmd.args(["admin", "create-user", "--db"])
             .arg(self.store.arg());
-        if self.store.is_postgres() {
-            cmd.arg("--data-dir").arg(&self.data_dir);
-        }
         cmd.args([
             "--username",
             username,
