@@ -371,3 +371,223 @@ impl AlertStore for PgStore {
         Box::pin(async { Err(not_yet("refresh_alerts")) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::store::postgres::testing::{add_market, add_merchant, add_user, fresh, Db};
+
+    fn candidate(kind: Kind, merchant: &str, latest: DateTime<Utc>) -> Candidate {
+        Candidate {
+            kind,
+            subject: Subject {
+                kind: SubjectType::Merchant,
+                id: merchant.into(),
+                market_id: Some("mk1".into()),
+                name: format!("{merchant} 店"),
+            },
+            severity: Severity::High,
+            title: "预警".into(),
+            evidence: Evidence::default(),
+            latest,
+        }
+    }
+
+    /// Runs blocking database work (the synchronous client, the fresh
+    /// database) off the test's async worker.
+    fn sync<T>(f: impl FnOnce() -> T) -> T {
+        tokio::task::block_in_place(f)
+    }
+
+    /// Raises in one transaction, as an event's write does.
+    fn raise_now(db: &Db, cands: &[Candidate], now: DateTime<Utc>) -> u64 {
+        sync(|| raise_in(db, cands, now))
+    }
+
+    fn raise_in(db: &Db, cands: &[Candidate], now: DateTime<Utc>) -> u64 {
+        let mut c = db.store.pool().get().unwrap();
+        let mut tx = c.transaction().unwrap();
+        let n = raise(&mut tx, cands, now).unwrap();
+        tx.commit().unwrap();
+        n
+    }
+
+    fn seeded() -> Option<Db> {
+        let db = fresh()?;
+        let mut c = db.store.pool().get().unwrap();
+        add_market(&mut *c, "mk1", "350203");
+        add_merchant(&mut *c, "a", "350203", Some("mk1"));
+        add_user(&mut *c, "an", "analyst", None, &["350203"], &[]);
+        add_user(&mut *c, "shop", "merchant", Some("a"), &[], &[]);
+        drop(c);
+        Some(db)
+    }
+
+    /// The same identity seen again updates the open alert; after a
+    /// resolution only newer facts raise it again; the lifecycle's errors
+    /// are SQLite's.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn raise_assign_resolve_and_raise_again() {
+        let Some(db) = sync(seeded) else { return };
+        // Whole seconds: both backends keep less than nanoseconds (SQLite
+        // milliseconds, PostgreSQL microseconds).
+        let t0 = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        let k = Kind::LicenceExpiredTrading;
+        assert_eq!(raise_now(&db, &[candidate(k, "a", t0)], t0), 1);
+        assert_eq!(
+            raise_now(&db, &[candidate(k, "a", t0)], t0 + Duration::seconds(1)),
+            0
+        );
+        let page = db
+            .store
+            .list_alerts(AlertFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1);
+        let a = &page.items[0];
+        assert_eq!(a.status, AlertStatus::New);
+        assert_eq!(a.subject.id, "a");
+        assert!(a.last_seen_at > a.first_seen_at);
+        let region: String = sync(|| {
+            let mut c = db.store.pool().get().unwrap();
+            c.query_one("SELECT region_code FROM alerts", &[])
+                .unwrap()
+                .get(0)
+        });
+        assert_eq!(region, "350203");
+
+        let id = a.id.clone();
+        let resolve = |note: &str| AlertAction::Resolve { note: note.into() };
+        let err = db.store.act_on_alert(id.clone(), resolve("x"), t0).await;
+        assert!(
+            matches!(err, Err(StoreError::Conflict { code, .. }) if code == "alert_not_assigned")
+        );
+        let err = db
+            .store
+            .act_on_alert(
+                id.clone(),
+                AlertAction::Assign {
+                    user_id: "shop".into(),
+                },
+                t0,
+            )
+            .await;
+        assert!(matches!(err, Err(StoreError::NotFound("用户"))));
+        let err = db.store.act_on_alert("nope".into(), resolve("x"), t0).await;
+        assert!(matches!(err, Err(StoreError::NotFound("预警"))));
+        let assigned = db
+            .store
+            .act_on_alert(
+                id.clone(),
+                AlertAction::Assign {
+                    user_id: "an".into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(assigned.status, AlertStatus::Assigned);
+        assert_eq!(assigned.assigned_to.as_deref(), Some("an"));
+        let t1 = t0 + Duration::seconds(10);
+        let done = db
+            .store
+            .act_on_alert(id.clone(), resolve("已整改"), t1)
+            .await
+            .unwrap();
+        assert_eq!(done.status, AlertStatus::Resolved);
+        assert_eq!(done.note.as_deref(), Some("已整改"));
+        let err = db
+            .store
+            .act_on_alert(id.clone(), resolve("again"), t1)
+            .await;
+        assert!(matches!(err, Err(StoreError::Conflict { code, .. }) if code == "alert_resolved"));
+
+        // Facts no newer than the resolution raise nothing; newer ones do.
+        assert_eq!(raise_now(&db, &[candidate(k, "a", t1)], t1), 0);
+        let t2 = t1 + Duration::seconds(1);
+        assert_eq!(raise_now(&db, &[candidate(k, "a", t2)], t2), 1);
+        let open = db
+            .store
+            .list_alerts(AlertFilter {
+                status: Some(AlertStatus::New),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(open.total, 1);
+        assert_ne!(open.items[0].id, id);
+        assert!(db.store.alert(id).await.unwrap().is_some());
+        assert!(db.store.alert("nope".into()).await.unwrap().is_none());
+    }
+
+    /// Only open alerts of the kinds that weigh in the grade count, per
+    /// merchant; the filter by merchant and paging hold.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn open_risk_counts_weighing_kinds_only() {
+        let Some(db) = sync(seeded) else { return };
+        sync(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "b", "350203", Some("mk1"));
+        });
+        let t = Utc::now();
+        let weighing: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.weighs_in_risk_grade())
+            .collect();
+        let other = Kind::ALL
+            .into_iter()
+            .find(|k| !k.weighs_in_risk_grade())
+            .unwrap();
+        let mut cands: Vec<Candidate> = weighing.iter().map(|k| candidate(*k, "a", t)).collect();
+        cands.push(candidate(other, "a", t));
+        cands.push(candidate(weighing[0], "b", t));
+        assert_eq!(raise_now(&db, &cands, t), cands.len() as u64);
+        let (all, only) = sync(|| {
+            let mut c = db.store.pool().get().unwrap();
+            (
+                open_risk(&mut *c, None).unwrap(),
+                open_risk(&mut *c, Some("b")).unwrap(),
+            )
+        });
+        assert_eq!(all.get("a"), Some(&(weighing.len() as u16)));
+        assert_eq!(all.get("b"), Some(&1));
+        assert_eq!(only.len(), 1);
+        let page = db
+            .store
+            .list_alerts(AlertFilter {
+                merchant_id: Some("a".into()),
+                limit: 1,
+                offset: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.total, weighing.len() as u64 + 1);
+        assert_eq!(page.items.len(), 1);
+    }
+
+    /// Marking is idempotent (the push marks each merchant it wrote for)
+    /// and an unknown merchant is not marked.
+    #[test]
+    fn mark_is_idempotent() {
+        let Some(db) = seeded() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let mut tx = c.transaction().unwrap();
+        mark(&mut tx, "a").unwrap();
+        mark(&mut tx, "a").unwrap();
+        mark(&mut tx, "ghost").unwrap();
+        tx.commit().unwrap();
+        mark(&mut *c, "a").unwrap();
+        let rows = c
+            .query("SELECT region_code, merchant_id FROM alert_marks", &[])
+            .unwrap();
+        let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(got, vec![("350203".to_owned(), "a".to_owned())]);
+    }
+}
