@@ -65,7 +65,6 @@ use crate::cli::ServeArgs;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
 use crate::store::postgres::PgOptions;
-use crate::store::signing::SigningStore as _;
 use crate::store::sqlite::SqliteOptions;
 use crate::store::target::DbTarget;
 use crate::store::{Store, StoreError};

@@ -6,7 +6,6 @@ use clap::Parser;
 use shian_server::cli::{AdminCommand, Cli, Command};
 use shian_server::store::postgres::PgOptions;
 use shian_server::store::sqlite::SqliteOptions;
-use shian_server::store::Store;
 use shian_server::{admin, logging, run_serve};
 
 /// mimalloc instead of glibc's malloc: see server/Cargo.toml.

@@ -6,7 +6,6 @@
 use crate::cli::KeysCommand;
 use crate::keys::Keys;
 use crate::store::postgres::PgOptions;
-use crate::store::signing::SigningStore;
 use crate::store::sqlite::SqliteOptions;
 
 /// Runs a `keys` subcommand; the error is printed by `main`.

@@ -59,6 +59,7 @@ mod field;
 mod field_ops;
 mod holds;
 mod ledger;
+mod pending;
 mod price_window;
 mod public;
 mod recalls;
