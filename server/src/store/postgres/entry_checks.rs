@@ -730,7 +730,6 @@ mod tests {
     /// A refusal is kept and listed as one, and its warnings judged in the
     /// same savepoint.
     #[test]
-    #[ignore = "needs alerts::raise on PostgreSQL (being ported)"]
     fn a_refusal_is_kept_and_listed() {
         let Some(db) = fresh() else { return };
         let mut c = db.store.pool().get().unwrap();

@@ -743,11 +743,8 @@ mod tests {
         let Some(db) = fresh() else { return };
         let mut c = db.store.pool().get().unwrap();
         let templates = TemplateRegistry::builtin().unwrap();
-        assert_eq!(
-            publish_checklists(&mut *c, templates).unwrap(),
-            templates.list().len()
-        );
         assert!(!templates.list().is_empty());
+        // Opening the store published them; again publishes nothing.
         assert_eq!(publish_checklists(&mut *c, templates).unwrap(), 0);
         seed_checklists(&mut *c).unwrap();
         drop(c);

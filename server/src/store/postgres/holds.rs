@@ -585,7 +585,6 @@ mod tests {
     /// Placing a hold: stored, announced to the merchant and the market,
     /// its change's sequence kept.
     #[test]
-    #[ignore = "needs alerts::raise on PostgreSQL (being ported)"]
     fn a_placed_hold_is_stored_and_announced() {
         let Some(db) = fresh() else { return };
         let mut c = db.store.pool().get().unwrap();
@@ -625,7 +624,6 @@ mod tests {
 
     /// On hand from the read model.
     #[test]
-    #[ignore = "needs followed_graph on PostgreSQL (ledger.rs, being ported)"]
     fn an_unknown_batch_has_nothing_on_hand() {
         let Some(db) = fresh() else { return };
         assert!(block_on(db.store.batch_on_hand("nope".into()))

@@ -1028,7 +1028,7 @@ mod tests {
         assert_eq!(payload["licence_expiry"], "2027-06-30");
         let rows = c
             .query(
-                "SELECT kind, merchant_id, region_code, payload, seq FROM changes ORDER BY seq",
+                "SELECT kind, merchant_id, region_code, payload, seq FROM changes WHERE kind = 'merchant' ORDER BY seq",
                 &[],
             )
             .unwrap();

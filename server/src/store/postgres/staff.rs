@@ -592,7 +592,6 @@ mod tests {
     /// The whole write: created, changed, removed, each logged and its
     /// roster published to the merchant, its district and its market.
     #[test]
-    #[ignore = "needs alerts::raise on PostgreSQL (being ported)"]
     fn writes_are_logged_and_publish_the_roster() {
         let Some(db) = fresh() else { return };
         let mut c = db.store.pool().get().unwrap();
