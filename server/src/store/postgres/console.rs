@@ -168,17 +168,28 @@ impl ConsoleStore for PgStore {
 mod tests {
     use super::super::testing::{add_market, add_merchant, add_user, fresh};
     use super::*;
+    use tokio::task::block_in_place;
 
     /// Inspectors only, by username, limited; their regions read back.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn inspectors_by_username() {
-        let Some(db) = fresh() else { return };
-        {
+        // The synchronous client blocks: off the runtime's threads.
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
             let mut c = db.store.pool().get().unwrap();
             add_user(&mut *c, "zed", "inspector", None, &["3502"], &[]);
-            add_user(&mut *c, "amy", "inspector", None, &["350203", "350206"], &[]);
+            add_user(
+                &mut *c,
+                "amy",
+                "inspector",
+                None,
+                &["350203", "350206"],
+                &[],
+            );
             add_user(&mut *c, "boss", "admin", None, &[], &[]);
-        }
+        });
         let all = db.store.list_inspectors(10).await.unwrap();
         let names: Vec<_> = all.iter().map(|i| i.username.as_str()).collect();
         assert_eq!(names, ["amy", "zed"]);
@@ -187,9 +198,12 @@ mod tests {
     }
 
     /// No draws yet: an empty list and a zero count.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn no_draws() {
-        let Some(db) = fresh() else { return };
+        // The synchronous client blocks: off the runtime's threads.
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
         let (draws, total) = db.store.list_draws(5).await.unwrap();
         assert!(draws.is_empty());
         assert_eq!(total, 0);
@@ -197,14 +211,20 @@ mod tests {
 
     /// An unknown merchant's record is empty, as SQLite's; a known one
     /// lists its samples newest first with the recorded time as text.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn merchant_record_lists_newest_first() {
-        let Some(db) = fresh() else { return };
-        {
+        // The synchronous client blocks: off the runtime's threads.
+        let Some(db) = block_in_place(fresh) else {
+            return;
+        };
+        block_in_place(|| {
             let mut c = db.store.pool().get().unwrap();
             add_market(&mut *c, "m1", "350203");
             add_merchant(&mut *c, "shop1", "350203", Some("m1"));
-            for (id, at) in [("s1", "2026-01-01T08:00:00Z"), ("s2", "2026-01-02T08:00:00Z")] {
+            for (id, at) in [
+                ("s1", "2026-01-01T08:00:00Z"),
+                ("s2", "2026-01-02T08:00:00Z"),
+            ] {
                 c.execute(
                     "INSERT INTO samples (region_code, id, merchant_id, item, method, value, unit,
                         limit_value, taken_at, outcome, counts_as_failure, payload, evaluation,
@@ -215,7 +235,7 @@ mod tests {
                 )
                 .unwrap();
             }
-        }
+        });
         let none = db.store.merchant_record("nobody".into(), 10).await.unwrap();
         assert!(none.samples.is_empty() && none.inspections.is_empty() && none.batches.is_empty());
         let rec = db.store.merchant_record("shop1".into(), 10).await.unwrap();

@@ -201,37 +201,3 @@ mod publicstore_pending {
         }
     }
 }
-
-mod consolestore_pending {
-    use super::*;
-    #[allow(unused_imports)]
-    use crate::store::console::*;
-
-    impl ConsoleStore for PgStore {
-        fn list_inspectors(&self, _limit: u32) -> StoreFuture<'_, Vec<InspectorRow>> {
-            Box::pin(async {
-                Err(StoreError::Backend(
-                    "not yet on PostgreSQL: list_inspectors".into(),
-                ))
-            })
-        }
-        fn list_draws(&self, _limit: u32) -> StoreFuture<'_, (Vec<DrawSummary>, u64)> {
-            Box::pin(async {
-                Err(StoreError::Backend(
-                    "not yet on PostgreSQL: list_draws".into(),
-                ))
-            })
-        }
-        fn merchant_record(
-            &self,
-            _merchant_id: String,
-            _limit: u32,
-        ) -> StoreFuture<'_, MerchantRecord> {
-            Box::pin(async {
-                Err(StoreError::Backend(
-                    "not yet on PostgreSQL: merchant_record".into(),
-                ))
-            })
-        }
-    }
-}
