@@ -47,9 +47,11 @@ add "$p" "$f"
 
 # The same suites again on PostgreSQL (a throw-away PostgreSQL 15 cluster
 # per test binary, a fresh database per server): the binaries built above,
-# run with SHIAN_TEST_DB=postgres. The suites listed are those that reach
-# the store only through the server; the rest read the SQLite file itself.
-PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security registry auth alerts console entry_checks exports holds recalls reports self_checks staff feedback})
+# run with SHIAN_TEST_DB=postgres: the end-to-end, fault and security
+# suites, three instances over one database behind nginx, and the server's
+# suites whose store is ported whole (issue 15 lists what is still to port:
+# recalls, the alerts' passes, feedback, reports, the public pages).
+PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances auth registry bad_input demo import login_race metrics})
 log "Rust suites on PostgreSQL (SHIAN_TEST_DB=postgres: ${PG_SUITES[*]})"
 pg_args=()
 for t in "${PG_SUITES[@]}"; do pg_args+=(--test "$t"); done

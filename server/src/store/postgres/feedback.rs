@@ -9,6 +9,8 @@ use postgres::GenericClient;
 use crate::store::StoreError;
 
 /// A complaint that weighs, as the warnings engine reads it.
+// Read by the alerts' passes, whose port is still to land (issue 15).
+#[allow(dead_code)]
 pub(super) struct Weighing {
     pub id: String,
     pub merchant_id: String,
@@ -27,6 +29,8 @@ pub(super) fn complaint_counts(
 }
 
 /// Complaints since `since` that weigh, for the warnings engine.
+// Called by the alerts' passes, whose port is still to land (issue 15).
+#[allow(dead_code)]
 pub(super) fn weighing_complaints(
     _c: &mut impl GenericClient,
     _since: NaiveDate,

@@ -549,7 +549,7 @@ mod tests {
                 at: chrono::Utc::now().to_rfc3339(),
                 payload: serde_json::Value::Null,
             },
-            event: Some(event.map_err(|e| e.into())),
+            event: Some(event),
             wire,
         }
     }
