@@ -129,6 +129,13 @@ pub struct ServeArgs {
     /// and recalls catch up before they answer anyway. 0 turns it off.
     #[arg(long, env = "SHIAN_FOLLOW_MS", default_value_t = 250)]
     pub follow_ms: u32,
+    /// A load balancer or reverse proxy in front of this server (an IP
+    /// address; repeat, or comma-separate in the variable): its requests
+    /// count against the client it names in `X-Real-IP` (else the last
+    /// `X-Forwarded-For` hop) in the per-address limits. Any other peer's
+    /// headers are ignored.
+    #[arg(long, env = "SHIAN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,

@@ -113,6 +113,10 @@ pub struct Config {
     pub scan_rate_burst: u32,
     /// How often one more full pass is allowed back.
     pub scan_rate_period: std::time::Duration,
+    /// Whose address the per-address limits count: the TCP peer's, or
+    /// the forwarded client's for a peer given as `--trusted-proxy` (the
+    /// load balancer in front of several instances).
+    pub clients: rate_limit::ClientAddress,
 }
 
 impl Default for Config {
@@ -128,6 +132,7 @@ impl Default for Config {
             login_rate_period: std::time::Duration::from_secs(1),
             public_url: None,
             page_cache_ttl: std::time::Duration::from_secs(5),
+            clients: rate_limit::ClientAddress::default(),
             // A family at a stall rates and complains a few times; a script
             // stuffing a shop's grade sends hundreds.
             feedback_rate_burst: 10,
@@ -253,6 +258,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.login_rate_burst,
             config.login_rate_period,
+            &config.clients,
         ));
     // Ratings and complaints, JSON and the shop page's forms, share one
     // bucket per address: a script cannot double its share by using both.
@@ -267,6 +273,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.feedback_rate_burst,
             config.feedback_rate_period,
+            &config.clients,
         ));
     // The anonymous report routes: one limiter for filing and for every
     // route a receipt opens.
@@ -278,6 +285,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.report_rate_burst,
             config.report_rate_period,
+            &config.clients,
         ));
     let scan = OpenApiRouter::new()
         .routes(routes!(alerts::routes::scan))
@@ -417,6 +425,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
         public_url: args.public_url.clone(),
         page_cache_ttl: std::time::Duration::from_secs(u64::from(args.page_cache_secs)),
+        clients: rate_limit::ClientAddress::new(&args.trusted_proxy),
         ..Config::default()
     };
     let sqlite = SqliteOptions {
