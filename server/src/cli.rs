@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use shian_core::inspection::{InspectionRules, RiskGrader, SampleRules};
 use shian_core::rules::{LedgerRules, RulesFileError};
 
+use crate::db_target::DbTarget;
 use crate::extract::DEFAULT_BODY_LIMIT;
-use crate::store::target::DbTarget;
 use crate::store::Role;
 
 /// Default database file; its directory is created on first start.

@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod auth;
 pub mod certify;
 pub mod cli;
+pub mod db_target;
 pub mod demo;
 pub mod errors;
 pub mod exports;
@@ -62,11 +63,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::cli::ServeArgs;
+use crate::db_target::DbTarget;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
 use crate::store::postgres::PgOptions;
 use crate::store::sqlite::SqliteOptions;
-use crate::store::target::DbTarget;
 use crate::store::{Store, StoreError};
 
 /// Settings of a running server.

@@ -23,7 +23,6 @@ pub mod model;
 pub mod postgres;
 pub mod public;
 pub mod recalls;
-pub mod report;
 pub mod reports;
 pub mod search;
 pub mod self_checks;
@@ -31,7 +30,6 @@ pub mod signing;
 pub mod sqlite;
 pub mod staff;
 pub mod sync;
-pub mod target;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
+use shian_server::db_target::DbTarget;
 use shian_server::store::postgres::PgOptions;
 use shian_server::store::sqlite::SqliteOptions;
-use shian_server::store::target::DbTarget;
 use shian_server::store::{NewUser, Role, Store};
 use shian_server::{AppState, Config};
 use tempfile::TempDir;

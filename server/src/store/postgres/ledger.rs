@@ -22,12 +22,12 @@ use shian_core::trace::{self, BackwardTrace, ForwardTrace, TraceError};
 use super::store::PgStore;
 use super::sync::{self as sql, lock_head, store_head, Shared};
 use super::txn::FeedHead;
+use crate::metrics::MetricsReport;
 use crate::store::graph::{Faults, Lag, LedgerGraph, LedgerSource, Marks, Positions, StoredEntry};
 use crate::store::ledger::{
     split_pull, Caller, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts,
     LedgerStore, Prepared, PublicFinding, PublicInspection, PublicShop, PullError, Showcase,
 };
-use crate::store::report::MetricsReport;
 use crate::store::{StoreError, StoreFuture};
 use crate::sync::rules;
 

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::readers::Readers;
 use self::writer::Writer;
+use crate::metrics::MetricsReport;
 use crate::store::graph::{Faults, LedgerGraph};
-use crate::store::report::MetricsReport;
 use crate::store::search::{like_substring, region_prefix};
 use crate::store::*;
 

@@ -1,14 +1,15 @@
-//! Which store a command opens: a SQLite file (the default, zero set-up)
+//! Which store a command opens (the one place that names both backends,
+//! beside the store layer, which names neither): a SQLite file (the default, zero set-up)
 //! or a PostgreSQL database (`postgres://…`, for several instances, a
 //! province or a country). One `--db` / `SHIAN_DB` names either.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::postgres::pool::{is_postgres_url, redact};
-use super::postgres::{PgOptions, PgStore};
-use super::sqlite::{SqliteOptions, SqliteStore};
-use super::{Store, StoreError};
+use crate::store::postgres::pool::{is_postgres_url, redact};
+use crate::store::postgres::{PgOptions, PgStore};
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::{Store, StoreError};
 
 /// A store's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
