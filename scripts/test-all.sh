@@ -23,6 +23,14 @@ bash scripts/install-test-deps.sh || { echo "total: 0 passed, 1 failed"; exit 1;
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 
+# Sets p and f from the "test result" lines of cargo's output in $out; a
+# failed run with no failed test is a build error, counted as one.
+rust_totals() {
+    p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$out" | awk '{s+=$1} END {print s+0}')
+    if [ "$rust_status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+}
+
 # Style and lints first: each counts as one test, so a failure shows in the
 # total line, and the rest still runs.
 log "rustfmt (cargo fmt --all --check)"
@@ -34,9 +42,22 @@ if cargo clippy --workspace --all-targets -- -D warnings; then add 1 0; else add
 log "Rust tests (cargo test --workspace)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
 rust_status=${PIPESTATUS[0]}
-p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
-f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$out" | awk '{s+=$1} END {print s+0}')
-if [ "$rust_status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a build error
+rust_totals
+add "$p" "$f"
+
+# The same suites again on PostgreSQL (a throw-away PostgreSQL 15 cluster
+# per test binary, a fresh database per server): the binaries built above,
+# run with SHIAN_TEST_DB=postgres: the end-to-end, fault and security
+# suites, three instances over one database behind nginx, and the server's
+# suites whose store is ported whole (issue 15 lists what is still to port:
+# recalls, the alerts' passes, feedback, reports, the public pages).
+PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances auth registry bad_input demo import login_race metrics})
+log "Rust suites on PostgreSQL (SHIAN_TEST_DB=postgres: ${PG_SUITES[*]})"
+pg_args=()
+for t in "${PG_SUITES[@]}"; do pg_args+=(--test "$t"); done
+SHIAN_TEST_DB=postgres cargo test --workspace --no-fail-fast "${pg_args[@]}" 2>&1 | tee "$out"
+rust_status=${PIPESTATUS[0]}
+rust_totals
 add "$p" "$f"
 
 # schemathesis runs the server binary that `cargo test --workspace` built.

@@ -7,11 +7,15 @@ use clap::{Args, Parser, Subcommand};
 use shian_core::inspection::{InspectionRules, RiskGrader, SampleRules};
 use shian_core::rules::{LedgerRules, RulesFileError};
 
+use crate::db_target::DbTarget;
 use crate::extract::DEFAULT_BODY_LIMIT;
 use crate::store::Role;
 
 /// Default database file; its directory is created on first start.
 pub const DEFAULT_DB: &str = "./data/shian.db";
+
+/// Default folder of the server's files beside a PostgreSQL store.
+pub const DEFAULT_DATA_DIR: &str = "./data";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +46,9 @@ pub enum KeysCommand {
     /// keep verifying what they signed.
     Rotate {
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-        db: PathBuf,
+        db: DbTarget,
+        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
     /// Withdraw a key: what it signed no longer verifies (not the key that
     /// signs: rotate first).
@@ -50,15 +56,24 @@ pub enum KeysCommand {
         /// The key id (`ed25519-…`, see /.well-known/shian-keys.json).
         kid: String,
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-        db: PathBuf,
+        db: DbTarget,
+        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// SQLite database file; keys are kept in `keys/` beside it.
+    /// The store: a SQLite database file (keys are kept in `keys/` beside
+    /// it), or a `postgres://user[:password]@host:port/db` URL (several
+    /// instances may serve one database).
     #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-    pub db: PathBuf,
+    pub db: DbTarget,
+    /// With PostgreSQL: the folder of the server's files (its keys in
+    /// `keys/`, which every instance over one database must share, and
+    /// the demo's ground truth). With SQLite they sit beside the file.
+    #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
     /// Address to listen on, HOST:PORT.
     #[arg(long, env = "SHIAN_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -114,6 +129,13 @@ pub struct ServeArgs {
     /// and recalls catch up before they answer anyway. 0 turns it off.
     #[arg(long, env = "SHIAN_FOLLOW_MS", default_value_t = 250)]
     pub follow_ms: u32,
+    /// A load balancer or reverse proxy in front of this server (an IP
+    /// address; repeat, or comma-separate in the variable): its requests
+    /// count against the client it names in `X-Real-IP` (else the last
+    /// `X-Forwarded-For` hop) in the per-address limits. Any other peer's
+    /// headers are ignored.
+    #[arg(long, env = "SHIAN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
     /// Read-only database connections.
     #[arg(long, env = "SHIAN_DB_READERS", default_value_t = 4)]
     pub db_readers: usize,
@@ -131,8 +153,9 @@ pub enum AdminCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CreateUserArgs {
+    /// The store, as `serve --db`.
     #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
-    pub db: PathBuf,
+    pub db: DbTarget,
     #[arg(long)]
     pub username: String,
     /// At least 8 characters. SHIAN_PASSWORD keeps it out of the process list.

@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod auth;
 pub mod certify;
 pub mod cli;
+pub mod db_target;
 pub mod demo;
 pub mod errors;
 pub mod exports;
@@ -62,10 +63,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::cli::ServeArgs;
+use crate::db_target::DbTarget;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
-use crate::store::signing::SigningStore as _;
-use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::postgres::PgOptions;
+use crate::store::sqlite::SqliteOptions;
 use crate::store::{Store, StoreError};
 
 /// Settings of a running server.
@@ -112,6 +114,10 @@ pub struct Config {
     pub scan_rate_burst: u32,
     /// How often one more full pass is allowed back.
     pub scan_rate_period: std::time::Duration,
+    /// Whose address the per-address limits count: the TCP peer's, or
+    /// the forwarded client's for a peer given as `--trusted-proxy` (the
+    /// load balancer in front of several instances).
+    pub clients: rate_limit::ClientAddress,
 }
 
 impl Default for Config {
@@ -127,6 +133,7 @@ impl Default for Config {
             login_rate_period: std::time::Duration::from_secs(1),
             public_url: None,
             page_cache_ttl: std::time::Duration::from_secs(5),
+            clients: rate_limit::ClientAddress::default(),
             // A family at a stall rates and complains a few times; a script
             // stuffing a shop's grade sends hundreds.
             feedback_rate_burst: 10,
@@ -194,22 +201,40 @@ impl AppState {
         config: Config,
         sqlite: SqliteOptions,
     ) -> Result<AppState, StartError> {
-        let path = db_path.to_owned();
-        let (store, keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
-            let store = SqliteStore::open(&path, &sqlite)?;
-            let keys = Keys::load_or_create(&path)?;
-            let salt = keys::receipt_salt(&path)?;
-            Ok((store, keys, salt))
+        let target = DbTarget::Sqlite(db_path.to_owned());
+        AppState::open_target(
+            &target,
+            Path::new("."),
+            config,
+            sqlite,
+            PgOptions::default(),
+        )
+        .await
+    }
+
+    /// Opens the store `target` names (a SQLite file or a PostgreSQL
+    /// database) and the keys (beside the file, or in `data_dir` for
+    /// PostgreSQL).
+    pub async fn open_target(
+        target: &DbTarget,
+        data_dir: &Path,
+        config: Config,
+        sqlite: SqliteOptions,
+        postgres: PgOptions,
+    ) -> Result<AppState, StartError> {
+        let home = target.key_home(data_dir);
+        let store = target.open(sqlite, postgres, true).await?;
+        let (keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            let keys = Keys::load_or_create(&home)?;
+            let salt = keys::receipt_salt(&home)?;
+            Ok((keys, salt))
         })
         .await
         .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
-        // The ledger state is rebuilt from the file before the first request
-        // rather than by it (and a corrupt entry stops the start here).
-        store.graph().await?;
         // A fresh device's first pull must hold the current trust list.
         store.publish_trust_list(keys.trusted_keys()).await?;
         Ok(AppState {
-            store: Arc::new(store),
+            store,
             keys: Arc::new(keys),
             page_cache: page_cache::PageCache::new(config.page_cache_ttl),
             config: Arc::new(config),
@@ -234,6 +259,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.login_rate_burst,
             config.login_rate_period,
+            &config.clients,
         ));
     // Ratings and complaints, JSON and the shop page's forms, share one
     // bucket per address: a script cannot double its share by using both.
@@ -248,6 +274,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.feedback_rate_burst,
             config.feedback_rate_period,
+            &config.clients,
         ));
     // The anonymous report routes: one limiter for filing and for every
     // route a receipt opens.
@@ -259,6 +286,7 @@ pub fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.report_rate_burst,
             config.report_rate_period,
+            &config.clients,
         ));
     let scan = OpenApiRouter::new()
         .routes(routes!(alerts::routes::scan))
@@ -398,6 +426,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         login_lock: chrono::Duration::seconds(i64::from(args.login_lock_secs)),
         public_url: args.public_url.clone(),
         page_cache_ttl: std::time::Duration::from_secs(u64::from(args.page_cache_secs)),
+        clients: rate_limit::ClientAddress::new(&args.trusted_proxy),
         ..Config::default()
     };
     let sqlite = SqliteOptions {
@@ -407,13 +436,14 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     };
     let rules_version = cli::install_rules(&args)?;
     tracing::info!(rules = %rules_version, "ledger rules");
-    let state = AppState::open(&args.db, config, sqlite).await?;
+    let postgres = PgOptions {
+        max_connections: u32::try_from(args.db_readers.clamp(1, 64) * 4).unwrap_or(16),
+        ..PgOptions::default()
+    };
+    let state = AppState::open_target(&args.db, &args.data_dir, config, sqlite, postgres).await?;
     if args.demo {
         // The ground truth goes beside the database.
-        let data_dir = match args.db.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
+        let data_dir = args.db.files_dir(&args.data_dir);
         let summary = demo::load(state.store.as_ref(), args.demo_days, &data_dir).await?;
         demo::print(&summary);
         demo::print_traces(state.store.as_ref(), &summary).await?;
@@ -460,7 +490,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let local = listener.local_addr()?;
-    tracing::info!(addr = %local, db = %args.db.display(), kid = state.keys.kid(), "shian-server listening");
+    tracing::info!(addr = %local, db = %args.db, kid = state.keys.kid(), "shian-server listening");
     println!("shian-server listening on http://{local}");
     serve(listener, state, shutdown::signal()).await?;
     tracing::info!("shian-server stopped");

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shian_server::cli::{AdminCommand, Cli, Command};
-use shian_server::store::sqlite::{SqliteOptions, SqliteStore};
-use shian_server::store::Store;
+use shian_server::store::postgres::PgOptions;
+use shian_server::store::sqlite::SqliteOptions;
 use shian_server::{admin, logging, run_serve};
 
 /// mimalloc instead of glibc's malloc: see server/Cargo.toml.
@@ -42,16 +42,20 @@ fn main() -> ExitCode {
 }
 
 async fn create_user(args: shian_server::cli::CreateUserArgs) -> Result<(), String> {
-    let path = args.db.clone();
-    let opts = SqliteOptions {
+    let sqlite = SqliteOptions {
         readers: 1,
         ..SqliteOptions::default()
     };
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &opts))
+    let postgres = PgOptions {
+        max_connections: 2,
+        ..PgOptions::default()
+    };
+    let store = args
+        .db
+        .open(sqlite, postgres, false)
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("数据库 (database) {}: {e}", args.db.display()))?;
-    let result = admin::create_user(&store, args).await;
+        .map_err(|e| format!("数据库 (database) {}: {e}", args.db))?;
+    let result = admin::create_user(store.as_ref(), args).await;
     let _ = store.close().await;
     let user = result.map_err(|e| e.to_string())?;
     println!(

@@ -340,6 +340,23 @@ pub async fn metrics_handler() -> Response {
     }
 }
 
+/// The ledger graph's state on the server's metrics.
+pub struct MetricsReport;
+
+impl crate::store::graph::GraphReport for MetricsReport {
+    fn graph_failed(&self) {
+        ledger_graph_failed().set(1);
+    }
+
+    fn rows_skipped(&self, n: usize) {
+        ledger_rows_skipped().set(n as i64);
+    }
+
+    fn followed(&self, position: i64, behind: i64) {
+        ledger_graph_followed(position, behind);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,49 @@ async fn login_is_limited_per_client_address() {
     s.assert_healthy().await;
 }
 
+/// Behind a trusted load balancer each forwarded client has its own
+/// bucket; a client that is not the balancer cannot choose its bucket by
+/// sending the header itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_names_the_client_the_limit_counts() {
+    let login_as = |s: &TestServer, real_ip: &str| {
+        s.http
+            .post(s.url("/v1/auth/login"))
+            .header("x-real-ip", real_ip.to_owned())
+            .json(&json!({"username": "nobody", "password": "whatever-pass"}))
+            .send()
+    };
+    let behind = TestServer::start_with(Config {
+        login_rate_burst: 2,
+        login_rate_period: std::time::Duration::from_secs(3600),
+        clients: shian_server::rate_limit::ClientAddress::new(&["127.0.0.1".parse().unwrap()]),
+        ..Config::default()
+    })
+    .await;
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..2 {
+            let res = login_as(&behind, ip).await.unwrap();
+            expect_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        }
+    }
+    let res = login_as(&behind, "198.51.100.1").await.unwrap();
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // No proxy trusted: the header is the client's own claim, ignored.
+    let direct = TestServer::start_with(Config {
+        login_rate_burst: 2,
+        login_rate_period: std::time::Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await;
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        let res = login_as(&direct, ip).await.unwrap();
+        expect_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let res = login_as(&direct, "198.51.100.3").await.unwrap();
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_after_five_failures() {
     let config = Config {

@@ -321,6 +321,12 @@ async fn sql_looking_strings_are_stored_verbatim() {
 /// directory) fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_registration_leaves_no_half_merchant() {
+    if common::on_postgres() {
+        // The fault is a SQLite trigger on the file; on PostgreSQL the
+        // registration's one transaction is `registry.rs`'s own test.
+        eprintln!("skipped on PostgreSQL: the fault is injected into the SQLite file");
+        return;
+    }
     let s = TestServer::start().await;
     let admin = s.admin().await;
     let sql = rusqlite::Connection::open(&s.db).unwrap();

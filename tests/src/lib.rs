@@ -26,6 +26,8 @@ use tempfile::TempDir;
 
 pub use shian_core;
 
+pub mod pg;
+
 /// How long a start, a login or a settle may take before the harness gives
 /// up with a clear message (a hang guard, not a measurement).
 pub const DEADLINE: Duration = Duration::from_secs(120);
@@ -180,12 +182,114 @@ pub fn server_binary(profile: &str) -> PathBuf {
 // The server process
 // ---------------------------------------------------------------------------
 
-/// A real `shian-server serve` on 127.0.0.1 over a SQLite file in a temp dir.
-/// Killed (SIGKILL) when dropped.
+/// The store the servers of a test process use, from `SHIAN_TEST_DB`:
+/// `postgres` → a fresh PostgreSQL database per [`Server`] (on the
+/// process's cluster, see [`pg`]); unset (or `sqlite`) → a SQLite file in
+/// the server's temp dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `SHIAN_TEST_DB` asks for.
+    pub fn from_env() -> Backend {
+        Self::parse(std::env::var("SHIAN_TEST_DB").ok().as_deref())
+    }
+
+    /// `postgres` → PostgreSQL; unset, empty or `sqlite` → SQLite; anything
+    /// else is a mistake worth a panic (a typo must not test SQLite quietly).
+    pub fn parse(value: Option<&str>) -> Backend {
+        match value.map(str::trim) {
+            None | Some("") => Backend::Sqlite,
+            Some(v) if v.eq_ignore_ascii_case("sqlite") => Backend::Sqlite,
+            Some(v) if v.eq_ignore_ascii_case("postgres") => Backend::Postgres,
+            Some(v) => panic!("SHIAN_TEST_DB={v}: expected `postgres`, `sqlite` or unset"),
+        }
+    }
+}
+
+/// True (after printing why) when the suites run on PostgreSQL: for the
+/// tests that truly need the SQLite file, e.g. to corrupt it on purpose.
+pub fn skip_on_postgres(why: &str) -> bool {
+    let skip = Backend::from_env() == Backend::Postgres;
+    if skip {
+        eprintln!("skipped on PostgreSQL: {why}");
+    }
+    skip
+}
+
+/// Where a server's store is: what `--db` gets, and what the inspection
+/// helpers ([`Server::count`], [`Server::balances`], …) read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file (the keys live in `keys/` beside it).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (the keys live in the server's `--data-dir`).
+    Postgres(String),
+}
+
+impl Db {
+    /// The value of `--db`.
+    pub fn arg(&self) -> std::ffi::OsString {
+        match self {
+            Db::Sqlite(p) => p.as_os_str().to_owned(),
+            Db::Postgres(url) => url.into(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// The entries in the order the server accepted them (SQLite: the
+    /// rowid; PostgreSQL: the server's clock, then each district's feed
+    /// position), for `ORDER BY`.
+    pub fn entry_order(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "rowid",
+            Db::Postgres(_) => "recorded_at, region_code, pos",
+        }
+    }
+}
+
+/// The arguments of `shian-server serve`: `--db`, `--data-dir` with
+/// PostgreSQL (where the keys live; with SQLite they sit beside the file),
+/// `--addr`, then `extra`.
+pub fn serve_args(
+    db: &Db,
+    data_dir: &Path,
+    port: u16,
+    extra: &[String],
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--db".into(), db.arg()];
+    if db.is_postgres() {
+        args.push("--data-dir".into());
+        args.push(data_dir.as_os_str().to_owned());
+    }
+    args.push("--addr".into());
+    args.push(format!("127.0.0.1:{port}").into());
+    args.extend(extra.iter().map(Into::into));
+    args
+}
+
+/// A real `shian-server serve` on 127.0.0.1 over a SQLite file in a temp dir,
+/// or over a fresh PostgreSQL database (see [`Backend`]). Killed (SIGKILL)
+/// when dropped.
 pub struct Server {
     pub dir: TempDir,
-    /// `<dir>/data/shian.db`; the keys live in `<dir>/data/keys/`.
+    /// Where the store is: SQLite, the file [`Server::db`]; PostgreSQL, a
+    /// database of its own (see [`Backend`]).
+    pub store: Db,
+    /// `<dir>/data/shian.db`: the SQLite file when [`Server::store`] is
+    /// one (tools that measure the file read it); nothing is there on
+    /// PostgreSQL.
     pub db: PathBuf,
+    /// The server's files: SQLite keeps its keys in `<file's dir>/keys/`,
+    /// PostgreSQL in `--data-dir`/keys; both are this folder
+    /// (`<dir>/data` of the first server of a deployment).
+    pub data_dir: PathBuf,
     pub port: u16,
     pub bin: PathBuf,
     pub http: reqwest::blocking::Client,
@@ -212,21 +316,39 @@ impl Server {
     /// A server not started yet: make accounts with the CLI, then
     /// [`Server::restart`]. `profile` picks the binary (`debug`, `release`).
     pub fn new(profile: &str, extra: &[&str]) -> Server {
+        Self::new_on(Backend::from_env(), profile, extra)
+    }
+
+    /// [`Server::new`] on the given backend rather than `SHIAN_TEST_DB`'s.
+    pub fn new_on(backend: Backend, profile: &str, extra: &[&str]) -> Server {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        Self::new_with_bin(backend, server_binary(profile), extra)
+    }
+
+    /// A server not started yet running `bin` with `extra` flags.
+    fn new_with_bin(backend: Backend, bin: PathBuf, extra: Vec<String>) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("shian-e2e-")
             .tempdir()
             .expect("temp dir");
-        let db = dir.path().join("data").join("shian.db");
+        let data_dir = dir.path().join("data");
+        let db = data_dir.join("shian.db");
+        let store = match backend {
+            Backend::Sqlite => Db::Sqlite(db.clone()),
+            Backend::Postgres => Db::Postgres(pg::fresh_database()),
+        };
         Server {
+            store,
             db,
+            data_dir,
             dir,
             port: 0,
-            bin: server_binary(profile),
+            bin,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("http client"),
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            extra,
             child: None,
             starts: 0,
             admin: None,
@@ -234,16 +356,34 @@ impl Server {
         }
     }
 
-    /// A server not started yet over the same file as `other` (its keys
-    /// and secrets too, which live beside the file), with logs of its own:
-    /// another instance of a deployment. Start it with [`Server::restart`].
+    /// A server not started yet over the same store as `other` (its file
+    /// or its database, and its keys and secrets: the same data dir), with
+    /// logs of its own: another instance of a deployment. Start it with
+    /// [`Server::restart`].
     pub fn beside(other: &Server) -> Server {
-        let mut s = Self::new(&current_profile(), &[]);
-        s.bin = other.bin.clone();
-        s.extra = other.extra.clone();
+        // Sqlite here: no fresh database for a server that takes `other`'s.
+        let mut s = Self::new_with_bin(Backend::Sqlite, other.bin.clone(), other.extra.clone());
         s.db = other.db.clone();
+        s.store = other.store.clone();
+        s.data_dir = other.data_dir.clone();
         s.admin = other.admin.clone();
         s
+    }
+
+    /// The command [`Server::restart`] runs (without its output files).
+    pub fn serve_command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(serve_args(
+            &self.store,
+            &self.data_dir,
+            self.port,
+            &self.extra,
+        ))
+        .env(
+            "SHIAN_LOG",
+            std::env::var("SHIAN_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        cmd
     }
 
     pub fn base(&self) -> String {
@@ -281,17 +421,8 @@ impl Server {
         let n = self.starts;
         let out = std::fs::File::create(self.log_path("stdout", n)).map_err(|e| e.to_string())?;
         let err = std::fs::File::create(self.log_path("stderr", n)).map_err(|e| e.to_string())?;
-        let child = Command::new(&self.bin)
-            .arg("serve")
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(&self.extra)
-            .env(
-                "SHIAN_LOG",
-                std::env::var("SHIAN_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+        let child = self
+            .serve_command()
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -389,7 +520,7 @@ impl Server {
         }
     }
 
-    /// Starts again over the same file, on the same port once it had one.
+    /// Starts again over the same store, on the same port once it had one.
     pub fn restart(&mut self) {
         self.kill();
         self.spawn_and_wait();
@@ -408,17 +539,18 @@ impl Server {
         regions: &[&str],
     ) -> String {
         let mut cmd = Command::new(&self.bin);
+        // Accounts live in the store; the CLI needs no keys.
         cmd.args(["admin", "create-user", "--db"])
-            .arg(&self.db)
-            .args([
-                "--username",
-                username,
-                "--password",
-                password,
-                "--role",
-                role,
-            ])
-            .env("SHIAN_LOG", "warn");
+            .arg(self.store.arg());
+        cmd.args([
+            "--username",
+            username,
+            "--password",
+            password,
+            "--role",
+            role,
+        ])
+        .env("SHIAN_LOG", "warn");
         if let Some(m) = merchant_id {
             cmd.args(["--merchant-id", m]);
         }
@@ -527,12 +659,17 @@ impl Server {
         }
     }
 
-    // ----- looking into the server's file -----------------------------------
+    // ----- looking into the server's store ----------------------------------
 
-    /// A read-only connection to the server's SQLite file.
+    /// A read-only connection to the server's SQLite file, for the tests
+    /// that need the file itself; on PostgreSQL such a test is skipped
+    /// first ([`skip_on_postgres`]), so this panics there.
     pub fn sqlite(&self) -> Connection {
+        let Db::Sqlite(path) = &self.store else {
+            panic!("Server::sqlite() on PostgreSQL: skip the test with skip_on_postgres(why)");
+        };
         let c = Connection::open_with_flags(
-            &self.db,
+            path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .expect("open server db");
@@ -541,48 +678,147 @@ impl Server {
         c
     }
 
+    /// The SQLite file, if the store is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.store {
+            Db::Sqlite(p) => Some(p),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// Runs on PostgreSQL: the store is the database [`Db::Postgres`] names.
+    pub fn on_postgres(&self) -> bool {
+        self.store.is_postgres()
+    }
+
+    /// The one integer `sql` answers (`SELECT count(*) FROM t WHERE …`),
+    /// on whichever store the server has: write it in SQL both run.
     pub fn count(&self, sql: &str) -> i64 {
-        self.sqlite()
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        match &self.store {
+            Db::Sqlite(_) => self
+                .sqlite()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Db::Postgres(url) => {
+                let row = pg::connect(url)
+                    .query_one(sql, &[])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                // count(*) and sum(bigint) are bigint; a plain integer is int4.
+                row.try_get::<_, i64>(0)
+                    .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        }
+    }
+
+    /// The text columns of every row `sql` answers, with text parameters
+    /// `$1`, `$2`… (both stores read them; a NULL is `None`). Select a
+    /// `json` column as `CAST(payload AS TEXT)`, which both run too.
+    pub fn rows(&self, sql: &str, params: &[&str]) -> Vec<Vec<Option<String>>> {
+        match &self.store {
+            Db::Sqlite(_) => {
+                let c = self.sqlite();
+                let mut st = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let n = st.column_count();
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                        (0..n).map(|i| r.get::<_, Option<String>>(i)).collect()
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.map(|r| r.unwrap_or_else(|e| panic!("{sql}: {e}")))
+                    .collect()
+            }
+            Db::Postgres(url) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                pg::connect(url)
+                    .query(sql, &params)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| {
+                                r.try_get::<_, Option<String>>(i)
+                                    .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first column of the first row `sql` answers (see [`Server::rows`]):
+    /// `None` when there is no row or it is NULL.
+    pub fn text(&self, sql: &str, params: &[&str]) -> Option<String> {
+        self.rows(sql, params)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
+    }
+
+    /// The stored payload of an entry, parsed.
+    pub fn entry_payload(&self, entry_id: &str) -> Option<Value> {
+        self.text(
+            "SELECT CAST(payload AS TEXT) FROM entries WHERE entry_id = $1",
+            &[entry_id],
+        )
+        .map(|p| serde_json::from_str(&p).expect("stored payload is JSON"))
     }
 
     /// The entry ids the server holds for a merchant.
     pub fn entry_ids(&self, merchant_id: &str) -> BTreeSet<String> {
-        let c = self.sqlite();
-        let mut st = c
-            .prepare("SELECT entry_id FROM entries WHERE merchant_id = ?1")
-            .expect("prepare");
-        let rows = st
-            .query_map([merchant_id], |r| r.get::<_, String>(0))
-            .expect("query");
-        rows.map(|r| r.expect("row")).collect()
+        self.rows(
+            "SELECT entry_id FROM entries WHERE merchant_id = $1",
+            &[merchant_id],
+        )
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
     }
 
-    /// Row counts of every table a push may write, for "nothing stored".
     /// Batch balances of a merchant as the server's ledger has them. The
     /// server keeps batches in memory only, so its entries are replayed, in
-    /// the order it accepted them, into a fresh authoritative store.
+    /// the order it accepted them ([`Db::entry_order`]), into a fresh
+    /// authoritative store.
     pub fn balances(&self, merchant_id: &str) -> Vec<(String, i64, i64, i64, bool)> {
         let mut replay = LocalStore::open_in_memory().expect("store");
         replay.set_authoritative(true);
-        let conn = self.sqlite();
-        let mut st = conn
-            .prepare("SELECT kind, payload FROM entries ORDER BY rowid")
-            .expect("prepare");
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .expect("query");
-        for row in rows {
-            let (kind, payload) = row.expect("row");
-            let payload: Value = serde_json::from_str(&payload).expect("stored payload is JSON");
+        let sql = format!(
+            "SELECT kind, CAST(payload AS TEXT) FROM entries ORDER BY {}",
+            self.store.entry_order()
+        );
+        for row in self.rows(&sql, &[]) {
+            let [Some(kind), Some(payload)] = &row[..] else {
+                panic!("{sql}: a NULL kind or payload: {row:?}");
+            };
+            let payload: Value = serde_json::from_str(payload).expect("stored payload is JSON");
             replay
-                .record(&kind, &payload)
+                .record(kind, &payload)
                 .expect("the server's entries replay");
         }
         balances(replay.conn(), merchant_id)
     }
 
+    /// The HS256 key of login tokens: `keys/jwt.secret` in the data dir
+    /// (beside the SQLite file; the `--data-dir` of PostgreSQL), or on
+    /// PostgreSQL, without that file, the `server_secrets` row the
+    /// instances share.
+    pub fn jwt_secret(&self) -> Vec<u8> {
+        let path = self.data_dir.join("keys").join("jwt.secret");
+        match (std::fs::read(&path), &self.store) {
+            (Ok(secret), _) => secret,
+            (Err(_), Db::Postgres(url)) => pg::connect(url)
+                .query_one("SELECT secret FROM server_secrets WHERE name = 'jwt'", &[])
+                .map(|r| r.get(0))
+                .unwrap_or_else(|e| panic!("no {} and no jwt secret row: {e}", path.display())),
+            (Err(e), Db::Sqlite(_)) => panic!("{}: {e}", path.display()),
+        }
+    }
+
+    /// Row counts of every table a push may write, for "nothing stored".
     pub fn table_counts(&self) -> Vec<(String, i64)> {
         ["entries", "warnings", "changes", "ops", "devices"]
             .iter()
@@ -1332,5 +1568,103 @@ impl Drop for Balancer {
         }
         let _ = c.kill();
         let _ = c.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_comes_from_shian_test_db() {
+        assert_eq!(Backend::parse(None), Backend::Sqlite);
+        assert_eq!(Backend::parse(Some("")), Backend::Sqlite);
+        assert_eq!(Backend::parse(Some("sqlite")), Backend::Sqlite);
+        assert_eq!(Backend::parse(Some("postgres")), Backend::Postgres);
+        assert!(std::panic::catch_unwind(|| Backend::parse(Some("mysql"))).is_err());
+    }
+
+    fn strings(args: &[std::ffi::OsString]) -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// PostgreSQL reaches the command line as `--db postgres://…`, with the
+    /// keys' `--data-dir`; SQLite as the file, without one (as before).
+    #[test]
+    fn serve_gets_the_store_on_its_command_line() {
+        let data = Path::new("/tmp/x/data");
+        let extra = vec!["--body-limit".to_owned(), "1000".to_owned()];
+        let url = "postgres://shian@127.0.0.1:5432/t1_0";
+        assert_eq!(
+            strings(&serve_args(&Db::Postgres(url.into()), data, 0, &extra)),
+            [
+                "serve",
+                "--db",
+                url,
+                "--data-dir",
+                "/tmp/x/data",
+                "--addr",
+                "127.0.0.1:0",
+                "--body-limit",
+                "1000"
+            ]
+        );
+        assert_eq!(
+            strings(&serve_args(
+                &Db::Sqlite(data.join("shian.db")),
+                data,
+                8080,
+                &[]
+            )),
+            [
+                "serve",
+                "--db",
+                "/tmp/x/data/shian.db",
+                "--addr",
+                "127.0.0.1:8080"
+            ]
+        );
+    }
+
+    /// `SHIAN_TEST_DB=postgres`'s path end to end short of the server: a
+    /// server on PostgreSQL gets a fresh database of its own, the one
+    /// beside it shares it and the data dir, and the command it would run
+    /// says `--db postgres://…`.
+    #[test]
+    fn a_server_on_postgres_has_a_database_of_its_own() {
+        if !Path::new("/usr/lib/postgresql/15/bin/initdb").exists()
+            && std::env::var_os("PG_BIN").is_none()
+        {
+            eprintln!("skipped: PostgreSQL 15 is not installed (scripts/install-test-deps.sh)");
+            return;
+        }
+        // Never started: the binary is never run.
+        let fake = PathBuf::from("/nonexistent/shian-server");
+        let a = Server::new_with_bin(Backend::Postgres, fake.clone(), Vec::new());
+        let b = Server::new_with_bin(Backend::Postgres, fake, Vec::new());
+        let Db::Postgres(url) = &a.store else {
+            panic!("{:?}", a.store)
+        };
+        assert!(url.starts_with("postgres://shian@127.0.0.1:"), "{url}");
+        assert_ne!(a.store, b.store, "a fresh database per server");
+        assert_eq!(
+            a.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+            0
+        );
+        let beside = Server::beside(&a);
+        assert_eq!(beside.store, a.store);
+        assert_eq!(beside.data_dir, a.data_dir);
+        let cmd = beside.serve_command();
+        let args = strings(&cmd.get_args().map(ToOwned::to_owned).collect::<Vec<_>>());
+        let at = args.iter().position(|a| a == "--db").expect("--db");
+        assert_eq!(&args[at + 1], url);
+        let at = args
+            .iter()
+            .position(|a| a == "--data-dir")
+            .expect("--data-dir");
+        assert_eq!(Path::new(&args[at + 1]), a.data_dir);
+        assert_eq!(a.data_dir, a.dir.path().join("data"));
     }
 }

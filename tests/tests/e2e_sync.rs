@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 use shian_core::sync::SyncError;
-use shian_tests::{op, purchase, sale, void, Device, Server, PASSWORD};
+use shian_tests::{op, purchase, sale, skip_on_postgres, void, Device, Server, PASSWORD};
 
 /// What one order's scenario recorded.
 struct Scenario {
@@ -223,15 +223,10 @@ fn two_devices_and_an_inspector_offline_then_every_sync_order() {
         );
 
         // The voucher made on device A offline is the one the server keeps.
-        let kept: String = server
-            .sqlite()
-            .query_row(
-                "SELECT json_extract(payload, '$.voucher_code') FROM entries WHERE entry_id = ?1",
-                [&s.voucher_sale],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(kept, s.voucher_code);
+        let kept = server
+            .entry_payload(&s.voucher_sale)
+            .expect("the voucher sale is stored");
+        assert_eq!(kept["voucher_code"], s.voucher_code.as_str());
 
         // The inspector holds its district's merchants, no ledger, and
         // nothing from elsewhere.
@@ -690,6 +685,11 @@ fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
     );
     assert_eq!(theirs[0]["error"]["code"], "not_your_batch");
 
+    if skip_on_postgres(
+        "the failed-write half of this test breaks the SQLite file's inserts with triggers",
+    ) {
+        return;
+    }
     // Make the next entry write fail inside the push's transaction, after
     // the rules have judged the event on the in-memory state.
     let rebuilds = || {
@@ -699,7 +699,7 @@ fn ledger_state_in_memory_survives_a_restart_and_forgets_a_failed_push() {
             .count()
     };
     let before_failure = rebuilds();
-    let rw = rusqlite::Connection::open(&server.db).unwrap();
+    let rw = rusqlite::Connection::open(server.sqlite_path().unwrap()).unwrap();
     rw.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     rw.execute_batch("CREATE TRIGGER fail_entries BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;").unwrap();
     let lost = purchase(&merchant, "写入失败", "3");
@@ -821,9 +821,16 @@ fn a_retry_is_answered_from_its_entry_even_after_a_restart() {
         .unwrap()
         .to_owned();
     let sent_by = |server: &Server, device: &str| {
+        // A push's entries: a run of rowids in SQLite, of feed positions in
+        // the entry's district on PostgreSQL.
+        let within = if server.on_postgres() {
+            "p.region_code = e.region_code AND e.pos BETWEEN p.first_pos AND p.last_pos"
+        } else {
+            "e.rowid BETWEEN p.first_entry AND p.last_entry"
+        };
         server.count(&format!(
             "SELECT COUNT(*) FROM entries e WHERE e.merchant_id = '{merchant}' AND (SELECT COUNT(*) FROM pushes p
-             WHERE e.rowid BETWEEN p.first_entry AND p.last_entry AND p.device_id = '{device}' AND p.user_id = '{user_id}') = 1"
+             WHERE {within} AND p.device_id = '{device}' AND p.user_id = '{user_id}') = 1"
         ))
     };
     assert_eq!(

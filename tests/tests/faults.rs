@@ -56,14 +56,12 @@ fn assert_exactly_once(server: &Server, merchant: &str, device_id: &str, ids: &B
         &on_server, ids,
         "the server holds exactly the recorded entries"
     );
-    let c = server.sqlite();
-    let (accepted, other): (i64, i64) = c
-        .query_row(
-            "SELECT COALESCE(SUM(status = 'accepted'), 0), COALESCE(SUM(status <> 'accepted'), 0) FROM ops WHERE device_id = ?1",
-            [device_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let logged = |status: &str| {
+        server.count(&format!(
+            "SELECT COUNT(*) FROM ops WHERE device_id = '{device_id}' AND status {status}"
+        ))
+    };
+    let (accepted, other) = (logged("= 'accepted'"), logged("<> 'accepted'"));
     assert_eq!(
         (accepted, other),
         (0, 0),
@@ -149,14 +147,9 @@ fn answers_cut_after_the_server_did_the_work() {
         s.merchant_with_user("断线商户", "350203", "cut");
         s
     };
-    let merchant: String = server
-        .sqlite()
-        .query_row(
-            "SELECT merchant_id FROM users WHERE username = 'cut'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let merchant = server
+        .text("SELECT merchant_id FROM users WHERE username = 'cut'", &[])
+        .expect("the merchant of user cut");
     let work = tempfile::tempdir().unwrap();
 
     // Pushes: the first three answers are cut once the server answers.
@@ -296,11 +289,7 @@ fn client_process_sigkilled_in_the_middle_of_a_sync_and_restarted() {
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("tablet.db");
     let n = 2000;
-    let file = server.sqlite();
-    let count = |c: &rusqlite::Connection| -> i64 {
-        c.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
-            .unwrap()
-    };
+    let count = || server.count("SELECT COUNT(*) FROM entries");
 
     // Run 1 records, starts syncing, and is killed once some pushes landed;
     // run 2 resumes and is killed further on; run 3 finishes.
@@ -311,7 +300,7 @@ fn client_process_sigkilled_in_the_middle_of_a_sync_and_restarted() {
             .expect("the helper reports its recording");
         assert_eq!(first, format!("recorded {record}"));
         wait_until("pushes landing", || {
-            count(&file) >= kill_at || child.try_wait().unwrap().is_some()
+            count() >= kill_at || child.try_wait().unwrap().is_some()
         });
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -319,10 +308,7 @@ fn client_process_sigkilled_in_the_middle_of_a_sync_and_restarted() {
         );
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert!(
-            (count(&file) as usize) < n,
-            "killed in the middle of the sync"
-        );
+        assert!((count() as usize) < n, "killed in the middle of the sync");
     }
     let (mut child, lines) = spawn_client(&server, &store, &merchant, 0);
     let status = child.wait().unwrap();

@@ -777,7 +777,8 @@ fn two_devices_redeem_one_voucher_through_different_instances() {
             || format!("{answers:?}"),
         );
         let redeemed = w.c.at(0).count(&format!(
-            "SELECT COUNT(*) FROM entries WHERE kind = 'ledger.purchase' AND json_extract(payload, '$.voucher_code') = '{}'",
+            // Portable: the stored wire form names the voucher it scanned.
+            "SELECT COUNT(*) FROM entries WHERE kind = 'ledger.purchase' AND CAST(payload AS TEXT) LIKE '%\"voucher_code\":\"{}\"%'",
             plan.voucher
         ));
         out.check("the file holds one redemption", redeemed == 1, || {
@@ -849,6 +850,9 @@ fn recall_holders(w: &World, status: u16, body: &Value) -> Value {
 /// holder's pull brings the notice.
 #[test]
 fn a_recall_and_traces_name_holders_pushed_through_other_instances() {
+    if shian_tests::skip_on_postgres("recalls are not yet ported to PostgreSQL (issue 15)") {
+        return;
+    }
     let (root, v1, v2, h1, h2) = (code(), code(), code(), code(), code());
     let plan = Recall {
         seller: vec![
@@ -897,6 +901,10 @@ fn a_recall_and_traces_name_holders_pushed_through_other_instances() {
             json!({
             "trace_code": plan.root, "level": 2, "reason": "检出单增李斯特菌"}),
         );
+        // Compared with one plain server, a refusal on both would agree.
+        out.check("the recall started", status == 201, || {
+            format!("{status} {started}")
+        });
         out.answer(
             "the recall started at instance 0",
             recall_holders(&w, status, &started),
@@ -957,7 +965,9 @@ fn the_follower_keeps_an_idle_instance_caught_up() {
         .as_array()
         .is_some_and(|rs| rs.iter().all(|r| r["status"] == "accepted"));
     assert!(accepted, "{pushed}");
-    let end = w.c.at(0).count("SELECT MAX(rowid) FROM entries");
+    // The position is the entries read (SQLite's last rowid; on
+    // PostgreSQL the sum of the districts' gapless feeds): their count.
+    let end = w.c.at(0).count("SELECT COUNT(*) FROM entries");
     let mut last = Value::Null;
     wait_until("instance 1 follows instance 0's push by itself", || {
         last = w.c.at(1).get("", "/healthz").1;

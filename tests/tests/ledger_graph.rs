@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
-use shian_tests::{op, purchase, Server, PASSWORD};
+use shian_tests::{op, purchase, skip_on_postgres, Server, PASSWORD};
 
 struct Ctx {
     s: Server,
@@ -170,6 +170,11 @@ fn a_failed_rebuild_fails_health_and_refuses_writes() {
 /// serves the rest.
 #[test]
 fn a_stored_row_that_no_longer_parses_does_not_stop_the_server() {
+    if skip_on_postgres(
+        "garbles stored rows through the SQLite file and looks for their rowids in the alerts",
+    ) {
+        return;
+    }
     let mut c = ctx(&[]);
     let (a, a_code) = c.purchase("菠菜");
     let (b, b_code) = c.purchase("油麦菜");
@@ -179,8 +184,11 @@ fn a_stored_row_that_no_longer_parses_does_not_stop_the_server() {
     assert_eq!(statuses(&body), ["accepted", "accepted", "accepted"]);
     c.s.kill();
     {
-        let db = Connection::open_with_flags(&c.s.db, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .expect("open the file");
+        let db = Connection::open_with_flags(
+            c.s.sqlite_path().unwrap(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .expect("open the file");
         let rowid = |code: &str| -> i64 {
             db.query_row(
                 "SELECT rowid FROM entries WHERE json_extract(payload, '$.trace_code') = ?1",

@@ -204,8 +204,7 @@ fn setup() -> Ctx {
 }
 
 fn jwt_secret(s: &Server) -> Vec<u8> {
-    std::fs::read(s.db.parent().unwrap().join("keys").join("jwt.secret"))
-        .expect("data/keys/jwt.secret")
+    s.jwt_secret()
 }
 
 fn claims(c: &Ctx, exp_offset_s: i64) -> Value {
@@ -716,7 +715,6 @@ fn hostile_ops_are_refused_one_by_one_or_stored_verbatim() {
     for res in r["results"].as_array().unwrap() {
         assert_eq!(res["status"], "accepted", "{res}");
     }
-    let conn = s.sqlite();
     s.create_user("sec-analyst", PASSWORD, "analyst", None, &[]);
     let analyst = s.login("sec-analyst", PASSWORD);
     // What the server's trace (its in-memory graph) says of a batch.
@@ -731,14 +729,7 @@ fn hostile_ops_are_refused_one_by_one_or_stored_verbatim() {
         t["root"]["product_name"].as_str().unwrap().to_owned()
     };
     for ((o, name), res) in ops.iter().zip(names).zip(r["results"].as_array().unwrap()) {
-        let stored: String = conn
-            .query_row(
-                "SELECT payload FROM entries WHERE entry_id = ?1",
-                [o["op_id"].as_str().unwrap()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let stored: Value = serde_json::from_str(&stored).unwrap();
+        let stored = s.entry_payload(o["op_id"].as_str().unwrap()).unwrap();
         assert_eq!(stored["product"]["name"], name);
         assert_eq!(stored["supplier"]["name"], format!("{name} 供货"));
         assert_eq!(

@@ -37,7 +37,11 @@ use crate::{rate_limit, AppState, Config};
 /// sets the login form's per-client-address limit (the API login's).
 pub fn router(config: &Config) -> Router<AppState> {
     let login = get(session::login_form).merge(post(session::login_submit).route_layer(
-        rate_limit::per_client_address(config.login_rate_burst, config.login_rate_period),
+        rate_limit::per_client_address(
+            config.login_rate_burst,
+            config.login_rate_period,
+            &config.clients,
+        ),
     ));
     Router::new()
         .route("/", get(landing::landing))

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route_layer(rate_limit::per_client_address(
             config.report_rate_burst,
             config.report_rate_period,
+            &config.clients,
         ));
     Router::new()
         .route("/report", get(form))

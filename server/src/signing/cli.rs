@@ -5,16 +5,17 @@
 
 use crate::cli::KeysCommand;
 use crate::keys::Keys;
-use crate::store::signing::SigningStore;
-use crate::store::sqlite::{SqliteOptions, SqliteStore};
-use crate::store::Store;
+use crate::store::postgres::PgOptions;
+use crate::store::sqlite::SqliteOptions;
 
 /// Runs a `keys` subcommand; the error is printed by `main`.
 pub async fn run(cmd: KeysCommand) -> Result<(), String> {
-    let db = match &cmd {
-        KeysCommand::Rotate { db } | KeysCommand::Retire { db, .. } => db.clone(),
+    let (db, data_dir) = match &cmd {
+        KeysCommand::Rotate { db, data_dir } | KeysCommand::Retire { db, data_dir, .. } => {
+            (db.clone(), data_dir.clone())
+        }
     };
-    let path = db.clone();
+    let path = db.key_home(&data_dir);
     let keys = tokio::task::spawn_blocking(move || -> Result<Keys, String> {
         match &cmd {
             KeysCommand::Rotate { .. } => {
@@ -30,15 +31,18 @@ pub async fn run(cmd: KeysCommand) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    let opts = SqliteOptions {
+    let sqlite = SqliteOptions {
         readers: 1,
         ..SqliteOptions::default()
     };
-    let path = db.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &opts))
+    let postgres = PgOptions {
+        max_connections: 2,
+        ..PgOptions::default()
+    };
+    let store = db
+        .open(sqlite, postgres, false)
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("数据库 (database) {}: {e}", db.display()))?;
+        .map_err(|e| format!("数据库 (database) {db}: {e}"))?;
     let published = store.publish_trust_list(keys.trusted_keys()).await;
     let _ = store.close().await;
     published.map_err(|e| e.to_string())?;

@@ -34,16 +34,21 @@
 //! connection: committed rows only), and in the background, which keeps
 //! the lag that `/healthz` and the metrics report small. Positions must
 //! grow in commit order: SQLite's rowid does, under its one writer at a
-//! time; a backend with concurrent writers needs a sequencer.
+//! time; a backend with concurrent writers needs a sequencer. A backend
+//! may keep several feeds of entries, each numbered in its own commit
+//! order ([`Marks`]): PostgreSQL numbers each district's entries under
+//! that district's sequencer row, so pushes of two districts never wait
+//! for each other, and the graph remembers how far it read each.
 //!
 //! Stored rows are read back under the wire format's fixed limits (core's
 //! `event::WIRE_V1`), not today's rules. A row that still does not read
 //! back (edited, or from a bug) is skipped with an alert (`/healthz`,
 //! metrics, the log): one row must not keep the server from starting.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
@@ -103,11 +108,11 @@ impl FromIterator<Fault> for Faults {
 /// write needs of the backend: each backend implements it over its
 /// connection.
 pub trait LedgerSource {
-    /// Calls `f` with every stored entry after `position`, in acceptance
-    /// order (`0`: every entry).
+    /// Calls `f` with every stored entry after the marks, each feed's in
+    /// acceptance order (a feed with no mark: every entry of it).
     fn each_entry_after(
         &self,
-        position: i64,
+        after: &Marks,
         f: &mut dyn FnMut(StoredEntry<'_>),
     ) -> Result<(), StoreError>;
 
@@ -129,12 +134,69 @@ pub trait LedgerSource {
     fn roll_back_open(&mut self);
 }
 
-/// How far the graph has read the store: the last entry's position and the
-/// last directory row's (0: none).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How far the graph has read the store: the last entry's position in
+/// each feed of entries, and the last directory row's (0: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Positions {
-    pub entries: i64,
+    pub entries: Marks,
     pub names: i64,
+}
+
+/// The last position read in each feed of entries, by feed. SQLite has one
+/// feed ([`Marks::one`], the rowid); PostgreSQL one per district, keyed by
+/// its region code. Feeds are gapless or not, as the backend numbers them;
+/// the graph only needs each to grow in commit order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks(BTreeMap<String, i64>);
+
+impl Marks {
+    /// The key of a backend's single feed.
+    pub const ONE: &'static str = "";
+
+    /// A backend's single feed at `position`.
+    pub fn one(position: i64) -> Marks {
+        let mut m = Marks::default();
+        m.raise(Marks::ONE, position);
+        m
+    }
+
+    /// The last position read in `feed` (0: none).
+    pub fn get(&self, feed: &str) -> i64 {
+        self.0.get(feed).copied().unwrap_or(0)
+    }
+
+    /// Moves `feed`'s mark to `position` if that is further.
+    pub fn raise(&mut self, feed: &str, position: i64) {
+        match self.0.get_mut(feed) {
+            Some(at) => *at = (*at).max(position),
+            None if position > 0 => {
+                self.0.insert(feed.to_owned(), position);
+            }
+            None => {}
+        }
+    }
+
+    /// Every mark of `other` that is further than this one's.
+    pub fn raise_all(&mut self, other: &Marks) {
+        for (feed, &position) in &other.0 {
+            self.raise(feed, position);
+        }
+    }
+
+    /// The feeds and their marks.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(k, &v)| (k.as_str(), v))
+    }
+
+    /// The sum of the marks: with gapless feeds, how many entries they hold.
+    pub fn total(&self) -> i64 {
+        self.0.values().sum()
+    }
+
+    /// How many positions `ends` has beyond these marks, over all feeds.
+    pub fn behind(&self, ends: &Marks) -> i64 {
+        ends.iter().map(|(f, e)| (e - self.get(f)).max(0)).sum()
+    }
 }
 
 /// How far behind the store a graph was when it last looked.
@@ -151,7 +213,9 @@ pub struct Lag {
 
 /// One stored ledger row as the rebuild reads it.
 pub struct StoredEntry<'a> {
-    /// Its place in acceptance order (SQLite's rowid).
+    /// The feed it is in ([`Marks::ONE`] for a backend with one).
+    pub feed: &'a str,
+    /// Its place in its feed's acceptance order (SQLite's rowid).
     pub position: i64,
     /// Its kind and payload (JSON), or why they could not be read.
     pub row: Result<(&'a str, &'a str), String>,
@@ -182,7 +246,7 @@ pub struct LedgerGraph {
     skipped: Mutex<Arc<Skipped>>,
     /// How far the graph has read the store; changed only under the
     /// graph's write lock.
-    entries_at: AtomicI64,
+    entries_at: Mutex<Marks>,
     names_at: AtomicI64,
     /// The last look at the store: entries behind, and when.
     looked: Mutex<(i64, Instant)>,
@@ -216,7 +280,7 @@ impl LedgerGraph {
             graph: RwLock::new(graph),
             failed: OnceLock::new(),
             skipped: Mutex::new(Arc::new(skipped)),
-            entries_at: AtomicI64::new(at.entries),
+            entries_at: Mutex::new(at.entries),
             names_at: AtomicI64::new(at.names),
             looked: Mutex::new((0, Instant::now())),
             faults,
@@ -325,19 +389,25 @@ impl LedgerGraph {
     /// Where the graph stands in the store.
     fn positions(&self) -> Positions {
         Positions {
-            entries: self.entries_at.load(Ordering::Acquire),
+            entries: self.entry_marks().clone(),
             names: self.names_at.load(Ordering::Acquire),
         }
     }
 
+    fn entry_marks(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.entries_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn set_positions(&self, at: Positions) {
-        self.entries_at.store(at.entries, Ordering::Release);
+        *self.entry_marks() = at.entries;
         self.names_at.store(at.names, Ordering::Release);
     }
 
     fn looked(&self, behind: i64) {
         *self.looked.lock().unwrap_or_else(PoisonError::into_inner) = (behind, Instant::now());
-        self.report.followed(self.positions().entries, behind);
+        self.report.followed(self.entry_marks().total(), behind);
     }
 
     /// Catches the graph up with what `source` sees — a read connection,
@@ -349,8 +419,8 @@ impl LedgerGraph {
         self.check()?;
         let ends = source.ends()?;
         let at = self.positions();
-        let behind = (ends.entries - at.entries).max(0);
-        if ends.entries <= at.entries && ends.names <= at.names {
+        let behind = at.entries.behind(&ends.entries);
+        if behind == 0 && ends.names <= at.names {
             self.looked(0);
             return Ok(0);
         }
@@ -365,7 +435,7 @@ impl LedgerGraph {
     pub fn lag(&self) -> Lag {
         let (entries, at) = *self.looked.lock().unwrap_or_else(PoisonError::into_inner);
         Lag {
-            position: self.positions().entries,
+            position: self.entry_marks().total(),
             entries,
             checked: at.elapsed(),
         }
@@ -384,8 +454,8 @@ impl LedgerGraph {
         let at = self.positions();
         let mut read = 0usize;
         let mut skipped: Vec<(i64, String, Option<String>)> = Vec::new();
-        source.each_entry_after(at.entries, &mut |entry| {
-            let position = entry.position;
+        source.each_entry_after(&at.entries, &mut |entry| {
+            let (feed, position) = (entry.feed, entry.position);
             let added = entry.row.and_then(|(kind, payload)| {
                 let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
                 let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;
@@ -402,7 +472,7 @@ impl LedgerGraph {
                 Ok(()) => read += 1,
                 Err(why) => skipped.push((position, why, entry.entry_id.map(str::to_owned))),
             }
-            self.entries_at.store(position, Ordering::Release);
+            self.entry_marks().raise(feed, position);
         })?;
         if !skipped.is_empty() {
             let mut now = Skipped::clone(&self.skipped());
@@ -464,14 +534,13 @@ impl Writing<'_> {
         Ok(())
     }
 
-    /// The write's own entries end at `position` (read inside its
+    /// The write's own entries end at `marks` (read inside its
     /// transaction, before the commit): the graph holds everything up to
-    /// there, so the next catch-up starts after it.
-    pub fn advance_to(&mut self, position: i64) {
-        let at = self.owner.entries_at.load(Ordering::Acquire);
-        self.owner
-            .entries_at
-            .store(at.max(position), Ordering::Release);
+    /// there in those feeds, so the next catch-up starts after it. Pass
+    /// only the feeds the write held locked: another feed's end read now
+    /// may be past what the catch-up read.
+    pub fn advance_to(&mut self, marks: &Marks) {
+        self.owner.entry_marks().raise_all(marks);
     }
 
     /// Judges an event with core's rules against the graph and, if they
@@ -510,9 +579,9 @@ fn replay(
     let mut skipped = Skipped::default();
     let mut at = Positions::default();
     let mut n = 0u64;
-    source.each_entry_after(0, &mut |entry| {
+    source.each_entry_after(&Marks::default(), &mut |entry| {
         let position = entry.position;
-        at.entries = at.entries.max(position);
+        at.entries.raise(entry.feed, position);
         let added = entry.row.and_then(|(kind, payload)| {
             let node: Node<'_> = serde_json::from_str(payload).map_err(|e| e.to_string())?;
             let event = LedgerEvent::parse_node(kind, &node).map_err(|e| e.to_string())?;

@@ -6,7 +6,9 @@ use serde::Serialize;
 use shian_core::error::FieldError;
 use shian_core::event::LedgerEvent;
 use shian_core::sync::protocol::{Op, OpResult, PullResponse};
-use shian_core::trace::{BackwardTrace, ForwardTrace, TraceError};
+use shian_core::trace::{
+    BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
+};
 
 use super::graph::Lag;
 use super::{StoreError, StoreFuture};
@@ -258,4 +260,41 @@ pub(crate) fn split_pull(
         Err(PullError::Store(e)) => Err(e),
         other => Ok(other),
     }
+}
+
+/// The live origin batch (received from outside, not by voucher) sold to
+/// the most merchants: the demo's example of a recall, read off the ledger graph (either
+/// backend's).
+pub fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
+    let mut best: Option<(usize, Showcase)> = None;
+    for code in g.origin_codes() {
+        let Some(b) = g.find(&code)? else { continue };
+        let mut buyers = Vec::new();
+        for m in g.movements(&b)? {
+            if let MovementKind::SaleMerchant { voucher } = m.kind {
+                if let Some(sale) = g.voucher_sale(&voucher)? {
+                    buyers.push(sale.buyer_merchant_id);
+                }
+            }
+        }
+        let Some(first) = buyers.iter().min().cloned() else {
+            continue;
+        };
+        let better = match &best {
+            None => true,
+            Some((n, s)) => buyers.len() > *n || (buyers.len() == *n && code < s.trace_code),
+        };
+        if better {
+            let merchant_id = g.batch(&b)?.merchant_id;
+            best = Some((
+                buyers.len(),
+                Showcase {
+                    trace_code: code,
+                    merchant_id,
+                    buyer_merchant_id: first,
+                },
+            ));
+        }
+    }
+    Ok(best.map(|(_, s)| s))
 }

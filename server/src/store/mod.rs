@@ -24,6 +24,7 @@ pub mod postgres;
 pub mod public;
 pub mod recalls;
 pub mod reports;
+pub mod search;
 pub mod self_checks;
 pub mod signing;
 pub mod sqlite;

@@ -1,4 +1,6 @@
-//! A real server on loopback over a real SQLite file in a temp dir.
+//! A real server on loopback over a real SQLite file in a temp dir, or,
+//! with `SHIAN_TEST_DB=postgres`, over a fresh database of its own on a
+//! throw-away PostgreSQL 15 cluster (the same suites, the other backend).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -6,6 +8,8 @@ use std::sync::Arc;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
+use shian_server::db_target::DbTarget;
+use shian_server::store::postgres::PgOptions;
 use shian_server::store::sqlite::SqliteOptions;
 use shian_server::store::{NewUser, Role, Store};
 use shian_server::{AppState, Config};
@@ -15,13 +19,22 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub base: String,
+    /// The SQLite file (on PostgreSQL: a path nothing is at; a suite that
+    /// reads the file itself runs on SQLite only).
     pub db: PathBuf,
+    /// The store the server runs on.
+    pub target: DbTarget,
     pub store: Arc<dyn Store>,
     pub state: AppState,
     pub http: Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _dir: TempDir,
+}
+
+/// Whether the suites run on PostgreSQL (`SHIAN_TEST_DB=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("SHIAN_TEST_DB").is_ok_and(|v| v == "postgres")
 }
 
 impl TestServer {
@@ -32,14 +45,35 @@ impl TestServer {
     pub async fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("data").join("shian.db");
-        Self::serve_on(db, config, dir).await
+        let target = if on_postgres() {
+            // The synchronous client may not run on the async runtime.
+            let url =
+                tokio::task::spawn_blocking(shian_server::store::postgres::testing::fresh_url)
+                    .await
+                    .unwrap()
+                    .expect(
+                        "SHIAN_TEST_DB=postgres needs PostgreSQL 15 (scripts/install-test-deps.sh)",
+                    );
+            DbTarget::Postgres(url)
+        } else {
+            DbTarget::Sqlite(db.clone())
+        };
+        Self::serve_on(target, db, config, dir).await
     }
 
-    /// Opens the store at `db` and serves it on a port of its own.
-    async fn serve_on(db: PathBuf, config: Config, dir: TempDir) -> TestServer {
-        let state = AppState::open(&db, config, SqliteOptions::default())
-            .await
-            .unwrap();
+    /// Opens the store `target` names and serves it on a port of its own;
+    /// with PostgreSQL the keys live in `data/` of the first server's dir.
+    async fn serve_on(target: DbTarget, db: PathBuf, config: Config, dir: TempDir) -> TestServer {
+        let data = db.parent().map(PathBuf::from).unwrap_or_default();
+        let state = AppState::open_target(
+            &target,
+            &data,
+            config,
+            SqliteOptions::default(),
+            PgOptions::default(),
+        )
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -49,6 +83,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             db,
+            target,
             store: state.store.clone(),
             state,
             http: Client::new(),
@@ -64,7 +99,7 @@ impl TestServer {
     /// what a second instance behind a load balancer is.
     pub async fn beside(&self) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        Self::serve_on(self.db.clone(), Config::default(), dir).await
+        Self::serve_on(self.target.clone(), self.db.clone(), Config::default(), dir).await
     }
 
     pub fn url(&self, path: &str) -> String {

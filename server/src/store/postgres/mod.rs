@@ -38,10 +38,39 @@
 //!
 //! SQL for PostgreSQL lives only in this folder (`server/tests/layers.rs`).
 
+pub mod district;
 pub mod error;
+pub mod feed;
 pub mod migrate;
 pub mod pool;
 pub mod schema;
+mod store;
+#[doc(hidden)]
+pub mod testing;
+mod txn;
+
+// The store's methods, a file per sub-trait (as `sqlite/`).
+mod alerts;
+mod console;
+mod entry_checks;
+mod exports;
+mod feedback;
+mod field;
+mod field_ops;
+mod holds;
+mod ledger;
+mod pending;
+mod price_window;
+mod public;
+mod recalls;
+mod registry;
+mod reports;
+mod self_checks;
+mod signing;
+mod staff;
+mod sync;
 
 pub use error::PgError;
 pub use pool::{PgOptions, PgPool};
+pub use store::PgStore;
+pub use txn::PgTxn;

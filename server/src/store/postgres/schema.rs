@@ -284,7 +284,12 @@ CREATE INDEX merchants_uscc ON merchants(uscc);
 CREATE TABLE directory (
     merchant_id text PRIMARY KEY REFERENCES merchants(id),
     name        text NOT NULL,
-    payload     jsonb NOT NULL DEFAULT '{}'
+    payload     jsonb NOT NULL DEFAULT '{}',
+    -- Taken from the changes feed's sequencer (`changes_head`) by the
+    -- write that sets the name, so it is in commit order: each instance's
+    -- read model follows the names after the last `seq` it read, and a
+    -- rename comes again at a new `seq`.
+    seq         bigint NOT NULL UNIQUE CHECK (seq >= 1)
 );
 
 CREATE TABLE users (

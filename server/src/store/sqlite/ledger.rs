@@ -6,13 +6,11 @@ use shian_core::sync::protocol::{OpResult, PullResponse};
 
 use shian_core::event::LedgerEvent;
 use shian_core::store::apply;
-use shian_core::trace::{
-    self, BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
-};
+use shian_core::trace::{self, BackwardTrace, ForwardTrace, TraceError};
 
 use super::sync as sql;
 use super::SqliteStore;
-use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Positions, StoredEntry};
+use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Marks, Positions, StoredEntry};
 use crate::store::ledger::{
     split_pull, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts, LedgerStore,
     PublicFinding, PublicInspection, PublicShop, Showcase,
@@ -175,7 +173,7 @@ impl LedgerStore for SqliteStore {
 
     fn showcase_batch(&self) -> StoreFuture<'_, Option<Showcase>> {
         Box::pin(async move {
-            showcase(&*self.followed_graph().await?.read()?)
+            crate::store::ledger::showcase(&*self.followed_graph().await?.read()?)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))
         })
     }
@@ -256,13 +254,13 @@ fn findings(
 impl LedgerSource for rusqlite::Connection {
     fn each_entry_after(
         &self,
-        position: i64,
+        after: &Marks,
         f: &mut dyn FnMut(StoredEntry<'_>),
     ) -> Result<(), StoreError> {
         let mut st = self.prepare_cached(
             "SELECT rowid, kind, payload, entry_id FROM entries WHERE rowid > ?1 ORDER BY rowid",
         )?;
-        let mut rows = st.query([position])?;
+        let mut rows = st.query([after.get(Marks::ONE)])?;
         while let Some(r) = rows.next()? {
             let position: i64 = r.get(0)?;
             let row = r
@@ -270,6 +268,7 @@ impl LedgerSource for rusqlite::Connection {
                 .and_then(|kind| Ok((kind, r.get::<_, String>(2)?)))
                 .map_err(|e| e.to_string());
             f(StoredEntry {
+                feed: Marks::ONE,
                 position,
                 row: row
                     .as_ref()
@@ -303,7 +302,7 @@ impl LedgerSource for rusqlite::Connection {
             )?
             .query_row([], |r| {
                 Ok(Positions {
-                    entries: r.get(0)?,
+                    entries: Marks::one(r.get(0)?),
                     names: r.get(1)?,
                 })
             })?)
@@ -349,48 +348,12 @@ fn load_events(
                     }
                 }
             }
-            w.advance_to(tx.ends()?.entries);
+            w.advance_to(&tx.ends()?.entries);
             tx.commit()?;
             Ok(refused)
         })?;
     }
     Ok(refused)
-}
-
-/// The live origin batch (received from outside, not by voucher) sold to
-/// the most merchants: the demo's example of a recall.
-fn showcase(g: &MemoryGraph) -> Result<Option<Showcase>, TraceError> {
-    let mut best: Option<(usize, Showcase)> = None;
-    for code in g.origin_codes() {
-        let Some(b) = g.find(&code)? else { continue };
-        let mut buyers = Vec::new();
-        for m in g.movements(&b)? {
-            if let MovementKind::SaleMerchant { voucher } = m.kind {
-                if let Some(sale) = g.voucher_sale(&voucher)? {
-                    buyers.push(sale.buyer_merchant_id);
-                }
-            }
-        }
-        let Some(first) = buyers.iter().min().cloned() else {
-            continue;
-        };
-        let better = match &best {
-            None => true,
-            Some((n, s)) => buyers.len() > *n || (buyers.len() == *n && code < s.trace_code),
-        };
-        if better {
-            let merchant_id = g.batch(&b)?.merchant_id;
-            best = Some((
-                buyers.len(),
-                Showcase {
-                    trace_code: code,
-                    merchant_id,
-                    buyer_merchant_id: first,
-                },
-            ));
-        }
-    }
-    Ok(best.map(|(_, s)| s))
 }
 
 fn counts(conn: &rusqlite::Connection, graph: &LedgerGraph) -> Result<LedgerCounts, StoreError> {

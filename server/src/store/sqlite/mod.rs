@@ -19,7 +19,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::readers::Readers;
 use self::writer::Writer;
-use crate::store::graph::{Faults, GraphReport, LedgerGraph};
+use crate::metrics::MetricsReport;
+use crate::store::graph::{Faults, LedgerGraph};
+use crate::store::search::{like_substring, region_prefix};
 use crate::store::*;
 
 mod alerts;
@@ -47,23 +49,6 @@ mod timestamps;
 pub mod writer;
 
 use self::timestamps::{parse_ts, ts};
-
-/// The ledger graph's state on the server's metrics.
-struct MetricsReport;
-
-impl GraphReport for MetricsReport {
-    fn graph_failed(&self) {
-        crate::metrics::ledger_graph_failed().set(1);
-    }
-
-    fn rows_skipped(&self, n: usize) {
-        crate::metrics::ledger_rows_skipped().set(n as i64);
-    }
-
-    fn followed(&self, position: i64, behind: i64) {
-        crate::metrics::ledger_graph_followed(position, behind);
-    }
-}
 
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -553,32 +538,6 @@ fn insert_market(conn: &Connection, m: &Market) -> Result<(), StoreError> {
         _ => e.into(),
     })?;
     Ok(())
-}
-
-/// `LIKE` pattern for a substring, with the wildcards of the input escaped
-/// (a search for `100%` must not match everything).
-fn like_substring(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
-/// The prefix of a GB/T 2260 code that everything under it shares.
-fn region_prefix(code: &str) -> &str {
-    if code.len() == 6 && code.ends_with("0000") {
-        &code[..2]
-    } else if code.len() == 6 && code.ends_with("00") {
-        &code[..4]
-    } else {
-        code
-    }
 }
 
 // ---------------------------------------------------------------------------

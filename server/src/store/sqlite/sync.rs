@@ -155,7 +155,7 @@ pub fn push(
     )?;
     // The merchants this push touched, for the alerts' incremental pass.
     super::alerts::mark_since(&tx, before)?;
-    graph.advance_to(tx.ends()?.entries);
+    graph.advance_to(&tx.ends()?.entries);
     tx.commit()?;
     Ok(answer)
 }

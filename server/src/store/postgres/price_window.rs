@@ -1,0 +1,1 @@
+//! (To be ported from `sqlite/price_window.rs`.)
