@@ -18,6 +18,7 @@ pub mod field;
 pub mod graph;
 pub mod holds;
 pub mod ledger;
+pub mod local_time;
 pub mod migrations;
 pub mod model;
 pub mod postgres;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use postgres::{GenericClient, Row};
 use serde_json::Value;
 use shian_core::category::Category;
@@ -25,38 +25,11 @@ use crate::store::entry_checks::{
     CheckFilter, DayCount, EntryCheckStore, EntryCheckTx, LinkCandidate, StoredCheck,
     UncheckedPurchase,
 };
+use crate::store::local_time::{device_time, local_date, local_midnight};
 use crate::store::{Page, StoreError, StoreFuture};
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// Asia/Shanghai.
-fn cst() -> FixedOffset {
-    // +08:00 always exists.
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
-
-/// The local date (Asia/Shanghai) of a time.
-fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&cst()).date_naive()
-}
-
-/// Midnight of a local date (Asia/Shanghai), as UTC.
-fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
-    d.and_hms_opt(0, 0, 0)
-        .and_then(|n| cst().from_local_datetime(&n).single())
-        .map_or_else(
-            || d.and_time(chrono::NaiveTime::MIN).and_utc(),
-            |t| t.with_timezone(&Utc),
-        )
-}
-
-/// A device time as sent (RFC 3339 with its offset).
-fn device_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 const CHECK_COLS: &str =
