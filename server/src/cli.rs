@@ -47,8 +47,6 @@ pub enum KeysCommand {
     Rotate {
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
         db: DbTarget,
-        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
     },
     /// Withdraw a key: what it signed no longer verifies (not the key that
     /// signs: rotate first).
@@ -57,8 +55,6 @@ pub enum KeysCommand {
         kid: String,
         #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
         db: DbTarget,
-        #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
     },
 }
 
@@ -69,9 +65,9 @@ pub struct ServeArgs {
     /// instances may serve one database).
     #[arg(long, env = "SHIAN_DB", default_value = DEFAULT_DB)]
     pub db: DbTarget,
-    /// With PostgreSQL: the folder of the server's files (its keys in
-    /// `keys/`, which every instance over one database must share, and
-    /// the demo's ground truth). With SQLite they sit beside the file.
+    /// With PostgreSQL: the folder of the demo's ground truth (the keys are
+    /// in the database). With SQLite the files sit beside the database
+    /// file, the keys in `keys/`.
     #[arg(long, env = "SHIAN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Address to listen on, HOST:PORT.

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::keys::KeyHome;
 use crate::store::postgres::pool::{is_postgres_url, redact};
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
@@ -44,9 +45,8 @@ impl std::fmt::Display for DbTarget {
 
 impl DbTarget {
     /// The folder the server keeps its files in beside the store: the
-    /// SQLite file's folder, or `data_dir` for PostgreSQL (its signing
-    /// keys, until they move into the database, and the demo's ground
-    /// truth). Every instance over one PostgreSQL must share it.
+    /// SQLite file's folder, or `data_dir` for PostgreSQL (the demo's
+    /// ground truth; the keys are in the database).
     pub fn files_dir(&self, data_dir: &Path) -> PathBuf {
         match self {
             DbTarget::Sqlite(p) => match p.parent() {
@@ -57,12 +57,16 @@ impl DbTarget {
         }
     }
 
-    /// What the key ring is found from (`crate::keys` keeps it in `keys/`
-    /// beside this path).
-    pub fn key_home(&self, data_dir: &Path) -> PathBuf {
-        match self {
-            DbTarget::Sqlite(p) => p.clone(),
-            DbTarget::Postgres(_) => data_dir.join("postgres"),
+    /// Where the keys of `store` (opened from this target) are: in its
+    /// vault when it has one (PostgreSQL: every instance shares them), else
+    /// in `keys/` beside the SQLite file.
+    pub fn key_home(&self, store: &dyn Store) -> KeyHome {
+        match (store.key_vault(), self) {
+            (Some(vault), _) => KeyHome::Vault(vault),
+            (None, DbTarget::Sqlite(p)) => KeyHome::Files(p.clone()),
+            // A backend without a vault keeps its files in the working
+            // folder (none does today: PostgreSQL has one).
+            (None, DbTarget::Postgres(_)) => KeyHome::Files(PathBuf::from("shian.keys")),
         }
     }
 

@@ -22,6 +22,12 @@
 //! the one key signs. A running server looks for a newer ring each time it
 //! signs or lists keys ([`Keys::refresh`]), so a rotation by the CLI takes
 //! effect without a restart.
+//!
+//! **In the database.** On a store whose instances share only the database
+//! (PostgreSQL) the same secrets, keys and ring versions live in it
+//! ([`crate::store::vault`], and [`vault`] here): see [`KeyHome`].
+
+mod vault;
 
 use std::fs;
 use std::io::{self, Write};
@@ -36,6 +42,8 @@ use serde::{Deserialize, Serialize};
 use shian_core::signed::{KeyStatus, TrustedKey};
 use tempfile::NamedTempFile;
 use utoipa::ToSchema;
+
+use crate::store::vault::KeyVault;
 
 /// Why the keys could not be loaded, made or changed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +60,17 @@ pub enum KeyError {
     RetireCurrent(String),
     #[error("密钥环一直被并发修改 (the key ring kept changing under us)")]
     Contended,
+    #[error("key vault: {0}")]
+    Vault(#[from] crate::store::StoreError),
+}
+
+/// Where a server's keys are kept.
+#[derive(Clone)]
+pub enum KeyHome {
+    /// In `keys/` beside this database file.
+    Files(PathBuf),
+    /// In the database every instance shares.
+    Vault(Arc<dyn KeyVault>),
 }
 
 /// The on-disk form of a signing key.
@@ -109,11 +128,20 @@ impl Ring {
     }
 }
 
+/// Where a loaded [`Keys`] looks for a newer ring.
+enum Source {
+    /// Held in memory only (tests, benchmarks).
+    Memory,
+    /// The keys directory.
+    Dir(PathBuf),
+    /// The database ([`Keys::follow_vault`]).
+    Vault(Arc<dyn KeyVault>),
+}
+
 /// The server's secrets.
 pub struct Keys {
     jwt_secret: Vec<u8>,
-    /// The keys directory; `None` for keys held in memory only.
-    dir: Option<PathBuf>,
+    source: Source,
     ring: RwLock<Arc<Ring>>,
 }
 
@@ -344,6 +372,30 @@ fn prepare_dir(dir: &Path) -> Result<(), KeyError> {
 }
 
 impl Keys {
+    /// Loads the keys `home` keeps, making any that are missing.
+    pub fn open(home: &KeyHome) -> Result<Keys, KeyError> {
+        match home {
+            KeyHome::Files(db_path) => Keys::load_or_create(db_path),
+            KeyHome::Vault(v) => Keys::load_from_vault(Arc::clone(v)),
+        }
+    }
+
+    /// [`Keys::rotate`] wherever `home` keeps the keys.
+    pub fn rotate_at(home: &KeyHome) -> Result<String, KeyError> {
+        match home {
+            KeyHome::Files(db_path) => Keys::rotate(db_path),
+            KeyHome::Vault(v) => Keys::rotate_in(v.as_ref()),
+        }
+    }
+
+    /// [`Keys::retire`] wherever `home` keeps the keys.
+    pub fn retire_at(home: &KeyHome, kid: &str) -> Result<(), KeyError> {
+        match home {
+            KeyHome::Files(db_path) => Keys::retire(db_path, kid),
+            KeyHome::Vault(v) => Keys::retire_in(v.as_ref(), kid),
+        }
+    }
+
     /// Loads the keys beside `db_path`, making any that are missing.
     pub fn load_or_create(db_path: &Path) -> Result<Keys, KeyError> {
         let dir = keys_dir(db_path);
@@ -373,7 +425,7 @@ impl Keys {
         let ring = load_ring(&dir, latest_ring_version(&dir)?)?;
         Ok(Keys {
             jwt_secret,
-            dir: Some(dir),
+            source: Source::Dir(dir),
             ring: RwLock::new(Arc::new(ring)),
         })
     }
@@ -384,7 +436,7 @@ impl Keys {
         let kid = key_id(&signing.verifying_key());
         Keys {
             jwt_secret: rand::random::<[u8; 32]>().to_vec(),
-            dir: None,
+            source: Source::Memory,
             ring: RwLock::new(Arc::new(Ring {
                 version: 0,
                 keys: vec![HeldKey {
@@ -455,8 +507,13 @@ impl Keys {
     /// Reads a newer ring if one was written since (by `keys rotate` or
     /// `retire` in another process). A ring that cannot be read keeps the
     /// one in force and is logged: signing with a known key beats failing.
+    ///
+    /// Keys in a vault are not read here, in a request: their refresher
+    /// reads them ([`Keys::follow_vault`]).
     pub fn refresh(&self) {
-        let Some(dir) = &self.dir else { return };
+        let Source::Dir(dir) = &self.source else {
+            return;
+        };
         let held = self.ring_now().version;
         let newer = match latest_ring_version(dir) {
             Ok(n) if n > held => n,
@@ -467,14 +524,17 @@ impl Keys {
             }
         };
         match load_ring(dir, newer) {
-            Ok(ring) => {
-                if let Ok(mut slot) = self.ring.write() {
-                    if slot.version < ring.version {
-                        *slot = Arc::new(ring);
-                    }
-                }
-            }
+            Ok(ring) => self.adopt(ring),
             Err(e) => tracing::warn!(error = %e, "reading the key ring"),
+        }
+    }
+
+    /// Puts `ring` in force unless a newer one already is.
+    fn adopt(&self, ring: Ring) {
+        if let Ok(mut slot) = self.ring.write() {
+            if slot.version < ring.version {
+                *slot = Arc::new(ring);
+            }
         }
     }
 
@@ -566,6 +626,14 @@ fn read_signing_key(path: &Path) -> Result<(SigningKey, String, DateTime<Utc>), 
         .map_err(|e| malformed(format!("created_at: {e}")))?
         .with_timezone(&Utc);
     Ok((key, file.kid, created_at))
+}
+
+/// The report receipts' salt wherever `home` keeps the keys.
+pub fn receipt_salt_at(home: &KeyHome) -> Result<Vec<u8>, KeyError> {
+    match home {
+        KeyHome::Files(db_path) => receipt_salt(db_path),
+        KeyHome::Vault(v) => vault::receipt_salt_in(v.as_ref()),
+    }
 }
 
 /// The server-wide secret salt of report receipts (`keys/receipt.salt`, 32

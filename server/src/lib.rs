@@ -202,31 +202,23 @@ impl AppState {
         sqlite: SqliteOptions,
     ) -> Result<AppState, StartError> {
         let target = DbTarget::Sqlite(db_path.to_owned());
-        AppState::open_target(
-            &target,
-            Path::new("."),
-            config,
-            sqlite,
-            PgOptions::default(),
-        )
-        .await
+        AppState::open_target(&target, config, sqlite, PgOptions::default()).await
     }
 
     /// Opens the store `target` names (a SQLite file or a PostgreSQL
-    /// database) and the keys (beside the file, or in `data_dir` for
-    /// PostgreSQL).
+    /// database) and the keys (beside the file, or in the database for
+    /// PostgreSQL: [`keys::KeyHome`]).
     pub async fn open_target(
         target: &DbTarget,
-        data_dir: &Path,
         config: Config,
         sqlite: SqliteOptions,
         postgres: PgOptions,
     ) -> Result<AppState, StartError> {
-        let home = target.key_home(data_dir);
         let store = target.open(sqlite, postgres, true).await?;
+        let home = target.key_home(store.as_ref());
         let (keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
-            let keys = Keys::load_or_create(&home)?;
-            let salt = keys::receipt_salt(&home)?;
+            let keys = Keys::open(&home)?;
+            let salt = keys::receipt_salt_at(&home)?;
             Ok((keys, salt))
         })
         .await
@@ -440,7 +432,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         max_connections: u32::try_from(args.db_readers.clamp(1, 64) * 4).unwrap_or(16),
         ..PgOptions::default()
     };
-    let state = AppState::open_target(&args.db, &args.data_dir, config, sqlite, postgres).await?;
+    let state = AppState::open_target(&args.db, config, sqlite, postgres).await?;
     if args.demo {
         // The ground truth goes beside the database.
         let data_dir = args.db.files_dir(&args.data_dir);
@@ -482,6 +474,17 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     if args.follow_ms > 0 {
         let every = std::time::Duration::from_millis(u64::from(args.follow_ms));
         follow::spawn(state.store.clone(), every);
+    }
+    if state.keys.in_vault() {
+        // Keys in the database: a rotation by the CLI or another instance
+        // signs here within a second (`keys::vault`).
+        let keys = state.keys.clone();
+        tick::every(std::time::Duration::from_secs(1), move || {
+            let keys = keys.clone();
+            async move {
+                let _ = tokio::task::spawn_blocking(move || keys.follow_vault()).await;
+            }
+        });
     }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

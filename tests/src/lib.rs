@@ -226,7 +226,7 @@ pub fn skip_on_postgres(why: &str) -> bool {
 pub enum Db {
     /// A SQLite file (the keys live in `keys/` beside it).
     Sqlite(PathBuf),
-    /// A PostgreSQL URL (the keys live in the server's `--data-dir`).
+    /// A PostgreSQL URL (the keys live in the database).
     Postgres(String),
 }
 
@@ -255,7 +255,8 @@ impl Db {
 }
 
 /// The arguments of `shian-server serve`: `--db`, `--data-dir` with
-/// PostgreSQL (where the keys live; with SQLite they sit beside the file),
+/// PostgreSQL (the demo's ground truth; with SQLite the files sit beside
+/// the database file),
 /// `--addr`, then `extra`.
 pub fn serve_args(
     db: &Db,
@@ -287,8 +288,9 @@ pub struct Server {
     /// PostgreSQL.
     pub db: PathBuf,
     /// The server's files: SQLite keeps its keys in `<file's dir>/keys/`,
-    /// PostgreSQL in `--data-dir`/keys; both are this folder
-    /// (`<dir>/data` of the first server of a deployment).
+    /// this folder (`<dir>/data` of the first server of a deployment);
+    /// on PostgreSQL, `--data-dir`, this server's own (the keys are in the
+    /// database).
     pub data_dir: PathBuf,
     pub port: u16,
     pub bin: PathBuf,
@@ -357,15 +359,19 @@ impl Server {
     }
 
     /// A server not started yet over the same store as `other` (its file
-    /// or its database, and its keys and secrets: the same data dir), with
-    /// logs of its own: another instance of a deployment. Start it with
-    /// [`Server::restart`].
+    /// or its database), with logs of its own: another instance of a
+    /// deployment. Start it with [`Server::restart`]. On SQLite it shares
+    /// `other`'s data dir, where the keys are; on PostgreSQL it has a data
+    /// dir of its own, as an instance on another machine has: the keys
+    /// are in the database.
     pub fn beside(other: &Server) -> Server {
         // Sqlite here: no fresh database for a server that takes `other`'s.
         let mut s = Self::new_with_bin(Backend::Sqlite, other.bin.clone(), other.extra.clone());
         s.db = other.db.clone();
         s.store = other.store.clone();
-        s.data_dir = other.data_dir.clone();
+        if !other.store.is_postgres() {
+            s.data_dir = other.data_dir.clone();
+        }
         s.admin = other.admin.clone();
         s
     }
@@ -802,19 +808,18 @@ impl Server {
         balances(replay.conn(), merchant_id)
     }
 
-    /// The HS256 key of login tokens: `keys/jwt.secret` in the data dir
-    /// (beside the SQLite file; the `--data-dir` of PostgreSQL), or on
-    /// PostgreSQL, without that file, the `server_secrets` row the
-    /// instances share.
+    /// The HS256 key of login tokens: `keys/jwt.secret` beside the SQLite
+    /// file, or on PostgreSQL the `server_secrets` row the instances share.
     pub fn jwt_secret(&self) -> Vec<u8> {
-        let path = self.data_dir.join("keys").join("jwt.secret");
-        match (std::fs::read(&path), &self.store) {
-            (Ok(secret), _) => secret,
-            (Err(_), Db::Postgres(url)) => pg::connect(url)
+        match &self.store {
+            Db::Sqlite(_) => {
+                let path = self.data_dir.join("keys").join("jwt.secret");
+                std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            }
+            Db::Postgres(url) => pg::connect(url)
                 .query_one("SELECT secret FROM server_secrets WHERE name = 'jwt'", &[])
                 .map(|r| r.get(0))
-                .unwrap_or_else(|e| panic!("no {} and no jwt secret row: {e}", path.display())),
-            (Err(e), Db::Sqlite(_)) => panic!("{}: {e}", path.display()),
+                .unwrap_or_else(|e| panic!("no jwt secret row: {e}")),
         }
     }
 
@@ -1590,8 +1595,8 @@ mod tests {
             .collect()
     }
 
-    /// PostgreSQL reaches the command line as `--db postgres://…`, with the
-    /// keys' `--data-dir`; SQLite as the file, without one (as before).
+    /// PostgreSQL reaches the command line as `--db postgres://…`, with a
+    /// `--data-dir`; SQLite as the file, without one (as before).
     #[test]
     fn serve_gets_the_store_on_its_command_line() {
         let data = Path::new("/tmp/x/data");
@@ -1630,8 +1635,8 @@ mod tests {
 
     /// `SHIAN_TEST_DB=postgres`'s path end to end short of the server: a
     /// server on PostgreSQL gets a fresh database of its own, the one
-    /// beside it shares it and the data dir, and the command it would run
-    /// says `--db postgres://…`.
+    /// beside it shares it but not the data dir, and the command it would
+    /// run says `--db postgres://…`.
     #[test]
     fn a_server_on_postgres_has_a_database_of_its_own() {
         if !Path::new("/usr/lib/postgresql/15/bin/initdb").exists()
@@ -1655,7 +1660,8 @@ mod tests {
         );
         let beside = Server::beside(&a);
         assert_eq!(beside.store, a.store);
-        assert_eq!(beside.data_dir, a.data_dir);
+        // Its own folder: what instances share is the database.
+        assert_ne!(beside.data_dir, a.data_dir);
         let cmd = beside.serve_command();
         let args = strings(&cmd.get_args().map(ToOwned::to_owned).collect::<Vec<_>>());
         let at = args.iter().position(|a| a == "--db").expect("--db");
@@ -1664,7 +1670,7 @@ mod tests {
             .iter()
             .position(|a| a == "--data-dir")
             .expect("--data-dir");
-        assert_eq!(Path::new(&args[at + 1]), a.data_dir);
+        assert_eq!(Path::new(&args[at + 1]), beside.data_dir);
         assert_eq!(a.data_dir, a.dir.path().join("data"));
     }
 }

@@ -31,6 +31,7 @@ pub mod signing;
 pub mod sqlite;
 pub mod staff;
 pub mod sync;
+pub mod vault;
 
 use std::future::Future;
 use std::pin::Pin;

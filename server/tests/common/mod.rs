@@ -62,12 +62,10 @@ impl TestServer {
     }
 
     /// Opens the store `target` names and serves it on a port of its own;
-    /// with PostgreSQL the keys live in `data/` of the first server's dir.
+    /// with PostgreSQL the keys live in the database.
     async fn serve_on(target: DbTarget, db: PathBuf, config: Config, dir: TempDir) -> TestServer {
-        let data = db.parent().map(PathBuf::from).unwrap_or_default();
         let state = AppState::open_target(
             &target,
-            &data,
             config,
             SqliteOptions::default(),
             PgOptions::default(),

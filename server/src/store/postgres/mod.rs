@@ -69,8 +69,10 @@ mod self_checks;
 mod signing;
 mod staff;
 mod sync;
+mod vault;
 
 pub use error::PgError;
 pub use pool::{PgOptions, PgPool};
 pub use store::PgStore;
 pub use txn::PgTxn;
+pub use vault::PgVault;

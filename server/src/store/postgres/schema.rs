@@ -1103,9 +1103,13 @@ pub const KEYS: &[Migration] = &[Migration {
     sql: r#"
 -- Secrets made on first start by whichever instance comes first
 -- (`INSERT … ON CONFLICT DO NOTHING`, then read back: the loser reads the
--- winner's). `jwt`: the HS256 key of login tokens.
+-- winner's). `jwt`: the HS256 key of login tokens; `receipt`: the salt of
+-- report receipts' argon2id hashes (with SQLite a file beside the database,
+-- out of its copies; here the database is all the instances share, so a
+-- copy of it lets one test guesses at receipts: one argon2id per guess at
+-- a random 20-character code, `crate::reports::receipt`).
 CREATE TABLE server_secrets (
-    name       text        PRIMARY KEY CHECK (name IN ('jwt')),
+    name       text        PRIMARY KEY CHECK (name IN ('jwt', 'receipt')),
     secret     bytea       NOT NULL CHECK (length(secret) >= 32),
     created_at timestamptz NOT NULL
 );
@@ -1130,11 +1134,15 @@ CREATE TABLE key_rings (
     change      text        NOT NULL CHECK (change IN ('first', 'rotate', 'retire')),
     created_at  timestamptz NOT NULL
 );
+-- `position`: the key's place in its ring (the trust list's order: the
+-- first key first), as the file rings keep it.
 CREATE TABLE key_ring_keys (
     version    bigint      NOT NULL REFERENCES key_rings(version),
+    position   integer     NOT NULL CHECK (position >= 0),
     kid        text        NOT NULL REFERENCES signing_keys(kid),
     retired_at timestamptz,
-    PRIMARY KEY (version, kid)
+    PRIMARY KEY (version, kid),
+    UNIQUE (version, position)
 );
 "#,
 }];
