@@ -850,9 +850,6 @@ fn recall_holders(w: &World, status: u16, body: &Value) -> Value {
 /// holder's pull brings the notice.
 #[test]
 fn a_recall_and_traces_name_holders_pushed_through_other_instances() {
-    if shian_tests::skip_on_postgres("recalls are not yet ported to PostgreSQL (issue 15)") {
-        return;
-    }
     let (root, v1, v2, h1, h2) = (code(), code(), code(), code(), code());
     let plan = Recall {
         seller: vec![
