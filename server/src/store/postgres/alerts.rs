@@ -731,8 +731,6 @@ impl AlertStore for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
     use crate::store::postgres::testing::{add_market, add_merchant, add_user, fresh, Db};
 
