@@ -1,17 +1,16 @@
-//! The price windows the writer keeps in memory for the incremental pass
-//! (`store/sqlite/price_window.rs`): a push is judged against its market's
-//! prices as the file holds them — including those another server wrote
-//! to the same file after this one read its window — and the full pass,
-//! which reads the file again, finds the very same warning.
+//! The price windows each server keeps in memory for the incremental pass
+//! (`store/sqlite/price_window.rs`, `store/postgres/price_window.rs`): a
+//! push is judged against its market's prices as the database holds them —
+//! including those another server wrote to the same database after this
+//! one read its window — and the full pass, which reads the database
+//! again, finds the very same warning. On either backend.
 
 mod common;
 mod field_common;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shian_server::store::sqlite::SqliteOptions;
 use shian_server::store::Role;
-use shian_server::{AppState, Config};
 
 use common::uscc;
 use field_common::{now_cn, op, Field, PW};
@@ -90,21 +89,13 @@ async fn a_push_is_judged_with_the_prices_another_server_wrote_since() {
     push(&http, &f.s.base, &f.m1_user, "phone-m1", first).await;
     assert!(price_alerts(&f).await.is_empty());
 
-    // The other two buy through a second server on the same file.
-    let other = AppState::open(&f.s.db, Config::default(), SqliteOptions::default())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let other_base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(shian_server::serve(listener, other, async move {
-        let _ = stopped.await;
-    }));
+    // The other two buy through a second server on the same database.
+    let other = f.s.beside().await;
     for (id, token) in &honest[2..] {
         for p in [6_800, 7_100, 7_300] {
             push(
                 &http,
-                &other_base,
+                &other.base,
                 token,
                 &format!("phone-{id}"),
                 beef(id, p),
@@ -112,8 +103,7 @@ async fn a_push_is_judged_with_the_prices_another_server_wrote_since() {
             .await;
         }
     }
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    other.stop().await;
 
     // The smuggler's next cheap lot, through the first server: judged
     // against all twelve honest prices, both its lots are outliers.
@@ -135,7 +125,7 @@ async fn a_push_is_judged_with_the_prices_another_server_wrote_since() {
     assert_eq!(links.len(), 2);
     assert_eq!(links[0], first_id, "the cheapest lot first: {links:?}");
 
-    // The full pass reads the file again and finds the same warning, once.
+    // The full pass reads the database again and finds the same warning, once.
     let res = f.s.post("/v1/alerts/scan", &f.analyst, json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let again = price_alerts(&f).await;

@@ -10,6 +10,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+mod common;
 mod process;
 use process::{create_user, serve};
 
@@ -49,7 +50,22 @@ async fn licence_alerts(http: &reqwest::Client, base: &str, analyst: &str) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_pass_at_start_runs_beside_the_first_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("data").join("shian.db");
+    let data = dir.path().join("data");
+    // The store the processes open (`--db`): the SQLite file, or with
+    // SHIAN_TEST_DB=postgres a fresh database of its own, whose server
+    // files (the keys) go in `data`, which every process reads from
+    // SHIAN_DATA_DIR (set before any process starts; this binary holds
+    // this one test, so nothing else reads the environment meanwhile).
+    let db = if common::on_postgres() {
+        let url = tokio::task::spawn_blocking(shian_server::store::postgres::testing::fresh_url)
+            .await
+            .unwrap()
+            .expect("SHIAN_TEST_DB=postgres needs PostgreSQL 15 (scripts/install-test-deps.sh)");
+        std::env::set_var("SHIAN_DATA_DIR", &data);
+        std::path::PathBuf::from(url)
+    } else {
+        data.join("shian.db")
+    };
     let http = reqwest::Client::new();
     create_user(&db, "root", "start-pass-12345", "admin");
     create_user(&db, "desk", "start-pass-12345", "analyst");

@@ -1,24 +1,38 @@
 //! Alerts on PostgreSQL (from `sqlite/alerts.rs`): the lifecycle (list,
 //! read, assign, resolve), the store of a pass's candidates, the marks of
-//! the incremental pass and the open alerts' weight in the risk grade.
+//! the incremental pass, the facts core's warnings engine reads, the full
+//! pass ([`scan`]) and the incremental one ([`refresh_in`]), and the open
+//! alerts' weight in the risk grade.
 //!
 //! Each alert lives under its subject's district (`region_code`): a
 //! merchant's, a market's, or [`NATIONAL`] for a subject with neither (a
 //! product's complaint hot topic), as the schema's `ALERTS` doc says.
 //!
-//! Not yet here: the passes over the facts (`scan_alerts`,
-//! `refresh_alerts`), which need the facts' queries and the price windows;
-//! they answer `Backend("not yet on PostgreSQL: …")`.
+//! Several instances run passes over one database, where SQLite had one
+//! writer: every pass takes one advisory lock ([`PASS_LOCK`]) in its
+//! transaction, so passes run one after another as on SQLite (two passes
+//! at once would both insert the same new alert, and the second would
+//! fail on `alerts_open`). The marks are cleared only as read (see
+//! [`mark`]), so a push that marks a merchant while a pass runs is not
+//! lost.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use postgres::GenericClient;
-use shian_core::warnings::{Candidate, Evidence, Kind, Severity, Subject, SubjectType, Thresholds};
+use shian_core::category::Category;
+use shian_core::event::{PURCHASE, SALE};
+use shian_core::warnings::{
+    self, Candidate, ComplaintObservation, Evidence, Fact, Facts, Kind, LedgerWarningFact,
+    MerchantFacts, SampleObservation, Scope, Severity, Subject, SubjectType, Thresholds,
+};
 
 use super::district;
+use super::price_window::{self, PriceWindows};
 use super::store::PgStore;
 use crate::store::alerts::{Alert, AlertAction, AlertFilter, AlertStatus, AlertStore, PassOutcome};
+use crate::store::local_time::{device_time, local_date, local_midnight};
 use crate::store::{Page, StoreError, StoreFuture};
 
 /// The district of a subject with no merchant and no market.
@@ -49,16 +63,238 @@ fn subject_district(c: &mut impl GenericClient, s: &Subject) -> Result<String, S
 /// transaction. The push calls it for every merchant whose entries it
 /// wrote (PostgreSQL has no rowid ranges to mark from), so it must be
 /// idempotent within and across transactions: a second mark of the same
-/// merchant is a no-op. An unknown merchant has no facts to refresh and
+/// merchant adds no row. An unknown merchant has no facts to refresh and
 /// is not marked.
+///
+/// A second mark counts up the row's `n` instead of doing nothing: a pass
+/// clears only the marks as it read them (same `n`), so a merchant marked
+/// again while a pass that read its earlier mark runs (on this instance or
+/// another, its new facts perhaps committed too late for that pass) keeps
+/// its mark for the next one. Counting up also takes the row's lock, so a
+/// pass clearing it waits for this write's commit, and sees its `n`.
 pub(super) fn mark(c: &mut impl GenericClient, merchant_id: &str) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO alert_marks (region_code, merchant_id)
          SELECT region_code, id FROM merchants WHERE id = $1
-         ON CONFLICT (region_code, merchant_id) DO NOTHING",
+         ON CONFLICT (region_code, merchant_id) DO UPDATE SET n = alert_marks.n + 1",
         &[&merchant_id],
     )?;
     Ok(())
+}
+
+/// The marks as a pass reads them, before its facts: district, merchant
+/// and count, columns for `unnest`, in merchant order (SQLite's key order).
+#[derive(Debug, Default)]
+struct Marked {
+    districts: Vec<String>,
+    merchants: Vec<String>,
+    n: Vec<i64>,
+}
+
+fn marked(c: &mut impl GenericClient) -> Result<Marked, StoreError> {
+    let mut m = Marked::default();
+    for r in c.query(
+        "SELECT region_code, merchant_id, n FROM alert_marks ORDER BY merchant_id COLLATE \"C\", region_code",
+        &[],
+    )? {
+        m.districts.push(r.try_get(0)?);
+        m.merchants.push(r.try_get(1)?);
+        m.n.push(r.try_get(2)?);
+    }
+    Ok(m)
+}
+
+/// Clears the marks the pass read, unless marked again since (see
+/// [`mark`]).
+fn clear(c: &mut impl GenericClient, m: &Marked) -> Result<(), StoreError> {
+    if m.merchants.is_empty() {
+        return Ok(());
+    }
+    c.execute(
+        "DELETE FROM alert_marks a USING unnest($1::text[], $2::text[], $3::bigint[]) AS r(region_code, merchant_id, n)
+         WHERE a.region_code = r.region_code AND a.merchant_id = r.merchant_id AND a.n = r.n",
+        &[&m.districts, &m.merchants, &m.n],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Facts
+// ---------------------------------------------------------------------------
+
+/// The facts of `only` (every merchant when `None`) and the baselines
+/// they are judged against, but for the prices: those are the instance's
+/// [`PriceWindows`], lent to the evaluation. SQLite's queries, with each
+/// merchant's own entries read from its district's feed.
+pub(super) fn facts(
+    c: &mut impl GenericClient,
+    t: &Thresholds,
+    now: DateTime<Utc>,
+    only: Option<&[String]>,
+) -> Result<Facts, StoreError> {
+    let mut f = Facts::default();
+    let list: Option<Vec<String>> = only.map(<[String]>::to_vec);
+    // Each merchant's district, in step with `f.merchants`.
+    let mut districts: Vec<String> = Vec::new();
+    for r in c.query(
+        "SELECT id, name, market_id, created_at, licence_expiry, region_code FROM merchants
+         WHERE $1::text[] IS NULL OR id = ANY($1) ORDER BY id COLLATE \"C\"",
+        &[&list],
+    )? {
+        let id: String = r.try_get(0)?;
+        let name: String = r.try_get(1)?;
+        let market: Option<String> = r.try_get(2)?;
+        f.merchant_names
+            .insert(id.clone(), (name.clone(), market.clone()));
+        districts.push(r.try_get(5)?);
+        f.merchants.push(MerchantFacts {
+            id,
+            name,
+            market_id: market,
+            registered_at: r.try_get(3)?,
+            licence_expiry: r.try_get(4)?,
+            trading_after_expiry: Vec::new(),
+            ledger_warnings: Vec::new(),
+            last_sampled_at: None,
+            complaints: Vec::new(),
+        });
+    }
+    for r in c.query("SELECT id, name FROM markets", &[])? {
+        f.market_names.insert(r.try_get(0)?, r.try_get(1)?);
+    }
+    let index: HashMap<String, usize> = f
+        .merchants
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id.clone(), i))
+        .collect();
+    let today = local_date(now);
+
+    // Trading after the licence's expiry: entries recorded since its
+    // midnight (the device time decides, in core), the newest first.
+    for (m, district) in f.merchants.iter_mut().zip(&districts) {
+        let Some(expiry) = m.licence_expiry.filter(|d| *d < today) else {
+            continue;
+        };
+        let from = local_midnight(expiry.succ_opt().unwrap_or(expiry));
+        for r in c.query(
+            "SELECT entry_id, at FROM entries
+             WHERE region_code = $1 AND merchant_id = $2 AND kind IN ($3, $4) AND recorded_at >= $5
+             ORDER BY pos DESC LIMIT 200",
+            &[district, &m.id, &PURCHASE, &SALE, &from],
+        )? {
+            let at: String = r.try_get(1)?;
+            if let Some(at) = device_time(&at) {
+                m.trading_after_expiry.push(Fact {
+                    id: r.try_get(0)?,
+                    at,
+                });
+            }
+        }
+    }
+    // Ledger warnings in the window (stamped with the server's clock).
+    {
+        let cutoff = now - Duration::days(t.ledger.window_days);
+        let codes: Vec<&str> = warnings::ledger::CODES.to_vec();
+        for r in c.query(
+            "SELECT merchant_id, code, entry_id, at FROM warnings
+             WHERE at >= $1 AND code = ANY($2) AND ($3::text[] IS NULL OR merchant_id = ANY($3))
+             ORDER BY id",
+            &[&cutoff, &codes, &list],
+        )? {
+            let m: String = r.try_get(0)?;
+            if let Some(&i) = index.get(&m) {
+                f.merchants[i].ledger_warnings.push(LedgerWarningFact {
+                    code: r.try_get(1)?,
+                    entry_id: r.try_get(2)?,
+                    at: r.try_get(3)?,
+                });
+            }
+        }
+    }
+    // Last sampling of each merchant.
+    for r in c.query(
+        "SELECT merchant_id, MAX(taken_at) FROM samples WHERE confirms IS NULL GROUP BY merchant_id",
+        &[],
+    )? {
+        let m: String = r.try_get(0)?;
+        if let Some(&i) = index.get(&m) {
+            f.merchants[i].last_sampled_at = r.try_get(1)?;
+        }
+    }
+    // Samples in the pass-rate window, with the category of the sampled
+    // batch where the sample names one (the purchase that made its trace
+    // code, through `codes`), else the merchant's main category (as a
+    // complaint's).
+    {
+        let cutoff = now
+            - Duration::days(
+                t.pass_rate
+                    .window_days
+                    .max(t.sampling.too_often_window_days),
+            );
+        for r in c.query(
+            "SELECT s.id, s.merchant_id, m.market_id, s.taken_at, s.counts_as_failure, s.confirms IS NOT NULL,
+                    COALESCE(p.payload->'product'->>'category', m.categories->>0)
+             FROM samples s LEFT JOIN merchants m ON m.id = s.merchant_id
+             LEFT JOIN codes k ON k.code = s.trace_code AND k.kind = 'trace'
+             LEFT JOIN entries p ON p.region_code = k.region_code AND p.entry_id = k.entry_id AND p.kind = $2
+             WHERE s.taken_at >= $1
+             ORDER BY s.taken_at, s.id COLLATE \"C\"",
+            &[&cutoff, &PURCHASE],
+        )? {
+            let category: Option<String> = r.try_get(6)?;
+            f.samples.push(SampleObservation {
+                id: r.try_get(0)?,
+                merchant_id: r.try_get(1)?,
+                market_id: r.try_get(2)?,
+                category: category.as_deref().and_then(Category::parse),
+                at: r.try_get(3)?,
+                failed: r.try_get(4)?,
+                confirmation: r.try_get(5)?,
+            });
+        }
+    }
+    // Complaints that weigh: per merchant in its window, and all of them in
+    // the hot-topic windows, about the merchant's main category and the
+    // product named, if any.
+    {
+        let w = &t.complaints;
+        let days = w.window_days.max(w.hot_window_days + w.hot_baseline_days);
+        let since = today - Duration::days(days);
+        let mut main: HashMap<String, Option<Category>> = HashMap::new();
+        for r in c.query(
+            "SELECT id, categories FROM merchants
+             WHERE id IN (SELECT DISTINCT merchant_id FROM complaints WHERE received_on >= $1)",
+            &[&since],
+        )? {
+            let cats: Vec<String> = serde_json::from_value(r.try_get(1)?)
+                .map_err(|e| corrupt("merchant categories", e))?;
+            main.insert(r.try_get(0)?, cats.first().and_then(|c| Category::parse(c)));
+        }
+        let window_from = now - Duration::days(w.window_days);
+        for k in super::feedback::weighing_complaints(c, since)? {
+            // The day it was received, from its start: a complaint of today
+            // is never in the future of `now` (noon would be before midday).
+            let at = local_midnight(k.received_on);
+            if let Some(&i) = index.get(&k.merchant_id) {
+                if at >= window_from {
+                    f.merchants[i].complaints.push(Fact {
+                        id: k.id.clone(),
+                        at,
+                    });
+                }
+            }
+            f.complaints.push(ComplaintObservation {
+                id: k.id,
+                category: main.get(&k.merchant_id).copied().flatten(),
+                merchant_id: k.merchant_id,
+                product: k.product,
+                at,
+            });
+        }
+    }
+    Ok(f)
 }
 
 // ---------------------------------------------------------------------------
@@ -164,6 +400,121 @@ fn store(
         raised += 1;
     }
     Ok(raised)
+}
+
+fn open_count(c: &mut impl GenericClient) -> Result<u64, StoreError> {
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM alerts WHERE status <> 'resolved'",
+            &[],
+        )?
+        .get(0);
+    Ok(n as u64)
+}
+
+// ---------------------------------------------------------------------------
+// The passes
+// ---------------------------------------------------------------------------
+
+/// The advisory lock every pass takes in its transaction ("shianalr" in
+/// ASCII): the passes of all instances run one after another, as SQLite's
+/// writer runs them.
+const PASS_LOCK: i64 = 0x7368_6961_6e61_6c72;
+
+/// The full pass, in one transaction (the marks it read cleared:
+/// everything was seen). The price windows are read again from the
+/// database.
+fn scan(
+    client: &mut postgres::Client,
+    windows: &mut PriceWindows,
+    now: DateTime<Utc>,
+) -> Result<PassOutcome, StoreError> {
+    let t = Thresholds::builtin();
+    let mut tx = client.transaction()?;
+    super::field::serialise(&mut tx, PASS_LOCK)?;
+    // Before the facts: a mark made after this read stays for the next pass.
+    let marks = marked(&mut tx)?;
+    let started = std::time::Instant::now();
+    let mut facts = facts(&mut tx, t, now, None)?;
+    windows.reload(&mut tx, t, now)?;
+    facts.prices = windows.take_all();
+    let read = started.elapsed();
+    let mut candidates = warnings::evaluate(t, &facts, now, Scope::All);
+    let prices = facts.prices.len();
+    windows.give_back_all(std::mem::take(&mut facts.prices));
+    candidates.extend(super::staff::alert_candidates(&mut tx, now)?);
+    candidates.extend(super::entry_checks::alert_candidates(&mut tx, now)?);
+    candidates.extend(super::holds::alert_candidates(&mut tx, now)?);
+    let evaluated = started.elapsed();
+    let raised = store(&mut tx, t, &candidates, now)?;
+    let checks = super::self_checks::alert_candidates(&mut tx, now)?;
+    let raised = raised + raise(&mut tx, &checks, now)?;
+    tracing::info!(
+        read_ms = read.as_millis() as u64,
+        evaluate_ms = (evaluated - read).as_millis() as u64,
+        store_ms = (started.elapsed() - evaluated).as_millis() as u64,
+        prices,
+        samples = facts.samples.len(),
+        "alerts: full pass steps"
+    );
+    clear(&mut tx, &marks)?;
+    let open = open_count(&mut tx)?;
+    tx.commit()?;
+    Ok(PassOutcome { raised, open })
+}
+
+/// The incremental pass over the marked merchants, in the caller's
+/// transaction (its own in [`AlertStore::refresh_alerts`]; a write that
+/// marks and refreshes at once, as SQLite's complaint does, calls it in
+/// its own): each judged with its market's price window, caught up with
+/// the entries stored since the last pass.
+pub(super) fn refresh_in(
+    c: &mut impl GenericClient,
+    windows: &mut PriceWindows,
+    now: DateTime<Utc>,
+) -> Result<PassOutcome, StoreError> {
+    super::field::serialise(c, PASS_LOCK)?;
+    let marks = marked(c)?;
+    if marks.merchants.is_empty() {
+        return Ok(PassOutcome {
+            raised: 0,
+            open: open_count(c)?,
+        });
+    }
+    let t = Thresholds::builtin();
+    let started = std::time::Instant::now();
+    let mut facts = facts(c, t, now, Some(&marks.merchants))?;
+    windows.catch_up(c, t, now)?;
+    let read = started.elapsed();
+    let markets: HashMap<String, Option<String>> = facts
+        .merchants
+        .iter()
+        .map(|m| (m.id.clone(), m.market_id.clone()))
+        .collect();
+    let mut candidates = Vec::new();
+    for m in &marks.merchants {
+        let market = markets.get(m).cloned().flatten();
+        if let Some(market) = &market {
+            facts.prices = windows.take(market);
+        }
+        candidates.extend(warnings::evaluate(t, &facts, now, Scope::Merchant(m)));
+        if let Some(market) = &market {
+            windows.give_back(market, std::mem::take(&mut facts.prices));
+        }
+    }
+    let raised = store(c, t, &candidates, now)?;
+    clear(c, &marks)?;
+    tracing::debug!(
+        merchants = marks.merchants.len(),
+        read_us = read.as_micros() as u64,
+        total_us = started.elapsed().as_micros() as u64,
+        windows = windows.len(),
+        "alerts: incremental pass"
+    );
+    Ok(PassOutcome {
+        raised,
+        open: open_count(c)?,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -331,11 +682,6 @@ pub(super) fn open_risk(
         .collect()
 }
 
-/// The error of a pass not yet ported.
-fn not_yet(name: &str) -> StoreError {
-    StoreError::Backend(format!("not yet on PostgreSQL: {name}"))
-}
-
 impl AlertStore for PgStore {
     fn list_alerts(&self, filter: AlertFilter) -> StoreFuture<'_, Page<Alert>> {
         Box::pin(
@@ -363,19 +709,28 @@ impl AlertStore for PgStore {
         )
     }
 
-    fn scan_alerts(&self, _now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
-        Box::pin(async { Err(not_yet("scan_alerts")) })
+    fn scan_alerts(&self, now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
+        let windows = Arc::clone(&self.price_windows);
+        Box::pin(
+            self.pool.call(move |c: &mut postgres::Client| {
+                scan(c, &mut price_window::lock(&windows), now)
+            }),
+        )
     }
 
-    fn refresh_alerts(&self, _now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
-        Box::pin(async { Err(not_yet("refresh_alerts")) })
+    fn refresh_alerts(&self, now: DateTime<Utc>) -> StoreFuture<'_, PassOutcome> {
+        let windows = Arc::clone(&self.price_windows);
+        Box::pin(self.pool.call(move |c: &mut postgres::Client| {
+            let mut tx = c.transaction()?;
+            let out = refresh_in(&mut tx, &mut price_window::lock(&windows), now)?;
+            tx.commit()?;
+            Ok(out)
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
     use crate::store::postgres::testing::{add_market, add_merchant, add_user, fresh, Db};
 
@@ -589,5 +944,149 @@ mod tests {
             .unwrap();
         let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         assert_eq!(got, vec![("350203".to_owned(), "a".to_owned())]);
+    }
+
+    /// A mark made again while a pass runs (after the pass read it) stays
+    /// for the next pass; one as read is cleared.
+    #[test]
+    fn a_mark_made_during_a_pass_survives_it() {
+        let Some(db) = seeded() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        add_merchant(&mut *c, "b", "350203", Some("mk1"));
+        mark(&mut *c, "a").unwrap();
+        mark(&mut *c, "b").unwrap();
+        let read = marked(&mut *c).unwrap();
+        assert_eq!(read.merchants, ["a", "b"]);
+        mark(&mut *c, "a").unwrap();
+        clear(&mut *c, &read).unwrap();
+        assert_eq!(marked(&mut *c).unwrap().merchants, ["a"]);
+        let read = marked(&mut *c).unwrap();
+        clear(&mut *c, &read).unwrap();
+        assert!(marked(&mut *c).unwrap().merchants.is_empty());
+    }
+
+    /// Sets a merchant's licence expiry `days` from today (China's day).
+    fn expires_in(c: &mut postgres::Client, merchant: &str, days: i64) {
+        let day = local_date(Utc::now()) + Duration::days(days);
+        c.execute(
+            "UPDATE merchants SET licence_expiry = $2 WHERE id = $1",
+            &[&merchant, &day],
+        )
+        .unwrap();
+    }
+
+    /// A purchase of `merchant`'s now, at its district's next position.
+    fn bought_now(c: &mut postgres::Client, merchant: &str) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = c.transaction().unwrap();
+        let pos: i64 = tx
+            .query_one(
+                "INSERT INTO ledger_heads (region_code, head) VALUES ('350203', 1)
+                 ON CONFLICT (region_code) DO UPDATE SET head = ledger_heads.head + 1 RETURNING head",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let now = Utc::now();
+        let payload =
+            serde_json::json!({"product": {"name": "冻牛腱", "category": "livestock_meat"}});
+        tx.execute(
+            "INSERT INTO entries (region_code, entry_id, pos, kind, merchant_id, at, recorded_at, payload)
+             VALUES ('350203', $1, $2, $3, $4, $5, $6, $7::text::json)",
+            &[&id, &pos, &PURCHASE, &merchant, &now.to_rfc3339(), &now, &payload.to_string()],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        id
+    }
+
+    async fn of_kind(db: &Db, kind: Kind) -> Vec<Alert> {
+        db.store
+            .list_alerts(AlertFilter {
+                kind: Some(kind),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// The full pass raises what core finds in the stored facts (a licence
+    /// a few days from expiry), clears the marks, and a second pass sees
+    /// the same alert again rather than raising it twice.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_full_pass_raises_what_core_finds() {
+        let Some(db) = sync(seeded) else { return };
+        sync(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "b", "350203", Some("mk1"));
+            expires_in(&mut c, "a", 3);
+            expires_in(&mut c, "b", 200);
+            mark(&mut *c, "b").unwrap();
+        });
+        let now = Utc::now();
+        let first = db.store.scan_alerts(now).await.unwrap();
+        assert!(first.raised >= 1, "{first:?}");
+        assert_eq!(first.open, first.raised);
+        let found = of_kind(&db, Kind::LicenceExpiring7d).await;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].subject.id, "a");
+        assert_eq!(found[0].subject.market_id.as_deref(), Some("mk1"));
+        assert!(of_kind(&db, Kind::LicenceExpiring30d).await.is_empty());
+        let left = sync(|| marked(&mut *db.store.pool().get().unwrap()).unwrap());
+        assert!(left.merchants.is_empty());
+
+        let later = now + Duration::seconds(5);
+        let again = db.store.scan_alerts(later).await.unwrap();
+        assert_eq!(
+            again,
+            PassOutcome {
+                raised: 0,
+                open: first.open
+            }
+        );
+        let seen = of_kind(&db, Kind::LicenceExpiring7d).await;
+        assert_eq!(seen[0].id, found[0].id);
+        assert!(seen[0].last_seen_at > found[0].last_seen_at);
+    }
+
+    /// The incremental pass judges the marked merchants only (here: one
+    /// trading after its licence expired), clears their marks, and with
+    /// no marks raises nothing.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_incremental_pass_judges_the_marked_merchants() {
+        let Some(db) = sync(seeded) else { return };
+        let entry = sync(|| {
+            let mut c = db.store.pool().get().unwrap();
+            add_merchant(&mut *c, "b", "350203", Some("mk1"));
+            expires_in(&mut c, "a", -10);
+            expires_in(&mut c, "b", -10);
+            let entry = bought_now(&mut c, "a");
+            bought_now(&mut c, "b");
+            // What a push by `a` marks.
+            mark(&mut *c, "a").unwrap();
+            entry
+        });
+        let now = Utc::now() + Duration::seconds(1);
+        let out = db.store.refresh_alerts(now).await.unwrap();
+        assert_eq!(out, PassOutcome { raised: 1, open: 1 });
+        let found = of_kind(&db, Kind::LicenceExpiredTrading).await;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].subject.id, "a");
+        let links: Vec<&str> = found[0]
+            .evidence
+            .links
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect();
+        assert_eq!(links, [entry.as_str()]);
+        let none = db.store.refresh_alerts(now).await.unwrap();
+        assert_eq!(none, PassOutcome { raised: 0, open: 1 });
+
+        // The full pass finds `b`, never marked.
+        let all = db.store.scan_alerts(now).await.unwrap();
+        assert!(all.raised >= 1, "{all:?}");
+        assert_eq!(of_kind(&db, Kind::LicenceExpiredTrading).await.len(), 2);
     }
 }

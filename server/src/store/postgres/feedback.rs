@@ -32,9 +32,21 @@ pub(super) fn complaint_counts(
 // Called by the alerts' passes, whose port is still to land (issue 15).
 #[allow(dead_code)]
 pub(super) fn weighing_complaints(
-    _c: &mut impl GenericClient,
-    _since: NaiveDate,
+    c: &mut impl GenericClient,
+    since: NaiveDate,
 ) -> Result<Vec<Weighing>, StoreError> {
+    // TEMPORARY (pg-h4, for the alerts' passes until the feedback port
+    // lands; take the feedback port's body over this one): with no
+    // complaint since `since` none weighs; any other case is not ported.
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM complaints WHERE received_on >= $1",
+            &[&since],
+        )?
+        .get(0);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     Err(StoreError::Backend(
         "not yet on PostgreSQL: feedback::weighing_complaints".into(),
     ))

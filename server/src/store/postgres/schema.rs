@@ -833,10 +833,15 @@ CREATE INDEX alerts_resolved ON alerts(region_code, kind, subject_type, subject_
 CREATE INDEX alerts_by_status ON alerts(status, last_seen_at);
 CREATE INDEX alerts_by_merchant ON alerts(region_code, merchant_id) WHERE merchant_id IS NOT NULL;
 CREATE INDEX alerts_by_market ON alerts(region_code, market_id) WHERE market_id IS NOT NULL;
--- Merchants whose facts changed since the last pass.
+-- Merchants whose facts changed since the last pass. `n` counts the marks
+-- since the row was made: several instances mark and pass at once, and a
+-- pass clears a mark only if it is still as the pass read it (same `n`),
+-- so a merchant marked again during a pass keeps its mark for the next
+-- (SQLite's one writer needs no count).
 CREATE TABLE alert_marks (
-    region_code text NOT NULL,
-    merchant_id text NOT NULL,
+    region_code text   NOT NULL,
+    merchant_id text   NOT NULL,
+    n           bigint NOT NULL DEFAULT 1,
     PRIMARY KEY (region_code, merchant_id)
 );
 "#,

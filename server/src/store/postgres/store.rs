@@ -25,6 +25,9 @@ pub struct PgStore {
     /// from the database's committed entries (see `ledger.rs`); built on
     /// first use.
     pub(super) graph: tokio::sync::OnceCell<Arc<LedgerGraph>>,
+    /// The markets' price windows of the incremental alerts pass, kept by
+    /// this instance and caught up from the database (`price_window.rs`).
+    pub(super) price_windows: Arc<std::sync::Mutex<super::price_window::PriceWindows>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -49,6 +52,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             graph: tokio::sync::OnceCell::new(),
+            price_windows: Arc::default(),
         })
     }
 
