@@ -143,3 +143,200 @@ pub(super) fn page(
         next: (cur.group < groups.len()).then_some(cur),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{add_merchant, fresh};
+    use super::*;
+
+    /// An entry of `merchant` in `region` at feed position `pos`.
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        c: &mut impl GenericClient,
+        region: &str,
+        pos: i64,
+        kind: &str,
+        merchant: &str,
+        at: &str,
+        code: Option<&str>,
+        payload: &str,
+        voided_by: Option<&str>,
+    ) {
+        c.execute(
+            "INSERT INTO entries (region_code, entry_id, pos, kind, merchant_id, at, recorded_at, trace_code, payload, voided_by)
+             VALUES ($1, $2 || '-' || $3::bigint::text, $3, $4, $2, $5, now(), $6, $7::text::json, $8)",
+            &[&region, &merchant, &pos, &kind, &at, &code, &payload, &voided_by],
+        )
+        .unwrap();
+    }
+
+    fn seed(c: &mut impl GenericClient) -> [String; 3] {
+        add_merchant(c, "m1", "350203", None);
+        add_merchant(c, "m2", "350206", None);
+        // Key order kept as written: `json`, not `jsonb`.
+        let purchase = json!({"trace_code": "T1", "supplier": {"name": "散户"}}).to_string();
+        let sale = json!({"trace_code": "T1", "buyer": {"merchant_id": "m2"}}).to_string();
+        let bought = json!({"trace_code": "T9", "supplier": {"merchant_id": "m1"}}).to_string();
+        let t2 = r#"{"z":1,"a":2}"#;
+        entry(
+            c,
+            "350203",
+            1,
+            "ledger.purchase",
+            "m1",
+            "2026-06-01T09:00:00+08:00",
+            Some("T1"),
+            &purchase,
+            None,
+        );
+        entry(
+            c,
+            "350203",
+            2,
+            "ledger.sale",
+            "m1",
+            "2026-06-01T10:00:00+08:00",
+            Some("T1"),
+            &sale,
+            None,
+        );
+        entry(
+            c,
+            "350203",
+            3,
+            "ledger.sale",
+            "m1",
+            "2026-06-01T11:00:00+08:00",
+            Some("T1"),
+            &sale,
+            Some("m1-4"),
+        );
+        entry(
+            c,
+            "350203",
+            4,
+            "ledger.void",
+            "m1",
+            "2026-06-01T11:30:00+08:00",
+            None,
+            "{}",
+            None,
+        );
+        // 13:00 in China, written in UTC: compared as the instant it is.
+        entry(
+            c,
+            "350203",
+            5,
+            "ledger.purchase",
+            "m1",
+            "2026-06-01T05:00:00Z",
+            Some("T2"),
+            t2,
+            None,
+        );
+        entry(
+            c,
+            "350206",
+            1,
+            "ledger.purchase",
+            "m2",
+            "2026-06-02T09:00:00+08:00",
+            Some("T9"),
+            &bought,
+            None,
+        );
+        [purchase, sale, t2.to_owned()]
+    }
+
+    fn groups() -> Vec<ExportGroup> {
+        ["m1", "ghost", "m2"]
+            .map(|m| ExportGroup {
+                merchant_id: m.into(),
+                trace_codes: None,
+            })
+            .into()
+    }
+
+    fn at(s: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
+    }
+
+    /// Live entries only, per group, within a trace's batches and the
+    /// window compared as instants.
+    #[test]
+    fn counts_keep_live_entries_in_the_window() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        seed(&mut *c);
+        let all = ExportWindow::default();
+        assert_eq!(count(&mut *c, &groups(), all).unwrap(), 4);
+        let t1 = [ExportGroup {
+            merchant_id: "m1".into(),
+            trace_codes: Some(vec!["T1".into(), "T7".into()]),
+        }];
+        assert_eq!(count(&mut *c, &t1, all).unwrap(), 2);
+        let none = [ExportGroup {
+            merchant_id: "m1".into(),
+            trace_codes: Some(Vec::new()),
+        }];
+        assert_eq!(count(&mut *c, &none, all).unwrap(), 0);
+        // From 13:00 China time (T2's 05:00Z) to before m2's purchase.
+        let window = ExportWindow {
+            from: at("2026-06-01T13:00:00+08:00"),
+            to: at("2026-06-02T09:00:00+08:00"),
+        };
+        assert_eq!(count(&mut *c, &groups(), window).unwrap(), 1);
+        let to_only = ExportWindow {
+            from: None,
+            to: at("2026-06-01T10:00:00+08:00"),
+        };
+        assert_eq!(count(&mut *c, &groups(), to_only).unwrap(), 1);
+    }
+
+    /// Pages follow feed order through the groups without loss or overlap,
+    /// with the batch's purchase and the names, the payloads byte for byte.
+    #[test]
+    fn pages_walk_the_groups_in_feed_order() {
+        let Some(db) = fresh() else { return };
+        let mut c = db.store.pool().get().unwrap();
+        let [purchase, sale, t2] = seed(&mut *c);
+        let g = groups();
+        let all = ExportWindow::default();
+        let first = page(&mut *c, &g, all, ExportCursor::default(), 2).unwrap();
+        let kinds: Vec<&str> = first.entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["ledger.purchase", "ledger.sale"]);
+        assert_eq!(first.next, Some(ExportCursor { group: 0, after: 2 }));
+        assert_eq!(first.entries[0].payload, purchase);
+        assert_eq!(first.entries[0].batch_purchase, None);
+        assert_eq!(first.entries[0].merchant_name.as_deref(), Some("m1"));
+        assert_eq!(first.entries[1].payload, sale);
+        assert_eq!(
+            first.entries[1].batch_purchase.as_deref(),
+            Some(purchase.as_str())
+        );
+        assert_eq!(first.entries[1].counterparty_name.as_deref(), Some("m2"));
+        let Some(next) = first.next else {
+            unreachable!()
+        };
+        let second = page(&mut *c, &g, all, next, 2).unwrap();
+        assert_eq!(second.entries.len(), 2);
+        assert_eq!(second.entries[0].payload, t2);
+        assert_eq!(second.entries[1].merchant_id, "m2");
+        assert_eq!(second.entries[1].merchant_name.as_deref(), Some("m2"));
+        assert_eq!(second.entries[1].counterparty_name.as_deref(), Some("m1"));
+        // m2's group ended on that page only if it had fewer rows than asked.
+        assert_eq!(second.next, Some(ExportCursor { group: 2, after: 1 }));
+        let Some(next) = second.next else {
+            unreachable!()
+        };
+        let last = page(&mut *c, &g, all, next, 2).unwrap();
+        assert!(last.entries.is_empty());
+        assert_eq!(last.next, None);
+        // One page for everything.
+        let whole = page(&mut *c, &g, all, ExportCursor::default(), 100).unwrap();
+        assert_eq!(whole.entries.len(), 4);
+        assert_eq!(whole.next, None);
+    }
+}
