@@ -351,6 +351,13 @@ pub(crate) async fn file(
     );
     let photo_sha256 = routed.complaint.photo.as_ref().map(|p| p.sha256.clone());
     state.store.add_complaint(routed.complaint).await?;
+    // The complaint marked its merchant for the warnings; this evaluates
+    // it. SQLite's store already ran the pass in the complaint's own
+    // transaction, so here it finds no mark left (cheap); PostgreSQL's
+    // store only marks, and the pass runs here, after the commit, as after
+    // a sync push: the complaint stands even if the pass fails, and the
+    // mark stays for the next one.
+    crate::alerts::after_write(state).await;
     // The complaint weighs in the shop's grade: its page is rendered anew.
     state.page_cache.forget_shop(&shop.shop_code);
     Ok(Filed {

@@ -270,8 +270,6 @@ impl HoldsTx for PgTxn<'_, '_> {
 
 /// The `batch_held` warnings of every hold in force, for the alerts' full
 /// pass (a resolved one comes back only for a newer hold).
-// Called by the alerts' full pass (`alerts.rs`, being ported).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) fn alert_candidates(
     c: &mut impl GenericClient,
     _now: DateTime<Utc>,

@@ -691,9 +691,15 @@ CREATE TABLE ratings (
 CREATE INDEX ratings_by_merchant ON ratings(region_code, merchant_id, rated_on);
 
 -- The photo, when there is one, is a row of `attachments`.
+-- `seq` is the order complaints came in, in place of SQLite's rowid: the
+-- list is newest first by `received_on` (a date, so many tie) and then by
+-- arrival, and a page must not reshuffle between requests. Not a key; on
+-- Citus each node numbers from a range of its own, so across nodes it is
+-- a stable tie-break rather than arrival order, which is all a page needs.
 CREATE TABLE complaints (
     region_code  text NOT NULL,
     id           text NOT NULL,
+    seq          bigint GENERATED ALWAYS AS IDENTITY,
     merchant_id  text NOT NULL,
     category     text NOT NULL,
     text         text NOT NULL,
@@ -704,6 +710,9 @@ CREATE TABLE complaints (
     PRIMARY KEY (region_code, id)
 );
 CREATE INDEX complaints_by_merchant ON complaints(region_code, merchant_id, received_on);
+-- The risk grade and the warnings read every complaint since a day, in
+-- every district.
+CREATE INDEX complaints_by_received ON complaints(received_on, seq);
 
 -- One row per inspector action: accept or refuse once, close once.
 CREATE TABLE complaint_actions (
