@@ -59,7 +59,6 @@ mod field;
 mod field_ops;
 mod holds;
 mod ledger;
-mod pending;
 mod price_window;
 mod public;
 mod recalls;
