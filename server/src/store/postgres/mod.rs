@@ -2,7 +2,7 @@
 //! store for a province or a country, with several stateless server
 //! instances over one database.
 //!
-//! **What exists now** — the foundation:
+//! **The foundation:**
 //! * [`pool`]: a pool of connections opened from a `postgres://` URL, and
 //!   [`PgPool::call`], which runs a closure on a pooled connection on a
 //!   blocking thread;
@@ -20,13 +20,12 @@
 //!   cross-district vouchers, the shared keys. `server/tests/citus_ready.rs`
 //!   checks it against Citus's rules on a live PostgreSQL 15.
 //!
-//! **What is still to come** (issue 15): the `Store` trait's methods on
-//! these tables (a `PgStore` beside `SqliteStore`), `--db postgres://…` in
-//! the command line, the push transaction with the rules judged inside it
-//! under row locks, the pull over the sequenced feeds, the keys read from
-//! the database instead of `data/keys/`, and the behaviour tests run
-//! against both backends. Until then nothing in the server opens this
-//! backend; the schema and the runner are exercised by the tests only.
+//! **The store** ([`PgStore`], [`PgTxn`]): every sub-trait of
+//! [`crate::store::Store`], a file each as in `sqlite/`; the push judged by
+//! core's rules under its district's row lock; the pull over the sequenced
+//! feeds; the keys and secrets in [`vault`]. `serve --db postgres://…`
+//! opens it, and the server's suites run on it with `SHIAN_TEST_DB=postgres`
+//! (`scripts/test-all.sh` names which).
 //!
 //! **Why the synchronous client** (`postgres`, the blocking wrapper of
 //! tokio-postgres, with r2d2's pool): core's rules
@@ -68,7 +67,7 @@ mod self_checks;
 mod signing;
 mod staff;
 mod sync;
-mod vault;
+pub mod vault;
 
 pub use error::PgError;
 pub use pool::{PgOptions, PgPool};
