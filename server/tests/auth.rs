@@ -251,8 +251,9 @@ async fn tokens_are_checked() {
         .await;
     }
 
-    // Expired, though correctly signed with the server's own secret.
-    let secret = std::fs::read(s.db.parent().unwrap().join("keys/jwt.secret")).unwrap();
+    // Expired, though correctly signed with the server's own secret (a
+    // file beside SQLite's, a row in PostgreSQL's vault).
+    let secret = s.state.keys.jwt_secret().to_vec();
     let expired = encode(
         &Header::default(),
         &claims("admin", now - 600),

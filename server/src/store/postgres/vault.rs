@@ -163,3 +163,65 @@ impl KeyVault for PgVault {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::testing::fresh;
+
+    fn key(n: u8) -> VaultKey {
+        let seed = [n; 32];
+        VaultKey {
+            kid: shian_core::signed::trust::key_id(
+                &ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key(),
+            ),
+            seed,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn first_ring(k: &VaultKey) -> VaultRing {
+        VaultRing {
+            version: 1,
+            current: k.kid.clone(),
+            keys: vec![RingKey {
+                kid: k.kid.clone(),
+                retired_at: None,
+            }],
+        }
+    }
+
+    /// Of two first rings written at once, one lands; the loser's key is
+    /// not stored (its transaction rolled back whole), and a secret is
+    /// the first one stored.
+    #[test]
+    fn the_loser_of_a_ring_version_stores_nothing() {
+        let Some(db) = fresh() else { return };
+        let vault = PgVault::new(db.store.pool().clone());
+        let (a, b) = (key(1), key(2));
+        assert!(vault
+            .write_ring(&first_ring(&a), RingChange::First, Some(&a), Utc::now())
+            .unwrap());
+        assert!(!vault
+            .write_ring(&first_ring(&b), RingChange::First, Some(&b), Utc::now())
+            .unwrap());
+        let (ring, keys) = vault.ring().unwrap().unwrap();
+        assert_eq!(ring, first_ring(&a));
+        // (timestamptz keeps microseconds: compare the key itself.)
+        assert_eq!(keys.len(), 1);
+        assert_eq!((&keys[0].kid, keys[0].seed), (&a.kid, a.seed));
+        let mut c = db.store.pool().get().unwrap();
+        let stored: i64 = c
+            .query_one("SELECT count(*) FROM signing_keys", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(stored, 1, "no orphan key");
+
+        assert_eq!(vault.secret(SecretName::Jwt, &[7; 32]).unwrap(), [7; 32]);
+        assert_eq!(vault.secret(SecretName::Jwt, &[8; 32]).unwrap(), [7; 32]);
+        assert_eq!(
+            vault.secret(SecretName::Receipt, &[9; 32]).unwrap(),
+            [9; 32]
+        );
+    }
+}
