@@ -22,6 +22,7 @@ pub mod local_time;
 pub mod migrations;
 pub mod model;
 pub mod postgres;
+pub(crate) mod price_windows;
 pub mod public;
 pub mod recalls;
 pub mod reports;

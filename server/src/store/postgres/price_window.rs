@@ -1,13 +1,5 @@
-//! The markets' price windows on PostgreSQL (from `sqlite/price_window.rs`),
-//! held in memory by each instance: the baselines of the
-//! `price_below_market` warning that the incremental pass judges a
-//! merchant's prices against (issue 13).
-//!
-//! Why in memory: re-reading a market's whole rolling window (the demo
-//! market holds 115,443 priced entries over 30 days) on every push costs
-//! most of the pass; the window is read once (by the full pass, or by the
-//! first incremental pass) and then caught up with only the entries stored
-//! since.
+//! The markets' price windows on PostgreSQL (the shared part, and why they
+//! are in memory, is `store/price_windows.rs`), held by each instance.
 //!
 //! Why it is caught up by **per-district positions**, not by an id: on
 //! PostgreSQL several instances write, and an entry's number only means
@@ -36,71 +28,19 @@
 //! `alerts.rs`), so it is never contended for long.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 use postgres::GenericClient;
-use shian_core::category::Category;
 use shian_core::event::{PURCHASE, SALE};
-use shian_core::quantity::BaseUnit;
-use shian_core::warnings::{PriceObservation, Side, Thresholds};
+use shian_core::warnings::Thresholds;
 
-use crate::store::local_time::device_time;
+pub(super) use crate::store::price_windows::lock;
+use crate::store::price_windows::{self, Add, PricedRow};
 use crate::store::StoreError;
 
-/// Every market's priced entries in the price window, as of the entries
-/// read so far.
-#[derive(Debug, Default)]
-pub(super) struct PriceWindows {
-    /// `None` until the first read (and after a failed one).
-    loaded: Option<Loaded>,
-}
-
-#[derive(Debug, Default)]
-struct Loaded {
-    /// Per district (`region_code`), the last feed position read.
-    read_to: HashMap<String, i64>,
-    markets: HashMap<String, Window>,
-}
-
-/// One market's window: the observations and, in step, when each entry
-/// was recorded (the window is by the server's clock, as the full read's).
-#[derive(Debug, Default)]
-struct Window {
-    obs: Vec<PriceObservation>,
-    recorded: Vec<DateTime<Utc>>,
-}
-
-impl Window {
-    fn push(&mut self, recorded: DateTime<Utc>, obs: PriceObservation) {
-        self.obs.push(obs);
-        self.recorded.push(recorded);
-    }
-
-    fn prune(&mut self, cutoff: DateTime<Utc>) {
-        if self.recorded.iter().all(|r| *r >= cutoff) {
-            return;
-        }
-        let mut keep = self.recorded.iter().map(|r| *r >= cutoff);
-        self.obs.retain(|_| keep.next().unwrap_or(true));
-        self.recorded.retain(|r| *r >= cutoff);
-    }
-}
-
-/// Locks the windows for a pass. A pass that panicked while holding them
-/// may have left them half caught up: they are dropped, to be read again
-/// from the database.
-pub(super) fn lock(windows: &Mutex<PriceWindows>) -> MutexGuard<'_, PriceWindows> {
-    match windows.lock() {
-        Ok(g) => g,
-        Err(poisoned) => {
-            windows.clear_poison();
-            let mut g = poisoned.into_inner();
-            *g = PriceWindows::default();
-            g
-        }
-    }
-}
+/// Every market's priced entries in the price window, read up to a feed
+/// position per district (`region_code`).
+pub(super) type PriceWindows = price_windows::PriceWindows<HashMap<String, i64>>;
 
 impl PriceWindows {
     /// Brings the windows up to the database as of `now`: the whole window
@@ -113,39 +53,28 @@ impl PriceWindows {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let cutoff = now - Duration::days(t.price.window_days);
-        // Taken out: a failed read leaves the windows unloaded, to be read
-        // whole next time.
-        let mut loaded = self.loaded.take().unwrap_or_default();
-        // The heads first: every entry up to a district's head is
-        // committed (the head is written in the entries' transaction).
-        let mut ranges = Ranges::default();
-        for r in c.query("SELECT region_code, head FROM ledger_heads", &[])? {
-            let district: String = r.try_get(0)?;
-            let head: i64 = r.try_get(1)?;
-            let from = loaded.read_to.get(&district).copied().unwrap_or(0);
-            if head > from {
-                ranges.districts.push(district);
-                ranges.from.push(from);
-                ranges.to.push(head);
+        self.catch_up_with(cutoff, |read_to, add| {
+            // The heads first: every entry up to a district's head is
+            // committed (the head is written in the entries' transaction).
+            let mut ranges = Ranges::default();
+            for r in c.query("SELECT region_code, head FROM ledger_heads", &[])? {
+                let district: String = r.try_get(0)?;
+                let head: i64 = r.try_get(1)?;
+                let from = read_to.get(&district).copied().unwrap_or(0);
+                if head > from {
+                    ranges.districts.push(district);
+                    ranges.from.push(from);
+                    ranges.to.push(head);
+                }
             }
-        }
-        if !ranges.districts.is_empty() {
-            read(c, &ranges, cutoff, |recorded, obs| {
-                loaded
-                    .markets
-                    .entry(obs.market_id.clone())
-                    .or_default()
-                    .push(recorded, obs);
-            })?;
-            for (d, to) in ranges.districts.into_iter().zip(ranges.to) {
-                loaded.read_to.insert(d, to);
+            if !ranges.districts.is_empty() {
+                read(c, &ranges, cutoff, add)?;
+                for (d, to) in ranges.districts.into_iter().zip(ranges.to) {
+                    read_to.insert(d, to);
+                }
             }
-        }
-        for w in loaded.markets.values_mut() {
-            w.prune(cutoff);
-        }
-        self.loaded = Some(loaded);
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Reads the whole window again (the full pass).
@@ -155,61 +84,8 @@ impl PriceWindows {
         t: &Thresholds,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.loaded = None;
+        self.unload();
         self.catch_up(c, t, now)
-    }
-
-    /// How many observations the windows hold (for the passes' logs).
-    pub(super) fn len(&self) -> usize {
-        self.loaded
-            .as_ref()
-            .map_or(0, |l| l.markets.values().map(|w| w.obs.len()).sum())
-    }
-
-    /// Lends one market's window (core's `Facts::prices`); give it back
-    /// with [`PriceWindows::give_back`]. Moved, not copied.
-    pub(super) fn take(&mut self, market: &str) -> Vec<PriceObservation> {
-        self.window(market)
-            .map(|w| std::mem::take(&mut w.obs))
-            .unwrap_or_default()
-    }
-
-    pub(super) fn give_back(&mut self, market: &str, obs: Vec<PriceObservation>) {
-        if let Some(w) = self.window(market) {
-            w.obs = obs;
-        }
-    }
-
-    /// Lends every market's window as one (the full pass); give it back
-    /// with [`PriceWindows::give_back_all`].
-    pub(super) fn take_all(&mut self) -> Vec<PriceObservation> {
-        let Some(l) = self.loaded.as_mut() else {
-            return Vec::new();
-        };
-        let mut all = Vec::with_capacity(l.markets.values().map(|w| w.obs.len()).sum());
-        for w in l.markets.values_mut() {
-            all.append(&mut w.obs);
-        }
-        all
-    }
-
-    /// Gives back what [`PriceWindows::take_all`] lent, unchanged in
-    /// order: each market's run goes back to its market.
-    pub(super) fn give_back_all(&mut self, all: Vec<PriceObservation>) {
-        let Some(l) = self.loaded.as_mut() else {
-            return;
-        };
-        for o in all {
-            if let Some(w) = l.markets.get_mut(&o.market_id) {
-                w.obs.push(o);
-            }
-        }
-    }
-
-    /// The market's window (while lent, its `obs` is empty and `recorded`
-    /// keeps its length: nothing prunes a lent window).
-    fn window(&mut self, market: &str) -> Option<&mut Window> {
-        self.loaded.as_mut()?.markets.get_mut(market)
     }
 }
 
@@ -230,7 +106,7 @@ fn read(
     c: &mut impl GenericClient,
     ranges: &Ranges,
     cutoff: DateTime<Utc>,
-    mut add: impl FnMut(DateTime<Utc>, PriceObservation),
+    add: &mut Add<'_>,
 ) -> Result<(), StoreError> {
     let rows = c.query(
         "SELECT s.recorded_at, s.entry_id, s.merchant_id, m.market_id, s.kind,
@@ -258,42 +134,20 @@ fn read(
         ],
     )?;
     for r in rows {
-        let kind: String = r.try_get(4)?;
-        let unit: Option<String> = r.try_get(6)?;
-        let unit = match unit.as_deref() {
-            Some("kg") => Some(BaseUnit::Gram),
-            Some(u) => BaseUnit::parse(u),
-            None => None,
+        let row = PricedRow {
+            entry_id: r.try_get(1)?,
+            merchant_id: r.try_get(2)?,
+            market_id: r.try_get(3)?,
+            kind: r.try_get(4)?,
+            price_fen: r.try_get(5)?,
+            unit: r.try_get(6)?,
+            category: r.try_get(7)?,
+            product: r.try_get(8)?,
+            at: r.try_get(9)?,
         };
-        let category: Option<String> = r.try_get(7)?;
-        let at: String = r.try_get(9)?;
-        // An entry of no known unit, batch category or device time prices
-        // nothing.
-        let (Some(unit), Some(category), Some(at)) = (
-            unit,
-            category.as_deref().and_then(Category::parse),
-            device_time(&at),
-        ) else {
-            continue;
-        };
-        add(
-            r.try_get(0)?,
-            PriceObservation {
-                entry_id: r.try_get(1)?,
-                merchant_id: r.try_get(2)?,
-                market_id: r.try_get(3)?,
-                product: r.try_get::<_, Option<String>>(8)?.unwrap_or_default(),
-                category,
-                unit,
-                side: if kind == PURCHASE {
-                    Side::Purchase
-                } else {
-                    Side::Sale
-                },
-                price_fen: r.try_get(5)?,
-                at,
-            },
-        );
+        if let Some(obs) = row.observation() {
+            add(r.try_get(0)?, obs);
+        }
     }
     Ok(())
 }
@@ -301,6 +155,10 @@ fn read(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use shian_core::category::Category;
+    use shian_core::quantity::BaseUnit;
+    use shian_core::warnings::Side;
 
     use super::*;
     use crate::store::postgres::testing::{add_market, add_merchant, fresh};
@@ -485,22 +343,5 @@ mod tests {
         w.catch_up(&mut *c, t, now + Duration::days(t.price.window_days + 1))
             .unwrap();
         assert_eq!(w.len(), 0);
-    }
-
-    /// A poisoned lock gives fresh windows, to be read again.
-    #[test]
-    fn a_poisoned_lock_starts_over() {
-        let m = std::sync::Arc::new(Mutex::new(PriceWindows {
-            loaded: Some(Loaded::default()),
-        }));
-        let held = std::sync::Arc::clone(&m);
-        let _ = std::thread::spawn(move || {
-            let _g = held.lock().unwrap();
-            panic!("a pass panicked");
-        })
-        .join();
-        assert!(m.is_poisoned());
-        assert!(lock(&m).loaded.is_none());
-        assert!(!m.is_poisoned());
     }
 }

@@ -21,6 +21,7 @@ use self::readers::Readers;
 use self::writer::Writer;
 use crate::metrics::MetricsReport;
 use crate::store::graph::{Faults, LedgerGraph};
+use crate::store::price_windows::lock;
 use crate::store::search::{like_substring, region_prefix};
 use crate::store::*;
 
@@ -84,23 +85,6 @@ pub struct SqliteStore {
     /// [`price_window`]); used on the writer only.
     price_windows: Arc<std::sync::Mutex<price_window::PriceWindows>>,
     faults: Faults,
-}
-
-/// The price windows, locked by a writer job. A job that panicked while
-/// holding them may have left them half caught up: they are dropped, to be
-/// read again from the file.
-fn lock(
-    windows: &std::sync::Mutex<price_window::PriceWindows>,
-) -> std::sync::MutexGuard<'_, price_window::PriceWindows> {
-    match windows.lock() {
-        Ok(g) => g,
-        Err(poisoned) => {
-            windows.clear_poison();
-            let mut g = poisoned.into_inner();
-            *g = price_window::PriceWindows::default();
-            g
-        }
-    }
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {

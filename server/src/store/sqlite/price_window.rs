@@ -1,84 +1,29 @@
-//! The markets' price windows, held in memory by the writer: the baselines
-//! of the `price_below_market` warning (issue 13: the incremental pass per
-//! push).
+//! The markets' price windows on SQLite (the shared part is
+//! `store/price_windows.rs`): caught up by `entries` rowid, so what the
+//! file gained since the last read is all that is read.
 //!
-//! Why: the incremental pass judges a merchant's prices against its
-//! market's whole rolling window (the demo market holds 115,443 priced
-//! entries over 30 days). Re-reading that window from the file on every
-//! push — JSON extracted, each sale joined to its batch's purchase — took
-//! 746 ms of a 784 ms pass in a release build, beside 11 ms for the push
-//! itself. Now the window is read once (by the full pass, or by the first
-//! incremental pass) and then caught up by rowid: only the entries stored
-//! since the last pass are read.
-//!
-//! Why this stays true to the file:
-//! - entries are append-only (a correction is a new `ledger.void` entry,
-//!   never an update), and a merchant's market is fixed when it is
-//!   registered (merchants are only inserted), so what was read never
-//!   changes; only the rolling cut-off moves, and [`PriceWindows::catch_up`]
-//!   drops what left it;
-//! - catching up reads the file's rowids, not the pushes this process
-//!   stored, so another server writing the same file is seen too;
-//! - a sale is priced under its batch's product and category (the
-//!   purchase with its trace code), which the server stores first: a sale
-//!   of a batch it does not hold is refused (`unknown_batch`, core's
-//!   rules);
-//! - the full pass reloads from scratch ([`PriceWindows::reload`]), so a
-//!   drift could not outlive the next full pass.
+//! Why by rowid: rowids grow in commit order under SQLite's one writer at
+//! a time, and catching up reads the file's rowids, not the pushes this
+//! process stored, so another server writing the same file is seen too.
+//! A sale is priced under its batch's product and category (the purchase
+//! with its trace code), which the server stores first: a sale of a batch
+//! it does not hold is refused (`unknown_batch`, core's rules).
 //!
 //! Only the writer uses it (the incremental pass runs there), so the lock
 //! around it is never contended.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
-use shian_core::category::Category;
 use shian_core::event::{PURCHASE, SALE};
-use shian_core::quantity::BaseUnit;
-use shian_core::warnings::{PriceObservation, Side, Thresholds};
+use shian_core::warnings::Thresholds;
 
 use super::timestamps::{parse_ts, ts};
+use crate::store::price_windows::{self, Add, PricedRow};
 use crate::store::StoreError;
 
-/// Every market's priced entries in the price window, as of the entries
-/// read so far.
-#[derive(Debug, Default)]
-pub(super) struct PriceWindows {
-    /// `None` until the first read (and after a failed one).
-    loaded: Option<Loaded>,
-}
-
-#[derive(Debug, Default)]
-struct Loaded {
-    /// The last `entries` rowid read.
-    read_to: i64,
-    markets: HashMap<String, Window>,
-}
-
-/// One market's window: the observations and, in step, when each entry
-/// was recorded (the window is by the server's clock, as the full read's).
-#[derive(Debug, Default)]
-struct Window {
-    obs: Vec<PriceObservation>,
-    recorded: Vec<DateTime<Utc>>,
-}
-
-impl Window {
-    fn push(&mut self, recorded: DateTime<Utc>, obs: PriceObservation) {
-        self.obs.push(obs);
-        self.recorded.push(recorded);
-    }
-
-    fn prune(&mut self, cutoff: DateTime<Utc>) {
-        if self.recorded.iter().all(|r| *r >= cutoff) {
-            return;
-        }
-        let mut keep = self.recorded.iter().map(|r| *r >= cutoff);
-        self.obs.retain(|_| keep.next().unwrap_or(true));
-        self.recorded.retain(|r| *r >= cutoff);
-    }
-}
+/// Every market's priced entries in the price window, read up to an
+/// `entries` rowid.
+pub(super) type PriceWindows = price_windows::PriceWindows<i64>;
 
 impl PriceWindows {
     /// Brings the windows up to the file as of `now`: the whole window on
@@ -91,21 +36,10 @@ impl PriceWindows {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let cutoff = now - Duration::days(t.price.window_days);
-        let mut loaded = self.loaded.take().unwrap_or_default();
-        let from = loaded.read_to;
-        loaded.read_to = read(conn, from, cutoff, |recorded, obs| {
-            loaded
-                .markets
-                .entry(obs.market_id.clone())
-                .or_default()
-                .push(recorded, obs);
-        })?
-        .max(from);
-        for w in loaded.markets.values_mut() {
-            w.prune(cutoff);
-        }
-        self.loaded = Some(loaded);
-        Ok(())
+        self.catch_up_with(cutoff, |read_to, add| {
+            *read_to = read(conn, *read_to, cutoff, add)?.max(*read_to);
+            Ok(())
+        })
     }
 
     /// Reads the whole window again (the full pass).
@@ -115,61 +49,8 @@ impl PriceWindows {
         t: &Thresholds,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.loaded = None;
+        self.unload();
         self.catch_up(conn, t, now)
-    }
-
-    /// How many observations the windows hold (for the passes' logs).
-    pub(super) fn len(&self) -> usize {
-        self.loaded
-            .as_ref()
-            .map_or(0, |l| l.markets.values().map(|w| w.obs.len()).sum())
-    }
-
-    /// Lends one market's window (core's `Facts::prices`); give it back
-    /// with [`PriceWindows::give_back`]. Moved, not copied.
-    pub(super) fn take(&mut self, market: &str) -> Vec<PriceObservation> {
-        self.window(market)
-            .map(|w| std::mem::take(&mut w.obs))
-            .unwrap_or_default()
-    }
-
-    pub(super) fn give_back(&mut self, market: &str, obs: Vec<PriceObservation>) {
-        if let Some(w) = self.window(market) {
-            w.obs = obs;
-        }
-    }
-
-    /// Lends every market's window as one (the full pass); give it back
-    /// with [`PriceWindows::give_back_all`].
-    pub(super) fn take_all(&mut self) -> Vec<PriceObservation> {
-        let Some(l) = self.loaded.as_mut() else {
-            return Vec::new();
-        };
-        let mut all = Vec::with_capacity(l.markets.values().map(|w| w.obs.len()).sum());
-        for w in l.markets.values_mut() {
-            all.append(&mut w.obs);
-        }
-        all
-    }
-
-    /// Gives back what [`PriceWindows::take_all`] lent, unchanged in
-    /// order: each market's run goes back to its market.
-    pub(super) fn give_back_all(&mut self, all: Vec<PriceObservation>) {
-        let Some(l) = self.loaded.as_mut() else {
-            return;
-        };
-        for o in all {
-            if let Some(w) = l.markets.get_mut(&o.market_id) {
-                w.obs.push(o);
-            }
-        }
-    }
-
-    /// The market's window (while lent, its `obs` is empty and `recorded`
-    /// keeps its length: nothing prunes a lent window).
-    fn window(&mut self, market: &str) -> Option<&mut Window> {
-        self.loaded.as_mut()?.markets.get_mut(market)
     }
 }
 
@@ -182,7 +63,7 @@ fn read(
     conn: &Connection,
     from: i64,
     cutoff: DateTime<Utc>,
-    mut add: impl FnMut(DateTime<Utc>, PriceObservation),
+    add: &mut Add<'_>,
 ) -> Result<i64, StoreError> {
     let end: i64 = conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM entries", [], |r| {
         r.get(0)
@@ -200,42 +81,20 @@ fn read(
     )?;
     let mut rows = st.query(params![from, ts(&cutoff), PURCHASE, SALE, end])?;
     while let Some(r) = rows.next()? {
-        let kind: String = r.get(4)?;
-        let unit: Option<String> = r.get(6)?;
-        let unit = match unit.as_deref() {
-            Some("kg") => Some(BaseUnit::Gram),
-            Some(u) => BaseUnit::parse(u),
-            None => None,
+        let row = PricedRow {
+            entry_id: r.get(1)?,
+            merchant_id: r.get(2)?,
+            market_id: r.get(3)?,
+            kind: r.get(4)?,
+            price_fen: r.get(5)?,
+            unit: r.get(6)?,
+            category: r.get(7)?,
+            product: r.get(8)?,
+            at: r.get(9)?,
         };
-        let category: Option<String> = r.get(7)?;
-        let at: String = r.get(9)?;
-        // An entry of no known unit, batch category or device time prices
-        // nothing.
-        let (Some(unit), Some(category), Some(at)) = (
-            unit,
-            category.as_deref().and_then(Category::parse),
-            super::alerts::device_time(&at),
-        ) else {
-            continue;
-        };
-        add(
-            parse_ts(&r.get::<_, String>(0)?)?,
-            PriceObservation {
-                entry_id: r.get(1)?,
-                merchant_id: r.get(2)?,
-                market_id: r.get(3)?,
-                product: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
-                category,
-                unit,
-                side: if kind == PURCHASE {
-                    Side::Purchase
-                } else {
-                    Side::Sale
-                },
-                price_fen: r.get(5)?,
-                at,
-            },
-        );
+        if let Some(obs) = row.observation() {
+            add(parse_ts(&r.get::<_, String>(0)?)?, obs);
+        }
     }
     Ok(end)
 }
