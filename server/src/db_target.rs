@@ -57,39 +57,33 @@ impl DbTarget {
         }
     }
 
-    /// Where the keys of `store` (opened from this target) are: in its
-    /// vault when it has one (PostgreSQL: every instance shares them), else
-    /// in `keys/` beside the SQLite file.
-    pub fn key_home(&self, store: &dyn Store) -> KeyHome {
-        match (store.key_vault(), self) {
-            (Some(vault), _) => KeyHome::Vault(vault),
-            (None, DbTarget::Sqlite(p)) => KeyHome::Files(p.clone()),
-            // A backend without a vault keeps its files in the working
-            // folder (none does today: PostgreSQL has one).
-            (None, DbTarget::Postgres(_)) => KeyHome::Files(PathBuf::from("shian.keys")),
-        }
-    }
-
-    /// Opens and migrates the store. With `serving`, builds its ledger
-    /// graph before the first request rather than in it (a corrupt entry
-    /// stops the start here); the CLI's short jobs never replay the
-    /// ledger. Blocking work runs on the blocking pool.
+    /// Opens and migrates the store, and says where its keys are: in
+    /// `keys/` beside a SQLite file (out of the file's copies), in the
+    /// database on PostgreSQL (every instance shares them). With
+    /// `serving`, builds its ledger graph before the first request rather
+    /// than in it (a corrupt entry stops the start here); the CLI's short
+    /// jobs never replay the ledger. Blocking work runs on the blocking
+    /// pool.
     pub async fn open(
         &self,
         sqlite: SqliteOptions,
         postgres: PgOptions,
         serving: bool,
-    ) -> Result<Arc<dyn Store>, StoreError> {
+    ) -> Result<Opened, StoreError> {
         let blocking = |e: tokio::task::JoinError| StoreError::Panicked(e.to_string());
         match self.clone() {
             DbTarget::Sqlite(path) => {
+                let keys = KeyHome::Files(path.clone());
                 let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &sqlite))
                     .await
                     .map_err(blocking)??;
                 if serving {
                     store.graph().await?;
                 }
-                Ok(Arc::new(store))
+                Ok(Opened {
+                    store: Arc::new(store),
+                    keys,
+                })
             }
             DbTarget::Postgres(url) => {
                 let store = tokio::task::spawn_blocking(move || PgStore::open(&url, &postgres))
@@ -98,10 +92,19 @@ impl DbTarget {
                 if serving {
                     store.graph().await?;
                 }
-                Ok(Arc::new(store))
+                Ok(Opened {
+                    keys: KeyHome::Vault(Arc::new(store.vault())),
+                    store: Arc::new(store),
+                })
             }
         }
     }
+}
+
+/// A store [`DbTarget::open`] opened, and where its keys are.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub keys: KeyHome,
 }
 
 #[cfg(test)]

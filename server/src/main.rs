@@ -54,7 +54,8 @@ async fn create_user(args: shian_server::cli::CreateUserArgs) -> Result<(), Stri
         .db
         .open(sqlite, postgres, false)
         .await
-        .map_err(|e| format!("数据库 (database) {}: {e}", args.db))?;
+        .map_err(|e| format!("数据库 (database) {}: {e}", args.db))?
+        .store;
     let result = admin::create_user(store.as_ref(), args).await;
     let _ = store.close().await;
     let user = result.map_err(|e| e.to_string())?;

@@ -224,10 +224,9 @@ mod tests {
     use super::*;
     use crate::store::postgres::testing::fresh;
     use crate::store::postgres::PgStore;
-    use crate::store::signing::SigningStore;
 
     fn vault_of(store: &PgStore) -> Arc<dyn KeyVault> {
-        store.key_vault().expect("PostgreSQL keeps a vault")
+        Arc::new(store.vault())
     }
 
     /// Starts racing on one fresh database all read the same secrets and

@@ -22,11 +22,10 @@ pub async fn run(cmd: KeysCommand) -> Result<(), String> {
         max_connections: 2,
         ..PgOptions::default()
     };
-    let store = db
+    let crate::db_target::Opened { store, keys: home } = db
         .open(sqlite, postgres, false)
         .await
         .map_err(|e| format!("数据库 (database) {db}: {e}"))?;
-    let home = db.key_home(store.as_ref());
     let changed = tokio::task::spawn_blocking(move || -> Result<Keys, String> {
         match &cmd {
             KeysCommand::Rotate { .. } => {

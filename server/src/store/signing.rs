@@ -6,9 +6,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use shian_core::signed::{RevokedDevice, TrustedKey};
 
-use std::sync::Arc;
-
-use super::vault::KeyVault;
 use super::{Device, StoreFuture};
 
 /// The change kind the trust list is published under (core's
@@ -72,9 +69,4 @@ pub trait SigningStore {
     /// Called at start and after a key rotation or retirement, so a fresh
     /// device's first pull holds the current list.
     fn publish_trust_list(&self, keys: Vec<TrustedKey>) -> StoreFuture<'_, bool>;
-
-    /// Where the server's secrets are kept when the database is what
-    /// instances share ([`super::vault`]); `None` keeps them in files
-    /// beside the store (`crate::keys`).
-    fn key_vault(&self) -> Option<Arc<dyn KeyVault>>;
 }

@@ -18,9 +18,7 @@ use super::error::PgError;
 use super::feed::{publish, Audience};
 use super::field::{rfc3339, serialise};
 use super::store::PgStore;
-use super::vault::PgVault;
 use crate::store::signing::{DeviceCertificate, Revoked, SigningStore, TRUST_LIST_KIND};
-use crate::store::vault::KeyVault;
 use crate::store::{Device, StoreError, StoreFuture};
 
 /// The advisory lock of trust-list publication: "shiantrl" in ASCII.
@@ -181,10 +179,6 @@ impl SigningStore for PgStore {
             tx.commit()?;
             Ok(published)
         }))
-    }
-
-    fn key_vault(&self) -> Option<std::sync::Arc<dyn KeyVault>> {
-        Some(std::sync::Arc::new(PgVault::new(self.pool.clone())))
     }
 }
 

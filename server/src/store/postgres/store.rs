@@ -60,6 +60,12 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// The server's keys and secrets, kept in this database so that every
+    /// instance over it shares them (`crate::keys`, docs/scale-out.md §6).
+    pub fn vault(&self) -> super::vault::PgVault {
+        super::vault::PgVault::new(self.pool.clone())
+    }
 }
 
 /// The `Store` trait's own methods: the registry's in `registry.rs`, each

@@ -189,9 +189,4 @@ impl SigningStore for SqliteStore {
             Ok(published)
         }))
     }
-
-    /// None: one file's keys are files beside it, out of its copies.
-    fn key_vault(&self) -> Option<std::sync::Arc<dyn crate::store::vault::KeyVault>> {
-        None
-    }
 }
