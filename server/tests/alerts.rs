@@ -294,15 +294,42 @@ async fn product_topics(f: &Field) -> Vec<Value> {
         .collect()
 }
 
+/// The shop code of a merchant (its public page's key).
+async fn shop_code(f: &Field, merchant: &str) -> String {
+    let res =
+        f.s.get(&format!("/v1/merchants/{merchant}"), &f.admin)
+            .await;
+    let m: Value = res.json().await.unwrap();
+    m["shop_code"].as_str().unwrap().to_owned()
+}
+
+/// The public's `i`-th complaint about the shop `code` (each from its own
+/// address), naming `product`; returns the complaint's id.
+async fn complain(f: &Field, code: &str, i: usize, product: &str) -> String {
+    let res =
+        f.s.http
+            .post(f.s.url(&format!("/v1/public/shops/{code}/complaints")))
+            .header("user-agent", "alerts-test/1.0")
+            .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
+            .json(
+                &json!({"category": "expired_or_spoiled", "product": product,
+                "text": format!("{product}解冻后发臭，第{i}次")}),
+            )
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["complaint_id"].as_str().unwrap().to_owned()
+}
+
 /// Five complaints in 30 days make a merchant "frequently complained
 /// about" (four stay quiet); eight naming one product (however it is
 /// typed) make that product a hot topic, raised once.
 #[tokio::test]
 async fn complaints_raise_frequent_complaints_and_a_product_hot_topic_at_once() {
     let f = Field::start().await;
-    let res = f.s.get(&format!("/v1/merchants/{}", f.m1), &f.admin).await;
-    let m: Value = res.json().await.unwrap();
-    let code = m["shop_code"].as_str().unwrap().to_owned();
+    let code = shop_code(&f, &f.m1).await;
     let spellings = ["冻虾仁", " 冻虾仁", "冻虾仁　", "冻虾仁"];
     for i in 0..9 {
         if i < 5 {
@@ -314,19 +341,7 @@ async fn complaints_raise_frequent_complaints_and_a_product_hot_topic_at_once() 
         if i < 8 {
             assert!(product_topics(&f).await.is_empty(), "after {i}");
         }
-        let res =
-            f.s.http
-                .post(f.s.url(&format!("/v1/public/shops/{code}/complaints")))
-                .header("user-agent", "alerts-test/1.0")
-                .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
-                .json(
-                    &json!({"category": "expired_or_spoiled", "product": spellings[i % 4],
-                "text": format!("冻虾仁解冻后发臭，第{i}次")}),
-                )
-                .send()
-                .await
-                .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
+        complain(&f, &code, i, spellings[i % 4]).await;
         if i == 4 {
             let a = of_kind(&f, &f.m1, "complaints_frequent").await;
             assert_eq!(a.len(), 1);
@@ -341,6 +356,108 @@ async fn complaints_raise_frequent_complaints_and_a_product_hot_topic_at_once() 
     assert_eq!(hot[0]["evidence"]["figures"]["recent"], 9.0);
     assert_eq!(hot[0]["evidence"]["links"].as_array().unwrap().len(), 9);
     assert_eq!(of_kind(&f, &f.m1, "complaints_frequent").await.len(), 1);
+    f.s.assert_healthy().await;
+    f.s.stop().await;
+}
+
+/// An inspector's rapid test of `merchant` reading `value` (over 50 is
+/// positive, to be confirmed by the lab).
+fn rapid(merchant: &str, value: f64) -> Value {
+    json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
+        "trace_code": "7K3M9QX2HD4RT8WB", "item": "pesticide_enzyme_inhibition",
+        "method": "rapid", "value": value, "unit": "%", "limit": 50.0, "taken_at": now_cn(-20)})
+}
+
+/// The lab's failed confirmation of the rapid test `confirms`.
+fn lab_failure(merchant: &str, confirms: &str) -> Value {
+    json!({"sample_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
+        "item": "毒死蜱", "method": "lab", "value": 0.35, "unit": "mg/kg", "limit": 0.02,
+        "taken_at": now_cn(-5), "confirms": confirms})
+}
+
+/// An inspector's pushes write facts of a merchant that is not the caller's
+/// (samples): the merchant is marked in the push, so its warnings come
+/// with the incremental pass after the push, without a full pass. Five
+/// samplings in a year are too often; two of them failed in the lab make
+/// an abnormal pass rate, for the merchant and for its market.
+#[tokio::test]
+async fn an_inspectors_samples_raise_warnings_without_a_full_pass() {
+    let f = Field::start().await;
+    let mut rapid_ids = Vec::new();
+    for i in 0..5 {
+        assert!(
+            of_kind(&f, &f.m1, "sampled_too_often").await.is_empty(),
+            "after {i}"
+        );
+        let s = rapid(&f.m1, 62.5);
+        rapid_ids.push(s["sample_id"].as_str().unwrap().to_owned());
+        let r = f.push1(&f.insp1, op("sample.record", s)).await;
+        assert_eq!(r["status"], "accepted", "{r}");
+    }
+    let often = of_kind(&f, &f.m1, "sampled_too_often").await;
+    assert_eq!(often.len(), 1, "{often:?}");
+    assert_eq!(often[0]["evidence"]["figures"]["samplings"], 5.0);
+    assert!(of_kind(&f, &f.m1, "pass_rate_abnormal").await.is_empty());
+
+    for (i, rapid_id) in rapid_ids[..2].iter().enumerate() {
+        let r = f
+            .push1(&f.insp2, op("sample.record", lab_failure(&f.m1, rapid_id)))
+            .await;
+        assert_eq!(r["result"]["outcome"], "failed_confirmed", "{r}");
+        let rate = of_kind(&f, &f.m1, "pass_rate_abnormal").await;
+        assert_eq!(rate.len(), i, "after {} failures: {rate:?}", i + 1);
+    }
+    let rate = of_kind(&f, &f.m1, "pass_rate_abnormal").await;
+    assert_eq!(rate[0]["evidence"]["figures"]["failures"], 2.0);
+    let market = alerts(
+        &f,
+        &format!("?market_id={}&kind=pass_rate_abnormal", f.market),
+    )
+    .await;
+    assert!(
+        market["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["subject"]["type"] == "market"),
+        "{market}"
+    );
+    // Nothing for the merchant the inspector did not sample.
+    assert_eq!(
+        alerts(&f, &format!("?merchant_id={}", f.m2)).await["total"],
+        0
+    );
+    f.s.assert_healthy().await;
+    f.s.stop().await;
+}
+
+/// An inspector's decision on a complaint (a push of the district's
+/// inspector, not of the merchant) changes which complaints weigh: the
+/// merchant is marked in the push, and the incremental pass after it sees
+/// the open alert again with the new figures.
+#[tokio::test]
+async fn an_inspectors_complaint_decision_is_seen_without_a_full_pass() {
+    let f = Field::start().await;
+    let code = shop_code(&f, &f.m1).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(complain(&f, &code, i, "冻鸡翅").await);
+    }
+    let a = of_kind(&f, &f.m1, "complaints_frequent").await;
+    assert_eq!(a[0]["evidence"]["figures"]["complaints"], 6.0, "{a:?}");
+    let r = f
+        .push1(
+            &f.insp1,
+            op(
+                "complaint.refuse",
+                json!({"complaint_id": ids[0], "decided_at": now_cn(0), "reason": "不属于食品安全监管职责"}),
+            ),
+        )
+        .await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    let a = of_kind(&f, &f.m1, "complaints_frequent").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["evidence"]["figures"]["complaints"], 5.0, "{a:?}");
     f.s.assert_healthy().await;
     f.s.stop().await;
 }

@@ -60,8 +60,9 @@ fn subject_district(c: &mut impl GenericClient, s: &Subject) -> Result<String, S
 // ---------------------------------------------------------------------------
 
 /// Marks one merchant for the next incremental pass, in the writing
-/// transaction. The push calls it for every merchant whose entries it
-/// wrote (PostgreSQL has no rowid ranges to mark from), so it must be
+/// transaction. The push calls it for every merchant whose facts it wrote
+/// (entries, samples, complaint decisions: `PgTxn::touch`; PostgreSQL has
+/// no rowid ranges to mark from), so it must be
 /// idempotent within and across transactions: a second mark of the same
 /// merchant adds no row. An unknown merchant has no facts to refresh and
 /// is not marked.

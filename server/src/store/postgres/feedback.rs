@@ -247,21 +247,28 @@ pub(super) fn weighing_complaints(
 /// Writes a feedback op's rows in a savepoint: all of them or none (the
 /// savepoint is rolled back when dropped on an error), and the push
 /// transaction goes on either way, as SQLite's `feedback_op` savepoint.
-fn persist(c: &mut impl GenericClient, writes: &[FeedbackWrite]) -> Result<(), StoreError> {
+/// Returns the merchants whose complaints were decided on (their alerts'
+/// facts changed).
+fn persist(
+    c: &mut impl GenericClient,
+    writes: &[FeedbackWrite],
+) -> Result<Vec<String>, StoreError> {
     let mut sp = c.transaction()?;
+    let mut decided = Vec::new();
     for w in writes {
         match w {
             FeedbackWrite::Action(a) => {
                 // Under its complaint's district; the op service found the
                 // complaint before deciding, so none is the same refusal
                 // as SQLite's foreign key would make.
-                let region: String = sp
+                let row = sp
                     .query_opt(
-                        "SELECT region_code FROM complaints WHERE id = $1",
+                        "SELECT region_code, merchant_id FROM complaints WHERE id = $1",
                         &[&a.complaint_id],
                     )?
-                    .ok_or(StoreError::NotFound("投诉"))?
-                    .try_get(0)?;
+                    .ok_or(StoreError::NotFound("投诉"))?;
+                let region: String = row.try_get(0)?;
+                decided.push(row.try_get(1)?);
                 sp.execute(
                     "INSERT INTO complaint_actions (region_code, complaint_id, action, detail, note, decided_on, user_id, recorded_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -281,7 +288,7 @@ fn persist(c: &mut impl GenericClient, writes: &[FeedbackWrite]) -> Result<(), S
         }
     }
     sp.commit()?;
-    Ok(())
+    Ok(decided)
 }
 
 impl FeedbackTx for PgTxn<'_, '_> {
@@ -290,7 +297,10 @@ impl FeedbackTx for PgTxn<'_, '_> {
     }
 
     fn persist_feedback(&mut self, writes: &[FeedbackWrite]) -> Result<(), StoreError> {
-        self.try_with(|tx| persist(tx, writes))
+        for m in self.try_with(|tx| persist(tx, writes))? {
+            self.touch(&m);
+        }
+        Ok(())
     }
 }
 

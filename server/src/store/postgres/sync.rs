@@ -146,18 +146,21 @@ pub fn push(
     };
     // Under the district's lock: the graph holds what is committed.
     graph.catch_up(&Shared::new(&mut tx))?;
-    let (answer, feed) = {
+    let (answer, feed, touched) = {
         let mut txn = PgTxn::for_push(&mut tx, feed, logged_under);
         let answer =
             crate::sync::push::run(&mut txn, graph, caller, device_id, pulled, ops, rules, now)?;
-        (answer, txn.feed.into_inner())
+        let (feed, touched) = txn.finish();
+        (answer, feed, touched)
     };
+    // Every merchant whose facts the push wrote (an inspector's samples of
+    // another's shop, a decision on its complaint), not only the caller's.
+    for m in &touched {
+        super::alerts::mark(&mut tx, m)?;
+    }
     if let Some(feed) = &feed {
         store_head(&mut tx, feed)?;
         if feed.head > feed.taken {
-            if let Some(m) = &caller.merchant_id {
-                super::alerts::mark(&mut tx, m)?;
-            }
             let mut marks = Marks::default();
             marks.raise(&feed.district, feed.head);
             graph.advance_to(&marks);
@@ -404,11 +407,20 @@ impl PushTx for PgTxn<'_, '_> {
                 event.merchant_id()
             )));
         };
-        self.try_with(|tx| record(tx, feed, event, wire, warnings, now))
+        self.try_with(|tx| record(tx, feed, event, wire, warnings, now))?;
+        self.touch(event.merchant_id());
+        Ok(())
     }
 
     fn persist_field(&mut self, writes: &[FieldWrite]) -> Result<(), StoreError> {
-        self.try_with(|tx| super::field_ops::persist(tx, writes))
+        self.try_with(|tx| super::field_ops::persist(tx, writes))?;
+        for w in writes {
+            // Of the field writes, the alerts read the samples.
+            if let FieldWrite::Sample(s) = w {
+                self.touch(&s.record.merchant_id);
+            }
+        }
+        Ok(())
     }
 
     fn entries_end(&mut self) -> Result<i64, StoreError> {

@@ -9,6 +9,7 @@
 //! no call re-enters another, so a borrow never overlaps another.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 use postgres::Transaction;
 
@@ -23,6 +24,12 @@ pub struct PgTxn<'a, 'b> {
     pub(super) feed: RefCell<Option<FeedHead>>,
     /// The district the push's other ops are logged under (`ops`).
     pub(super) log_district: String,
+    /// The merchants whose facts for the alerts (entries and their
+    /// warnings, samples, complaint decisions) this push wrote: `sync.rs`
+    /// marks them all for the incremental pass before the commit, as
+    /// SQLite marks from its rowid ranges. In id order, so two pushes lock
+    /// their `alert_marks` rows in the same order.
+    touched: RefCell<BTreeSet<String>>,
 }
 
 /// A district's ledger feed as a push holds it.
@@ -51,7 +58,20 @@ impl<'a, 'b> PgTxn<'a, 'b> {
             tx: RefCell::new(tx),
             feed: RefCell::new(feed),
             log_district,
+            touched: RefCell::default(),
         }
+    }
+
+    /// Notes that the push wrote facts of `merchant_id` the alerts read
+    /// (after the write succeeded: a savepoint rolled back wrote nothing).
+    pub(super) fn touch(&self, merchant_id: &str) {
+        self.touched.borrow_mut().insert(merchant_id.to_owned());
+    }
+
+    /// The ledger feed as the push left it, and the merchants it touched
+    /// (see [`PgTxn::touch`]).
+    pub(super) fn finish(self) -> (Option<FeedHead>, BTreeSet<String>) {
+        (self.feed.into_inner(), self.touched.into_inner())
     }
 
     /// Runs `f` on the transaction: `txn.with(|tx| tx.query(…))`.
