@@ -214,8 +214,7 @@ impl AppState {
         sqlite: SqliteOptions,
         postgres: PgOptions,
     ) -> Result<AppState, StartError> {
-        let store = target.open(sqlite, postgres, true).await?;
-        let home = target.key_home(store.as_ref());
+        let db_target::Opened { store, keys: home } = target.open(sqlite, postgres, true).await?;
         let (keys, salt) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
             let keys = Keys::open(&home)?;
             let salt = keys::receipt_salt_at(&home)?;
@@ -473,7 +472,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
     }
     if args.follow_ms > 0 {
         let every = std::time::Duration::from_millis(u64::from(args.follow_ms));
-        follow::spawn(state.store.clone(), every);
+        follow::spawn(state.store.clone(), state.page_cache.clone(), every);
     }
     if state.keys.in_vault() {
         // Keys in the database: a rotation by the CLI or another instance

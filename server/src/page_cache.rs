@@ -18,11 +18,15 @@
 //! on the page at once. Ledger movements, by far the most frequent writes,
 //! do not: a new holder on a chain may appear up to the TTL late, which no
 //! consumer can tell (peer systems publish daily). Another instance behind
-//! the same balancer shows any write within its TTL. Only GET
+//! the same balancer learns of those writes from the store: its background
+//! follower (`crate::follow`, every `--follow-ms`) reads where they stand
+//! ([`PagesStamp`]) and [`PageCache::follow`] forgets everything when they
+//! moved, so a recall's banner shows there within a follower's tick, not
+//! the TTL. Only GET
 //! answers below 500 without `Set-Cookie` are kept; the key is the path with
 //! its query.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -32,6 +36,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::future::Cache;
 
+use crate::store::public::PagesStamp;
 use crate::AppState;
 
 /// The route templates whose GET answers are public and the same for
@@ -73,6 +78,9 @@ impl Kept {
 #[derive(Clone)]
 pub struct PageCache {
     cache: Option<Cache<String, Arc<Kept>>>,
+    /// The store's [`PagesStamp`] when the follower last looked (`None`
+    /// before its first look), shared by the clones.
+    seen: Arc<Mutex<Option<PagesStamp>>>,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -96,16 +104,37 @@ impl PageCache {
                 .support_invalidation_closures()
                 .build()
         });
-        PageCache { cache }
+        PageCache {
+            cache,
+            seen: Arc::default(),
+        }
     }
 
     /// Drops every kept answer: after a write that changes what public pages
     /// say (an inspection, a finding, a new merchant), so this instance
-    /// shows it at once. Other instances show it within their TTL.
+    /// shows it at once. Other instances forget when their follower sees
+    /// the write ([`PageCache::follow`]).
     pub fn forget_all(&self) {
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
+    }
+
+    /// Takes where the store's page-changing writes stand, read by the
+    /// follower: when they moved since its last look (a write by any
+    /// instance, this one's included), every kept answer is dropped, as
+    /// the writing instance did. Returns whether it forgot. The first look
+    /// only sets the mark: the follower takes it as the server starts,
+    /// before any page is kept.
+    pub fn follow(&self, now: PagesStamp) -> bool {
+        // A poisoned lock still holds a stamp: the panic was elsewhere.
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let moved = seen.is_some_and(|before| before != now);
+        *seen = Some(now);
+        if moved {
+            self.forget_all();
+        }
+        moved
     }
 
     /// Drops every kept answer about this shop (its page and its JSON twin,

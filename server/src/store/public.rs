@@ -1,6 +1,7 @@
 //! What the public pages read besides the shop record itself: a batch's
 //! category and dates for the product page, batches by GTIN for GS1 Digital
-//! Link (`/01/{gtin}/10/{lot}`), and the seller behind a voucher for its QR.
+//! Link (`/01/{gtin}/10/{lot}`), the seller behind a voucher for its QR,
+//! and where the writes that change the pages stand ([`PagesStamp`]).
 //! A separate trait from [`super::Store`]'s registry and accounts (like
 //! [`super::ledger::LedgerStore`]); `Store` requires it.
 
@@ -33,6 +34,21 @@ pub struct GtinBatch {
     pub received_at: String,
 }
 
+/// Where the writes that change what public pages say stand in the store,
+/// whichever instance made them: every such write appends to the changes
+/// feed (field ops, recalls, registrations, staff, complaints) but a
+/// consumer's rating, which adds a row of its own table. Both only grow,
+/// so a stamp that differs from the last one read means a write since
+/// (`crate::page_cache::PageCache::follow`). Ledger movements are in
+/// neither, as they forget no page on their own instance either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PagesStamp {
+    /// The changes feed's last sequence number.
+    pub changes: i64,
+    /// The ratings' last id.
+    pub ratings: i64,
+}
+
 pub trait PublicStore {
     /// The live (not voided) purchase that made batch `trace_code`.
     fn batch_details(&self, trace_code: String) -> StoreFuture<'_, Option<BatchDetails>>;
@@ -50,6 +66,10 @@ pub trait PublicStore {
     /// The merchant whose live sale issued the voucher, when the server
     /// holds it.
     fn voucher_seller(&self, voucher_code: String) -> StoreFuture<'_, Option<String>>;
+
+    /// Where the writes that change public pages stand (the background
+    /// follower reads it every `--follow-ms`, so it is two index reads).
+    fn pages_stamp(&self) -> StoreFuture<'_, PagesStamp>;
 }
 
 /// A recent test of the shop's goods (快检 or 实验室检测), as a consumer

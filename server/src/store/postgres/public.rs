@@ -16,7 +16,9 @@ use shian_core::ledger::LedgerView;
 use super::ledger::ts;
 use super::store::PgStore;
 use crate::store::ledger::{PublicInspection, PublicShop};
-use crate::store::public::{BatchDetails, GtinBatch, PublicStore, PublicSupplier, PublicTest};
+use crate::store::public::{
+    BatchDetails, GtinBatch, PagesStamp, PublicStore, PublicSupplier, PublicTest,
+};
 use crate::store::{StoreError, StoreFuture};
 
 /// How many of each list a shop's record carries (as SQLite's): enough for
@@ -176,6 +178,21 @@ fn batches_by_gtin(
     .collect::<Result<_, postgres::Error>>()?)
 }
 
+/// The changes feed's sequencer row, and the last value of the ratings'
+/// identity sequence (a rolled-back rating moves it too: one forgetting
+/// more, never one less). Neither reads a table that grows.
+fn pages_stamp(c: &mut impl GenericClient) -> Result<PagesStamp, StoreError> {
+    let r = c.query_one(
+        "SELECT (SELECT head FROM changes_head WHERE feed = 'changes'),
+                COALESCE(pg_sequence_last_value(pg_get_serial_sequence('ratings', 'id')::regclass), 0)",
+        &[],
+    )?;
+    Ok(PagesStamp {
+        changes: r.try_get::<_, Option<i64>>(0)?.unwrap_or(0),
+        ratings: r.try_get(1)?,
+    })
+}
+
 impl PublicStore for PgStore {
     fn batch_details(&self, trace_code: String) -> StoreFuture<'_, Option<BatchDetails>> {
         Box::pin(self.pool.call(move |c| batch_details(c, &trace_code)))
@@ -204,6 +221,10 @@ impl PublicStore for PgStore {
                 Err(never) => match never {},
             })
         })
+    }
+
+    fn pages_stamp(&self) -> StoreFuture<'_, PagesStamp> {
+        Box::pin(self.pool.call(pages_stamp))
     }
 }
 

@@ -14,7 +14,9 @@ use shian_core::ledger::LedgerView;
 use super::migrate::{self, Migration};
 use super::SqliteStore;
 use crate::store::ledger::{PublicInspection, PublicShop};
-use crate::store::public::{BatchDetails, GtinBatch, PublicStore, PublicSupplier, PublicTest};
+use crate::store::public::{
+    BatchDetails, GtinBatch, PagesStamp, PublicStore, PublicSupplier, PublicTest,
+};
 use crate::store::{StoreError, StoreFuture};
 
 /// The indexes behind the public reads. The GTIN index is on the very
@@ -170,6 +172,19 @@ fn batches_by_gtin(
     Ok(rows)
 }
 
+/// The changes feed's and the ratings' last keys (both the rowid).
+fn pages_stamp(conn: &Connection) -> Result<PagesStamp, StoreError> {
+    Ok(conn.prepare_cached(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT COALESCE(MAX(id), 0) FROM ratings)",
+    )?
+    .query_row([], |r| {
+        Ok(PagesStamp {
+            changes: r.get(0)?,
+            ratings: r.get(1)?,
+        })
+    })?)
+}
+
 impl PublicStore for SqliteStore {
     fn batch_details(&self, trace_code: String) -> StoreFuture<'_, Option<BatchDetails>> {
         Box::pin(
@@ -201,5 +216,9 @@ impl PublicStore for SqliteStore {
                 Err(never) => match never {},
             })
         })
+    }
+
+    fn pages_stamp(&self) -> StoreFuture<'_, PagesStamp> {
+        Box::pin(self.readers().call(pages_stamp))
     }
 }
