@@ -49,10 +49,14 @@ add "$p" "$f"
 # per test binary, a fresh database per server): the binaries built above,
 # run with SHIAN_TEST_DB=postgres: the end-to-end, fault and security
 # suites, three instances over one database behind nginx, and the server's
-# suites that inspect the store portably (the rest still read the SQLite
-# file itself: feedback, holds, pages, console, field_*, market_operator,
-# signed_codes' CLI; issue 15's note lists them).
-PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances auth registry bad_input demo import login_race metrics alerts entry_checks exports price_window qr_and_signs recalls reports self_checks staff start_pass})
+# suites, which look beneath the API through server/tests/common's
+# backend-neutral SQL (count, rows, execute, stored_bytes) and give the CLI
+# the database URL (cli's create-user too; its other tests make SQLite files
+# of their own). Not here: keys, shared_file and writers are about the
+# SQLite file and key files themselves (PostgreSQL's side is in
+# instances and the vault's unit tests); citus_ready and layers choose no
+# backend.
+PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances auth cli registry bad_input demo import login_race metrics alerts entry_checks exports price_window qr_and_signs recalls reports self_checks staff start_pass console market_operator field_inspection field_samples field_analysis feedback holds pages signed_codes reports_anonymity page_cache_follow})
 log "Rust suites on PostgreSQL (SHIAN_TEST_DB=postgres: ${PG_SUITES[*]})"
 # The test binaries the step above built, found by the same cargo flags (so
 # nothing is rebuilt: a `--test` selection unifies dependency features

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shian-server");
 
-fn create_user(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn create_user(db: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(["admin", "create-user", "--db"])
         .arg(db)
@@ -28,7 +28,7 @@ async fn create_user_while_the_server_runs() {
     let s = TestServer::start().await;
     let admin = s.admin().await;
     let market = s.create_market(&admin).await; // the server is writing too
-    let db = s.db.clone();
+    let db = s.db_arg();
 
     let out = tokio::task::spawn_blocking(move || {
         create_user(
@@ -66,7 +66,7 @@ async fn create_user_while_the_server_runs() {
     );
 
     // Refusals: taken name, merchant without merchant id, inspector without region, bad role, short password.
-    let db = s.db.clone();
+    let db = s.db_arg();
     let outs = tokio::task::spawn_blocking(move || {
         vec![
             create_user(

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use shian_server::store::Role;
 use shian_server::Config;
 
-use common::{expect_error, uscc, TestServer};
+use common::{contains, expect_error, uscc, TestServer};
 
 const UA: &str = "feedback-test-agent/1.0 (UA-SECRET-7f3a91)";
 const FORWARDED: &str = "203.0.113.77";
@@ -180,17 +180,13 @@ impl Env {
             .collect()
     }
 
-    fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(&self.s.db).unwrap();
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
     fn stored(&self) -> [i64; 4] {
         [
-            self.count("SELECT COUNT(*) FROM ratings"),
-            self.count("SELECT COUNT(*) FROM complaints"),
-            self.count("SELECT COUNT(*) FROM attachments"),
-            self.count("SELECT COUNT(*) FROM changes WHERE kind LIKE 'complaint.%'"),
+            self.s.count("SELECT COUNT(*) FROM ratings"),
+            self.s.count("SELECT COUNT(*) FROM complaints"),
+            self.s.count("SELECT COUNT(*) FROM attachments"),
+            self.s
+                .count("SELECT COUNT(*) FROM changes WHERE kind LIKE 'complaint.%'"),
         ]
     }
 
@@ -296,10 +292,6 @@ fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A code of the right shape whose check character is wrong.
@@ -493,14 +485,11 @@ async fn accepting_within_and_after_the_deadline_shows_overdue_and_weighs_in_the
     let old = e.complaint("摊位地面积水，苍蝇很多").await;
     let third = e.complaint("标签上的生产日期被涂改").await;
     // `old` came in 30 days ago: its 7 working days are long past.
-    let conn = rusqlite::Connection::open(&e.s.db).unwrap();
     let long_ago = (china_today() - Days::days(30)).to_string();
-    conn.execute(
-        "UPDATE complaints SET received_on = ?1 WHERE id = ?2",
-        rusqlite::params![long_ago, old],
-    )
-    .unwrap();
-    drop(conn);
+    e.s.execute(
+        "UPDATE complaints SET received_on = $1 WHERE id = $2",
+        &[&long_ago, &old],
+    );
 
     // Undecided and past its deadline: overdue already in the list.
     let open = e.list("?region=350203&status=received").await;
@@ -559,7 +548,7 @@ async fn accepting_within_and_after_the_deadline_shows_overdue_and_weighs_in_the
     assert_eq!(updates.len(), 2);
 
     // Refusals, transitions and bad payloads are refused and store nothing.
-    let actions = e.count("SELECT COUNT(*) FROM complaint_actions");
+    let actions = e.s.count("SELECT COUNT(*) FROM complaint_actions");
     rejected(
         &e.push1(
             &e.near,
@@ -615,7 +604,7 @@ async fn accepting_within_and_after_the_deadline_shows_overdue_and_weighs_in_the
         .await,
         "forbidden_kind",
     );
-    assert_eq!(e.count("SELECT COUNT(*) FROM complaint_actions"), actions);
+    assert_eq!(e.s.count("SELECT COUNT(*) FROM complaint_actions"), actions);
 
     // Refused and unfounded complaints no longer weigh in the grade.
     accepted(
@@ -806,9 +795,7 @@ async fn bad_complaints_and_ratings_store_nothing_and_photos_come_back_clean() {
         ))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let db = std::fs::read(&e.s.db).unwrap();
-    let wal = std::fs::read(e.s.db.with_extension("db-wal")).unwrap_or_default();
-    assert!(!contains(&db, EXIF_SECRET) && !contains(&wal, EXIF_SECRET));
+    assert!(!e.s.stores(EXIF_SECRET));
     e.s.assert_healthy().await;
 }
 
@@ -925,10 +912,9 @@ async fn the_limit_answers_429_with_retry_after_and_nothing_of_the_sender_is_sto
     assert_eq!(e.page(&format!("/s/{}", e.code1)).await.0, StatusCode::OK);
 
     // Neither the address, the forwarded address nor the user agent is in
-    // the database file or its log.
+    // the store (the database file and its log, or every row on PostgreSQL).
     e.s.assert_healthy().await;
-    let db = std::fs::read(&e.s.db).unwrap();
-    let wal = std::fs::read(e.s.db.with_extension("db-wal")).unwrap_or_default();
+    let stored = common::stored_bytes(&e.s.target);
     for needle in [
         UA.as_bytes(),
         b"UA-SECRET-7f3a91",
@@ -936,7 +922,7 @@ async fn the_limit_answers_429_with_retry_after_and_nothing_of_the_sender_is_sto
         b"127.0.0.1",
     ] {
         assert!(
-            !contains(&db, needle) && !contains(&wal, needle),
+            !contains(&stored, needle),
             "{} is stored",
             String::from_utf8_lossy(needle)
         );

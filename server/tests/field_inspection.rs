@@ -63,11 +63,11 @@ async fn checklists_are_served_and_published_once() {
     assert!(checklists
         .iter()
         .any(|c| c["payload"]["id"] == T && c["payload"]["items"].is_array()));
-    let again = shian_server::store::sqlite::SqliteStore::open(
-        &f.s.db,
-        &shian_server::store::sqlite::SqliteOptions::default(),
-    )
-    .unwrap();
+    let again =
+        f.s.target
+            .open(Default::default(), Default::default(), false)
+            .await
+            .unwrap();
     drop(again);
     assert_eq!(
         f.count("SELECT COUNT(*) FROM changes WHERE kind = 'checklist'"),

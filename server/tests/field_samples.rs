@@ -88,45 +88,39 @@ async fn rapid_positive_then_lab_failure() {
     );
     let recall_id = r["recall_proposal_id"].as_str().unwrap().to_owned();
 
-    let conn = rusqlite::Connection::open(&f.s.db).unwrap();
     // The confirmed failure is a sample row that counts (it weighs in the
     // pass-rate warnings, server/tests/alerts.rs), confirming the rapid test.
-    let (m, confirms, failure): (String, String, bool) = conn
-        .query_row(
-            "SELECT merchant_id, confirms, counts_as_failure FROM samples WHERE confirms IS NOT NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        (m.as_str(), confirms.as_str(), failure),
-        (f.m2.as_str(), rapid_id.as_str(), true)
+    let confirmed = f.s.rows(
+        "SELECT merchant_id, confirms, CASE WHEN counts_as_failure THEN 1 ELSE 0 END
+         FROM samples WHERE confirms IS NOT NULL",
+        &[],
     );
-    let (tc, status): (Option<String>, String) = conn
-        .query_row(
-            "SELECT trace_code, status FROM recall_proposals WHERE id = ?1",
-            [&recall_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(tc.as_deref(), Some("7K3M9QX2HD4RT8WB"));
-    assert_eq!(status, "proposed");
-    let public: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM public_findings WHERE merchant_id = ?1",
-            [&f.m2],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(public, 1, "the shop's public record shows the failure");
+    let some = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        confirmed,
+        vec![vec![some(&f.m2), some(&rapid_id), some("1")]]
+    );
+    let recall = f.s.rows(
+        "SELECT trace_code, status FROM recall_proposals WHERE id = $1",
+        &[&recall_id],
+    );
+    assert_eq!(
+        recall,
+        vec![vec![some("7K3M9QX2HD4RT8WB"), some("proposed")]]
+    );
+    let public = f.s.rows(
+        "SELECT COUNT(*) FROM public_findings WHERE merchant_id = $1",
+        &[&f.m2],
+    );
+    assert_eq!(
+        public,
+        vec![vec![some("1")]],
+        "the shop's public record shows the failure"
+    );
     // … and so does the consumer's JSON behind the shop's QR, without a login.
-    let shop_code: String = conn
-        .query_row(
-            "SELECT shop_code FROM merchants WHERE id = ?1",
-            [&f.m2],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let shop_code =
+        f.s.text("SELECT shop_code FROM merchants WHERE id = $1", &[&f.m2])
+            .unwrap();
     let page =
         f.s.http
             .get(f.s.url(&format!("/v1/public/shops/{}", shop_code.to_lowercase())))

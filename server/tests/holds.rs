@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use shian_core::error::LedgerError;
 use shian_core::store::LocalStore;
 use shian_core::sync::{SyncClient, SyncConfig};
+use shian_server::db_target::DbTarget;
 use shian_server::store::Role;
 
 fn code() -> String {
@@ -178,12 +179,10 @@ async fn world() -> World {
 
 /// Rows of the tables a hold writes: a refused op must add none.
 fn written(w: &World) -> (i64, i64, i64) {
-    let conn = rusqlite::Connection::open(&w.s.db).unwrap();
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     (
-        count("SELECT COUNT(*) FROM holds"),
-        count("SELECT COUNT(*) FROM changes WHERE kind LIKE 'hold.%'"),
-        count("SELECT COUNT(*) FROM alerts WHERE kind = 'batch_held'"),
+        w.s.count("SELECT COUNT(*) FROM holds"),
+        w.s.count("SELECT COUNT(*) FROM changes WHERE kind LIKE 'hold.%'"),
+        w.s.count("SELECT COUNT(*) FROM alerts WHERE kind = 'batch_held'"),
     )
 }
 
@@ -503,15 +502,11 @@ async fn a_hold_reaches_an_offline_device_and_a_sale_made_before_it_is_kept() {
             store.parked()
         );
     }
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
-    let kept: String = conn
-        .query_row(
-            "SELECT code FROM warnings WHERE entry_id = ?1",
-            [sold["entry_id"].as_str().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(kept, "held_batch_sold");
+    let kept = s.text(
+        "SELECT code FROM warnings WHERE entry_id = $1",
+        &[sold["entry_id"].as_str().unwrap()],
+    );
+    assert_eq!(kept.as_deref(), Some("held_batch_sold"));
     let a = alerts(&w, "held_batch_sold").await;
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a[0]["subject"]["id"], w.m1);
@@ -761,8 +756,9 @@ async fn release_and_destruction_with_witness_and_photos_end_a_hold() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_shian-server");
 
-/// Starts `serve --demo` over `db`; the child and its base URL.
-fn start_demo(db: &std::path::Path) -> (std::process::Child, String) {
+/// Starts `serve --demo` over `db` (files in `dir`); the child and its
+/// base URL.
+fn start_demo(db: &DbTarget, dir: &std::path::Path) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(BIN)
         .args([
@@ -774,7 +770,9 @@ fn start_demo(db: &std::path::Path) -> (std::process::Child, String) {
             "3",
             "--db",
         ])
-        .arg(db)
+        .arg(common::db_arg(db))
+        .arg("--data-dir")
+        .arg(dir)
         .env("SHIAN_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -817,20 +815,20 @@ fn stop_demo(mut child: std::process::Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_holds_a_smuggled_beef_batch_its_merchants_device_obeys() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shian.db");
-    let (child, base) = start_demo(&db);
-    let held: Vec<(String, String, String, String)> = {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let mut st = conn
-            .prepare("SELECT merchant_id, trace_code, product_name, reason FROM holds")
-            .unwrap();
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    };
+    let db = common::fresh_target(&dir.path().join("shian.db")).await;
+    let (child, base) = start_demo(&db, dir.path());
+    let held = common::sql_rows(
+        &db,
+        "SELECT merchant_id, trace_code, product_name, reason FROM holds",
+        &[],
+    );
     assert_eq!(held.len(), 1, "{held:?}");
-    let (merchant, code, product, reason) = held[0].clone();
+    let [merchant, code, product, reason]: [String; 4] = held[0]
+        .iter()
+        .map(|c| c.clone().unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
     assert!(product.contains('牛'), "{product}");
     assert_eq!(reason, "unknown_origin");
 
@@ -855,13 +853,9 @@ async fn the_demo_holds_a_smuggled_beef_batch_its_merchants_device_obeys() {
     stop_demo(child);
 
     // A second start holds nothing more.
-    let (child, base) = start_demo(&db);
+    let (child, base) = start_demo(&db, dir.path());
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     stop_demo(child);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(common::sql_count(&db, "SELECT COUNT(*) FROM holds"), 1);
 }

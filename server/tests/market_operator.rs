@@ -69,13 +69,15 @@ async fn an_operator_sees_its_own_market_only() {
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     // Pull: what is addressed to its market, not to another market.
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
     for (market, note) in [(&ours, "ours"), (&theirs, "theirs")] {
-        conn.execute(
-            "INSERT INTO changes (kind, market_id, payload, created_at) VALUES ('market.test', ?1, ?2, '2026-12-01T00:00:00Z')",
-            rusqlite::params![market, json!({"note": note}).to_string()],
-        )
-        .unwrap();
+        s.execute_in(
+            "INSERT INTO changes (kind, market_id, payload, created_at) VALUES ('market.test', $1, $2, '2026-12-01T00:00:00Z')",
+            // PostgreSQL numbers a change from the feed's sequencer row.
+            "WITH h AS (UPDATE changes_head SET head = head + 1 WHERE feed = 'changes' RETURNING head)
+             INSERT INTO changes (seq, kind, market_id, payload, created_at)
+             VALUES ((SELECT head FROM h), 'market.test', $1, $2, '2026-12-01T00:00:00Z')",
+            &[market, &json!({"note": note}).to_string()],
+        );
     }
     let res = s.get("/v1/sync/pull", &op).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -111,7 +113,7 @@ async fn an_operator_sees_its_own_market_only() {
     s.stop().await;
 }
 
-fn create_user(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn create_user(db: &std::ffi::OsStr, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(["admin", "create-user", "--db"])
         .arg(db)
@@ -127,7 +129,7 @@ async fn create_user_takes_repeatable_market_ids_for_operators_only() {
     let s = TestServer::start().await;
     let admin = s.admin().await;
     let (a, b) = (s.create_market(&admin).await, s.create_market(&admin).await);
-    let db = s.db.clone();
+    let db = s.db_arg();
     let base = ["--password", "operator-pass-1"];
     let run = |extra: Vec<String>| {
         let db = db.clone();

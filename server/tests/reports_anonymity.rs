@@ -7,6 +7,8 @@
 //! agent, the forwarded address and every receipt in each form a person
 //! could type it.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,16 +17,22 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
+use common::contains;
+use shian_server::db_target::DbTarget;
+
 const BIN: &str = env!("CARGO_BIN_EXE_shian-server");
 const AGENT: &str = "ZebraPhone/7.31 (AnonTest; build Q9X-UA-5501)";
 const FORWARDED: &str = "203.0.113.77";
 const CLIENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const DESCRIPTION: &str = "夜间有无标签冻品从后门卸货 marker-DESC-4471";
 
-/// Every file under `dir`, recursively.
+/// Every file under `dir`, recursively (none when it was never made).
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(files(&p));
@@ -33,10 +41,6 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The forms of a receipt a person could type or a program could write:
@@ -49,6 +53,23 @@ fn forms(receipt: &str) -> Vec<String> {
         bare.clone(),
         bare.to_lowercase(),
     ]
+}
+
+/// What the server keeps, each with a name for failure messages: every
+/// file in its data directory (the SQLite database, its WAL, the keys),
+/// and on PostgreSQL every row of its database.
+fn kept(data: &Path, db: &DbTarget) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<(PathBuf, Vec<u8>)> = files(data)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    if let DbTarget::Postgres(_) = db {
+        out.push(("the PostgreSQL database".into(), common::stored_bytes(db)));
+    }
+    out
 }
 
 /// What must appear nowhere, with a name for the failure message.
@@ -121,10 +142,10 @@ fn jpeg() -> Vec<u8> {
 async fn no_address_agent_forwarded_for_or_receipt_in_logs_files_or_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let db = data.join("shian.db");
+    let db = common::fresh_target(&data.join("shian.db")).await;
     let status = Command::new(BIN)
         .args(["admin", "create-user", "--db"])
-        .arg(&db)
+        .arg(common::db_arg(&db))
         .args([
             "--username",
             "ana",
@@ -142,7 +163,9 @@ async fn no_address_agent_forwarded_for_or_receipt_in_logs_files_or_metrics() {
     let err_path = dir.path().join("stderr.log");
     let mut child = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(&db)
+        .arg(common::db_arg(&db))
+        .arg("--data-dir")
+        .arg(&data)
         // The most verbose the server logs, in both spellings.
         .env("SHIAN_LOG", "trace")
         .env("RUST_LOG", "trace")
@@ -314,13 +337,7 @@ async fn no_address_agent_forwarded_for_or_receipt_in_logs_files_or_metrics() {
         .unwrap();
     // Checked while the server runs (the WAL is there now) and after.
     let needles = needles(&receipts);
-    let running: Vec<(PathBuf, Vec<u8>)> = files(&data)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+    let running = kept(&data, &db);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -355,25 +372,23 @@ async fn no_address_agent_forwarded_for_or_receipt_in_logs_files_or_metrics() {
         contains(&metrics, b"/v1/reports/{receipt}"),
         "metrics by template"
     );
+    let stopped = kept(&data, &db);
     assert!(
         running
             .iter()
-            .chain(
-                files(&data)
-                    .iter()
-                    .map(|p| (p.clone(), std::fs::read(p).unwrap()))
-                    .collect::<Vec<_>>()
-                    .iter()
-            )
+            .chain(&stopped)
             .any(|(_, b)| contains(b, b"marker-DESC-4471")),
         "the report itself is in the data files"
     );
-    assert!(
-        running
+    let salt_searched = match &db {
+        DbTarget::Sqlite(_) => running
             .iter()
             .any(|(p, _)| p.ends_with("keys/receipt.salt")),
-        "the salt file is among the files searched"
-    );
+        DbTarget::Postgres(_) => running
+            .iter()
+            .any(|(_, b)| contains(b, b"server_secrets (receipt,")),
+    };
+    assert!(salt_searched, "the salt is among what is searched");
 
     assert_absent("the log (stderr)", &stderr, &needles);
     assert_absent("stdout", &stdout, &needles);
@@ -381,8 +396,7 @@ async fn no_address_agent_forwarded_for_or_receipt_in_logs_files_or_metrics() {
     for (p, b) in &running {
         assert_absent(&format!("{} while running", p.display()), b, &needles);
     }
-    for p in files(&data) {
-        let b = std::fs::read(&p).unwrap();
-        assert_absent(&format!("{} after stopping", p.display()), &b, &needles);
+    for (p, b) in &stopped {
+        assert_absent(&format!("{} after stopping", p.display()), b, &needles);
     }
 }

@@ -256,7 +256,7 @@ async fn the_codes_fit_the_stated_qr_versions() {
     s.stop().await;
 }
 
-fn cli(args: &[&str], db: &std::path::Path) -> std::process::Output {
+fn cli(args: &[&str], db: &std::ffi::OsStr) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(args)
         .arg("--db")
@@ -278,12 +278,13 @@ async fn rotation_keeps_old_codes_and_retirement_revokes_them() {
     let phone = Phone::new(&s.base, "phone-3", "shop3").sync().await;
 
     // Rotate with the CLI while the server runs.
-    let out = cli(&["keys", "rotate"], &s.db);
+    let out = cli(&["keys", "rotate"], &s.db_arg());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    s.follow_keys();
     let new = signed_url(&s, &admin, &id).await;
     let new_kid = new["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid, "new codes use the new key");
@@ -311,17 +312,20 @@ async fn rotation_keeps_old_codes_and_retirement_revokes_them() {
     );
 
     // The key that signs cannot be retired, nor an unknown one.
-    assert!(!cli(&["keys", "retire", &new_kid], &s.db).status.success());
-    assert!(!cli(&["keys", "retire", "ed25519-nosuchkey"], &s.db)
+    assert!(!cli(&["keys", "retire", &new_kid], &s.db_arg())
+        .status
+        .success());
+    assert!(!cli(&["keys", "retire", "ed25519-nosuchkey"], &s.db_arg())
         .status
         .success());
     // Retired, the old key's codes are revoked at the next pull.
-    let out = cli(&["keys", "retire", &old_kid], &s.db);
+    let out = cli(&["keys", "retire", &old_kid], &s.db_arg());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    s.follow_keys();
     let phone = phone.sync().await;
     let (v, _) = shop_verdict(phone.verify(old["url"].as_str().unwrap()));
     assert_eq!(
@@ -335,7 +339,7 @@ async fn rotation_keeps_old_codes_and_retirement_revokes_them() {
         .0
         .is_genuine());
     // A restarted server signs with the new key too.
-    let restarted = shian_server::keys::Keys::load_or_create(&s.db).unwrap();
+    let restarted = s.keys_restarted();
     assert_eq!(restarted.kid(), new_kid);
     s.assert_healthy().await;
     s.stop().await;

@@ -155,10 +155,9 @@ impl Field {
         h
     }
 
-    /// Rows of a table counted straight in the database file.
+    /// Rows counted straight in the store, beneath the API.
     pub fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(&self.s.db).unwrap();
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        self.s.count(sql)
     }
 }
 
