@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --release -p shian-tests --bin bench-ingest -- --events 1000000
 //!     [--threads 1,2,4] [--batch 500] [--buyers 20] [--seed 3]
+//!     [--db postgres --instances 1,3 --districts 3 --follower true]
 //! ```
+//!
+//! `--db postgres` runs the same workload on PostgreSQL, on one or several
+//! instances, beside a `COPY` of the same rows (issue 15): see `pg.rs`.
+//! What follows is the SQLite run.
 //!
 //! For each client thread count K, a fresh release `shian-server` (built with
 //! `cargo build --release -p shian-server` when missing or stale) on a
@@ -33,6 +38,7 @@
 
 use std::error::Error;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,7 +54,9 @@ use shian_core::rules::LedgerRules;
 use shian_core::store::{apply, schema};
 use shian_core::sync::protocol::{PullResponse, PushResponse};
 use shian_core::trace::MemoryGraph;
-use shian_tests::{now_wire, Server, PASSWORD};
+use shian_tests::{now_wire, Backend, Server, PASSWORD};
+
+mod pg;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -62,6 +70,16 @@ struct Args {
     breakdown: usize,
     /// Only the in-process breakdown (for trying tunings quickly).
     breakdown_only: bool,
+    /// `postgres`: the PostgreSQL runs of `pg.rs` instead (issue 15).
+    postgres: bool,
+    /// PostgreSQL: server instances over the one database, a run each.
+    instances: Vec<usize>,
+    /// PostgreSQL: districts the pushing merchants are in (one merchant a
+    /// district; client thread t pushes as merchant t mod this).
+    districts: usize,
+    /// PostgreSQL: one more instance that takes no pushes, its `/healthz`
+    /// lag sampled while the others ingest.
+    follower: bool,
 }
 
 fn parse_args() -> Res<Args> {
@@ -73,6 +91,10 @@ fn parse_args() -> Res<Args> {
         seed: 3,
         breakdown: 200_000,
         breakdown_only: false,
+        postgres: false,
+        instances: vec![1],
+        districts: 1,
+        follower: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,9 +107,21 @@ fn parse_args() -> Res<Args> {
             "--seed" => a.seed = v.parse()?,
             "--breakdown-events" => a.breakdown = v.parse()?,
             "--breakdown-only" => a.breakdown_only = v.parse()?,
+            "--db" => {
+                a.postgres = match v.as_str() {
+                    "postgres" => true,
+                    "sqlite" => false,
+                    other => return Err(format!("--db {other}: sqlite or postgres").into()),
+                }
+            }
+            "--instances" => {
+                a.instances = v.split(',').map(str::parse).collect::<Result<_, _>>()?
+            }
+            "--districts" => a.districts = v.parse()?,
+            "--follower" => a.follower = v.parse()?,
             other => {
                 return Err(format!(
-                    "unknown flag {other} (use --events, --threads, --batch, --buyers, --seed)"
+                    "unknown flag {other} (use --events, --threads, --batch, --buyers, --seed, --db, --instances, --districts, --follower)"
                 )
                 .into())
             }
@@ -96,11 +130,19 @@ fn parse_args() -> Res<Args> {
     if a.batch == 0 || a.batch > 1000 || a.events < 2 * a.batch {
         return Err("--batch must be 1..=1000 and --events at least two batches".into());
     }
+    if a.districts == 0 || a.districts > pg::DISTRICTS.len() || a.instances.contains(&0) {
+        return Err(format!(
+            "--districts must be 1..={} and every --instances at least 1",
+            pg::DISTRICTS.len()
+        )
+        .into());
+    }
     Ok(a)
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|a| run(&a)) {
+    let go = |a: Args| if a.postgres { pg::run(&a) } else { run(&a) };
+    match parse_args().and_then(go) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-ingest: {e}");
@@ -208,41 +250,18 @@ struct AnswerOp<'a> {
     status: &'a str,
 }
 
-/// One fresh server, K pushing threads, then one pulling client.
-fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
-    let mut server = Server::new("release", &[]);
-    server.create_user("root", shian_tests::ADMIN_PASSWORD, "admin", None, &[]);
-    server.restart();
-    let admin = server.login("root", shian_tests::ADMIN_PASSWORD);
-    let merchant = server.create_merchant(&admin, "鑫海批发", "350203");
-    let buyers: Vec<String> = (0..a.buyers)
-        .map(|i| server.create_merchant(&admin, &format!("下游商户{i}"), "350203"))
-        .collect();
-    server.create_user("bench", PASSWORD, "merchant", Some(&merchant), &[]);
-    let token = server.login("bench", PASSWORD);
+/// What one pushing thread sends: the push URL, its bearer token, its bodies.
+type Job = (String, Arc<String>, Vec<Vec<u8>>);
 
-    let pairs = a.events / (2 * a.batch);
-    let events = pairs * 2 * a.batch;
-    let work: Vec<Vec<Vec<u8>>> = (0..threads)
-        .map(|t| {
-            let mine: Vec<usize> = (t..pairs).step_by(threads).collect();
-            workload(
-                &merchant,
-                &buyers,
-                &mine,
-                a.batch,
-                &format!("bench-{t}"),
-                a.seed,
-            )
-        })
-        .collect();
-    let url = server.url("/v1/sync/push");
-    let token = Arc::new(token);
+/// Pushes every job's bodies in order, a thread a job, checking that every
+/// op is accepted; `done` counts accepted ops as answers come (the lag
+/// sampler of `pg.rs` reads it). Returns the ops accepted and the seconds.
+fn push_all(jobs: Vec<Job>, done: &Arc<AtomicUsize>) -> Result<(usize, f64), String> {
     let start = Instant::now();
-    let handles: Vec<_> = work
+    let handles: Vec<_> = jobs
         .into_iter()
-        .map(|bodies| {
-            let (url, token) = (url.clone(), token.clone());
+        .map(|(url, token, bodies)| {
+            let done = done.clone();
             thread::spawn(move || -> Result<usize, String> {
                 let http = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(300))
@@ -280,6 +299,7 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
                         return Err(format!("op not accepted: {:?}", full.results.get(i)));
                     }
                     accepted += r.results.len();
+                    done.fetch_add(r.results.len(), Ordering::Relaxed);
                 }
                 Ok(accepted)
             })
@@ -287,37 +307,24 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
         .collect();
     let mut accepted = 0;
     for h in handles {
-        let pushed = h.join().map_err(|_| "push thread panicked")?;
-        // A failed push: say what the server logged (its files go with it).
-        accepted += pushed.map_err(|e| {
-            let logs = server.logs();
-            let tail: Vec<&str> = logs.lines().rev().take(30).collect();
-            format!(
-                "{e}; server running: {}; its last log lines:\n{}",
-                server.is_running(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )
-        })?;
+        accepted += h.join().map_err(|_| "push thread panicked")??;
     }
-    let secs = start.elapsed().as_secs_f64();
-    if accepted != events {
-        return Err(format!("{accepted} of {events} accepted").into());
-    }
-    let pid = server.pid().ok_or("server gone")?;
-    let hwm_kib = vm_hwm_kib(pid).unwrap_or(0);
+    Ok((accepted, start.elapsed().as_secs_f64()))
+}
 
-    // Pull everything back as the merchant, 5,000 changes a page.
+/// One client pulling everything `token` may see, 5,000 changes a page,
+/// each page parsed: the changes and the seconds.
+fn pull_all(pull_url: &str, token: &str) -> Res<(usize, f64)> {
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()?;
-    let pull_url = server.url("/v1/sync/pull");
     let mut cursor = String::new();
     let mut pull_changes = 0;
     let start = Instant::now();
     loop {
         let res = http
-            .get(&pull_url)
-            .bearer_auth(token.as_str())
+            .get(pull_url)
+            .bearer_auth(token)
             .query(&[("cursor", cursor.as_str()), ("limit", "5000")])
             .send()?;
         if !res.status().is_success() {
@@ -330,7 +337,61 @@ fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
             break;
         }
     }
-    let pull_secs = start.elapsed().as_secs_f64();
+    Ok((pull_changes, start.elapsed().as_secs_f64()))
+}
+
+/// One fresh server, K pushing threads, then one pulling client.
+fn push_run(a: &Args, threads: usize) -> Res<(PushRun, Server, String)> {
+    let mut server = Server::new_on(Backend::Sqlite, "release", &[]);
+    server.create_user("root", shian_tests::ADMIN_PASSWORD, "admin", None, &[]);
+    server.restart();
+    let admin = server.login("root", shian_tests::ADMIN_PASSWORD);
+    let merchant = server.create_merchant(&admin, "鑫海批发", "350203");
+    let buyers: Vec<String> = (0..a.buyers)
+        .map(|i| server.create_merchant(&admin, &format!("下游商户{i}"), "350203"))
+        .collect();
+    server.create_user("bench", PASSWORD, "merchant", Some(&merchant), &[]);
+    let token = server.login("bench", PASSWORD);
+
+    let pairs = a.events / (2 * a.batch);
+    let events = pairs * 2 * a.batch;
+    let work: Vec<Vec<Vec<u8>>> = (0..threads)
+        .map(|t| {
+            let mine: Vec<usize> = (t..pairs).step_by(threads).collect();
+            workload(
+                &merchant,
+                &buyers,
+                &mine,
+                a.batch,
+                &format!("bench-{t}"),
+                a.seed,
+            )
+        })
+        .collect();
+    let url = server.url("/v1/sync/push");
+    let token = Arc::new(token);
+    let jobs = work
+        .into_iter()
+        .map(|bodies| (url.clone(), token.clone(), bodies))
+        .collect();
+    let (accepted, secs) = push_all(jobs, &Arc::new(AtomicUsize::new(0))).map_err(|e| {
+        // A failed push: say what the server logged (its files go with it).
+        let logs = server.logs();
+        let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+        format!(
+            "{e}; server running: {}; its last log lines:\n{}",
+            server.is_running(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })?;
+    if accepted != events {
+        return Err(format!("{accepted} of {events} accepted").into());
+    }
+    let pid = server.pid().ok_or("server gone")?;
+    let hwm_kib = vm_hwm_kib(pid).unwrap_or(0);
+
+    // Pull everything back as the merchant, 5,000 changes a page.
+    let (pull_changes, pull_secs) = pull_all(&server.url("/v1/sync/pull"), &token)?;
     let hwm_after_pull_kib = vm_hwm_kib(pid).unwrap_or(0);
 
     // A device pulling the same into its store with core's client (after
