@@ -125,6 +125,16 @@ pub struct ServeArgs {
     /// and recalls catch up before they answer anyway. 0 turns it off.
     #[arg(long, env = "SHIAN_FOLLOW_MS", default_value_t = 250)]
     pub follow_ms: u32,
+    /// Saves this instance's in-memory ledger state once this many entries
+    /// came after the newest saved one, so that a starting instance reads
+    /// the snapshot and the entries after it instead of every entry. About
+    /// 70 bytes an entry; encoding holds writes off for about a second per
+    /// 10 M entries, hence a large default. 0 turns saving off.
+    #[arg(long, env = "SHIAN_SNAPSHOT_ENTRIES", default_value_t = 1_000_000)]
+    pub snapshot_entries: u32,
+    /// Seconds between looks at whether a snapshot is due.
+    #[arg(long, env = "SHIAN_SNAPSHOT_CHECK_SECS", default_value_t = 30)]
+    pub snapshot_check_secs: u32,
     /// A load balancer or reverse proxy in front of this server (an IP
     /// address; repeat, or comma-separate in the variable): its requests
     /// count against the client it names in `X-Real-IP` (else the last

@@ -8,6 +8,10 @@
 //! recall or a new grade written through another instance shows here
 //! within a tick rather than the cache's TTL. Started by `serve` when the
 //! interval is not zero.
+//!
+//! Beside it, [`spawn_snapshots`] saves the ledger state every so many
+//! entries, so that an instance started later reads the snapshot and the
+//! entries after it rather than every entry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +45,27 @@ pub fn spawn(store: Arc<dyn Store>, pages: PageCache, interval: Duration) {
                 // The next tick looks again; the TTL bounds a page's age
                 // meanwhile.
                 Err(e) => tracing::warn!(error = %e, "page cache follower"),
+            }
+        }
+    });
+}
+
+/// Spawns the snapshot saver: every `interval`, saves the ledger state if
+/// `min_new` entries came after the newest saved one.
+pub fn spawn_snapshots(store: Arc<dyn Store>, min_new: i64, interval: Duration) {
+    crate::tick::every(interval, move || {
+        let store = Arc::clone(&store);
+        async move {
+            match store.save_ledger_snapshot(min_new).await {
+                Ok(Some(saved)) => tracing::info!(
+                    entries = saved.position,
+                    bytes = saved.bytes,
+                    "ledger state snapshot saved"
+                ),
+                Ok(None) => {}
+                // The next tick tries again; a start meanwhile reads the
+                // older snapshot and more entries.
+                Err(e) => tracing::warn!(error = %e, "ledger state snapshot"),
             }
         }
     });

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::errors::{ApiError, ErrorResponse};
 use crate::extract::Json;
+use crate::store::graph::Started;
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -37,6 +38,20 @@ pub struct LedgerLag {
     pub behind: i64,
     /// Milliseconds since that look.
     pub checked_ms: u64,
+    /// How the state was built when this instance started.
+    pub start: LedgerStart,
+}
+
+/// How an instance's ledger state was built: from every stored entry, or
+/// from a saved snapshot and the entries after it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerStart {
+    #[schema(pattern = "^(replay|snapshot)$")]
+    pub from: &'static str,
+    /// The entries the snapshot held (0 for a replay).
+    pub snapshot_position: i64,
+    /// Entries read after the snapshot (0 for a replay).
+    pub read_after: i64,
 }
 
 /// Health check: a read through the pool, a round trip through the writer
@@ -67,6 +82,18 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
             position: l.position,
             behind: l.entries,
             checked_ms: u64::try_from(l.checked.as_millis()).unwrap_or(u64::MAX),
+            start: match state.store.ledger_started() {
+                Some(Started::Snapshot { at, read }) => LedgerStart {
+                    from: "snapshot",
+                    snapshot_position: at,
+                    read_after: read,
+                },
+                Some(Started::Replay) | None => LedgerStart {
+                    from: "replay",
+                    snapshot_position: 0,
+                    read_after: 0,
+                },
+            },
         }),
     }))
 }

@@ -474,6 +474,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         let every = std::time::Duration::from_millis(u64::from(args.follow_ms));
         follow::spawn(state.store.clone(), state.page_cache.clone(), every);
     }
+    if args.snapshot_entries > 0 && args.snapshot_check_secs > 0 {
+        let every = std::time::Duration::from_secs(u64::from(args.snapshot_check_secs));
+        follow::spawn_snapshots(state.store.clone(), i64::from(args.snapshot_entries), every);
+    }
     if state.keys.in_vault() {
         // Keys in the database: a rotation by the CLI or another instance
         // signs here within a second (`keys::vault`).

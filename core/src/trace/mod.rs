@@ -31,7 +31,7 @@ use crate::quantity::Quantity;
 
 pub use backward::{backward, BackwardStep, BackwardTrace, ChainEnd};
 pub use forward::{forward, ForwardTrace, InTransit, NamedBuyer, TraceNode, UnitTotals};
-pub use memory::{GraphError, MemoryGraph, MemoryStats};
+pub use memory::{GraphError, MemoryGraph, MemoryStats, SnapshotError, SNAPSHOT_FORMAT};
 pub use sql::{SqlBatch, SqlGraph};
 
 /// The deepest chain a trace follows. Real chains are a handful of hops

@@ -66,6 +66,10 @@ use shian_core::trace::{GraphError, MemoryGraph};
 use super::error::panic_message;
 use super::StoreError;
 
+mod snapshot;
+
+pub use snapshot::{due as snapshot_due, GraphSnapshot, SnapshotMeta, Started};
+
 impl From<GraphError> for StoreError {
     fn from(e: GraphError) -> Self {
         StoreError::Corrupt(format!("ledger graph: {e}"))
@@ -254,6 +258,8 @@ pub struct LedgerGraph {
     /// Whether [`Fault::PanicAfterAdmit`] is still to fire (it fires once).
     panic_armed: AtomicBool,
     report: &'static dyn GraphReport,
+    /// How the graph was built when this instance started (`/healthz`).
+    started: Mutex<Started>,
 }
 
 impl std::fmt::Debug for LedgerGraph {
@@ -276,17 +282,14 @@ impl LedgerGraph {
         report: &'static dyn GraphReport,
     ) -> Result<Self, StoreError> {
         let (graph, skipped, at) = replay(source, report)?;
-        Ok(LedgerGraph {
-            graph: RwLock::new(graph),
-            failed: OnceLock::new(),
-            skipped: Mutex::new(Arc::new(skipped)),
-            entries_at: Mutex::new(at.entries),
-            names_at: AtomicI64::new(at.names),
-            looked: Mutex::new((0, Instant::now())),
+        Ok(LedgerGraph::assemble(
+            graph,
+            skipped,
+            at,
             faults,
-            panic_armed: AtomicBool::new(faults.panic_after_admit),
             report,
-        })
+            Started::Replay,
+        ))
     }
 
     /// Refuses once the graph could not be made equal to the file.

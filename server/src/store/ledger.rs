@@ -10,7 +10,7 @@ use shian_core::trace::{
     BackwardTrace, ForwardTrace, MemoryGraph, MovementKind, TraceError, TraceGraph,
 };
 
-use super::graph::Lag;
+use super::graph::{Lag, Started};
 use super::{StoreError, StoreFuture};
 
 /// Who is pushing or pulling, from the verified token.
@@ -96,6 +96,17 @@ pub trait LedgerStore {
     /// How far behind the store the in-memory ledger state was when it last
     /// looked (`/healthz`); `None` until it is built.
     fn ledger_lag(&self) -> Option<Lag>;
+
+    /// How the in-memory ledger state was built when this instance started
+    /// (`/healthz`); `None` until it is built.
+    fn ledger_started(&self) -> Option<Started>;
+
+    /// Saves the in-memory ledger state when at least `min_new` entries
+    /// came after the newest saved one, so that the next instance to start
+    /// reads it instead of every entry (`crate::store::graph::snapshot`).
+    /// `None`: nothing saved (too soon, another instance is saving, the
+    /// state is not built yet, or the backend keeps no snapshots).
+    fn save_ledger_snapshot(&self, min_new: i64) -> StoreFuture<'_, Option<SnapshotSaved>>;
 
     /// Applies generated ledger events (the demo) through core's rules in
     /// large transactions, each published to its merchant's devices.
@@ -231,6 +242,14 @@ pub struct PublicFinding {
     pub summary: String,
     pub trace_code: Option<String>,
     pub published_at: String,
+}
+
+/// A saved snapshot of the ledger state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotSaved {
+    /// The entries it holds (the sum of its feeds' marks).
+    pub position: i64,
+    pub bytes: i64,
 }
 
 /// What the ledger holds.

@@ -34,6 +34,24 @@ impl<T: Hash + Eq + Clone> Interner<T> {
         self.items.len()
     }
 
+    /// The values in id order (what a snapshot keeps: the map is rebuilt).
+    pub(super) fn items(&self) -> &[T] {
+        &self.items
+    }
+
+    /// An interner holding `items` as ids 0, 1, …; `None` if a value comes
+    /// twice (it could not have been interned so).
+    pub(super) fn from_items(items: Vec<T>) -> Option<Self> {
+        let mut ids = HashMap::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            let id = u32::try_from(i).ok()?;
+            if ids.insert(v.clone(), id).is_some() {
+                return None;
+            }
+        }
+        Some(Self { ids, items })
+    }
+
     pub(super) fn get(&self, id: u32) -> Option<&T> {
         self.items.get(id as usize)
     }

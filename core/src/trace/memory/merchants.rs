@@ -8,13 +8,14 @@ use super::table::IdTable;
 use super::GraphError;
 
 /// Where a merchant's id, then its name, sit in the arena.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Span {
     start: u32,
     id_len: u32,
     name_len: u32,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Merchants {
     text: String,
     spans: Vec<Span>,

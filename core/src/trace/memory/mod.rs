@@ -38,6 +38,7 @@ mod merchants;
 mod moves;
 mod read;
 mod records;
+mod snapshot;
 mod strings;
 mod table;
 mod view;
@@ -55,6 +56,8 @@ use moves::Movements;
 use records::{BatchRec, Kind, Stock, VoucherRec, NONE};
 use strings::Strings;
 use table::IdTable;
+
+pub use snapshot::{SnapshotError, FORMAT as SNAPSHOT_FORMAT};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
@@ -106,9 +109,11 @@ fn packed(code: &str) -> Result<u128, GraphError> {
 }
 
 /// The in-memory trace index. See the module documentation for its layout.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct MemoryGraph {
     merchants: Merchants,
     products: Strings,
+    #[serde(with = "snapshot::suppliers")]
     suppliers: Interner<SupplierRef>,
     buyer_names: Strings,
     batches: Vec<BatchRec>,

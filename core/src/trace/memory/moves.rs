@@ -20,7 +20,7 @@ enum Place {
     Csr(usize),
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Movements {
     /// By movement id (arrival order): the entry id, for voids.
     entry: Vec<u128>,

@@ -27,7 +27,7 @@ fn unit_bits(unit: BaseUnit) -> u32 {
 }
 
 /// A batch: 48 bytes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct BatchRec {
     pub code: u128,
     pub received: i64,
@@ -94,7 +94,7 @@ impl BatchRec {
 /// What the ledger rules need of a batch beyond what a trace reads (kept
 /// apart from [`BatchRec`] so a trace's records stay in one cache line):
 /// the running balance, the category and the expiry date.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Stock {
     /// Sold (to anyone) plus disposed, not voided.
     pub out: i64,
@@ -120,7 +120,7 @@ impl Stock {
 
 /// A voucher, made by whichever of its sale and its redeeming purchase
 /// arrives first: 48 bytes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct VoucherRec {
     pub code: u128,
     pub sold_at: i64,
@@ -214,7 +214,7 @@ pub(super) enum Kind {
 }
 
 /// A movement: 16 bytes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct MovRec {
     pub amount: i64,
     /// The voucher of a sale to a merchant, the buyer name of a named sale.

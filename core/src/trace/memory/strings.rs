@@ -5,6 +5,7 @@
 use super::table::IdTable;
 use super::{code, GraphError};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Strings {
     text: String,
     /// (start, length) in `text`, by id.

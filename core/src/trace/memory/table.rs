@@ -5,6 +5,7 @@
 
 const EMPTY: u32 = u32::MAX;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct IdTable {
     slots: Vec<u32>,
     len: usize,

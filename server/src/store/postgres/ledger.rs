@@ -23,10 +23,13 @@ use super::store::PgStore;
 use super::sync::{self as sql, lock_head, store_head, Shared};
 use super::txn::FeedHead;
 use crate::metrics::MetricsReport;
-use crate::store::graph::{Faults, Lag, LedgerGraph, LedgerSource, Marks, Positions, StoredEntry};
+use crate::store::graph::{
+    Faults, Lag, LedgerGraph, LedgerSource, Marks, Positions, Started, StoredEntry,
+};
 use crate::store::ledger::{
     split_pull, Caller, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts,
     LedgerStore, Prepared, PublicFinding, PublicInspection, PublicShop, PullError, Showcase,
+    SnapshotSaved,
 };
 use crate::store::{StoreError, StoreFuture};
 use crate::sync::rules;
@@ -44,8 +47,19 @@ impl PgStore {
         self.graph
             .get_or_try_init(|| {
                 self.pool.call(|c| {
-                    LedgerGraph::load(&Shared::new(c), Faults::default(), &MetricsReport)
-                        .map(Arc::new)
+                    // A snapshot that does not read is passed over: the
+                    // entries are the truth, the snapshot a shortcut.
+                    let saved = super::snapshots::newest(c).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "graph snapshot not read: replaying");
+                        None
+                    });
+                    LedgerGraph::load_from(
+                        &Shared::new(c),
+                        saved,
+                        Faults::default(),
+                        &MetricsReport,
+                    )
+                    .map(Arc::new)
                 })
             })
             .await
@@ -203,6 +217,30 @@ impl LedgerStore for PgStore {
 
     fn ledger_lag(&self) -> Option<Lag> {
         self.graph.get().map(|g| g.lag())
+    }
+
+    fn ledger_started(&self) -> Option<Started> {
+        self.graph.get().map(|g| g.started())
+    }
+
+    fn save_ledger_snapshot(&self, min_new: i64) -> StoreFuture<'_, Option<SnapshotSaved>> {
+        Box::pin(async move {
+            let Some(graph) = self.graph.get().cloned() else {
+                return Ok(None);
+            };
+            self.pool
+                .call(move |c| {
+                    // The cheap look first: encoding holds writes off.
+                    let position = graph.lag().position;
+                    let newest = super::snapshots::newest_position(c)?;
+                    if !crate::store::graph::snapshot_due(position, newest, min_new) {
+                        return Ok(None);
+                    }
+                    let snap = graph.snapshot()?;
+                    super::snapshots::save(c, &snap, min_new)
+                })
+                .await
+        })
     }
 
     fn trace_forward(

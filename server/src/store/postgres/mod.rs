@@ -65,6 +65,7 @@ mod registry;
 mod reports;
 mod self_checks;
 mod signing;
+mod snapshots;
 mod staff;
 mod sync;
 pub mod vault;

@@ -145,11 +145,11 @@
 //! `key_ring_keys`: each version written once, the highest in force, two
 //! rotations at once racing for one primary key and the loser retrying on
 //! the next version — as the files' link-without-clobber in
-//! `server/src/keys.rs` does). The report receipts' salt is deliberately
-//! *not* stored here: `keys.rs` keeps it out of the database so that a copy
-//! of the database alone cannot test guesses against the receipts' hashes;
-//! a deployment of several instances gives each the same salt as a secret
-//! of its own (a mounted file or an environment secret).
+//! `server/src/keys.rs` does). The report receipts' salt is here too
+//! (`server_secrets`, name `receipt`): the database is all the instances
+//! share. The trade-off (a copy of the database lets one test guesses at
+//! receipts, one argon2id per guess at a random 20-character code) is in
+//! docs/scale-out.md §6.
 //!
 //! The SQLite file's device-side tables (`outbox`, `inbox`, `meta`,
 //! `unapplied`), which core's ledger migrations make in every file, have no
@@ -217,6 +217,8 @@ pub const REFERENCE: &[&str] = &[
     "signing_keys",
     "key_rings",
     "key_ring_keys",
+    "graph_snapshots",
+    "graph_snapshot_parts",
 ];
 
 /// The components in the order they are applied (later ones reference
@@ -237,6 +239,7 @@ pub const COMPONENTS: &[(&str, &[Migration])] = &[
     ("holds", HOLDS),
     ("self_checks", SELF_CHECKS),
     ("keys", KEYS),
+    ("snapshots", SNAPSHOTS),
 ];
 
 /// The registry: markets, merchants, accounts, devices; the create
@@ -1184,6 +1187,40 @@ pub fn citus_calls() -> Vec<(&'static str, String)> {
     }
     calls
 }
+
+/// Saved read models (`crate::store::graph::GraphSnapshot`): an instance
+/// starts from the newest and reads only the entries after it. Reference
+/// tables, because any instance on any node starts from them; each node
+/// then holds a copy (about 70 bytes per ledger entry, the last two
+/// snapshots kept: docs/scale-out.md §7).
+pub const SNAPSHOTS: &[Migration] = &[Migration {
+    version: 1,
+    name: "saved read models",
+    sql: r#"
+-- `meta`: the marks of each district's feed, the directory position and
+-- the skipped rows (`SnapshotMeta`); `position`: the sum of the marks, by
+-- which the newest is found; `bytes`: the body's length over its parts.
+CREATE TABLE graph_snapshots (
+    id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    taken_at   timestamptz NOT NULL,
+    format     integer     NOT NULL,
+    position   bigint      NOT NULL CHECK (position >= 0),
+    meta       jsonb       NOT NULL,
+    parts      integer     NOT NULL CHECK (parts >= 1),
+    bytes      bigint      NOT NULL CHECK (bytes >= 0)
+);
+CREATE INDEX graph_snapshots_by_position ON graph_snapshots(position DESC, id DESC);
+
+-- The body in parts of at most 64 MiB (a bytea value holds 1 GB at most,
+-- and a part is sent and held in one piece).
+CREATE TABLE graph_snapshot_parts (
+    snapshot_id bigint  NOT NULL REFERENCES graph_snapshots(id) ON DELETE CASCADE,
+    part        integer NOT NULL CHECK (part >= 0),
+    body        bytea   NOT NULL,
+    PRIMARY KEY (snapshot_id, part)
+);
+"#,
+}];
 
 #[cfg(test)]
 mod tests {

@@ -10,12 +10,12 @@ use shian_core::trace::{self, BackwardTrace, ForwardTrace, TraceError};
 
 use super::sync as sql;
 use super::SqliteStore;
-use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Marks, Positions, StoredEntry};
+use crate::store::graph::{Lag, LedgerGraph, LedgerSource, Marks, Positions, Started, StoredEntry};
 use crate::store::ledger::{
     split_pull, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts, LedgerStore,
     PublicFinding, PublicInspection, PublicShop, Showcase,
 };
-use crate::store::ledger::{Caller, Prepared, PullError};
+use crate::store::ledger::{Caller, Prepared, PullError, SnapshotSaved};
 use crate::store::{StoreError, StoreFuture};
 use crate::sync::rules;
 
@@ -72,6 +72,33 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_lag(&self) -> Option<Lag> {
         self.graph.get().map(|g| g.lag())
+    }
+
+    fn ledger_started(&self) -> Option<Started> {
+        self.graph.get().map(|g| g.started())
+    }
+
+    fn save_ledger_snapshot(&self, min_new: i64) -> StoreFuture<'_, Option<SnapshotSaved>> {
+        Box::pin(async move {
+            let Some(graph) = self.graph.get().cloned() else {
+                return Ok(None);
+            };
+            // The cheap look first, on a reader: encoding holds writes off.
+            let position = graph.lag().position;
+            let newest = self
+                .readers()
+                .call(super::snapshots::newest_position)
+                .await?;
+            if !crate::store::graph::snapshot_due(position, newest, min_new) {
+                return Ok(None);
+            }
+            let snap = tokio::task::spawn_blocking(move || graph.snapshot())
+                .await
+                .map_err(|e| StoreError::Backend(format!("snapshot task: {e}")))??;
+            self.writer
+                .call(move |c| super::snapshots::save(c, &snap, min_new))
+                .await
+        })
     }
 
     // Traces read the in-memory graph (microseconds) on the request's task,

@@ -44,6 +44,7 @@ mod recalls;
 mod reports;
 mod self_checks;
 mod signing;
+mod snapshots;
 mod staff;
 pub mod sync;
 mod timestamps;
@@ -157,6 +158,7 @@ impl SqliteStore {
         entry_checks::open(&mut conn)?;
         holds::open(&mut conn)?;
         self_checks::open(&mut conn)?;
+        snapshots::open(&mut conn)?;
         // Every write transaction takes the write lock before it reads. A
         // deferred one that has read and then meets another process's
         // commit (a second server on the same file, the `admin` CLI) cannot
@@ -185,14 +187,22 @@ impl SqliteStore {
         })
     }
 
-    /// The in-memory ledger state (see [`LedgerGraph`]), rebuilt from the
-    /// file on the writer the first time it is asked for.
+    /// The in-memory ledger state (see [`LedgerGraph`]), built on the
+    /// writer the first time it is asked for: from the newest snapshot and
+    /// the entries after it, or from every entry.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
         let faults = self.faults;
         self.graph
             .get_or_try_init(|| {
-                self.writer
-                    .call(move |conn| LedgerGraph::load(conn, faults, &MetricsReport).map(Arc::new))
+                self.writer.call(move |conn| {
+                    // A snapshot that does not read is passed over: the
+                    // entries are the truth, the snapshot a shortcut.
+                    let saved = snapshots::newest(conn).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "graph snapshot not read: replaying");
+                        None
+                    });
+                    LedgerGraph::load_from(conn, saved, faults, &MetricsReport).map(Arc::new)
+                })
             })
             .await
             .cloned()
