@@ -252,7 +252,8 @@ fn persist(
 
 impl EntryCheckTx for PgTxn<'_, '_> {
     fn merchant_market(&self, merchant_id: &str) -> Result<Option<Option<String>>, StoreError> {
-        self.with(|tx| {
+        // Once per purchase in a push: the kept entry rows are not read.
+        self.read(|tx| {
             Ok(tx
                 .query_opt(
                     "SELECT market_id FROM merchants WHERE id = $1",
@@ -298,7 +299,8 @@ impl EntryCheckTx for PgTxn<'_, '_> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<LinkCandidate>, StoreError> {
-        let rows = self.with(|tx| {
+        // Once per purchase of a market's merchant: no kept row is read.
+        let rows = self.read(|tx| {
             tx.query(
                 "SELECT check_id, category, at_utc FROM entry_checks
                  WHERE merchant_id = $1 AND purchase_entry_id IS NULL AND at_utc >= $2 AND at_utc <= $3",

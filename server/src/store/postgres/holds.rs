@@ -220,7 +220,8 @@ impl HoldsTx for PgTxn<'_, '_> {
         merchant_id: &str,
         trace_code: &str,
     ) -> Result<Option<StoredHold>, StoreError> {
-        self.try_with(|tx| {
+        // Once per sale in a push: the kept entry rows are not read.
+        self.read(|tx| {
             tx.query_opt(
                 &format!(
                     "SELECT {COLS} FROM holds h WHERE h.region_code =
@@ -228,10 +229,10 @@ impl HoldsTx for PgTxn<'_, '_> {
                        AND h.merchant_id = $1 AND h.trace_code = $2 AND h.status = 'active'"
                 ),
                 &[&merchant_id, &trace_code],
-            )?
-            .map(|r| hold_row(&r))
-            .transpose()
-        })
+            )
+        })?
+        .map(|r| hold_row(&r))
+        .transpose()
     }
 
     fn persist_hold(

@@ -19,6 +19,7 @@ use shian_core::event::LedgerEvent;
 use shian_core::sync::protocol::{OpResult, PullResponse};
 use shian_core::trace::{self, BackwardTrace, ForwardTrace, TraceError};
 
+use super::entry_rows::EntryRows;
 use super::store::PgStore;
 use super::sync::{self as sql, lock_head, store_head, Shared};
 use super::txn::FeedHead;
@@ -446,6 +447,7 @@ fn load_events(
                 );
             }
             w.catch_up(&Shared::new(&mut tx))?;
+            let mut rows = EntryRows::default();
             let mut refused = 0;
             for mut event in chunk {
                 let Some(feed) = districts
@@ -461,7 +463,7 @@ fn load_events(
                 };
                 let now = Utc::now();
                 match w.admit(&mut event, rules(), now, &mut rng)? {
-                    Ok(warnings) => sql::record(
+                    Ok(warnings) => rows.record(
                         &mut tx,
                         feed,
                         &event,
@@ -475,6 +477,7 @@ fn load_events(
                     }
                 }
             }
+            rows.flush(&mut tx)?;
             let mut marks = Marks::default();
             for feed in feeds.values() {
                 store_head(&mut tx, feed)?;

@@ -52,6 +52,7 @@ mod txn;
 mod alerts;
 mod console;
 mod entry_checks;
+mod entry_rows;
 mod exports;
 mod feedback;
 mod field;

@@ -35,7 +35,6 @@ use shian_core::rules::LedgerRules;
 use shian_core::sync::protocol::{Change, Cursor, OpResult};
 
 use super::district;
-use super::error::PgError;
 use super::txn::{FeedHead, PgTxn};
 use crate::store::field::FieldWrite;
 use crate::store::graph::{Marks, Writing};
@@ -150,7 +149,7 @@ pub fn push(
         let mut txn = PgTxn::for_push(&mut tx, feed, logged_under);
         let answer =
             crate::sync::push::run(&mut txn, graph, caller, device_id, pulled, ops, rules, now)?;
-        let (feed, touched) = txn.finish();
+        let (feed, touched) = txn.finish()?;
         (answer, feed, touched)
     };
     // Every merchant whose facts the push wrote (an inspector's samples of
@@ -168,117 +167,6 @@ pub fn push(
     }
     tx.commit()?;
     Ok(answer)
-}
-
-/// A code another instance took (or redeemed) while this push was open:
-/// the push is retried, and the retry is judged on the other's facts.
-fn lost_race(what: String) -> StoreError {
-    tracing::info!(reason = %what, "postgres: a push met another instance's commit; retry");
-    StoreError::Busy
-}
-
-/// Writes an accepted event (a push's, or the ledger load's): the entry at the feed's next position, its
-/// warnings, and the rows of `codes` it makes or redeems.
-pub(super) fn record(
-    tx: &mut Transaction<'_>,
-    feed: &mut FeedHead,
-    event: &LedgerEvent,
-    wire: &str,
-    warnings: &[Warning],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let entry_id = event.entry_id().to_string();
-    let merchant = event.merchant_id();
-    let d = feed.district.as_str();
-    let batch_code = match event {
-        LedgerEvent::Purchase(p) => p.trace_code.as_deref(),
-        LedgerEvent::Sale(s) => Some(s.trace_code.as_str()),
-        LedgerEvent::Adjust(a) => Some(a.trace_code.as_str()),
-        LedgerEvent::Dispose(x) => Some(x.trace_code.as_str()),
-        LedgerEvent::Void(_) => None,
-    };
-    let pos = feed.head + 1;
-    tx.execute(
-        "INSERT INTO entries (region_code, entry_id, pos, kind, merchant_id, at, recorded_at, trace_code, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json)",
-        &[&d, &entry_id, &pos, &event.kind(), &merchant, &event.at().to_rfc3339(), &now, &batch_code, &wire],
-    )?;
-    feed.head = pos;
-    for w in warnings {
-        tx.execute(
-            "INSERT INTO warnings (region_code, entry_id, merchant_id, code, message, evidence, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&d, &entry_id, &merchant, &w.code, &w.message, &w.evidence, &now],
-        )?;
-    }
-    let code = |tx: &mut Transaction<'_>, code: &str, kind: &str, trace: Option<&str>| {
-        tx.execute(
-            "INSERT INTO codes (code, kind, region_code, merchant_id, entry_id, trace_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&code, &kind, &d, &merchant, &entry_id, &trace, &now],
-        )
-        .map_err(|e| match PgError::from(e) {
-            PgError::Unique { .. } => lost_race(format!("code {code} taken")),
-            other => other.into(),
-        })
-    };
-    match event {
-        LedgerEvent::Purchase(p) => {
-            if let Some(t) = &p.trace_code {
-                code(tx, t, "trace", None)?;
-            }
-            if let Some(v) = &p.voucher_code {
-                redeem(tx, v, d, merchant, &entry_id, now)?;
-            }
-        }
-        LedgerEvent::Sale(s) => {
-            if let Some(v) = &s.voucher_code {
-                code(tx, v, "voucher", Some(&s.trace_code))?;
-            }
-        }
-        LedgerEvent::Void(v) => {
-            let voided = v.voided_entry_id.to_string();
-            tx.execute(
-                "UPDATE entries SET voided_by = $1 WHERE region_code = $2 AND entry_id = $3",
-                &[&entry_id, &d, &voided],
-            )?;
-            // A voided purchase gives its voucher back, as the rules do.
-            tx.execute(
-                "UPDATE codes SET redeemed_region = NULL, redeemed_by = NULL, redeemed_entry_id = NULL, redeemed_at = NULL
-                 WHERE redeemed_entry_id = $1 AND redeemed_region = $2",
-                &[&voided, &d],
-            )?;
-        }
-        LedgerEvent::Adjust(_) | LedgerEvent::Dispose(_) => {}
-    }
-    Ok(())
-}
-
-/// Sets a voucher's one redemption under its row's lock. A voucher with no
-/// row was not issued on this platform (the rules judged it as such).
-fn redeem(
-    tx: &mut Transaction<'_>,
-    voucher: &str,
-    district: &str,
-    merchant: &str,
-    entry_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let row = tx.query_opt(
-        "SELECT redeemed_entry_id FROM codes WHERE code = $1 AND kind = 'voucher' FOR UPDATE",
-        &[&voucher],
-    )?;
-    match row.map(|r| r.get::<_, Option<String>>(0)) {
-        None => Ok(()),
-        Some(Some(by)) if by != entry_id => {
-            Err(lost_race(format!("voucher {voucher} redeemed by {by}")))
-        }
-        Some(_) => {
-            tx.execute(
-                "UPDATE codes SET redeemed_region = $2, redeemed_by = $3, redeemed_entry_id = $4, redeemed_at = $5 WHERE code = $1",
-                &[&voucher, &district, &merchant, &entry_id, &now],
-            )?;
-            Ok(())
-        }
-    }
 }
 
 impl PushTx for PgTxn<'_, '_> {
@@ -407,7 +295,7 @@ impl PushTx for PgTxn<'_, '_> {
                 event.merchant_id()
             )));
         };
-        self.try_with(|tx| record(tx, feed, event, wire, warnings, now))?;
+        self.record(feed, event, wire, warnings, now)?;
         self.touch(event.merchant_id());
         Ok(())
     }

@@ -7,12 +7,21 @@
 //! shared reference); PostgreSQL's transaction needs `&mut`, so the
 //! transaction sits in a `RefCell`. A push runs on one blocking thread and
 //! no call re-enters another, so a borrow never overlaps another.
+//!
+//! The push's ledger rows wait in [`EntryRows`] and are written together
+//! (`entry_rows.rs`): [`PgTxn::with`] and [`PgTxn::try_with`] write them
+//! before anything else runs, [`PgTxn::read`] is for the per-event reads
+//! of tables they never touch, and [`PgTxn::finish`] writes the rest.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use postgres::Transaction;
+use shian_core::event::LedgerEvent;
+use shian_core::ledger::Warning;
 
+use super::entry_rows::EntryRows;
 use crate::store::StoreError;
 
 /// One push's transaction.
@@ -30,6 +39,8 @@ pub struct PgTxn<'a, 'b> {
     /// SQLite marks from its rowid ranges. In id order, so two pushes lock
     /// their `alert_marks` rows in the same order.
     touched: RefCell<BTreeSet<String>>,
+    /// Accepted events' rows not yet written.
+    rows: RefCell<EntryRows>,
 }
 
 /// A district's ledger feed as a push holds it.
@@ -59,6 +70,7 @@ impl<'a, 'b> PgTxn<'a, 'b> {
             feed: RefCell::new(feed),
             log_district,
             touched: RefCell::default(),
+            rows: RefCell::default(),
         }
     }
 
@@ -68,19 +80,36 @@ impl<'a, 'b> PgTxn<'a, 'b> {
         self.touched.borrow_mut().insert(merchant_id.to_owned());
     }
 
-    /// The ledger feed as the push left it, and the merchants it touched
-    /// (see [`PgTxn::touch`]).
-    pub(super) fn finish(self) -> (Option<FeedHead>, BTreeSet<String>) {
-        (self.feed.into_inner(), self.touched.into_inner())
+    /// Writes the rows still kept; then the ledger feed as the push left
+    /// it, and the merchants it touched (see [`PgTxn::touch`]).
+    pub(super) fn finish(self) -> Result<(Option<FeedHead>, BTreeSet<String>), StoreError> {
+        self.rows.borrow_mut().flush(&mut self.tx.borrow_mut())?;
+        Ok((self.feed.into_inner(), self.touched.into_inner()))
     }
 
-    /// Runs `f` on the transaction: `txn.with(|tx| tx.query(…))`.
+    /// Keeps an accepted event's rows at the feed's next position (a void
+    /// is written at once: see `entry_rows.rs`).
+    pub(super) fn record(
+        &self,
+        feed: &mut FeedHead,
+        event: &LedgerEvent,
+        wire: &str,
+        warnings: &[Warning],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx.borrow_mut();
+        self.rows
+            .borrow_mut()
+            .record(&mut tx, feed, event, wire, warnings, now)
+    }
+
+    /// Runs `f` on the transaction, the kept rows written first:
+    /// `txn.with(|tx| tx.query(…))`.
     pub fn with<R>(
         &self,
         f: impl FnOnce(&mut Transaction<'b>) -> Result<R, postgres::Error>,
     ) -> Result<R, StoreError> {
-        let mut tx = self.tx.borrow_mut();
-        Ok(f(&mut tx)?)
+        self.try_with(|tx| Ok(f(tx)?))
     }
 
     /// As [`PgTxn::with`], for a closure with its own errors.
@@ -89,6 +118,19 @@ impl<'a, 'b> PgTxn<'a, 'b> {
         f: impl FnOnce(&mut Transaction<'b>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let mut tx = self.tx.borrow_mut();
+        self.rows.borrow_mut().flush(&mut tx)?;
         f(&mut tx)
+    }
+
+    /// Runs `f` without writing the kept rows first: only for reads of
+    /// tables those rows never touch (`entries`, `warnings`, `codes` are
+    /// theirs), which a push makes for each event (the merchant's market,
+    /// its unlinked entry checks, a batch's hold).
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'b>) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        let mut tx = self.tx.borrow_mut();
+        Ok(f(&mut tx)?)
     }
 }
