@@ -20,7 +20,10 @@ for f in "$KOTLINC" "$JNA_JAR"; do
 done
 
 "$ROOT/scripts/gen-bindings.sh" "$PROFILE"
-(cd "$ROOT" && cargo build -p shian-server)
+# The server binary as the workspace's test build makes it: after
+# `scripts/test-all.sh`'s Rust step this builds nothing (a `cargo build -p
+# shian-server` unifies features differently and recompiled its dependencies).
+(cd "$ROOT" && cargo test --workspace --no-run)
 export SHIAN_SERVER_BIN="$TARGET_DIR/debug/shian-server"
 
 OUT="$TARGET_DIR/kotlin"

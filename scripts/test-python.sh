@@ -11,7 +11,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PROFILE="${1:-dev}"
 shift || true
 "$ROOT/scripts/gen-bindings.sh" "$PROFILE"
-(cd "$ROOT" && cargo build -p shian-server)
+# The server binary as the workspace's test build makes it: after
+# `scripts/test-all.sh`'s Rust step this builds nothing (a `cargo build -p
+# shian-server` unifies features differently and recompiled its dependencies).
+(cd "$ROOT" && cargo test --workspace --no-run)
 export SHIAN_SERVER_BIN="$TARGET_DIR/debug/shian-server"
 
 # The export test opens the server's XLSX with openpyxl (PyPI), pinned in a
