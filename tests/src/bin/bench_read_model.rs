@@ -24,7 +24,10 @@
 //! token (each request also looks whether other instances committed
 //! anything: one read of `ledger_heads`), beside the same traces on the
 //! in-process `MemoryGraph` of the same data; the holder counts of the two
-//! are compared.
+//! are compared. The instance saves a snapshot of its read model once it
+//! holds a million entries (`--snapshot-entries`); after the traces it is
+//! killed and started again, and the same two times are taken of the start
+//! from that snapshot.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -153,7 +156,13 @@ fn run(a: &Args) -> Res<()> {
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     // A server migrates the fresh database, and its CLI makes the analyst.
-    let mut server = Server::new_on(Backend::Postgres, "release", &[]);
+    // It saves a snapshot of its read model once it holds a million
+    // entries, looking every 2 s (the second start below reads it).
+    let mut server = Server::new_on(
+        Backend::Postgres,
+        "release",
+        &["--snapshot-entries", "1000000", "--snapshot-check-secs", "2"],
+    );
     server.restart();
     server.terminate();
     server.create_user("analyst", PASSWORD, "analyst", None, &[]);
@@ -312,6 +321,19 @@ fn run(a: &Args) -> Res<()> {
         .unwrap_or_default();
     eprintln!("instance answering after {healthy_secs:.1} s, read model built after {built_secs:.1} s (VmHWM {hwm})");
 
+    // The snapshot the instance saves of it (before the traces, so that
+    // its encoding does not hold them up).
+    let t = Instant::now();
+    while server.count("SELECT count(*) FROM graph_snapshots") == 0 {
+        if t.elapsed() > Duration::from_secs(900) {
+            return Err("no snapshot saved in 15 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let saved_secs = t.elapsed().as_secs_f64();
+    let snapshot_mib = server.count("SELECT max(bytes) FROM graph_snapshots") as f64 / 1048576.0;
+    eprintln!("snapshot of {snapshot_mib:.0} MiB saved {saved_secs:.1} s after the read model was built");
+
     // Origins with downstream holders, a random holder of each.
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ a.entries);
     let mut origins: Vec<String> = graph.origin_codes().collect();
@@ -378,6 +400,34 @@ fn run(a: &Args) -> Res<()> {
             .into());
         }
     }
+    // A second start, from the snapshot: until it answers and holds every
+    // entry, and the way `/healthz` says it started.
+    server.kill();
+    let t = Instant::now();
+    server.restart();
+    let snap_healthy_secs = t.elapsed().as_secs_f64();
+    while position(&http, &health).is_none_or(|p| p < events as i64) {
+        if t.elapsed() > Duration::from_secs(1800) {
+            return Err("the read model was not built in 30 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let snap_built_secs = t.elapsed().as_secs_f64();
+    let started: Value = http.get(&health).send()?.json()?;
+    let started = started["ledger"]["start"]["from"].as_str().unwrap_or("?").to_owned();
+    let token = server.login("analyst", PASSWORD);
+    let (mut again, mut differ) = (0usize, 0usize);
+    for (root, _, holders) in pairs.iter().take(200) {
+        let v: Value = http
+            .get(server.url(&format!("/v1/trace/{root}/forward")))
+            .bearer_auth(&token)
+            .send()?
+            .json()?;
+        again += 1;
+        if v["holders"].as_array().map_or(0, Vec::len) != *holders {
+            differ += 1;
+        }
+    }
     let mean_holders = pairs.iter().map(|p| p.2).sum::<usize>() as f64 / pairs.len().max(1) as f64;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let pg: String = shian_tests::pg::connect(&url_of(&server)?)
@@ -407,5 +457,6 @@ fn run(a: &Args) -> Res<()> {
         pairs.len()
     );
     println!("Generate + apply in process + COPY of the entries: {load_secs:.1} s. Instance start over them: `/healthz` answers after {healthy_secs:.1} s, read model holds every entry after {built_secs:.1} s; instance VmHWM {hwm}.");
+    println!("Snapshot of the read model: {snapshot_mib:.0} MiB, saved {saved_secs:.1} s after it was built. Start after a SIGKILL (`ledger.start.from` = {started}): `/healthz` answers after {snap_healthy_secs:.1} s, read model holds every entry after {snap_built_secs:.1} s (replay above: {built_secs:.1} s); {differ} of {again} forward traces then differed in holder count from in-process.");
     Ok(())
 }

@@ -722,7 +722,9 @@ fn breakdown(
 
 // ----- the report -----------------------------------------------------------
 
-fn machine() -> String {
+/// The machine, the time and the load, with `store` (how the store under
+/// test is set up) in the middle.
+fn machine(store: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -743,14 +745,20 @@ fn machine() -> String {
         })
         .unwrap_or_default();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let sqlite = rusqlite::version();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load
         .split_whitespace()
         .take(3)
         .collect::<Vec<_>>()
         .join(" ");
-    format!("{cores} cores (nproc), {cpu}, {mem} RAM; SQLite {sqlite} (bundled), WAL, synchronous=NORMAL; {date}; load average {load} (a shared machine)")
+    format!("{cores} cores (nproc), {cpu}, {mem} RAM; {store}; {date}; load average {load} (a shared machine)")
+}
+
+fn sqlite_machine() -> String {
+    machine(&format!(
+        "SQLite {} (bundled), WAL, synchronous=NORMAL",
+        rusqlite::version()
+    ))
 }
 
 fn fmt_n(n: f64) -> String {
@@ -766,7 +774,7 @@ fn fmt_n(n: f64) -> String {
 }
 
 fn run(a: &Args) -> Res<()> {
-    eprintln!("bench-ingest: {}", machine());
+    eprintln!("bench-ingest: {}", sqlite_machine());
     if a.breakdown_only {
         let dir = tempfile::tempdir()?;
         let buyers: Vec<String> = (0..a.buyers)
@@ -833,7 +841,7 @@ fn run(a: &Args) -> Res<()> {
 
     let raw_rate = n as f64 / raw;
     println!("\n### Sync ingest (issue 3)\n");
-    println!("Machine: {}.  ", machine());
+    println!("Machine: {}.  ", sqlite_machine());
     println!(
         "Workload: {} ledger events per run (half purchases, half sales from them; 30 % of sales to registered buyers get a server-made voucher), {} ops per push, one merchant, release build, loopback HTTP, a fresh SQLite file per run.\n",
         fmt_n(runs[0].events as f64),

@@ -352,8 +352,14 @@ fn copy_rows(kept: &Kept) -> Res<(f64, Vec<(String, u64)>)> {
     Ok((secs, counts))
 }
 
+/// The machine, with how the harness's cluster is set up
+/// (`scripts/pg-cluster.sh`).
+fn pg_machine() -> String {
+    machine("PostgreSQL: the harness's throw-away cluster (scripts/pg-cluster.sh: fsync, synchronous_commit and full_page_writes off)")
+}
+
 pub fn run(a: &Args) -> Res<()> {
-    eprintln!("bench-ingest --db postgres: {}", machine());
+    eprintln!("bench-ingest --db postgres: {}", pg_machine());
     let mut runs = Vec::new();
     let mut kept = None;
     for &n in &a.instances {
@@ -394,7 +400,7 @@ pub fn run(a: &Args) -> Res<()> {
     let restart_secs = t.elapsed().as_secs_f64();
     let restart_hwm = kept.servers[0].pid().and_then(vm_hwm_kib).unwrap_or(0);
 
-    println!("\nMachine: {}; PostgreSQL {version}.  ", machine());
+    println!("\nMachine: {}; PostgreSQL {version}.  ", pg_machine());
     println!(
         "Workload: {} ledger events per run, {} ops per push, {} district(s) with one pushing merchant each (client thread t as merchant t mod {}, straight to instance t mod N), release build, loopback HTTP, a fresh database per run{}.\n",
         fmt_n(events as f64),
