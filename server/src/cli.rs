@@ -128,8 +128,8 @@ pub struct ServeArgs {
     /// Saves this instance's in-memory ledger state once this many entries
     /// came after the newest saved one, so that a starting instance reads
     /// the snapshot and the entries after it instead of every entry. About
-    /// 70 bytes an entry; encoding holds writes off for about a second per
-    /// 10 M entries, hence a large default. 0 turns saving off.
+    /// 60–70 bytes an entry; encoding holds writes off while it runs, hence
+    /// a large default. 0 turns saving off.
     #[arg(long, env = "SHIAN_SNAPSHOT_ENTRIES", default_value_t = 1_000_000)]
     pub snapshot_entries: u32,
     /// Seconds between looks at whether a snapshot is due.

@@ -101,8 +101,9 @@ pub fn due(position: i64, newest: Option<i64>, min_new: i64) -> bool {
 impl LedgerGraph {
     /// The graph as it stands, to be saved. It waits for a write in
     /// progress (so it holds committed entries only) and keeps writes
-    /// waiting while it encodes: about 1 s a 10 M-entry graph, which is why
-    /// servers save one every so many entries rather than on every tick.
+    /// waiting while it encodes (a 10 M-entry graph is 574 MiB: README,
+    /// "PostgreSQL and several instances"), which is why servers save one
+    /// every so many entries rather than on every tick.
     pub fn snapshot(&self) -> Result<GraphSnapshot, StoreError> {
         let graph = self.read()?;
         let at = self.positions();
