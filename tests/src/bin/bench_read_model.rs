@@ -161,7 +161,12 @@ fn run(a: &Args) -> Res<()> {
     let mut server = Server::new_on(
         Backend::Postgres,
         "release",
-        &["--snapshot-entries", "1000000", "--snapshot-check-secs", "2"],
+        &[
+            "--snapshot-entries",
+            "1000000",
+            "--snapshot-check-secs",
+            "2",
+        ],
     );
     server.restart();
     server.terminate();
@@ -332,7 +337,9 @@ fn run(a: &Args) -> Res<()> {
     }
     let saved_secs = t.elapsed().as_secs_f64();
     let snapshot_mib = server.count("SELECT max(bytes) FROM graph_snapshots") as f64 / 1048576.0;
-    eprintln!("snapshot of {snapshot_mib:.0} MiB saved {saved_secs:.1} s after the read model was built");
+    eprintln!(
+        "snapshot of {snapshot_mib:.0} MiB saved {saved_secs:.1} s after the read model was built"
+    );
 
     // Origins with downstream holders, a random holder of each.
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ a.entries);
@@ -414,7 +421,10 @@ fn run(a: &Args) -> Res<()> {
     }
     let snap_built_secs = t.elapsed().as_secs_f64();
     let started: Value = http.get(&health).send()?.json()?;
-    let started = started["ledger"]["start"]["from"].as_str().unwrap_or("?").to_owned();
+    let started = started["ledger"]["start"]["from"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned();
     let token = server.login("analyst", PASSWORD);
     let (mut again, mut differ) = (0usize, 0usize);
     for (root, _, holders) in pairs.iter().take(200) {
