@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shian_core::event::LedgerEvent;
 
-use common::expect_error;
+use common::{csrf_of, expect_error};
 
 /// A product name that needs CSV quoting: quotes, a comma and a line
 /// separator (U+2028; the ledger refuses control characters such as `\n`
@@ -688,12 +688,6 @@ async fn post_form(f: &Field, cookie: &str, body: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn csrf_of(html: &str) -> String {
-    let mark = r#"name="csrf" value=""#;
-    let rest = &html[html.find(mark).expect("a csrf field") + mark.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
 }
 
 /// Waits for the job to leave `running` (the task is real; this only polls

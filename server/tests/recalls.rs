@@ -11,7 +11,7 @@ mod field_common;
 
 use std::collections::BTreeSet;
 
-use common::{expect_error, uscc, TestServer};
+use common::{csrf_of, expect_error, forged, uscc, TestServer};
 use field_common::{accepted, now_cn, op, rejected, Field, PW};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -1022,12 +1022,6 @@ fn no_redirect() -> reqwest::Client {
         .unwrap()
 }
 
-fn csrf_of(html: &str) -> String {
-    let key = r#"name="csrf" value=""#;
-    let rest = &html[html.find(key).expect("a csrf field") + key.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_starts_a_recall_with_its_token_and_shows_each_holder() {
     let s = story().await;
@@ -1068,8 +1062,8 @@ async fn the_console_starts_a_recall_with_its_token_and_shows_each_holder() {
     let res = post(format!("trace_code={}&level=1&reason=x", s.root)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = post(format!(
-        "csrf=00{}&trace_code={}&level=1&reason=x",
-        &csrf[2..],
+        "csrf={}&trace_code={}&level=1&reason=x",
+        forged(&csrf),
         s.root
     ))
     .await;

@@ -543,3 +543,21 @@ pub fn db_arg(target: &DbTarget) -> std::ffi::OsString {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The `value` of the page's first hidden `csrf` input.
+pub fn csrf_of(html: &str) -> String {
+    let mark = r#"name="csrf" value=""#;
+    let rest = &html[html.find(mark).expect("a csrf field on the page") + mark.len()..];
+    rest[..rest.find('"').expect("the csrf value ends")].to_owned()
+}
+
+/// `token` with its first character changed, so it is never the token itself
+/// (overwriting a fixed prefix would leave it whole whenever the token
+/// already began with that prefix: once in 256 runs for "00").
+pub fn forged(token: &str) -> String {
+    let mut chars = token.chars();
+    let first = if chars.next() == Some('0') { '1' } else { '0' };
+    let forged = format!("{first}{}", chars.as_str());
+    assert_ne!(forged, token);
+    forged
+}
