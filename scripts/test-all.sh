@@ -56,7 +56,7 @@ add "$p" "$f"
 # SQLite file and key files themselves (PostgreSQL's side is in
 # instances and the vault's unit tests); citus_ready and layers choose no
 # backend.
-PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances snapshot_start snapshots auth cli registry bad_input demo import login_race metrics alerts entry_checks exports price_window qr_and_signs recalls reports self_checks staff start_pass console market_operator field_inspection field_samples field_analysis feedback holds pages signed_codes reports_anonymity page_cache_follow})
+PG_SUITES=(${SHIAN_PG_SUITES:-e2e_sync faults security instances snapshot_start snapshots auth cli registry bad_input demo import login_race metrics alerts entry_checks exports price_window qr_and_signs recalls reports self_checks staff start_pass console market_operator field_inspection field_samples field_analysis feedback holds pages signed_codes reports_anonymity page_cache_follow trace_wait})
 log "Rust suites on PostgreSQL (SHIAN_TEST_DB=postgres: ${PG_SUITES[*]})"
 # The test binaries the step above built, found by the same cargo flags (so
 # nothing is rebuilt: a `--test` selection unifies dependency features

@@ -125,6 +125,14 @@ pub struct ServeArgs {
     /// and recalls catch up before they answer anyway. 0 turns it off.
     #[arg(long, env = "SHIAN_FOLLOW_MS", default_value_t = 250)]
     pub follow_ms: u32,
+    /// Milliseconds a trace, recall or hold waits for this instance's
+    /// read model to catch up with what is committed; past it the request
+    /// answers 503 `read_model_catching_up` with `Retry-After` (the catch-up
+    /// goes on). At least 1: a zero wait would refuse every catch-up.
+    #[arg(long, env = "SHIAN_TRACE_WAIT_MS",
+          default_value_t = crate::store::graph::DEFAULT_CATCH_UP_WAIT_MS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub trace_wait_ms: u32,
     /// Saves this instance's in-memory ledger state once this many entries
     /// came after the newest saved one, so that a starting instance reads
     /// the snapshot and the entries after it instead of every entry. About

@@ -253,6 +253,19 @@ impl From<StoreError> for ApiError {
                 "ledger_graph_failed",
                 "台账状态与数据库不一致，暂停写入和追溯，需重启服务 (ledger state failed; restart required)",
             ),
+            StoreError::CatchingUp { waited } => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "read_model_catching_up",
+                    format!(
+                        "本实例的台账状态正在追上数据库，{} 毫秒内未完成，请稍后重试 (this instance's read model is catching up with the store and did not within {} ms; retry)",
+                        waited.as_millis(),
+                        waited.as_millis()
+                    ),
+                );
+                e.retry_after = Some(1);
+                e
+            }
             other => ApiError::internal(other),
         }
     }

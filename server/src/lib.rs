@@ -66,6 +66,7 @@ use crate::cli::ServeArgs;
 use crate::db_target::DbTarget;
 use crate::extract::BodyLimit;
 use crate::keys::{KeyError, Keys};
+use crate::store::graph::ReadModelOptions;
 use crate::store::postgres::PgOptions;
 use crate::store::sqlite::SqliteOptions;
 use crate::store::{Store, StoreError};
@@ -420,15 +421,20 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         clients: rate_limit::ClientAddress::new(&args.trusted_proxy),
         ..Config::default()
     };
+    let read_model = ReadModelOptions {
+        catch_up_wait: std::time::Duration::from_millis(u64::from(args.trace_wait_ms)),
+        faults: args.debug_fault.iter().copied().collect(),
+    };
     let sqlite = SqliteOptions {
         readers: args.db_readers.clamp(1, 64),
-        faults: args.debug_fault.iter().copied().collect(),
+        read_model,
         ..SqliteOptions::default()
     };
     let rules_version = cli::install_rules(&args)?;
     tracing::info!(rules = %rules_version, "ledger rules");
     let postgres = PgOptions {
         max_connections: u32::try_from(args.db_readers.clamp(1, 64) * 4).unwrap_or(16),
+        read_model,
         ..PgOptions::default()
     };
     let state = AppState::open_target(&args.db, config, sqlite, postgres).await?;

@@ -152,7 +152,11 @@ fn complete_operation(op: &mut Operation, uses_store: bool) {
         );
     }
     if uses_store {
-        add("503", "unavailable: the database is busy or closed", true);
+        add(
+            "503",
+            "unavailable: the database is busy or closed, or read_model_catching_up: this instance's read model did not catch up with the store in time",
+            true,
+        );
     }
 }
 

@@ -6,7 +6,9 @@ mod common;
 mod field_common;
 
 use common::{csrf_of, forged, uscc, TestServer};
-use field_common::{accepted, inspection, now_cn, op, Failures, Field, PW};
+use field_common::{
+    accepted, frozen_purchase, inspection, new_code, now_cn, op, Failures, Field, PW,
+};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::json;
@@ -405,21 +407,14 @@ async fn the_merchant_page_shows_registry_grade_inspections_and_batches() {
 /// m1 buys 20 kg from a farm and sells 5 kg to m2 with a voucher, which m2
 /// scans on receipt: (m1's batch, m2's batch).
 async fn two_hops(f: &Field) -> (String, String) {
-    let upstream = shian_core::codes::new_code(&mut rand::rng());
-    let downstream = shian_core::codes::new_code(&mut rand::rng());
-    let voucher = shian_core::codes::new_code(&mut rand::rng());
-    let purchase = |merchant: &str, trace: &str, qty: &str, voucher: Option<&str>| {
-        json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
-               "product": {"name": "冻猪蹄", "category": "frozen"},
-               "quantity": {"value": qty, "unit": "kg"},
-               "supplier": {"name": "同安冷冻食品厂", "region_code": "350212"},
-               "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
-               "trace_code": trace, "voucher_code": voucher, "received_at": now_cn(-120)})
-    };
+    let (upstream, downstream, voucher) = (new_code(), new_code(), new_code());
     accepted(
         &f.push1(
             &f.m1_user,
-            op("ledger.purchase", purchase(&f.m1, &upstream, "20", None)),
+            op(
+                "ledger.purchase",
+                frozen_purchase(&f.m1, &upstream, "20", None),
+            ),
         )
         .await,
     );
@@ -441,7 +436,7 @@ async fn two_hops(f: &Field) -> (String, String) {
             &f.m2_user,
             op(
                 "ledger.purchase",
-                purchase(&f.m2, &downstream, "5", Some(&voucher)),
+                frozen_purchase(&f.m2, &downstream, "5", Some(&voucher)),
             ),
         )
         .await,

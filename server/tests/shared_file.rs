@@ -14,54 +14,14 @@ mod common;
 mod field_common;
 
 use common::TestServer;
-use field_common::{accepted, now_cn, op, Field};
-use reqwest::StatusCode;
+use field_common::{
+    accepted, frozen_purchase, holders, new_code, now_cn, op, warning_codes, Field,
+};
 use serde_json::{json, Value};
-
-fn code() -> String {
-    shian_core::codes::new_code(&mut rand::rng())
-}
-
-fn purchase(merchant: &str, trace: &str, qty: &str, voucher: Option<&str>) -> Value {
-    json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
-           "product": {"name": "冻猪蹄", "category": "frozen"},
-           "quantity": {"value": qty, "unit": "kg"},
-           "supplier": {"name": "同安冷冻食品厂", "region_code": "350212"},
-           "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
-           "trace_code": trace, "voucher_code": voucher, "received_at": now_cn(-120)})
-}
 
 /// Pushes `ops` to one instance from `device`; the results.
 async fn push(s: &TestServer, token: &str, device: &str, ops: Vec<Value>) -> Vec<Value> {
     s.push_from(token, device, Value::from(ops)).await
-}
-
-fn warning_codes(result: &Value) -> Vec<String> {
-    result["warnings"]
-        .as_array()
-        .map(|w| {
-            w.iter()
-                .filter_map(|w| w["code"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn holders(s: &TestServer, token: &str, trace: &str) -> Vec<(String, String)> {
-    let res = s.get(&format!("/v1/trace/{trace}/forward"), token).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let v: Value = res.json().await.unwrap();
-    v["holders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h["trace_code"].as_str().unwrap_or_default().to_owned(),
-                h["merchant_id"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +29,7 @@ async fn a_second_instance_judges_and_traces_what_the_first_accepted() {
     let f = Field::start().await;
     let a = &f.s;
     let b = a.beside().await;
-    let (upstream, downstream, voucher) = (code(), code(), code());
+    let (upstream, downstream, voucher) = (new_code(), new_code(), new_code());
 
     // Through A: m1 buys 20 kg and sells 5 kg to m2 with a voucher.
     let sale_op = op(
@@ -84,7 +44,10 @@ async fn a_second_instance_judges_and_traces_what_the_first_accepted() {
         &f.m1_user,
         "phone-m1",
         vec![
-            op("ledger.purchase", purchase(&f.m1, &upstream, "20", None)),
+            op(
+                "ledger.purchase",
+                frozen_purchase(&f.m1, &upstream, "20", None),
+            ),
             sale_op.clone(),
         ],
     )
@@ -107,7 +70,7 @@ async fn a_second_instance_judges_and_traces_what_the_first_accepted() {
         "phone-m2",
         vec![op(
             "ledger.purchase",
-            purchase(&f.m2, &downstream, "5", Some(&voucher)),
+            frozen_purchase(&f.m2, &downstream, "5", Some(&voucher)),
         )],
     )
     .await;
@@ -124,7 +87,7 @@ async fn a_second_instance_judges_and_traces_what_the_first_accepted() {
         "phone-m2",
         vec![op(
             "ledger.purchase",
-            purchase(&f.m2, &code(), "5", Some(&voucher)),
+            frozen_purchase(&f.m2, &new_code(), "5", Some(&voucher)),
         )],
     )
     .await;
@@ -162,7 +125,12 @@ async fn the_follower_reads_the_other_instance_and_reports_its_lag() {
     assert_eq!(start.entries, 0);
 
     let ops = (0..3)
-        .map(|_| op("ledger.purchase", purchase(&f.m1, &code(), "20", None)))
+        .map(|_| {
+            op(
+                "ledger.purchase",
+                frozen_purchase(&f.m1, &new_code(), "20", None),
+            )
+        })
         .collect();
     for r in push(a, &f.m1_user, "phone-m1", ops).await {
         accepted(&r);

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// ledger (`graph.rs`): writes and traces are refused until a restart.
     #[error("ledger graph failed: {0}")]
     GraphFailed(String),
+    /// The read model did not catch up with the store within the wait
+    /// (`store::graph::within`); it goes on catching up, retry.
+    #[error("read model still catching up after {waited:?}")]
+    CatchingUp { waited: std::time::Duration },
     /// Any other failure of the backend (a full disk, an unexpected
     /// constraint, a failed statement): a 500, with the backend's own words
     /// in the log.

@@ -50,7 +50,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -86,13 +86,20 @@ pub enum Fault {
     PanicAfterAdmit,
     /// Every rebuild of the graph after a failed write fails.
     FailRebuild,
+    /// Every catch-up that has entries to read first waits
+    /// [`SLOW_CATCH_UP`]: an instance far behind the store, on demand.
+    SlowCatchUp,
 }
+
+/// How long [`Fault::SlowCatchUp`] holds each catch-up back.
+pub const SLOW_CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The fault points a store was opened with: none by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     pub panic_after_admit: bool,
     pub fail_rebuild: bool,
+    pub slow_catch_up: bool,
 }
 
 impl FromIterator<Fault> for Faults {
@@ -102,9 +109,59 @@ impl FromIterator<Fault> for Faults {
             match fault {
                 Fault::PanicAfterAdmit => f.panic_after_admit = true,
                 Fault::FailRebuild => f.fail_rebuild = true,
+                Fault::SlowCatchUp => f.slow_catch_up = true,
             }
         }
         f
+    }
+}
+
+/// How a store holds its read model: the same on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadModelOptions {
+    /// How long a trace, recall or hold waits for the read model to catch
+    /// up with what is committed before it answers 503
+    /// `read_model_catching_up` (see [`within`]).
+    pub catch_up_wait: Duration,
+    /// Test-only fault points; none by default.
+    pub faults: Faults,
+}
+
+/// The default [`ReadModelOptions::catch_up_wait`]. Design's bar is a
+/// batch traced to every holder "within seconds"; the background follower
+/// keeps an instance 0.2 s behind under full ingest (docs/scale-out.md §9),
+/// so 2 s is ten times the lag seen and well inside a load balancer's
+/// patience (HAProxy's and nginx's default server timeouts: 50 s, 60 s).
+pub const DEFAULT_CATCH_UP_WAIT: Duration = Duration::from_millis(DEFAULT_CATCH_UP_WAIT_MS as u64);
+
+/// [`DEFAULT_CATCH_UP_WAIT`] in milliseconds (`serve --trace-wait-ms`).
+pub const DEFAULT_CATCH_UP_WAIT_MS: u32 = 2_000;
+
+impl Default for ReadModelOptions {
+    fn default() -> Self {
+        ReadModelOptions {
+            catch_up_wait: DEFAULT_CATCH_UP_WAIT,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Waits at most `wait` (`None`: without bound) for `catch_up` (a [`LedgerGraph::follow`] on a
+/// blocking thread). Past it, the caller is told to come back
+/// ([`StoreError::CatchingUp`]) rather than kept waiting or answered from a
+/// model that lacks what it may have just written; the catch-up itself is
+/// not cancelled (it runs on its own thread to the end), so the retry finds
+/// it done.
+pub async fn within(
+    wait: Option<Duration>,
+    catch_up: impl std::future::Future<Output = Result<usize, StoreError>>,
+) -> Result<(), StoreError> {
+    let Some(wait) = wait else {
+        return catch_up.await.map(drop);
+    };
+    match tokio::time::timeout(wait, catch_up).await {
+        Ok(read) => read.map(drop),
+        Err(_) => Err(StoreError::CatchingUp { waited: wait }),
     }
 }
 
@@ -426,6 +483,9 @@ impl LedgerGraph {
         if behind == 0 && ends.names <= at.names {
             self.looked(0);
             return Ok(0);
+        }
+        if self.faults.slow_catch_up {
+            std::thread::sleep(SLOW_CATCH_UP);
         }
         let mut guard = self.graph.write().unwrap_or_else(PoisonError::into_inner);
         let read = self.catch_up(source, &mut guard)?;

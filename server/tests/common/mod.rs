@@ -9,6 +9,7 @@ use std::sync::Arc;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use shian_server::db_target::DbTarget;
+use shian_server::store::graph::ReadModelOptions;
 use shian_server::store::postgres::PgOptions;
 use shian_server::store::sqlite::SqliteOptions;
 use shian_server::store::{NewUser, Role, Store};
@@ -62,17 +63,29 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("data").join("shian.db");
         let target = fresh_target(&db).await;
-        Self::serve_on(target, db, config, dir).await
+        Self::serve_on(target, db, config, ReadModelOptions::default(), dir).await
     }
 
     /// Opens the store `target` names and serves it on a port of its own;
     /// with PostgreSQL the keys live in the database.
-    async fn serve_on(target: DbTarget, db: PathBuf, config: Config, dir: TempDir) -> TestServer {
+    async fn serve_on(
+        target: DbTarget,
+        db: PathBuf,
+        config: Config,
+        read_model: ReadModelOptions,
+        dir: TempDir,
+    ) -> TestServer {
         let state = AppState::open_target(
             &target,
             config,
-            SqliteOptions::default(),
-            PgOptions::default(),
+            SqliteOptions {
+                read_model,
+                ..SqliteOptions::default()
+            },
+            PgOptions {
+                read_model,
+                ..PgOptions::default()
+            },
         )
         .await
         .unwrap();
@@ -105,8 +118,22 @@ impl TestServer {
 
     /// [`TestServer::beside`] with its own `config`.
     pub async fn beside_with(&self, config: Config) -> TestServer {
+        self.beside_opened(config, ReadModelOptions::default())
+            .await
+    }
+
+    /// [`TestServer::beside_with`] whose read model is opened with
+    /// `read_model` (a catch-up wait, fault points).
+    pub async fn beside_opened(&self, config: Config, read_model: ReadModelOptions) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        Self::serve_on(self.target.clone(), self.db.clone(), config, dir).await
+        Self::serve_on(
+            self.target.clone(),
+            self.db.clone(),
+            config,
+            read_model,
+            dir,
+        )
+        .await
     }
 
     /// The number `sql` answers (see [`sql_rows`]).

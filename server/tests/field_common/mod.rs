@@ -179,6 +179,54 @@ pub fn now_cn(minutes: i64) -> String {
         .to_rfc3339()
 }
 
+/// A fresh trace or voucher code.
+pub fn new_code() -> String {
+    shian_core::codes::new_code(&mut rand::rng())
+}
+
+/// A `ledger.purchase` payload: `qty` kg of frozen trotters from a
+/// registered supplier with its certificate, received two hours ago, with
+/// the seller's `voucher` when the goods came from a merchant on Shian.
+pub fn frozen_purchase(merchant: &str, trace: &str, qty: &str, voucher: Option<&str>) -> Value {
+    json!({"entry_id": uuid::Uuid::now_v7().to_string(), "merchant_id": merchant,
+           "product": {"name": "冻猪蹄", "category": "frozen"},
+           "quantity": {"value": qty, "unit": "kg"},
+           "supplier": {"name": "同安冷冻食品厂", "region_code": "350212"},
+           "certificates": [{"kind": "origin", "number": "CD-2026-0001"}],
+           "trace_code": trace, "voucher_code": voucher, "received_at": now_cn(-120)})
+}
+
+/// The holders a forward trace of `trace` on `s` names, as (trace code,
+/// merchant) (200 asserted).
+pub async fn holders(s: &TestServer, token: &str, trace: &str) -> Vec<(String, String)> {
+    let res = s.get(&format!("/v1/trace/{trace}/forward"), token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    v["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["trace_code"].as_str().unwrap_or_default().to_owned(),
+                h["merchant_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The warning codes of an accepted op's result.
+pub fn warning_codes(result: &Value) -> Vec<String> {
+    result["warnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(|w| w["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// How an inspection's answers should come out.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Failures {

@@ -11,6 +11,7 @@
 //! the changes sequencer for the same reason.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use postgres::fallible_iterator::FallibleIterator;
@@ -25,7 +26,7 @@ use super::sync::{self as sql, lock_head, store_head, Shared};
 use super::txn::FeedHead;
 use crate::metrics::MetricsReport;
 use crate::store::graph::{
-    Faults, Lag, LedgerGraph, LedgerSource, Marks, Positions, Started, StoredEntry,
+    self, Lag, LedgerGraph, LedgerSource, Marks, Positions, Started, StoredEntry,
 };
 use crate::store::ledger::{
     split_pull, Caller, ExportCursor, ExportGroup, ExportPage, ExportWindow, LedgerCounts,
@@ -45,22 +46,18 @@ impl PgStore {
     /// The read model, rebuilt from the database the first time it is
     /// asked for.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        let faults = self.read_model.faults;
         self.graph
             .get_or_try_init(|| {
-                self.pool.call(|c| {
+                self.pool.call(move |c| {
                     // A snapshot that does not read is passed over: the
                     // entries are the truth, the snapshot a shortcut.
                     let saved = super::snapshots::newest(c).unwrap_or_else(|e| {
                         tracing::warn!(error = %e, "graph snapshot not read: replaying");
                         None
                     });
-                    LedgerGraph::load_from(
-                        &Shared::new(c),
-                        saved,
-                        Faults::default(),
-                        &MetricsReport,
-                    )
-                    .map(Arc::new)
+                    LedgerGraph::load_from(&Shared::new(c), saved, faults, &MetricsReport)
+                        .map(Arc::new)
                 })
             })
             .await
@@ -70,9 +67,20 @@ impl PgStore {
     /// The read model caught up with every committed entry: what traces,
     /// recalls, holds and the public pages read.
     pub(super) async fn followed_graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        self.follow_within(Some(self.read_model.catch_up_wait))
+            .await
+    }
+
+    /// The graph caught up with the store, waiting at most `wait` (`None`:
+    /// as long as it takes, for the background follower).
+    pub(super) async fn follow_within(
+        &self,
+        wait: Option<Duration>,
+    ) -> Result<Arc<LedgerGraph>, StoreError> {
         let graph = self.graph().await?;
         let g = Arc::clone(&graph);
-        self.pool.call(move |c| g.follow(&Shared::new(c))).await?;
+        let catch_up = self.pool.call(move |c| g.follow(&Shared::new(c)));
+        graph::within(wait, catch_up).await?;
         Ok(graph)
     }
 }
@@ -212,7 +220,8 @@ impl LedgerStore for PgStore {
             if self.graph.get().is_none() {
                 return Ok(None);
             }
-            Ok(Some(self.followed_graph().await?.lag()))
+            // The background look is not bounded: it is what catches up.
+            Ok(Some(self.follow_within(None).await?.lag()))
         })
     }
 

@@ -18,6 +18,7 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use super::error::PgError;
 use crate::store::error::panic_message;
+use crate::store::graph::ReadModelOptions;
 use crate::store::StoreError;
 
 /// Tuning of the pool.
@@ -30,6 +31,8 @@ pub struct PgOptions {
     pub checkout_timeout: Duration,
     /// How long opening a connection may take.
     pub connect_timeout: Duration,
+    /// The read model's catch-up wait and fault points.
+    pub read_model: ReadModelOptions,
 }
 
 impl Default for PgOptions {
@@ -38,6 +41,7 @@ impl Default for PgOptions {
             max_connections: 16,
             checkout_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            read_model: ReadModelOptions::default(),
         }
     }
 }

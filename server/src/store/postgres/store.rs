@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::pool::{PgOptions, PgPool};
 use super::registry;
 use crate::store::graph::LedgerGraph;
+use crate::store::graph::ReadModelOptions;
 use crate::store::*;
 
 /// The store on one PostgreSQL database, shared by every instance that
@@ -28,6 +29,7 @@ pub struct PgStore {
     /// The markets' price windows of the incremental alerts pass, kept by
     /// this instance and caught up from the database (`price_window.rs`).
     pub(super) price_windows: Arc<std::sync::Mutex<super::price_window::PriceWindows>>,
+    pub(super) read_model: ReadModelOptions,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -53,6 +55,7 @@ impl PgStore {
             pool,
             graph: tokio::sync::OnceCell::new(),
             price_windows: Arc::default(),
+            read_model: options.read_model,
         })
     }
 

@@ -66,7 +66,8 @@ impl LedgerStore for SqliteStore {
             if self.graph.get().is_none() {
                 return Ok(None);
             }
-            Ok(Some(self.followed_graph().await?.lag()))
+            // The background look is not bounded: it is what catches up.
+            Ok(Some(self.follow_within(None).await?.lag()))
         })
     }
 

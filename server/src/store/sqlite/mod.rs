@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use self::readers::Readers;
 use self::writer::Writer;
 use crate::metrics::MetricsReport;
-use crate::store::graph::{Faults, LedgerGraph};
+use crate::store::graph::{self, LedgerGraph, ReadModelOptions};
 use crate::store::price_windows::lock;
 use crate::store::search::{like_substring, region_prefix};
 use crate::store::*;
@@ -59,8 +59,8 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// How long a statement waits for another process's lock.
     pub busy_timeout: Duration,
-    /// Test-only fault points of the ledger graph; none by default.
-    pub faults: Faults,
+    /// The read model's catch-up wait and fault points.
+    pub read_model: ReadModelOptions,
 }
 
 impl Default for SqliteOptions {
@@ -68,7 +68,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
-            faults: Faults::default(),
+            read_model: ReadModelOptions::default(),
         }
     }
 }
@@ -85,7 +85,7 @@ pub struct SqliteStore {
     /// The markets' price windows for the warnings passes (see
     /// [`price_window`]); used on the writer only.
     price_windows: Arc<std::sync::Mutex<price_window::PriceWindows>>,
-    faults: Faults,
+    read_model: ReadModelOptions,
 }
 
 fn configure(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
@@ -183,7 +183,7 @@ impl SqliteStore {
             readers: Readers::new(pool),
             graph: tokio::sync::OnceCell::new(),
             price_windows: Arc::default(),
-            faults: options.faults,
+            read_model: options.read_model,
         })
     }
 
@@ -191,7 +191,7 @@ impl SqliteStore {
     /// writer the first time it is asked for: from the newest snapshot and
     /// the entries after it, or from every entry.
     pub async fn graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
-        let faults = self.faults;
+        let faults = self.read_model.faults;
         self.graph
             .get_or_try_init(|| {
                 self.writer.call(move |conn| {
@@ -212,9 +212,20 @@ impl SqliteStore {
     /// connection, so committed rows only): what traces, recalls and holds
     /// read, so that an instance answers as if it had taken every push.
     pub async fn followed_graph(&self) -> Result<Arc<LedgerGraph>, StoreError> {
+        self.follow_within(Some(self.read_model.catch_up_wait))
+            .await
+    }
+
+    /// The graph caught up with the store, waiting at most `wait` (`None`:
+    /// as long as it takes, for the background follower).
+    pub async fn follow_within(
+        &self,
+        wait: Option<Duration>,
+    ) -> Result<Arc<LedgerGraph>, StoreError> {
         let graph = self.graph().await?;
         let g = Arc::clone(&graph);
-        self.readers().call(move |conn| g.follow(conn)).await?;
+        let catch_up = self.readers().call(move |conn| g.follow(conn));
+        graph::within(wait, catch_up).await?;
         Ok(graph)
     }
 
