@@ -14,6 +14,7 @@
 uniffi::setup_scaffolding!("shian");
 
 mod error;
+mod evidence;
 mod inspection;
 mod ledger;
 mod market_entry;
@@ -26,6 +27,7 @@ mod store;
 mod trace;
 
 pub use error::ShianError;
+pub use evidence::*;
 pub use inspection::*;
 pub use ledger::*;
 pub use market_entry::*;

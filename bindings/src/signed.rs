@@ -8,7 +8,7 @@ use shian_core::quantity::{Quantity, Sign};
 use shian_core::signed::local::{LocalSignedError, Received, Scanned};
 use shian_core::signed::shop::ShopClaims;
 use shian_core::signed::voucher::{NewVoucher, VoucherClaims};
-use shian_core::signed::{Checked, Part, TrustList, Verdict};
+use shian_core::signed::{Checked, Part, TrustList, Verdict, Verifier};
 
 use crate::error::ShianError;
 use crate::ledger::QuantityValue;
@@ -260,6 +260,14 @@ fn parse_day(s: &str, field: &str) -> Result<NaiveDate, ShianError> {
         .map_err(|_| ShianError::invalid(field, "invalid_date", "日期应为 YYYY-MM-DD (a date)"))
 }
 
+/// A trust list given as JSON (`/.well-known/shian-keys.json`), decoded for
+/// verification; a bad one is `Validation` on `trust_list_json`.
+pub(crate) fn verifier_from_json(json: &str) -> Result<Verifier, ShianError> {
+    TrustList::from_json(json)
+        .and_then(|l| l.verifier())
+        .map_err(|e| ShianError::invalid("trust_list_json", "invalid_trust_list", e.to_string()))
+}
+
 /// Verifies a scanned shop URL or voucher against a trust list given as
 /// JSON (`/.well-known/shian-keys.json`), for apps that keep no store.
 #[uniffi::export]
@@ -267,9 +275,7 @@ pub fn verify_code_with_trust_list(
     trust_list_json: String,
     text: String,
 ) -> Result<ScannedCode, ShianError> {
-    let verifier = TrustList::from_json(&trust_list_json)
-        .and_then(|l| l.verifier())
-        .map_err(|e| ShianError::invalid("trust_list_json", "invalid_trust_list", e.to_string()))?;
+    let verifier = verifier_from_json(&trust_list_json)?;
     Ok(scanned(shian_core::signed::local::verify_scanned(
         &verifier,
         &text,

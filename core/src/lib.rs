@@ -10,6 +10,7 @@ pub mod complaints;
 pub mod entry_check;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod fields;
 pub mod generator;
 pub mod hold;
