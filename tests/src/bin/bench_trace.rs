@@ -33,6 +33,7 @@ use shian_core::generator::{GenConfig, Generator};
 use shian_core::rules::LedgerRules;
 use shian_core::store::{apply, schema};
 use shian_core::trace::{backward, forward, MemoryGraph, SqlGraph, TraceGraph};
+use shian_tests::memory;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -241,19 +242,6 @@ fn s(v: &Value) -> &str {
 }
 
 // ----- the child: one scale --------------------------------------------------
-
-/// VmRSS and VmHWM of this process, in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 const MB: f64 = 1024.0 * 1024.0;
 
