@@ -253,13 +253,28 @@ fn parsed_signatures(note: &Note) -> Vec<signed_note::Signature> {
         .unwrap_or_default()
 }
 
+/// A trust-list entry for `key` (tests of this module and of `local`).
+#[cfg(test)]
+pub(crate) fn trusted_key(key: &SigningKey, status: KeyStatus) -> crate::signed::TrustedKey {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    let public = key.verifying_key();
+    crate::signed::TrustedKey {
+        kid: crate::signed::trust::key_id(&public),
+        alg: "Ed25519".into(),
+        public_key: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+        status,
+        signs: status == KeyStatus::Active,
+        valid_from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        valid_until: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signed::{TrustList, TrustedKey};
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    use chrono::NaiveDate;
+    use crate::signed::TrustList;
 
     const ORIGIN: &str = "shian.test/log/350203";
 
@@ -267,22 +282,9 @@ mod tests {
         SigningKey::from_bytes(&[seed; 32])
     }
 
-    fn trusted(key: &SigningKey, status: KeyStatus) -> TrustedKey {
-        let public = key.verifying_key();
-        TrustedKey {
-            kid: crate::signed::trust::key_id(&public),
-            alg: "Ed25519".into(),
-            public_key: URL_SAFE_NO_PAD.encode(public.as_bytes()),
-            status,
-            signs: status == KeyStatus::Active,
-            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            valid_until: None,
-        }
-    }
-
     fn trust(keys: &[(&SigningKey, KeyStatus)]) -> Verifier {
         TrustList {
-            keys: keys.iter().map(|(k, s)| trusted(k, *s)).collect(),
+            keys: keys.iter().map(|(k, s)| trusted_key(k, *s)).collect(),
             revoked_devices: Vec::new(),
         }
         .verifier()

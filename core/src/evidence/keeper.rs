@@ -81,16 +81,8 @@ pub fn accept_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::testing::log;
     use crate::evidence::MemoryLog;
-
-    fn log(n: u32, changed: Option<u32>) -> MemoryLog {
-        let mut log = MemoryLog::new();
-        for i in 0..n {
-            let data = if Some(i) == changed { u32::MAX } else { i };
-            log.append(&data.to_be_bytes()).unwrap();
-        }
-        log
-    }
 
     fn head(log: &MemoryLog, size: u64) -> Checkpoint {
         Checkpoint {

@@ -31,9 +31,27 @@
 pub mod checkpoint;
 pub mod fact;
 pub mod keeper;
+pub mod local;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, Cosigned, WitnessKey};
 pub use fact::{fact_leaf, FactError};
 pub use keeper::{accept_checkpoint, Accepted, Refused};
 pub use tree::{verify_consistency, verify_inclusion, LogHash, MemoryLog, ProofError};
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::MemoryLog;
+
+    /// A log of `n` leaves, leaf `i` holding `i` — or, at `changed`, a
+    /// rewritten value: the honest log and a lying server's.
+    pub(crate) fn log(n: u32, changed: Option<u32>) -> MemoryLog {
+        let mut log = MemoryLog::new();
+        for i in 0..n {
+            let data = if Some(i) == changed { u32::MAX } else { i };
+            // An in-memory append of a 4-byte leaf.
+            log.append(&data.to_be_bytes()).unwrap();
+        }
+        log
+    }
+}

@@ -121,7 +121,7 @@ impl LocalStore {
             .map_err(Into::into)
     }
 
-    fn verifier(&self) -> Result<super::Verifier, LocalSignedError> {
+    pub(crate) fn verifier(&self) -> Result<super::Verifier, LocalSignedError> {
         Ok(self
             .trust_list()?
             .ok_or(LocalSignedError::NoTrustList)?

@@ -99,6 +99,7 @@ impl LocalStore {
         }
         schema::migrate(&mut conn)?;
         crate::signed::local::migrate(&mut conn)?;
+        crate::evidence::local::migrate(&mut conn)?;
         let mut store = Self {
             conn,
             rules,
