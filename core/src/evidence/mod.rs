@@ -19,6 +19,8 @@
 //!   the same fact read back from either database gives the same leaf;
 //! - [`checkpoint`]: signing and opening checkpoints with the server keys of
 //!   the trust list the devices already sync, plus witness cosignatures;
+//! - [`append`]: appending to a log kept in a database from its right edge
+//!   alone (≤ 64 hashes read per transaction);
 //! - [`keeper`]: what a device does with a new checkpoint given the one it
 //!   holds — refuse one that is older, forked or not proven consistent.
 //!
@@ -28,12 +30,14 @@
 //! Both are checked here against the Certificate Transparency reference
 //! vectors.
 
+pub mod append;
 pub mod checkpoint;
 pub mod fact;
 pub mod keeper;
 pub mod local;
 pub mod tree;
 
+pub use append::Appender;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, Cosigned, WitnessKey};
 pub use fact::{fact_leaf, FactError};
 pub use keeper::{accept_checkpoint, Accepted, Refused};
