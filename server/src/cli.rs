@@ -38,6 +38,17 @@ pub enum Command {
     /// The signing keys of shop codes and device certificates.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check an evidence bundle offline and say what it proves (exit 0:
+    /// it holds; 1: it does not, or cannot be read).
+    VerifyEvidence {
+        /// The bundle (`shian-evidence/1` JSON).
+        file: PathBuf,
+        /// The trust list the authority publishes
+        /// (`/.well-known/shian-keys.json`); without it the bundle's own
+        /// keys are used and the report says so.
+        #[arg(long)]
+        trust_list: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod db_target;
 pub mod demo;
 pub mod errors;
+pub mod evidence;
 pub mod exports;
 pub mod extract;
 pub mod feedback;

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => run_serve(args).await.map_err(|e| e.to_string()),
             Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
             Command::Keys(cmd) => shian_server::signing::cli::run(cmd).await,
+            Command::VerifyEvidence { file, trust_list } => {
+                shian_server::evidence::verify_file(&file, trust_list.as_deref())
+            }
         }
     });
     match result {

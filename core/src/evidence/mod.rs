@@ -21,6 +21,8 @@
 //!   the trust list the devices already sync, plus witness cosignatures;
 //! - [`append`]: appending to a log kept in a database from its right edge
 //!   alone (≤ 64 hashes read per transaction);
+//! - [`bundle`]: an evidence bundle (facts, proofs, checkpoints, keys in
+//!   one file) and its offline check, with what it proves and what not;
 //! - [`keeper`]: what a device does with a new checkpoint given the one it
 //!   holds — refuse one that is older, forked or not proven consistent.
 //!
@@ -31,6 +33,7 @@
 //! vectors.
 
 pub mod append;
+pub mod bundle;
 pub mod checkpoint;
 pub mod fact;
 pub mod keeper;
@@ -38,6 +41,7 @@ pub mod local;
 pub mod tree;
 
 pub use append::Appender;
+pub use bundle::{verify_bundle, Bundle, BundleError, BundledFact, Report, BUNDLE_FORMAT};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, Cosigned, WitnessKey};
 pub use fact::{fact_leaf, FactError};
 pub use keeper::{accept_checkpoint, Accepted, Refused};
