@@ -30,6 +30,7 @@ use super::price_window::PriceWindows;
 use super::timestamps::{parse_ts, ts};
 use super::{lock, SqliteStore};
 use crate::store::alerts::{Alert, AlertAction, AlertFilter, AlertStatus, AlertStore, PassOutcome};
+use crate::store::local_time::device_time;
 use crate::store::{Page, StoreError, StoreFuture};
 
 /// The alert tables. Migration 1 replaces the field component's first
@@ -129,13 +130,6 @@ pub(super) fn mark(conn: &Connection, merchant_id: &str) -> Result<(), StoreErro
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// A device time as sent (RFC 3339 with its offset).
-pub(super) fn device_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The ids as a JSON array for `json_each`.
