@@ -504,8 +504,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), StartError> {
         })?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, db = %args.db, kid = state.keys.kid(), "shian-server listening");
+    // The handlers go in before the line that says the server is up: a
+    // SIGTERM sent on reading it must stop the server cleanly.
+    let stop = shutdown::signal();
     println!("shian-server listening on http://{local}");
-    serve(listener, state, shutdown::signal()).await?;
+    serve(listener, state, stop).await?;
     tracing::info!("shian-server stopped");
     Ok(())
 }
