@@ -52,6 +52,7 @@ pub enum CheckpointError {
 /// A key that signs notes under `name`: the note format's key id is the
 /// first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key) (C2SP
 /// signed-note, Ed25519).
+#[derive(Clone)]
 struct NoteKey {
     name: String,
     id: u32,
@@ -171,7 +172,7 @@ impl Checkpoint {
         let mut list: Vec<Box<dyn signed_note::Verifier>> = Vec::new();
         for (_, key, status) in &server {
             if *status == KeyStatus::Active {
-                list.push(Box::new(NoteKey::new(&key.name, key.public)));
+                list.push(Box::new(key.clone()));
             }
         }
         for w in known {
@@ -185,25 +186,19 @@ impl Checkpoint {
             Err(NoteError::UnverifiedNote) => (Vec::new(), parsed_signatures(&parsed)),
             Err(e) => return Err(malformed(e)),
         };
-        let signer = verified.iter().find_map(|s| {
-            server
-                .iter()
-                .find(|(_, k, status)| {
-                    *status == KeyStatus::Active && k.name == s.name() && k.id == s.id()
-                })
-                .map(|(kid, ..)| kid.clone())
-        });
-        let Some(kid) = signer else {
-            // Name the retired key when that is what signed it.
-            let retired = unverified.iter().find_map(|s| {
+        // The trust list's kid of a server key of `status` that made one of
+        // `sigs`.
+        let kid_of = |sigs: &[signed_note::Signature], status: KeyStatus| {
+            sigs.iter().find_map(|s| {
                 server
                     .iter()
-                    .find(|(_, k, status)| {
-                        *status == KeyStatus::Retired && k.name == s.name() && k.id == s.id()
-                    })
+                    .find(|(_, k, st)| *st == status && k.name == s.name() && k.id == s.id())
                     .map(|(kid, ..)| kid.clone())
-            });
-            return Err(match retired {
+            })
+        };
+        let Some(kid) = kid_of(&verified, KeyStatus::Active) else {
+            // Name the retired key when that is what signed it.
+            return Err(match kid_of(&unverified, KeyStatus::Retired) {
                 Some(kid) => CheckpointError::RetiredKey { kid },
                 None => CheckpointError::UnknownKey,
             });
